@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, lint, type check, unit tests, integration tests on the lab twin.
+#   bash scripts/test.sh            everything (this is what .ci/run runs)
+#   bash scripts/test.sh unit       unit tests only
+#   bash scripts/test.sh integration  integration tests only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+what=${1:-all}
+if [ "$what" = all ]; then
+  npx biome ci --error-on-warnings .
+  npm run --silent typecheck
+fi
+files=()
+case "$what" in
+  unit) dirs=(test/unit) ;;
+  integration) dirs=(test/integration) ;;
+  all) dirs=(test/unit test/integration) ;;
+  *) echo "usage: scripts/test.sh [unit|integration|all]" >&2; exit 2 ;;
+esac
+for d in "${dirs[@]}"; do
+  [ -d "$d" ] && while IFS= read -r f; do files+=("$f"); done < <(find "$d" -name '*.test.ts' | sort)
+done
+if [ ${#files[@]} -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
+exec node --import tsx --test --test-reporter=spec --test-concurrency=1 "${files[@]}"

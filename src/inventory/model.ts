@@ -1,0 +1,163 @@
+/**
+ * The normalised inventory: what `loadInventory` returns after the YAML has been parsed,
+ * validated against the JSON Schema and every cross-reference rule of
+ * `shared/design/inventory.md`, and defaults have been merged in.
+ *
+ * Everything downstream (derive, render, lab, serve) reads this model, never the raw YAML.
+ * Collections keep the declaration order of the file, so derived output is deterministic.
+ */
+
+/** A location in a source file; `line` and `col` are 1-based. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** Transport protocol of a service port (`N`, `N/tcp`, `N/udp`; default tcp). */
+export type Protocol = "tcp" | "udp";
+
+/** Service kinds that add derived checks beyond port reachability. */
+export type ServiceKind = "ssh" | "node_exporter" | "prometheus" | "grafana" | "dns" | "http";
+
+export interface AddressRange {
+  /** Range name, a DNS label. */
+  name: string;
+  /** CIDR prefix, host bits zero, inside the network, e.g. `10.20.0.128/25`. */
+  cidr: string;
+}
+
+export interface Network {
+  name: string;
+  /** IPv4 or IPv6 prefix in CIDR notation with host bits zero, e.g. `10.20.0.0/24`. */
+  cidr: string;
+  /** Address family of `cidr`. */
+  family: 4 | 6;
+  gateway?: string;
+  /** Resolvers: host names or addresses, as written. */
+  dns: string[];
+  /** The address plan: named slices of the network. */
+  ranges: AddressRange[];
+  pos: SourcePosition;
+}
+
+/** One address of a host (or vantage) on one attached network. */
+export interface InterfaceAddress {
+  network: string;
+  /** Canonical textual form of the address (IPv6 compressed, RFC 5952). */
+  address: string;
+}
+
+/** HTTP health probe of a service (`http: PATH` or the long form). */
+export interface HttpProbe {
+  /** Absolute path, e.g. `/-/healthy`. */
+  path: string;
+  /** Expected HTTP status code; default 200. */
+  expect: number;
+  /** Regular expression the body must match (JavaScript syntax), if given. */
+  body?: string;
+}
+
+export interface Service {
+  name: string;
+  kind?: ServiceKind;
+  /** Port number, 1–65535. */
+  port: number;
+  protocol: Protocol;
+  /** Who may reach it: network, host or vantage names, or `any`. Absent in YAML means `["any"]`. */
+  allow: string[];
+  http?: HttpProbe;
+  /** True when the service came from `defaults` (ssh, node_exporter) rather than `services:`. */
+  fromDefaults: boolean;
+  pos: SourcePosition;
+}
+
+/** SSH connection settings (after merging `defaults.ssh` and the host's `ssh:`). */
+export interface SshSettings {
+  user: string;
+  port: number;
+  /**
+   * Private key path as written (`~/` and paths relative to the inventory's directory are
+   * resolved by `resolveIdentityPath`); absent means use the SSH agent (`SSH_AUTH_SOCK`).
+   */
+  identity?: string;
+  allow: string[];
+}
+
+/** Settings of the node_exporter default service. */
+export interface NodeExporterSettings {
+  port: number;
+  allow: string[];
+}
+
+export interface WireGuardSettings {
+  /** Interface name, e.g. `wg0`. */
+  interface: string;
+  /** UDP listen port. */
+  port?: number;
+  /** Names of hosts or vantages expected as peers. */
+  peers: string[];
+}
+
+export interface Host {
+  name: string;
+  /** Addresses in declaration order; the first is the host's primary address. */
+  addresses: InterfaceAddress[];
+  tags: string[];
+  /** sysctl key → expected value, as a string (`1`, `0`, `4096 87380 6291456`). */
+  sysctl: Record<string, string>;
+  wireguard?: WireGuardSettings;
+  /**
+   * All services: the host's own `services:` in order, then `ssh` and `node_exporter` from
+   * defaults (unless removed with `false` or already declared by name).
+   */
+  services: Service[];
+  /** SSH settings used to log in to the host; absent when `ssh: false`. */
+  ssh?: SshSettings;
+  /** Listener addresses/prefixes that never count as unexpected, e.g. `127.0.0.0/8`, `::1`. */
+  listenersIgnore: string[];
+  pos: SourcePosition;
+}
+
+export interface Vantage {
+  name: string;
+  /** `local`: probes run on the machine running Keel; `via`: probes run on `via` over SSH. */
+  type: "local" | "via";
+  /** Host name for `via` vantages (also the host it sits on). */
+  via?: string;
+  /** `host:` of a local vantage: the host whose networks the vantage sits in. */
+  host?: string;
+  /**
+   * Networks the vantage sits in: `networks:` as declared for local vantages; the networks of
+   * `via`/`host` otherwise.
+   */
+  networks: string[];
+  /**
+   * Keel extension: the vantage's own addresses (`address: { vpn: 10.99.0.250 }`), used to
+   * identify it e.g. as a WireGuard peer. For `via` vantages, the via host's addresses.
+   */
+  addresses: InterfaceAddress[];
+  /** True when no vantage was declared and Keel made the implicit `local` one. */
+  implicit: boolean;
+  pos: SourcePosition;
+}
+
+export interface Defaults {
+  ssh: SshSettings;
+  nodeExporter: NodeExporterSettings;
+}
+
+export interface Inventory {
+  /** Path of the inventory file as given on the command line. */
+  file: string;
+  /** Absolute directory of the inventory file (relative paths resolve against it). */
+  dir: string;
+  /** Format version; always 1. */
+  version: 1;
+  site: string;
+  domain?: string;
+  networks: Network[];
+  defaults: Defaults;
+  hosts: Host[];
+  vantages: Vantage[];
+}

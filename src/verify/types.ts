@@ -1,0 +1,216 @@
+/**
+ * Types shared by derive (Inventory → CheckSpec[]), the runner, the check kinds and the
+ * vantages. The report shape follows `shared/design/inventory.md` ("Report").
+ */
+import type { Protocol } from "../inventory/model.js";
+
+/** Every check kind Keel derives; one module per kind in `src/verify/checks/`. */
+export const CHECK_KINDS = [
+  "reachable",
+  "ssh.key-only",
+  "ssh.login",
+  "port.open",
+  "port.closed",
+  "http",
+  "listeners",
+  "sysctl",
+  "wireguard.peers",
+  "prometheus.targets",
+  "grafana",
+  "node_exporter",
+] as const;
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+export type CheckStatus = "pass" | "fail" | "error" | "skip";
+
+/** How to log in to a host over SSH (resolved from the inventory). */
+export interface SshTarget {
+  host: string;
+  address: string;
+  port: number;
+  user: string;
+  /** Absolute private key path, or absent to use the SSH agent. */
+  identity?: string;
+}
+
+/** Parameters of each check kind (the "resource" of goss' resource/probe/matcher split). */
+export type CheckParams =
+  | { kind: "reachable"; address: string /** declared TCP ports to fall back to */; tcpPorts: number[] }
+  | { kind: "ssh.key-only"; address: string; port: number; user: string }
+  | { kind: "ssh.login"; target: SshTarget }
+  | { kind: "port.open"; address: string; port: number; protocol: Protocol }
+  | {
+      kind: "port.closed";
+      address: string;
+      port: number;
+      protocol: Protocol;
+      /** Human summary of the allow list, for messages: e.g. `mon, vpn`. */
+      allowed: string;
+    }
+  | { kind: "http"; url: string; address: string; port: number; path: string; expect: number; body?: string }
+  | {
+      kind: "listeners";
+      target: SshTarget;
+      /** Declared listening services: port/protocol and the service name. */
+      declared: { service: string; port: number; protocol: Protocol }[];
+      /** Addresses or CIDR prefixes of listeners that never count as unexpected. */
+      ignore: string[];
+    }
+  | { kind: "sysctl"; target: SshTarget; key: string; expected: string }
+  | {
+      kind: "wireguard.peers";
+      target: SshTarget;
+      interface: string;
+      /** Expected peers: name and the addresses that identify it in the peer's allowed-ips. */
+      peers: { name: string; addresses: string[] }[];
+      /** A handshake older than this (seconds) fails; 180 per the contract. */
+      maxHandshakeAgeSec: number;
+    }
+  | {
+      kind: "prometheus.targets";
+      /** Base URL of the Prometheus server, e.g. `http://10.20.0.3:9090`. */
+      baseUrl: string;
+      address: string;
+      port: number;
+      /** Monitored hosts: name and addresses; each must be an active target that is up. */
+      monitored: { host: string; addresses: string[] }[];
+    }
+  | { kind: "grafana"; baseUrl: string; address: string; port: number }
+  | { kind: "node_exporter"; baseUrl: string; address: string; port: number };
+
+/** One derived check: pure data, serialisable. */
+export interface CheckSpec {
+  /** Stable id `HOST/KIND[/SERVICE][@VANTAGE]`. */
+  id: string;
+  kind: CheckKind;
+  host: string;
+  service?: string;
+  /**
+   * The vantage the check runs from. For checks run over SSH on the host itself (listeners,
+   * sysctl, wireguard.peers) this is the vantage whose SSH connection is used; the id then
+   * carries no `@VANTAGE`.
+   */
+  vantage: string;
+  params: CheckParams;
+  /** When set, the check is not run and is reported `skip` with this message. */
+  skip?: string;
+}
+
+/** Outcome of running one check (the "matcher" verdict). */
+export interface CheckOutcome {
+  status: CheckStatus;
+  /** One line saying what was found and, on failure, what was expected. */
+  message: string;
+  /** What was observed, as plain JSON data (state, status code, listener list, …). */
+  observed?: Record<string, unknown>;
+}
+
+/** A check result as it appears in the report (`shared/design/inventory.md`). */
+export interface CheckResult extends CheckOutcome {
+  id: string;
+  kind: CheckKind;
+  host: string;
+  service?: string;
+  vantage?: string;
+  /** Wall time spent on the check, in ms. */
+  durationMs: number;
+}
+
+export interface ReportSummary {
+  pass: number;
+  fail: number;
+  error: number;
+  skip: number;
+}
+
+/** The JSON report of `keel verify --json`. */
+export interface Report {
+  inventory: string;
+  /** ISO 8601 timestamp. */
+  startedAt: string;
+  durationMs: number;
+  summary: ReportSummary;
+  checks: CheckResult[];
+}
+
+/** State of a port as seen from a vantage. */
+export type PortState = "open" | "refused" | "filtered" | "unreachable" | "open|filtered";
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** Body decoded as UTF-8, cut at `maxBodyBytes`. */
+  body: string;
+}
+
+export interface ExecResult {
+  /** Exit code; null when the command was killed by a signal. */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * What a vantage can do: a stateless, dumb prober in the style of Prometheus'
+ * blackbox_exporter. Judgement (pass/fail) lives in the check kinds, scheduling in the runner.
+ *
+ * Every method takes a timeout in ms and an AbortSignal and rejects with `VantageError` when
+ * the vantage itself cannot work (its SSH connection fails, a command it needs is missing);
+ * a probe that merely finds the target closed or silent resolves normally.
+ */
+export interface Prober {
+  readonly vantage: string;
+  /** TCP connect: `open`, `refused` (RST), `filtered` (no answer within the timeout), `unreachable` (ICMP). */
+  tcpConnect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState>;
+  /** UDP probe: `refused` on ICMP port unreachable, otherwise `open|filtered`. */
+  udpProbe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState>;
+  /** ICMP echo; resolves true when a reply came back within the timeout. */
+  ping(address: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /** HTTP GET of `http://address:port/path`. Rejects with `ProbeError` on connect failure/timeout. */
+  httpGet(
+    address: string,
+    port: number,
+    path: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<HttpResponse>;
+  /** Authentication methods an SSH server offers (asked with the `none` method), e.g. `["publickey"]`. */
+  sshAuthMethods(
+    address: string,
+    port: number,
+    user: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<string[]>;
+  /** Runs a command on `target` over SSH from this vantage. Rejects with `ProbeError` on login failure. */
+  sshExec(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}
+
+/** The vantage itself cannot run probes (its SSH connection failed, a tool is missing): checks become `error`. */
+export class VantageError extends Error {
+  override name = "VantageError";
+}
+
+/** The probe could not get an answer from the target (connect failed, timed out, bad login). */
+export class ProbeError extends Error {
+  override name = "ProbeError";
+}
+
+/** Context passed to a check kind when it runs. */
+export interface CheckContext {
+  prober: Prober;
+  /** Per-check timeout in ms. */
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+/** One check kind: turns a spec into an outcome using a prober. */
+export interface CheckKindModule<K extends CheckKind = CheckKind> {
+  kind: K;
+  run(
+    spec: CheckSpec & { params: Extract<CheckParams, { kind: K }> },
+    ctx: CheckContext,
+  ): Promise<CheckOutcome>;
+}
