@@ -1,0 +1,147 @@
+/**
+ * Runs derived checks: bounded concurrency, a hard per-check timeout, routing each check to its
+ * vantage's prober. Judgement lives in the check kinds; this module only schedules and turns
+ * exceptions into `error` results, so one broken vantage or black-holed host cannot stall a run.
+ */
+import pLimit from "p-limit";
+import type { CheckKindModule, CheckOutcome, CheckResult, CheckSpec, Prober, Report } from "./types.js";
+import { ProbeError, VantageError } from "./types.js";
+
+/** Default number of checks in flight at once. */
+export const DEFAULT_CONCURRENCY = 64;
+/** Default per-check timeout, in ms. */
+export const DEFAULT_TIMEOUT_MS = 5000;
+/**
+ * Extra time (ms) a check gets after its timeout to settle on its own (a prober that honours
+ * the signal reports a precise outcome such as `filtered`) before the runner gives up on it.
+ */
+export const TIMEOUT_GRACE_MS = 1000;
+
+export interface RunOptions {
+  /** Checks in flight at once (≥ 1). */
+  concurrency: number;
+  /** Per-check timeout in ms, handed to the check and enforced by the runner. */
+  timeoutMs: number;
+  /** The check kinds, by kind (normally `checkKinds` from `./checks/index.js`). */
+  kinds: Record<string, CheckKindModule>;
+  /** Returns the prober of a vantage; called at most once per vantage per run. */
+  proberFor: (vantage: string) => Prober;
+  /** Called as each result is known (for live progress and streaming stores). */
+  onResult?: (result: CheckResult, done: number, total: number) => void;
+  /** Returns a reason to report a check `skip` without running it (filters such as --only). */
+  filter?: (spec: CheckSpec) => string | undefined;
+  /** Aborts the whole run (SIGINT). */
+  signal?: AbortSignal;
+}
+
+/** Turns an exception from a check into an outcome. */
+export function outcomeOfError(err: unknown, spec: CheckSpec): CheckOutcome {
+  if (err instanceof VantageError) return { status: "error", message: err.message };
+  if (err instanceof ProbeError) return { status: "error", message: err.message };
+  const msg = err instanceof Error ? err.message : String(err);
+  return { status: "error", message: `${spec.kind} check failed unexpectedly: ${msg}` };
+}
+
+function resultOf(spec: CheckSpec, outcome: CheckOutcome, durationMs: number): CheckResult {
+  const r: CheckResult = {
+    id: spec.id,
+    kind: spec.kind,
+    host: spec.host,
+    status: outcome.status,
+    message: outcome.message,
+    durationMs: Math.round(durationMs),
+  };
+  if (spec.service !== undefined) r.service = spec.service;
+  if (spec.vantage && spec.id.includes("@")) r.vantage = spec.vantage;
+  if (outcome.observed !== undefined) r.observed = outcome.observed;
+  return r;
+}
+
+async function runOne(
+  spec: CheckSpec,
+  opts: RunOptions,
+  probers: Map<string, Prober>,
+): Promise<CheckOutcome> {
+  const mod = opts.kinds[spec.kind];
+  if (!mod) return { status: "error", message: `no check kind ${spec.kind} is registered` };
+  let prober = probers.get(spec.vantage);
+  if (!prober) {
+    prober = opts.proberFor(spec.vantage);
+    probers.set(spec.vantage, prober);
+  }
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(opts.signal?.reason);
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const soft = setTimeout(() => ac.abort(new Error("timeout")), opts.timeoutMs);
+  let hard: NodeJS.Timeout | undefined;
+  const deadline = new Promise<CheckOutcome>((resolve) => {
+    hard = setTimeout(
+      () => resolve({ status: "error", message: `no answer within the ${opts.timeoutMs} ms timeout` }),
+      opts.timeoutMs + TIMEOUT_GRACE_MS,
+    );
+  });
+  try {
+    const run = mod
+      .run(spec as never, { prober, timeoutMs: opts.timeoutMs, signal: ac.signal })
+      .catch((err: unknown) => outcomeOfError(err, spec));
+    return await Promise.race([run, deadline]);
+  } finally {
+    clearTimeout(soft);
+    clearTimeout(hard);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
+ * Runs every spec and returns one result per spec, in spec order.
+ * Never throws for a check's failure; probers are closed before returning.
+ */
+export async function runChecks(specs: CheckSpec[], opts: RunOptions): Promise<CheckResult[]> {
+  if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1)
+    throw new RangeError("concurrency must be ≥ 1");
+  const limit = pLimit(opts.concurrency);
+  const probers = new Map<string, Prober>();
+  let done = 0;
+  const total = specs.length;
+  const finish = (r: CheckResult): CheckResult => {
+    done++;
+    opts.onResult?.(r, done, total);
+    return r;
+  };
+  try {
+    return await Promise.all(
+      specs.map((spec) => {
+        const skip = spec.skip ?? opts.filter?.(spec);
+        if (skip !== undefined)
+          return Promise.resolve(finish(resultOf(spec, { status: "skip", message: skip }, 0)));
+        return limit(async () => {
+          if (opts.signal?.aborted)
+            return finish(resultOf(spec, { status: "skip", message: "run interrupted" }, 0));
+          const t0 = performance.now();
+          const outcome = await runOne(spec, opts, probers);
+          return finish(resultOf(spec, outcome, performance.now() - t0));
+        });
+      }),
+    );
+  } finally {
+    await Promise.allSettled([...probers.values()].map((p) => p.close()));
+  }
+}
+
+/** Builds the contract's report object from results. */
+export function buildReport(inventory: string, startedAt: Date, results: CheckResult[]): Report {
+  const summary = { pass: 0, fail: 0, error: 0, skip: 0 };
+  for (const r of results) summary[r.status]++;
+  return {
+    inventory,
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(Date.now() - startedAt.getTime()),
+    summary,
+    checks: results,
+  };
+}
+
+/** Exit status of a verify run: 0 when nothing failed or errored, else 1 (the contract). */
+export function exitStatusOf(report: Report): 0 | 1 {
+  return report.summary.fail > 0 || report.summary.error > 0 ? 1 : 0;
+}
