@@ -154,7 +154,7 @@ function didYouMean(word: string, candidates: readonly string[]): string {
     const d = editDistance(word, c);
     if (d < bestD) [best, bestD] = [c, d];
   }
-  return best !== undefined && bestD <= Math.max(1, Math.min(2, Math.floor(word.length / 3)))
+  return best !== undefined && bestD < word.length && bestD <= (word.length <= 4 ? 1 : 2)
     ? ` (did you mean "${best}"?)`
     : "";
 }
@@ -411,6 +411,8 @@ function valueMessage(
     case "allow":
       return `${label} must be a list of names; got ${typeName(value)}`;
   }
+  if (e.keyword === "pattern" && last === "name")
+    return `${subj} is not a valid name; expected ${DNS_LABEL} (or node_exporter)`;
   if (e.keyword === "enum" && last === "kind")
     return `${subj} is not a service kind; expected one of ${KINDS.join(", ")}`;
   if (e.keyword === "const" && last === "local")
