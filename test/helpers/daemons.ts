@@ -81,6 +81,8 @@ export interface SshdOptions {
   /** Run inside this network namespace (`ip netns exec`). */
   netns?: string;
   port?: number;
+  /** Session environment (`SetEnv` in sshd_config), e.g. `{ PATH: "/nonexistent" }` to hide tools. */
+  env?: Record<string, string>;
 }
 
 export interface Sshd extends Daemon {
@@ -118,6 +120,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     "PidFile none",
     "AllowTcpForwarding yes",
     "LogLevel ERROR",
+    ...Object.entries(opts.env ?? {}).map(([k, v]) => `SetEnv ${k}=${v}`),
   ].join("\n");
   writeFileSync(join(dir, "sshd_config"), `${conf}\n`);
   const argv = ["/usr/sbin/sshd", "-D", "-e", "-f", join(dir, "sshd_config")];
@@ -209,5 +212,30 @@ export async function startPrometheus(
       await d.stop();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * A plain HTTP server (node:http) on 127.0.0.1 answering every request with `status` and
+ * `body`, for services that are not installed here (Grafana) or that must look wrong.
+ */
+export async function startHttp(
+  status: number,
+  body: string,
+  contentType = "text/plain",
+): Promise<Daemon & { server: import("node:http").Server }> {
+  const { createServer } = await import("node:http");
+  const server = createServer((_req, res) => {
+    res.writeHead(status, { "content-type": contentType });
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    dir: "",
+    proc: undefined as unknown as ChildProcess,
+    server,
+    stop: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

@@ -138,7 +138,9 @@ export const wireguardPeers: CheckKindModule<"wireguard.peers"> = {
       const r = await ctx.prober.sshExec(target, wgCommand(iface), ctx.timeoutMs, ctx.signal);
       if (toolMissing(r, "wg")) return undecided(`wg is not installed on ${spec.host}`);
       if (r.code !== 0) {
-        if (/no such device|does not exist/i.test(r.stderr)) {
+        // Kernel WireGuard: "No such device"; without the kernel module and without a
+        // wireguard-go socket for IFACE, wg(8) says "Protocol not supported".
+        if (/no such device|does not exist|protocol not supported/i.test(r.stderr)) {
           return {
             status: "fail",
             message: `${iface} does not exist on ${spec.host}`,
