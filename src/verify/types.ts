@@ -141,6 +141,14 @@ export interface HttpResponse {
   headers: Record<string, string>;
   /** Body decoded as UTF-8, cut at `maxBodyBytes`. */
   body: string;
+  /** True when the body was longer than `maxBodyBytes` and was cut. */
+  truncated?: boolean;
+}
+
+/** Options of `Prober.httpGet`. */
+export interface HttpGetOptions {
+  /** Largest body kept, in bytes; default 64 KiB. Larger bodies are cut and marked `truncated`. */
+  maxBodyBytes?: number;
 }
 
 export interface ExecResult {
@@ -173,6 +181,7 @@ export interface Prober {
     path: string,
     timeoutMs: number,
     signal?: AbortSignal,
+    options?: HttpGetOptions,
   ): Promise<HttpResponse>;
   /** Authentication methods an SSH server offers (asked with the `none` method), e.g. `["publickey"]`. */
   sshAuthMethods(

@@ -1,0 +1,120 @@
+/**
+ * Helpers shared by the check kinds: endpoint formatting, address matching (ipaddr.js) and the
+ * mapping of probe errors to outcomes.
+ */
+import ipaddr from "ipaddr.js";
+import type { Protocol } from "../../inventory/model.js";
+import {
+  type CheckContext,
+  type CheckOutcome,
+  type ExecResult,
+  type PortState,
+  ProbeError,
+  VantageError,
+} from "../types.js";
+import { errorMessage, hostPort } from "../vantages/deadline.js";
+
+/** `10.20.0.10:9100/tcp`, `[fd00::1]:53/udp`: the form every port message uses. */
+export function endpoint(address: string, port: number, protocol: Protocol): string {
+  return `${hostPort(address, port)}/${protocol}`;
+}
+
+/** An `error` outcome: the check could not decide (vantage broken, tool missing, aborted). */
+export function undecided(message: string, observed?: Record<string, unknown>): CheckOutcome {
+  return observed ? { status: "error", message, observed } : { status: "error", message };
+}
+
+/**
+ * Outcome for an error thrown by a probe: VantageError and anything unexpected → `error`;
+ * ProbeError → `onProbeError(e)` when given (the kind decides whether it breaks the promise),
+ * else `error`.
+ */
+export function outcomeOfError(e: unknown, onProbeError?: (e: ProbeError) => CheckOutcome): CheckOutcome {
+  if (e instanceof ProbeError && onProbeError) return onProbeError(e);
+  if (e instanceof VantageError || e instanceof ProbeError) return undecided(e.message);
+  return undecided(`check aborted or crashed: ${errorMessage(e)}`);
+}
+
+/**
+ * For host-side checks (listeners, sysctl, wireguard): a ProbeError while logging in means the
+ * promise is undecided → `error` "cannot log in to HOST: …".
+ */
+export function hostSideError(host: string, e: unknown): CheckOutcome {
+  return outcomeOfError(e, (pe) => undecided(`cannot log in to ${host}: ${pe.message}`));
+}
+
+/**
+ * True when an exec result says `tool` is not installed (exit 127 or the shell's
+ * "not found"), per POSIX sh "Command Search and Execution".
+ */
+export function toolMissing(r: ExecResult, tool: string): boolean {
+  return (
+    r.code === 127 ||
+    new RegExp(`\\b${tool.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: (command )?not found`).test(r.stderr)
+  );
+}
+
+/** Collapses whitespace and cuts `text` to `max` characters (with `…`), for messages. */
+export function excerpt(text: string, max = 80): string {
+  const one = text.replace(/\s+/g, " ").trim();
+  return one.length > max ? `${one.slice(0, max)}…` : one;
+}
+
+/** Parses an address (IPv4-mapped IPv6 becomes IPv4); undefined when it is not an address. */
+export function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  try {
+    return ipaddr.process(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when `address` equals `pattern` (an address) or lies inside it (a CIDR prefix).
+ * Families must agree after unmapping `::ffff:a.b.c.d`; anything unparsable never matches.
+ */
+export function addressMatches(address: string, pattern: string): boolean {
+  const a = parseAddress(address);
+  if (!a) return false;
+  if (pattern.includes("/")) {
+    let range: [ipaddr.IPv4 | ipaddr.IPv6, number];
+    try {
+      range = ipaddr.parseCIDR(pattern);
+    } catch {
+      return false;
+    }
+    if (range[0].kind() !== a.kind()) return false;
+    return a.match(range);
+  }
+  const p = parseAddress(pattern);
+  return !!p && p.kind() === a.kind() && p.toNormalizedString() === a.toNormalizedString();
+}
+
+/** Splits `host:port` / `[v6]:port` and returns the host part without brackets. */
+export function hostOfHostPort(text: string): string {
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(text);
+  if (m) return m[1]!;
+  const colons = text.split(":").length - 1;
+  if (colons === 1) return text.slice(0, text.indexOf(":"));
+  return text;
+}
+
+/** A service that does not answer (ProbeError) breaks its promise → `fail`; other errors → `error`. */
+export function failOnProbeError(e: unknown): CheckOutcome {
+  return outcomeOfError(e, (pe) => ({ status: "fail", message: pe.message }));
+}
+
+/** Said whenever a UDP probe got no answer. */
+export const UDP_NOTE = "UDP cannot tell open from filtered";
+
+/** TCP connect or UDP probe of `address:port` from the context's vantage, with its timeout. */
+export function probePort(
+  ctx: CheckContext,
+  address: string,
+  port: number,
+  protocol: Protocol,
+): Promise<PortState> {
+  return protocol === "udp"
+    ? ctx.prober.udpProbe(address, port, ctx.timeoutMs, ctx.signal)
+    : ctx.prober.tcpConnect(address, port, ctx.timeoutMs, ctx.signal);
+}

@@ -1,0 +1,47 @@
+/**
+ * `grafana`: Grafana's `/api/health` reports its database `ok`
+ * (https://grafana.com/docs/grafana/latest/developers/http_api/other/#health-api).
+ */
+import type { CheckKindModule, CheckOutcome, HttpResponse } from "../types.js";
+import { excerpt, failOnProbeError } from "./common.js";
+
+/** Judges Grafana's `/api/health`: pass iff status 200 and JSON `database` is `"ok"`. */
+export function judgeGrafana(url: string, r: HttpResponse): CheckOutcome {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(r.body);
+  } catch {
+    doc = undefined;
+  }
+  const database = (doc as { database?: unknown } | undefined)?.database;
+  const observed = { status: r.status, database: database ?? null };
+  if (r.status === 200 && database === "ok") {
+    return { status: "pass", message: `GET ${url}: database ok`, observed };
+  }
+  if (doc === undefined) {
+    return {
+      status: "fail",
+      message: `GET ${url}: got ${r.status}, not JSON: "${excerpt(r.body)}"`,
+      observed,
+    };
+  }
+  return {
+    status: "fail",
+    message: `GET ${url}: got ${r.status}, database is ${JSON.stringify(database ?? null)}; expected "ok"`,
+    observed,
+  };
+}
+
+/** GET `/api/health` of Grafana. */
+export const grafana: CheckKindModule<"grafana"> = {
+  kind: "grafana",
+  async run(spec, ctx) {
+    const { address, port, baseUrl } = spec.params;
+    try {
+      const r = await ctx.prober.httpGet(address, port, "/api/health", ctx.timeoutMs, ctx.signal);
+      return judgeGrafana(`${baseUrl}/api/health`, r);
+    } catch (e) {
+      return failOnProbeError(e);
+    }
+  },
+};

@@ -1,0 +1,67 @@
+/**
+ * The list of check kinds: one module per kind (goss-style: the module turns params into probe
+ * calls; a pure `judge…`/`parse…` function compares observed with declared).
+ */
+import type { CheckContext, CheckKind, CheckKindModule, CheckOutcome, CheckSpec } from "../types.js";
+import { outcomeOfError } from "./common.js";
+import { grafana } from "./grafana.js";
+import { http } from "./http.js";
+import { listeners } from "./listeners.js";
+import { nodeExporter } from "./node-exporter.js";
+import { portClosed } from "./port-closed.js";
+import { portOpen } from "./port-open.js";
+import { prometheusTargets } from "./prometheus-targets.js";
+import { reachable } from "./reachable.js";
+import { sshKeyOnly } from "./ssh-key-only.js";
+import { sshLogin } from "./ssh-login.js";
+import { sysctl } from "./sysctl.js";
+import { wireguardPeers } from "./wireguard-peers.js";
+
+const modules: { [K in CheckKind]: CheckKindModule<K> } = {
+  reachable,
+  "ssh.key-only": sshKeyOnly,
+  "ssh.login": sshLogin,
+  "port.open": portOpen,
+  "port.closed": portClosed,
+  http,
+  listeners,
+  sysctl,
+  "wireguard.peers": wireguardPeers,
+  "prometheus.targets": prometheusTargets,
+  grafana,
+  node_exporter: nodeExporter,
+};
+
+/** Every check kind's module, by kind. */
+export const checkKinds: Record<CheckKind, CheckKindModule> = modules as Record<CheckKind, CheckKindModule>;
+
+/**
+ * Runs one check with its kind's module. Never throws: a spec whose `params.kind` differs
+ * from `kind`, or a module that throws, gives an `error` outcome. `skip` specs are not run.
+ */
+export async function runCheck(spec: CheckSpec, ctx: CheckContext): Promise<CheckOutcome> {
+  if (spec.skip !== undefined) return { status: "skip", message: spec.skip };
+  if (spec.params.kind !== spec.kind) {
+    return {
+      status: "error",
+      message: `check ${spec.id}: params are for ${spec.params.kind}, not ${spec.kind}`,
+    };
+  }
+  try {
+    return await checkKinds[spec.kind].run(spec as Parameters<CheckKindModule["run"]>[0], ctx);
+  } catch (e) {
+    return outcomeOfError(e);
+  }
+}
+
+export { judgeGrafana } from "./grafana.js";
+export { judgeHttp } from "./http.js";
+export { judgeListeners, type Listener, parseSs, parseSsAddress } from "./listeners.js";
+export { judgeNodeExporter, nodeMetricNames } from "./node-exporter.js";
+export { judgePortClosed } from "./port-closed.js";
+export { judgePortOpen } from "./port-open.js";
+export { type ActiveTarget, judgeTargets, parseTargets, targetMatchesHost } from "./prometheus-targets.js";
+export { judgeReachable } from "./reachable.js";
+export { judgeKeyOnly } from "./ssh-key-only.js";
+export { judgeSysctl, normaliseSysctl } from "./sysctl.js";
+export { judgeWireguard, parseWgDump, type WgPeer } from "./wireguard-peers.js";

@@ -1,0 +1,147 @@
+/**
+ * `prometheus.targets`: every monitored host is an active Prometheus target that is up, and no
+ * active target is down. Observed with the Prometheus HTTP API `GET /api/v1/targets?state=active`
+ * (https://prometheus.io/docs/prometheus/latest/querying/api/#targets).
+ */
+import type { CheckKindModule, CheckOutcome, HttpResponse } from "../types.js";
+import { excerpt, hostOfHostPort, outcomeOfError, parseAddress } from "./common.js";
+
+/** The fields Keel reads of one entry of `data.activeTargets`. */
+export interface ActiveTarget {
+  discoveredLabels?: Record<string, string>;
+  labels?: Record<string, string>;
+  scrapeUrl?: string;
+  lastError?: string;
+  /** `up`, `down` or `unknown` (not scraped yet). */
+  health?: string;
+}
+
+/** API path the check GETs. */
+export const TARGETS_PATH = "/api/v1/targets?state=active";
+
+/** Largest targets document read, in bytes (a few hundred targets fit easily). */
+export const TARGETS_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Parses the API answer `{ status: "success", data: { activeTargets: [...] } }`.
+ *
+ * @throws Error with a short reason when the body is not such a document.
+ */
+export function parseTargets(body: string): ActiveTarget[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch {
+    throw new Error(`not JSON: "${excerpt(body)}"`);
+  }
+  const d = doc as { status?: unknown; data?: { activeTargets?: unknown }; error?: unknown };
+  if (d.status !== "success")
+    throw new Error(`API status ${JSON.stringify(d.status)}: ${String(d.error ?? "")}`);
+  if (!Array.isArray(d.data?.activeTargets)) throw new Error("no data.activeTargets in the answer");
+  return d.data.activeTargets as ActiveTarget[];
+}
+
+function sameAddress(a: string, b: string): boolean {
+  const x = parseAddress(a);
+  const y = parseAddress(b);
+  if (x && y) return x.kind() === y.kind() && x.toNormalizedString() === y.toNormalizedString();
+  return a === b;
+}
+
+/**
+ * True when `t` scrapes `host`: `labels.host` is the host name, or the host part of
+ * `labels.instance` or of `discoveredLabels.__address__` is one of its addresses (or its name,
+ * or a name starting with `NAME.`).
+ */
+export function targetMatchesHost(t: ActiveTarget, host: string, addresses: string[]): boolean {
+  if (t.labels?.host === host) return true;
+  for (const hp of [t.labels?.instance, t.discoveredLabels?.__address__]) {
+    if (!hp) continue;
+    const h = hostOfHostPort(hp);
+    if (h === host || h.startsWith(`${host}.`)) return true;
+    if (addresses.some((a) => sameAddress(a, h))) return true;
+  }
+  return false;
+}
+
+function targetName(t: ActiveTarget): string {
+  return t.labels?.instance ?? t.discoveredLabels?.__address__ ?? t.scrapeUrl ?? "?";
+}
+
+/**
+ * Judges the active targets: each monitored host needs a matching target with health `up`;
+ * any target with health `down` fails the check (with its `lastError`).
+ */
+export function judgeTargets(
+  targets: ActiveTarget[],
+  monitored: { host: string; addresses: string[] }[],
+): CheckOutcome {
+  const missing: string[] = [];
+  const notUp: string[] = [];
+  for (const m of monitored) {
+    const mine = targets.filter((t) => targetMatchesHost(t, m.host, m.addresses));
+    if (mine.length === 0) missing.push(m.host);
+    else if (!mine.some((t) => t.health === "up"))
+      notUp.push(`${m.host} (${mine.map((t) => t.health ?? "?").join(", ")})`);
+  }
+  const down = targets
+    .filter((t) => t.health === "down")
+    .map((t) => ({
+      target: targetName(t),
+      job: t.labels?.job ?? null,
+      lastError: t.lastError ?? "",
+    }));
+  const observed = {
+    active: targets.length,
+    up: targets.filter((t) => t.health === "up").length,
+    missingHosts: missing,
+    hostsNotUp: notUp,
+    down,
+  };
+  const problems: string[] = [];
+  if (missing.length) problems.push(`not active targets: ${missing.join(", ")}`);
+  if (notUp.length) problems.push(`no target up for ${notUp.join(", ")}`);
+  for (const d of down) {
+    problems.push(
+      `${d.target}${d.job ? ` (job ${d.job})` : ""} is down${d.lastError ? `: ${d.lastError}` : ""}`,
+    );
+  }
+  if (problems.length) return { status: "fail", message: problems.join("; "), observed };
+  return {
+    status: "pass",
+    message: `all ${monitored.length} monitored hosts are up among ${targets.length} active targets, none down`,
+    observed,
+  };
+}
+
+/** GETs the active targets from Prometheus and judges with `judgeTargets`. */
+export const prometheusTargets: CheckKindModule<"prometheus.targets"> = {
+  kind: "prometheus.targets",
+  async run(spec, ctx) {
+    const { address, port, baseUrl, monitored } = spec.params;
+    const url = `${baseUrl}${TARGETS_PATH}`;
+    let r: HttpResponse;
+    try {
+      r = await ctx.prober.httpGet(address, port, TARGETS_PATH, ctx.timeoutMs, ctx.signal, {
+        maxBodyBytes: TARGETS_MAX_BODY_BYTES,
+      });
+    } catch (e) {
+      return outcomeOfError(e, (pe) => ({ status: "fail", message: pe.message }));
+    }
+    if (r.status !== 200) {
+      return {
+        status: "fail",
+        message: `GET ${url}: got ${r.status}, expected 200; body: "${excerpt(r.body)}"`,
+      };
+    }
+    if (r.truncated)
+      return { status: "error", message: `GET ${url}: answer larger than ${TARGETS_MAX_BODY_BYTES} bytes` };
+    let targets: ActiveTarget[];
+    try {
+      targets = parseTargets(r.body);
+    } catch (e) {
+      return { status: "fail", message: `GET ${url}: ${(e as Error).message}` };
+    }
+    return judgeTargets(targets, monitored);
+  },
+};

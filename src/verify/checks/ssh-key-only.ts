@@ -1,0 +1,46 @@
+/**
+ * `ssh.key-only`: SSH offers only public-key authentication, asked with the `none` method
+ * (RFC 4252 §5.2), no credentials needed.
+ */
+import type { CheckKindModule, CheckOutcome } from "../types.js";
+import { hostPort } from "../vantages/deadline.js";
+import { outcomeOfError } from "./common.js";
+
+/**
+ * Judges the methods an SSH server offered to a `none` request (RFC 4252 §5.2): pass iff they
+ * are exactly `publickey` (order and duplicates ignored).
+ */
+export function judgeKeyOnly(address: string, port: number, methods: string[]): CheckOutcome {
+  const hp = hostPort(address, port);
+  const set = [...new Set(methods)];
+  const observed = { methods: set };
+  if (set.includes("none")) {
+    return { status: "fail", message: `${hp} accepts the none method: no authentication needed`, observed };
+  }
+  const extra = set.filter((m) => m !== "publickey");
+  if (!set.includes("publickey")) {
+    return {
+      status: "fail",
+      message: `${hp} offers ${extra.join(", ") || "no methods"} but not publickey`,
+      observed,
+    };
+  }
+  if (extra.length > 0) {
+    return { status: "fail", message: `${hp} offers ${extra.join(", ")} besides publickey`, observed };
+  }
+  return { status: "pass", message: `${hp} offers only publickey`, observed };
+}
+
+/** Asks with the `none` method; an unreachable server fails the check with the reason. */
+export const sshKeyOnly: CheckKindModule<"ssh.key-only"> = {
+  kind: "ssh.key-only",
+  async run(spec, ctx) {
+    const { address, port, user } = spec.params;
+    try {
+      const methods = await ctx.prober.sshAuthMethods(address, port, user, ctx.timeoutMs, ctx.signal);
+      return judgeKeyOnly(address, port, methods);
+    } catch (e) {
+      return outcomeOfError(e, (pe) => ({ status: "fail", message: pe.message }));
+    }
+  },
+};

@@ -1,0 +1,27 @@
+/**
+ * `ssh.login`: logging in with the configured identity works (runs `true`).
+ */
+import type { CheckKindModule } from "../types.js";
+import { hostPort } from "../vantages/deadline.js";
+import { describeIdentity } from "../vantages/sshconn.js";
+import { excerpt, outcomeOfError } from "./common.js";
+
+/** Runs `true` over SSH: exit 0 passes; a failed login or another exit status fails. */
+export const sshLogin: CheckKindModule<"ssh.login"> = {
+  kind: "ssh.login",
+  async run(spec, ctx) {
+    const t = spec.params.target;
+    const who = `${t.user}@${hostPort(t.address, t.port)} with ${describeIdentity(t)}`;
+    try {
+      const r = await ctx.prober.sshExec(t, "true", ctx.timeoutMs, ctx.signal);
+      if (r.code === 0) return { status: "pass", message: `logged in as ${who}`, observed: { code: 0 } };
+      return {
+        status: "fail",
+        message: `logged in as ${who} but "true" exited with ${r.code ?? "a signal"}${r.stderr ? `: ${excerpt(r.stderr)}` : ""}`,
+        observed: { code: r.code },
+      };
+    } catch (e) {
+      return outcomeOfError(e, (pe) => ({ status: "fail", message: pe.message }));
+    }
+  },
+};

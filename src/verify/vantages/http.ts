@@ -1,0 +1,106 @@
+/**
+ * HTTP GET on top of `undici`, shared by the local prober (plain TCP) and the via prober (a
+ * `direct-tcpip` channel through the via host).
+ */
+import { type Dispatcher, request } from "undici";
+import { type HttpResponse, ProbeError } from "../types.js";
+import { errorMessage, raceDeadline } from "./deadline.js";
+
+/** Default cap on the body kept from a response, in bytes (64 KiB). */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+/** Names a failed request's cause the way a person would (`connection refused`, `no route to host`). */
+export function describeHttpError(e: unknown): string {
+  const err = e as { code?: string; cause?: { code?: string; message?: string } };
+  const code = err.code ?? err.cause?.code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "EHOSTUNREACH":
+      return "no route to host";
+    case "ENETUNREACH":
+      return "network unreachable";
+    case "ECONNRESET":
+    case "UND_ERR_SOCKET":
+      return "connection reset";
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return "connect timed out";
+    case "UND_ERR_HEADERS_TIMEOUT":
+      return "no response headers in time";
+    case "UND_ERR_BODY_TIMEOUT":
+      return "response body stalled";
+    default:
+      return err.cause?.message ?? errorMessage(e);
+  }
+}
+
+/**
+ * GETs `url` through `dispatcher` and keeps at most `maxBodyBytes` bytes of the body (the rest
+ * is not read; `truncated` is then true).
+ *
+ * @param timeoutMs deadline for the whole exchange (connect, headers and body), in ms.
+ * @throws ProbeError `GET URL: connection refused` / `… no response within N ms` and the like.
+ */
+export function httpGetVia(
+  dispatcher: Dispatcher,
+  url: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+): Promise<HttpResponse> {
+  const ac = new AbortController();
+  const work = (async (): Promise<HttpResponse> => {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        dispatcher,
+        method: "GET",
+        signal: ac.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (e) {
+      throw new ProbeError(`GET ${url}: ${describeHttpError(e)}`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let truncated = false;
+    try {
+      for await (const chunk of res.body) {
+        const b = chunk as Buffer;
+        if (size + b.length > maxBodyBytes) {
+          chunks.push(b.subarray(0, maxBodyBytes - size));
+          size = maxBodyBytes;
+          truncated = true;
+          break;
+        }
+        chunks.push(b);
+        size += b.length;
+      }
+    } catch (e) {
+      throw new ProbeError(`GET ${url}: reading the body failed: ${describeHttpError(e)}`);
+    } finally {
+      if (truncated) res.body.destroy();
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    }
+    const out: HttpResponse = {
+      status: res.statusCode,
+      headers,
+      body: Buffer.concat(chunks).toString("utf8"),
+    };
+    if (truncated) out.truncated = true;
+    return out;
+  })();
+  return raceDeadline(
+    work,
+    timeoutMs,
+    signal,
+    () => {
+      throw new ProbeError(`GET ${url}: no response within ${timeoutMs} ms`);
+    },
+    () => ac.abort(),
+  );
+}

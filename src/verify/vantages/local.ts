@@ -1,0 +1,218 @@
+/**
+ * The `local` vantage: probes run on the machine that runs Keel.
+ */
+import { spawn } from "node:child_process";
+import dgram from "node:dgram";
+import net from "node:net";
+import { Agent } from "undici";
+import {
+  type ExecResult,
+  type HttpGetOptions,
+  type HttpResponse,
+  type PortState,
+  ProbeError,
+  type Prober,
+  type SshTarget,
+  VantageError,
+} from "../types.js";
+import { hostPort, raceDeadline } from "./deadline.js";
+import { httpGetVia } from "./http.js";
+import { askAuthMethods, DEFAULT_MAX_CHANNELS, SshPool } from "./sshconn.js";
+
+/** Options of `LocalProber`. */
+export interface LocalProberOptions {
+  /** Concurrent SSH exec channels per target connection; default 8 (sshd `MaxSessions` is 10). */
+  maxChannelsPerConnection?: number;
+  /** The `ping` binary to run; default `ping` from PATH (iputils, `ping(8)`). */
+  pingCommand?: string;
+}
+
+/**
+ * Probes from the machine running Keel: TCP with `node:net`, UDP with a connected `node:dgram`
+ * socket, ICMP by spawning `ping -n -c 1 -W S ADDR`, HTTP with `undici`, SSH with `ssh2`.
+ *
+ * SSH host keys are not verified (see `sshconn.ts`). One SSH connection per target is reused
+ * across `sshExec` calls, with at most 8 concurrent exec channels on it.
+ *
+ * Every method settles within its timeout and rejects with the AbortSignal's reason on abort.
+ */
+export class LocalProber implements Prober {
+  readonly vantage: string;
+  readonly #ssh: SshPool;
+  readonly #http = new Agent({ pipelining: 1, connections: 8 });
+  readonly #ping: string;
+
+  /** @param vantage the vantage's name, as in the inventory (used in messages). */
+  constructor(vantage: string, options: LocalProberOptions = {}) {
+    this.vantage = vantage;
+    this.#ssh = new SshPool(undefined, options.maxChannelsPerConnection ?? DEFAULT_MAX_CHANNELS);
+    this.#ping = options.pingCommand ?? "ping";
+  }
+
+  /**
+   * TCP connect (`connect(2)` through `node:net`): `open` when the handshake completes,
+   * `refused` on ECONNREFUSED (RST), `unreachable` on EHOSTUNREACH/ENETUNREACH (ICMP),
+   * `filtered` when nothing answers within `timeoutMs` ms.
+   *
+   * @throws ProbeError for other socket errors (e.g. EADDRNOTAVAIL).
+   */
+  tcpConnect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState> {
+    const sock = new net.Socket();
+    const work = new Promise<PortState>((resolve, reject) => {
+      sock.once("connect", () => resolve("open"));
+      sock.once("error", (e: NodeJS.ErrnoException) => {
+        const state = portStateOfErrno(e.code);
+        if (state) resolve(state);
+        else reject(new ProbeError(`TCP connect to ${hostPort(address, port)}: ${e.message}`));
+      });
+      sock.connect({ host: address, port });
+    });
+    return raceDeadline(
+      work,
+      timeoutMs,
+      signal,
+      () => "filtered" as PortState,
+      () => sock.destroy(),
+    );
+  }
+
+  /**
+   * UDP probe: sends one empty datagram on a connected `node:dgram` socket. An ICMP port
+   * unreachable surfaces as ECONNREFUSED → `refused`; a reply → `open`; silence until
+   * `timeoutMs` ms → `open|filtered` (UDP cannot tell an open port from a filtered one).
+   * EHOSTUNREACH/ENETUNREACH → `unreachable`.
+   */
+  udpProbe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState> {
+    const sock = dgram.createSocket(net.isIPv6(address) ? "udp6" : "udp4");
+    const work = new Promise<PortState>((resolve, reject) => {
+      sock.on("error", (e: NodeJS.ErrnoException) => {
+        const state = portStateOfErrno(e.code);
+        if (state) resolve(state);
+        else reject(new ProbeError(`UDP probe of ${hostPort(address, port)}: ${e.message}`));
+      });
+      sock.on("message", () => resolve("open"));
+      sock.connect(port, address, () => {
+        sock.send(Buffer.alloc(0), (e) => {
+          if (e) sock.emit("error", e);
+        });
+      });
+    });
+    return raceDeadline(
+      work,
+      timeoutMs,
+      signal,
+      () => "open|filtered" as PortState,
+      () => {
+        try {
+          sock.close();
+        } catch {
+          // already closed after an error
+        }
+      },
+    );
+  }
+
+  /**
+   * ICMP echo by spawning `ping -n -c 1 -W S ADDR` (`-6` for IPv6; `ping(8)` from iputils),
+   * S = the timeout rounded up to whole seconds; the child is killed at `timeoutMs` ms.
+   *
+   * @returns true when a reply came back (exit status 0).
+   * @throws VantageError when `ping` is missing or cannot run (e.g. no permission for raw sockets).
+   */
+  ping(address: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const secs = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
+    const args = [...(net.isIPv6(address) ? ["-6"] : []), "-n", "-c", "1", "-W", secs, address];
+    const child = spawn(this.#ping, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    const work = new Promise<boolean>((resolve, reject) => {
+      child.stderr.on("data", (b: Buffer) => {
+        stderr += b.toString("utf8");
+      });
+      child.on("error", (e: NodeJS.ErrnoException) => {
+        reject(
+          new VantageError(
+            e.code === "ENOENT"
+              ? `${this.#ping} is not installed on vantage ${this.vantage}`
+              : `cannot run ${this.#ping} on vantage ${this.vantage}: ${e.message}`,
+          ),
+        );
+      });
+      child.on("close", (code) => {
+        if (code === 0) resolve(true);
+        else if (code === 1 || isNoRouteMessage(stderr)) resolve(false);
+        else reject(new VantageError(`${this.#ping} failed on vantage ${this.vantage}: ${stderr.trim()}`));
+      });
+    });
+    return raceDeadline(
+      work,
+      timeoutMs,
+      signal,
+      () => false,
+      () => child.kill("SIGKILL"),
+    );
+  }
+
+  /**
+   * HTTP GET of `http://address:port/path` with undici; the body is cut at 64 KiB unless
+   * `options.maxBodyBytes` says otherwise.
+   *
+   * @throws ProbeError on connect failure (`GET URL: connection refused`) or timeout.
+   */
+  httpGet(
+    address: string,
+    port: number,
+    path: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    options: HttpGetOptions = {},
+  ): Promise<HttpResponse> {
+    return httpGetVia(
+      this.#http,
+      `http://${hostPort(address, port)}${path}`,
+      timeoutMs,
+      signal,
+      options.maxBodyBytes,
+    );
+  }
+
+  /** See `askAuthMethods` (RFC 4252 §5.2, the `none` method). */
+  sshAuthMethods(
+    address: string,
+    port: number,
+    user: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    return askAuthMethods(address, port, user, timeoutMs, signal);
+  }
+
+  /**
+   * Runs `command` on `target` over SSH (key from `target.identity`, else the agent at
+   * `SSH_AUTH_SOCK`; host key not verified). See `SshPool.exec` for errors.
+   */
+  sshExec(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
+    return this.#ssh.exec(target, command, timeoutMs, signal);
+  }
+
+  async close(): Promise<void> {
+    await this.#ssh.close();
+    await this.#http.close();
+  }
+}
+
+/** Maps a socket errno to the port state it proves, if any. */
+export function portStateOfErrno(code: string | undefined): PortState | undefined {
+  switch (code) {
+    case "ECONNREFUSED":
+      return "refused";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "unreachable";
+    default:
+      return undefined;
+  }
+}
+
+function isNoRouteMessage(stderr: string): boolean {
+  return /unreachable|no route|name or service not known|temporary failure in name resolution/i.test(stderr);
+}

@@ -1,0 +1,362 @@
+/**
+ * The `via` vantage: probes run on a host of the site, over one shared SSH connection to it.
+ */
+import { readFile } from "node:fs/promises";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import pLimit, { type LimitFunction } from "p-limit";
+import { type ClientChannel, type ConnectConfig, Client as SshClient } from "ssh2";
+import { Client as HttpClient } from "undici";
+import {
+  type ExecResult,
+  type HttpGetOptions,
+  type HttpResponse,
+  type PortState,
+  ProbeError,
+  type Prober,
+  type SshTarget,
+  VantageError,
+} from "../types.js";
+import { errorMessage, hostPort, raceDeadline, shellQuote } from "./deadline.js";
+import { httpGetVia } from "./http.js";
+import { askAuthMethods, DEFAULT_MAX_CHANNELS, describeIdentity, SshPool } from "./sshconn.js";
+
+/** Options of `ViaProber`. */
+export interface ViaProberOptions {
+  /** Deadline for connecting and logging in to the via host, in ms; default 10 000. */
+  connectTimeoutMs?: number;
+  /** Concurrent exec channels on the via connection and on each tunnelled one; default 8. */
+  maxChannelsPerConnection?: number;
+}
+
+/** Error of a failed `direct-tcpip` channel open: ssh2 puts the server's description in the message. */
+interface ChannelOpenError extends Error {
+  reason?: number;
+}
+
+/**
+ * Probes from a via host: Keel logs in to it once with `ssh2` and
+ *
+ * - tcpConnect / httpGet: asks the via host's sshd to open a `direct-tcpip` channel to the
+ *   target (`forwardOut`, RFC 4254 §7.2). sshd reports a failed connect with the errno text:
+ *   "Connection refused" → `refused`, "No route to host"/"Network is unreachable" →
+ *   `unreachable`; no answer by the timeout → `filtered`.
+ * - ping / udpProbe: runs `ping -n -c 1 -W S ADDR` / `nc -u -z -v -n -w S ADDR PORT` (OpenBSD
+ *   netcat) on the via host; a missing tool → VantageError naming the tool and the host.
+ * - sshAuthMethods / sshExec: SSH to the target through a `direct-tcpip` channel (ssh2's `sock`
+ *   option), i.e. what OpenSSH calls ProxyJump.
+ *
+ * Host keys (of the via host and of targets) are not verified. If the via host cannot be
+ * reached or logged in to, every method rejects with
+ * `VantageError("vantage lan-probe: cannot log in to svc-1 (10.20.0.5:22) as root: REASON")`;
+ * the failure is remembered for the prober's lifetime, so later calls fail at once.
+ */
+export class ViaProber implements Prober {
+  readonly vantage: string;
+  readonly via: SshTarget;
+  readonly #connectTimeoutMs: number;
+  readonly #maxChannels: number;
+  #conn: Promise<SshClient> | undefined;
+  #client: SshClient | undefined;
+  readonly #pool: SshPool;
+  /** Bounds concurrent exec channels on the via connection (ping, nc). */
+  readonly #viaLimit: LimitFunction;
+  readonly #httpClients = new Map<string, HttpClient>();
+
+  /**
+   * @param vantage the vantage name (for messages).
+   * @param via how to log in to the via host (`host` is its inventory name).
+   */
+  constructor(vantage: string, via: SshTarget, options: ViaProberOptions = {}) {
+    this.vantage = vantage;
+    this.via = via;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#maxChannels = options.maxChannelsPerConnection ?? DEFAULT_MAX_CHANNELS;
+    const open = (address: string, port: number, timeoutMs: number) =>
+      this.openStream(address, port, timeoutMs);
+    this.#pool = new SshPool(open, this.#maxChannels);
+    this.#viaLimit = pLimit(this.#maxChannels);
+  }
+
+  /** `vantage NAME: cannot log in to HOST (ADDR:PORT) as USER` — prefix of via failures. */
+  private get failurePrefix(): string {
+    const v = this.via;
+    return `vantage ${this.vantage}: cannot log in to ${v.host} (${hostPort(v.address, v.port)}) as ${v.user}`;
+  }
+
+  /** The logged-in connection to the via host (made once; a failure is cached). */
+  private connection(): Promise<SshClient> {
+    if (!this.#conn) {
+      this.#conn = this.login();
+      this.#conn.catch(() => undefined);
+    }
+    return this.#conn;
+  }
+
+  private async login(): Promise<SshClient> {
+    const v = this.via;
+    const cfg: ConnectConfig = {
+      host: v.address,
+      port: v.port,
+      username: v.user,
+      readyTimeout: this.#connectTimeoutMs,
+    };
+    if (v.identity) {
+      try {
+        cfg.privateKey = await readFile(v.identity);
+      } catch (e) {
+        throw new VantageError(`${this.failurePrefix}: cannot read ${v.identity}: ${errorMessage(e)}`);
+      }
+    } else if (process.env.SSH_AUTH_SOCK) {
+      cfg.agent = process.env.SSH_AUTH_SOCK;
+    } else {
+      throw new VantageError(`${this.failurePrefix}: no identity given and SSH_AUTH_SOCK is not set`);
+    }
+    const client = new SshClient();
+    const work = new Promise<SshClient>((resolve, reject) => {
+      let ready = false;
+      client.on("ready", () => {
+        ready = true;
+        this.#client = client;
+        resolve(client);
+      });
+      client.on("error", (e) => {
+        if (!ready)
+          reject(new VantageError(`${this.failurePrefix}: ${e.message} (with ${describeIdentity(v)})`));
+      });
+      client.on("close", () => {
+        if (!ready) reject(new VantageError(`${this.failurePrefix}: connection closed before login`));
+        else {
+          // Lost after login: remember it so every later probe errors at once.
+          this.#client = undefined;
+          this.#conn = Promise.reject(new VantageError(`${this.failurePrefix}: connection lost`));
+          this.#conn.catch(() => undefined);
+        }
+      });
+      client.connect(cfg);
+    });
+    return raceDeadline(work, this.#connectTimeoutMs + 100, undefined, () => {
+      client.end();
+      throw new VantageError(`${this.failurePrefix}: no answer within ${this.#connectTimeoutMs} ms`);
+    });
+  }
+
+  /**
+   * Opens a `direct-tcpip` channel from the via host to `address:port`.
+   *
+   * @throws VantageError when the via host is unusable.
+   * @throws ProbeError (with `state` set) when the via host's sshd reports the connect failed,
+   *   or when nothing answered within `timeoutMs` ms (`state` = `filtered`).
+   */
+  private async openStream(address: string, port: number, timeoutMs: number): Promise<Duplex> {
+    const client = await this.connection();
+    let late = false;
+    const work = new Promise<ClientChannel>((resolve, reject) => {
+      client.forwardOut("127.0.0.1", 0, address, port, (err, ch) => {
+        if (err) {
+          reject(channelFailure(address, port, err as ChannelOpenError));
+          return;
+        }
+        if (late) ch.close();
+        else resolve(ch);
+      });
+    });
+    return raceDeadline(work, timeoutMs, undefined, () => {
+      late = true;
+      throw new ChannelProbeError(
+        `${hostPort(address, port)}: no answer within ${timeoutMs} ms (via ${this.via.host})`,
+        "filtered",
+      );
+    });
+  }
+
+  /** TCP connect from the via host, through a `direct-tcpip` channel (see the class docs). */
+  tcpConnect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState> {
+    const work = this.openStream(address, port, timeoutMs).then(
+      (ch) => {
+        ch.destroy();
+        return "open" as PortState;
+      },
+      (e: unknown) => {
+        if (e instanceof ChannelProbeError && e.state) return e.state;
+        throw e;
+      },
+    );
+    return raceDeadline(work, timeoutMs + 20, signal, () => "filtered" as PortState);
+  }
+
+  /** UDP probe by `nc -u -z -v -n -w S ADDR PORT` on the via host: exit 1 → `refused`, 0 → `open|filtered`. */
+  async udpProbe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState> {
+    const secs = Math.max(1, Math.floor(timeoutMs / 1000) - 1);
+    const cmd = `nc -u -z -v -n -w ${secs} ${shellQuote(address)} ${port}`;
+    const r = await this.execOnVia(cmd, timeoutMs, signal);
+    this.assertTool("nc", r);
+    if (r.code === 0) return "open|filtered";
+    if (/no route|unreachable/i.test(r.stderr)) return "unreachable";
+    if (r.code === 1) return "refused";
+    throw new VantageError(`vantage ${this.vantage}: nc failed on ${this.via.host}: ${r.stderr.trim()}`);
+  }
+
+  /** ICMP echo by `ping -n -c 1 -W S ADDR` (`-6` for IPv6) on the via host; exit 0 → true. */
+  async ping(address: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const secs = Math.max(1, Math.floor(timeoutMs / 1000) - 1);
+    const six = address.includes(":") ? "-6 " : "";
+    const r = await this.execOnVia(
+      `ping ${six}-n -c 1 -W ${secs} ${shellQuote(address)}`,
+      timeoutMs,
+      signal,
+    ).catch((e: unknown) => {
+      if (e instanceof ProbeError) return { code: 1, stdout: "", stderr: e.message } as ExecResult;
+      throw e;
+    });
+    this.assertTool("ping", r);
+    if (r.code === 0) return true;
+    if (r.code === 1 || /unreachable|no route/i.test(r.stderr)) return false;
+    throw new VantageError(`vantage ${this.vantage}: ping failed on ${this.via.host}: ${r.stderr.trim()}`);
+  }
+
+  /** HTTP GET with undici over a `direct-tcpip` channel from the via host (body cut at 64 KiB by default). */
+  httpGet(
+    address: string,
+    port: number,
+    path: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    options: HttpGetOptions = {},
+  ): Promise<HttpResponse> {
+    const origin = `http://${hostPort(address, port)}`;
+    let client = this.#httpClients.get(origin);
+    if (!client) {
+      client = new HttpClient(origin, {
+        connect: (_opts, cb) => {
+          this.openStream(address, port, timeoutMs).then(
+            (ch) => cb(null, ch as unknown as Socket),
+            (e: Error) => cb(e, null),
+          );
+        },
+      });
+      this.#httpClients.set(origin, client);
+    }
+    const c = client;
+    return this.connection().then(() =>
+      httpGetVia(c, `${origin}${path}`, timeoutMs, signal, options.maxBodyBytes),
+    );
+  }
+
+  /** Auth methods of `address:port`, asked through a `direct-tcpip` channel from the via host. */
+  async sshAuthMethods(
+    address: string,
+    port: number,
+    user: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    await this.connection();
+    return askAuthMethods(address, port, user, timeoutMs, signal, (a, p, t) => this.openStream(a, p, t));
+  }
+
+  /** Runs `command` on `target`, tunnelled through the via host (ProxyJump); see `SshPool.exec`. */
+  async sshExec(
+    target: SshTarget,
+    command: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ExecResult> {
+    await this.connection();
+    return this.#pool.exec(target, command, timeoutMs, signal);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#httpClients.values()) await c.destroy().catch(() => undefined);
+    this.#httpClients.clear();
+    await this.#pool.close();
+    this.#client?.end();
+    this.#client = undefined;
+  }
+
+  /** Runs a command on the via host itself over the shared connection. */
+  private async execOnVia(command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
+    const client = await raceDeadline(this.connection(), timeoutMs, signal, () => {
+      throw new VantageError(`${this.failurePrefix}: still connecting after ${timeoutMs} ms`);
+    });
+    const started = Date.now();
+    let channel: ClientChannel | undefined;
+    let gaveUp = false;
+    const work = this.#viaLimit(
+      () =>
+        new Promise<ExecResult>((resolve, reject) => {
+          if (gaveUp || Date.now() - started >= timeoutMs) {
+            reject(new ProbeError(`"${command}" on ${this.via.host}: gave up waiting for a channel`));
+            return;
+          }
+          client.exec(command, (err, stream) => {
+            if (err) {
+              reject(
+                new VantageError(
+                  `vantage ${this.vantage}: cannot run a command on ${this.via.host}: ${err.message}`,
+                ),
+              );
+              return;
+            }
+            channel = stream;
+            let stdout = "";
+            let stderr = "";
+            let code: number | null = null;
+            stream.on("data", (b: Buffer) => {
+              stdout += b.toString("utf8");
+            });
+            stream.stderr.on("data", (b: Buffer) => {
+              stderr += b.toString("utf8");
+            });
+            stream.on("exit", (c: number | null) => {
+              code = typeof c === "number" ? c : null;
+            });
+            stream.on("close", () => resolve({ code, stdout, stderr }));
+            if (gaveUp) stream.close();
+          });
+        }),
+    );
+    return raceDeadline(
+      work,
+      timeoutMs,
+      signal,
+      () => {
+        throw new ProbeError(`"${command}" on ${this.via.host} did not finish within ${timeoutMs} ms`);
+      },
+      () => {
+        gaveUp = true;
+        channel?.close();
+      },
+    );
+  }
+
+  /** Exit 127 / "not found" means the tool is missing on the via host: VantageError. */
+  private assertTool(tool: string, r: ExecResult): void {
+    if (r.code === 127 || new RegExp(`${tool}: (command )?not found`).test(r.stderr)) {
+      throw new VantageError(`vantage ${this.vantage}: ${tool} is not installed on ${this.via.host}`);
+    }
+  }
+}
+
+/** A ProbeError that carries the port state it proves. */
+class ChannelProbeError extends ProbeError {
+  readonly state: PortState | undefined;
+  constructor(message: string, state?: PortState) {
+    super(message);
+    this.state = state;
+  }
+}
+
+/** Classifies sshd's channel-open failure text (the errno string of its `connect(2)`). */
+function channelFailure(address: string, port: number, err: ChannelOpenError): ChannelProbeError {
+  const msg = err.message;
+  const hp = hostPort(address, port);
+  if (/connection refused/i.test(msg)) return new ChannelProbeError(`${hp}: connection refused`, "refused");
+  if (/no route to host|network is unreachable/i.test(msg))
+    return new ChannelProbeError(
+      `${hp}: ${msg.replace(/^\(SSH\) Channel open failure: /, "")}`,
+      "unreachable",
+    );
+  if (/timed out/i.test(msg)) return new ChannelProbeError(`${hp}: connect timed out`, "filtered");
+  return new ChannelProbeError(`${hp}: ${msg}`);
+}

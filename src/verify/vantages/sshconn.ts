@@ -1,0 +1,267 @@
+/**
+ * SSH plumbing shared by the local and the via prober, on top of `ssh2`: asking a server for
+ * its authentication methods with the `none` method, and a pool of logged-in connections that
+ * run commands with a bounded number of concurrent exec channels.
+ *
+ * Host keys are NOT verified (no known_hosts): Keel's checks observe, they never send secrets
+ * other than a public-key signature, so a man in the middle can at worst fake a check result.
+ */
+import { readFile } from "node:fs/promises";
+import type { Duplex } from "node:stream";
+import pLimit, { type LimitFunction } from "p-limit";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { type ExecResult, ProbeError, type SshTarget, VantageError } from "../types.js";
+import { errorMessage, hostPort, raceDeadline } from "./deadline.js";
+
+/**
+ * Opens a byte stream to `address:port` (a TCP socket, or an SSH `direct-tcpip` channel through
+ * a via host). Rejects with `ProbeError` when the target cannot be reached.
+ */
+export type OpenStream = (address: string, port: number, timeoutMs: number) => Promise<Duplex>;
+
+/** Default bound on concurrent exec channels per connection: below sshd's `MaxSessions` 10 (`man sshd_config`). */
+export const DEFAULT_MAX_CHANNELS = 8;
+
+/** Largest stdout or stderr kept from one command, in bytes; the rest is dropped. */
+export const MAX_EXEC_OUTPUT_BYTES = 1024 * 1024;
+
+/**
+ * Asks the SSH server at `address:port` which authentication methods it offers, by sending a
+ * `none` request for `user` and reading the "authentications that can continue" list of the
+ * SSH_MSG_USERAUTH_FAILURE answer (RFC 4252 §5.2). No credentials are sent.
+ *
+ * @returns the methods, e.g. `["publickey"]`; `["none"]` when the server accepts `none` (no
+ *   authentication at all).
+ * @throws ProbeError when the server cannot be reached or does not answer within `timeoutMs` ms.
+ */
+export function askAuthMethods(
+  address: string,
+  port: number,
+  user: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  openStream?: OpenStream,
+): Promise<string[]> {
+  const hp = hostPort(address, port);
+  const client = new Client();
+  const work = (async () => {
+    const sock = openStream ? await openStream(address, port, timeoutMs) : undefined;
+    return await new Promise<string[]>((resolve, reject) => {
+      let asked = false;
+      client.on("ready", () => resolve(["none"]));
+      client.on("error", (e) =>
+        reject(new ProbeError(`cannot ask ${hp} for SSH auth methods: ${e.message}`)),
+      );
+      client.on("close", () =>
+        reject(new ProbeError(`${hp} closed the SSH connection before authentication`)),
+      );
+      const cfg: ConnectConfig = {
+        host: address,
+        port,
+        username: user,
+        readyTimeout: timeoutMs,
+        authHandler: (methodsLeft, _partial, next) => {
+          if (!asked) {
+            asked = true;
+            next({ type: "none", username: user });
+            return;
+          }
+          resolve([...(methodsLeft ?? [])]);
+        },
+      };
+      if (sock) cfg.sock = sock;
+      client.connect(cfg);
+    });
+  })();
+  return raceDeadline(
+    work,
+    timeoutMs,
+    signal,
+    () => {
+      throw new ProbeError(`no SSH answer from ${hp} within ${timeoutMs} ms`);
+    },
+    () => client.end(),
+  );
+}
+
+interface Conn {
+  client: Client;
+  limit: LimitFunction;
+}
+
+/** Human description of how we log in: the key path or the agent. */
+export function describeIdentity(target: SshTarget): string {
+  return target.identity ?? "the SSH agent";
+}
+
+/**
+ * Logged-in SSH connections, one per target (user, address, port, identity), reused across
+ * commands. Each connection runs at most `maxChannels` exec channels at once; further commands
+ * wait their turn (the wait counts against their timeout).
+ *
+ * A failed login is remembered for the pool's lifetime (one `keel verify` run), so a silent
+ * target costs one timeout, not one per check.
+ */
+export class SshPool {
+  readonly #conns = new Map<string, Promise<Conn>>();
+  readonly #clients = new Set<Client>();
+  readonly #openStream: OpenStream | undefined;
+  readonly #maxChannels: number;
+
+  /**
+   * @param openStream how to reach targets; absent: a TCP connection made by ssh2 itself.
+   * @param maxChannels concurrent exec channels per connection (default 8).
+   */
+  constructor(openStream?: OpenStream, maxChannels = DEFAULT_MAX_CHANNELS) {
+    this.#openStream = openStream;
+    this.#maxChannels = maxChannels;
+  }
+
+  /**
+   * Runs `command` on `target` and collects its exit code, stdout and stderr (UTF-8, each cut at
+   * 1 MiB).
+   *
+   * @throws ProbeError when the login fails (`login as root@10.20.0.4:22 with /k failed: …`) or
+   *   the command does not finish within `timeoutMs` ms (its channel is then closed).
+   * @throws VantageError when the identity file cannot be read or no agent is available.
+   */
+  exec(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
+    const started = Date.now();
+    const who = `${target.user}@${hostPort(target.address, target.port)}`;
+    const work = (async () => {
+      const conn = await this.connect(target, timeoutMs);
+      return await conn.limit(() => {
+        const left = timeoutMs - (Date.now() - started);
+        if (signal?.aborted) return Promise.reject(new ProbeError(`"${command}" on ${who}: aborted`));
+        let channel: ClientChannel | undefined;
+        return raceDeadline(
+          runOnce(conn.client, command, (c) => {
+            channel = c;
+          }),
+          left,
+          signal,
+          () => {
+            throw new ProbeError(`"${command}" on ${who} did not finish within ${timeoutMs} ms`);
+          },
+          () => channel?.close(),
+        );
+      });
+    })();
+    return raceDeadline(work, timeoutMs, signal, () => {
+      throw new ProbeError(`"${command}" on ${who} did not finish within ${timeoutMs} ms`);
+    });
+  }
+
+  /** Closes every connection. */
+  async close(): Promise<void> {
+    for (const c of this.#clients) c.end();
+    this.#clients.clear();
+    this.#conns.clear();
+  }
+
+  private connect(target: SshTarget, timeoutMs: number): Promise<Conn> {
+    const key = `${target.user}@${target.address}:${target.port} ${target.identity ?? "<agent>"}`;
+    let p = this.#conns.get(key);
+    if (!p) {
+      p = this.login(target, timeoutMs, () => {
+        if (this.#conns.get(key) === p) this.#conns.delete(key);
+      });
+      // Keep failures too: they are remembered for the run. Avoid unhandled rejections.
+      p.catch(() => undefined);
+      this.#conns.set(key, p);
+    }
+    return p;
+  }
+
+  private async login(target: SshTarget, timeoutMs: number, onClosed: () => void): Promise<Conn> {
+    const who = `${target.user}@${hostPort(target.address, target.port)}`;
+    const prefix = `login as ${who} with ${describeIdentity(target)} failed`;
+    const cfg: ConnectConfig = {
+      host: target.address,
+      port: target.port,
+      username: target.user,
+      readyTimeout: timeoutMs,
+    };
+    if (target.identity) {
+      try {
+        cfg.privateKey = await readFile(target.identity);
+      } catch (e) {
+        throw new VantageError(`cannot read SSH identity ${target.identity}: ${errorMessage(e)}`);
+      }
+    } else {
+      const agent = process.env.SSH_AUTH_SOCK;
+      if (!agent) throw new VantageError(`${prefix}: no identity given and SSH_AUTH_SOCK is not set`);
+      cfg.agent = agent;
+    }
+    if (this.#openStream) {
+      try {
+        cfg.sock = await this.#openStream(target.address, target.port, timeoutMs);
+      } catch (e) {
+        if (e instanceof VantageError) throw e;
+        throw new ProbeError(`${prefix}: ${errorMessage(e)}`);
+      }
+    }
+    const client = new Client();
+    const work = new Promise<Conn>((resolve, reject) => {
+      let ready = false;
+      client.on("ready", () => {
+        ready = true;
+        this.#clients.add(client);
+        resolve({ client, limit: pLimit(this.#maxChannels) });
+      });
+      client.on("error", (e) => {
+        if (!ready) reject(new ProbeError(`${prefix}: ${e.message}`));
+      });
+      client.on("close", () => {
+        this.#clients.delete(client);
+        if (ready) onClosed();
+        else reject(new ProbeError(`${prefix}: connection closed before login`));
+      });
+      client.connect(cfg);
+    });
+    return raceDeadline(work, timeoutMs + 50, undefined, () => {
+      client.end();
+      throw new ProbeError(`${prefix}: no answer within ${timeoutMs} ms`);
+    });
+  }
+}
+
+/** Runs one command on an open connection; `onChannel` receives the channel for cleanup. */
+function runOnce(
+  client: Client,
+  command: string,
+  onChannel: (c: ClientChannel) => void,
+): Promise<ExecResult> {
+  return new Promise<ExecResult>((resolve, reject) => {
+    client.exec(command, (err, stream) => {
+      if (err) {
+        reject(new ProbeError(`cannot run "${command}": ${err.message}`));
+        return;
+      }
+      onChannel(stream);
+      const out: Buffer[] = [];
+      const errOut: Buffer[] = [];
+      let outLen = 0;
+      let errLen = 0;
+      let code: number | null = null;
+      stream.on("data", (b: Buffer) => {
+        if (outLen < MAX_EXEC_OUTPUT_BYTES) out.push(b);
+        outLen += b.length;
+      });
+      stream.stderr.on("data", (b: Buffer) => {
+        if (errLen < MAX_EXEC_OUTPUT_BYTES) errOut.push(b);
+        errLen += b.length;
+      });
+      stream.on("exit", (c: number | null) => {
+        code = typeof c === "number" ? c : null;
+      });
+      stream.on("close", () => {
+        resolve({
+          code,
+          stdout: Buffer.concat(out).subarray(0, MAX_EXEC_OUTPUT_BYTES).toString("utf8"),
+          stderr: Buffer.concat(errOut).subarray(0, MAX_EXEC_OUTPUT_BYTES).toString("utf8"),
+        });
+      });
+    });
+  });
+}

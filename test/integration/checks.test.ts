@@ -1,0 +1,535 @@
+/**
+ * Every check kind end to end: spec → module → real prober → real daemon → outcome.
+ * Host-side checks (listeners, sysctl, wireguard) log in to an sshd inside a network namespace,
+ * so the listeners seen are only the ones this test starts.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runCheck } from "../../src/verify/checks/index.js";
+import type {
+  CheckContext,
+  CheckOutcome,
+  CheckParams,
+  CheckSpec,
+  Prober,
+  SshTarget,
+} from "../../src/verify/types.js";
+import { LocalProber } from "../../src/verify/vantages/local.js";
+import { ViaProber } from "../../src/verify/vantages/ssh.js";
+import {
+  type Daemon,
+  freePort,
+  type Sshd,
+  startHttp,
+  startNodeExporter,
+  startPrometheus,
+  startSshd,
+} from "../helpers/daemons.js";
+import { createNetns, type Netns } from "../helpers/netns.js";
+
+const base = (process.pid % 200) + 10;
+let keyOnly: Sshd;
+let withPassword: Sshd;
+let noTools: Sshd;
+let nodeExp: Daemon;
+let host: Netns; // a "host" with its own sshd, for host-side checks
+let dark: Netns; // drops ICMP echo and TCP 9, 22 (filtered)
+let hostSshd: Sshd;
+let httpInHost: ChildProcess | undefined;
+let local: LocalProber;
+
+function ctx(prober: Prober = local, timeoutMs = 3000): CheckContext {
+  return { prober, timeoutMs, signal: new AbortController().signal };
+}
+
+function spec(params: CheckParams, hostName = "gpu", vantage = "admin"): CheckSpec {
+  return { id: `${hostName}/${params.kind}@${vantage}`, kind: params.kind, host: hostName, vantage, params };
+}
+
+function loopTarget(d: Sshd, key = d.clientKey): SshTarget {
+  return { host: "lo", address: "127.0.0.1", port: d.port, user: "root", identity: key };
+}
+
+let hostTarget: SshTarget;
+
+before(async () => {
+  host = createNetns("h", base);
+  dark = createNetns(
+    "d",
+    base + 1,
+    `table inet kp {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    tcp dport { 9, 22 } drop
+    udp dport 9 drop
+    icmp type echo-request drop
+  }
+}
+`,
+  );
+  [keyOnly, withPassword, noTools, nodeExp, hostSshd] = await Promise.all([
+    startSshd(),
+    startSshd({ password: true }),
+    startSshd({ env: { PATH: "/nonexistent" } }),
+    startNodeExporter(),
+    startSshd({ netns: host.name, listen: host.nsAddress, port: 22 }),
+  ]);
+  hostTarget = { host: "gpu", address: host.nsAddress, port: 22, user: "root", identity: hostSshd.clientKey };
+  local = new LocalProber("admin");
+});
+
+after(async () => {
+  await local?.close();
+  httpInHost?.kill();
+  await Promise.all([
+    keyOnly?.stop(),
+    withPassword?.stop(),
+    noTools?.stop(),
+    nodeExp?.stop(),
+    hostSshd?.stop(),
+  ]);
+  host?.destroy();
+  dark?.destroy();
+});
+
+describe("reachable, ssh.key-only, ssh.login", () => {
+  test("reachable: ping answers", async () => {
+    const o = await runCheck(spec({ kind: "reachable", address: host.nsAddress, tcpPorts: [22] }), ctx());
+    assert.equal(o.status, "pass", o.message);
+    assert.equal(o.message, `${host.nsAddress} answers ping`);
+  });
+
+  test("reachable: no echo reply, but a refused TCP port proves the host answers; all filtered fails", async () => {
+    const port = await freePort();
+    const viaTcp = await runCheck(
+      spec({ kind: "reachable", address: dark.nsAddress, tcpPorts: [9, port] }),
+      ctx(local, 2000),
+    );
+    assert.equal(viaTcp.status, "pass", viaTcp.message);
+    assert.match(
+      viaTcp.message,
+      new RegExp(`does not answer ping but ${dark.nsAddress.replace(/\./g, "\\.")}:${port}/tcp is refused`),
+    );
+    const none = await runCheck(
+      spec({ kind: "reachable", address: dark.nsAddress, tcpPorts: [9, 22] }),
+      ctx(local, 2000),
+    );
+    assert.equal(none.status, "fail");
+    assert.equal(none.message, `${dark.nsAddress}: ping timed out; 9/tcp filtered, 22/tcp filtered`);
+  });
+
+  test("ssh.key-only passes on a key-only sshd and fails naming password on the other", async () => {
+    const ok = await runCheck(
+      spec({ kind: "ssh.key-only", address: "127.0.0.1", port: keyOnly.port, user: "root" }),
+      ctx(),
+    );
+    assert.equal(ok.status, "pass", ok.message);
+    const bad = await runCheck(
+      spec({ kind: "ssh.key-only", address: "127.0.0.1", port: withPassword.port, user: "root" }),
+      ctx(),
+    );
+    assert.equal(bad.status, "fail");
+    assert.match(bad.message, /offers password besides publickey$/);
+    const down = await runCheck(
+      spec({ kind: "ssh.key-only", address: "127.0.0.1", port: await freePort(), user: "root" }),
+      ctx(),
+    );
+    assert.equal(down.status, "fail");
+    assert.match(down.message, /ECONNREFUSED/);
+  });
+
+  test("ssh.login passes with the authorised key and fails with another", async () => {
+    const ok = await runCheck(spec({ kind: "ssh.login", target: loopTarget(keyOnly) }), ctx());
+    assert.equal(ok.status, "pass", ok.message);
+    const bad = await runCheck(
+      spec({ kind: "ssh.login", target: loopTarget(keyOnly, keyOnly.wrongKey) }),
+      ctx(),
+    );
+    assert.equal(bad.status, "fail");
+    assert.match(
+      bad.message,
+      new RegExp(`^login as root@127\\.0\\.0\\.1:${keyOnly.port} with ${keyOnly.wrongKey} failed: `),
+    );
+  });
+});
+
+describe("port.open and port.closed", () => {
+  test("tcp: open, refused and filtered, judged both ways", async () => {
+    const refusedPort = await freePort();
+    const open = (address: string, port: number) =>
+      runCheck(spec({ kind: "port.open", address, port, protocol: "tcp" }), ctx(local, 800));
+    const closed = (address: string, port: number) =>
+      runCheck(
+        spec({ kind: "port.closed", address, port, protocol: "tcp", allowed: "mon, vpn" }),
+        ctx(local, 800),
+      );
+    assert.equal((await open("127.0.0.1", keyOnly.port)).status, "pass");
+    const r = await open("127.0.0.1", refusedPort);
+    assert.deepEqual(
+      [r.status, r.message],
+      ["fail", `127.0.0.1:${refusedPort}/tcp is refused; allow admits this vantage (admin)`],
+    );
+    assert.equal((await open(dark.nsAddress, 9)).status, "fail");
+
+    const c1 = await closed("127.0.0.1", keyOnly.port);
+    assert.deepEqual(
+      [c1.status, c1.message],
+      ["fail", `127.0.0.1:${keyOnly.port}/tcp is open; allow admits only mon, vpn`],
+    );
+    const c2 = await closed("127.0.0.1", refusedPort);
+    assert.deepEqual([c2.status, c2.observed], ["pass", { state: "refused" }]);
+    const c3 = await closed(dark.nsAddress, 9);
+    assert.deepEqual([c3.status, c3.observed], ["pass", { state: "filtered" }]);
+  });
+
+  test("udp: refused fails port.open and passes port.closed; silence passes both with a note", async () => {
+    const port = await freePort();
+    const o1 = await runCheck(
+      spec({ kind: "port.open", address: "127.0.0.1", port, protocol: "udp" }),
+      ctx(local, 800),
+    );
+    assert.equal(o1.status, "fail");
+    const c1 = await runCheck(
+      spec({ kind: "port.closed", address: "127.0.0.1", port, protocol: "udp", allowed: "lan" }),
+      ctx(local, 800),
+    );
+    assert.deepEqual([c1.status, c1.observed], ["pass", { state: "refused" }]);
+    const o2 = await runCheck(
+      spec({ kind: "port.open", address: dark.nsAddress, port: 9, protocol: "udp" }),
+      ctx(local, 500),
+    );
+    assert.equal(o2.status, "pass");
+    assert.match(o2.message, /UDP cannot tell open from filtered/);
+  });
+});
+
+describe("http, node_exporter, grafana, prometheus.targets", () => {
+  const httpSpec = (port: number, path: string, expect = 200, body?: string) =>
+    spec({
+      kind: "http",
+      url: `http://127.0.0.1:${port}${path}`,
+      address: "127.0.0.1",
+      port,
+      path,
+      expect,
+      ...(body !== undefined ? { body } : {}),
+    });
+
+  test("http: status and body regex against node_exporter's landing page", async () => {
+    const ok = await runCheck(httpSpec(nodeExp.port, "/", 200, "Node Exporter"), ctx());
+    assert.equal(ok.status, "pass", ok.message);
+    const wrong = await runCheck(httpSpec(nodeExp.port, "/", 204), ctx());
+    assert.equal(wrong.status, "fail");
+    assert.match(wrong.message, /got 200, expected 204; body: "/);
+    const body = await runCheck(httpSpec(nodeExp.port, "/", 200, "^Grafana"), ctx());
+    assert.equal(body.status, "fail");
+    assert.match(body.message, /the body does not match/);
+    const down = await runCheck(httpSpec(await freePort(), "/", 200), ctx());
+    assert.equal(down.status, "fail");
+    assert.match(down.message, /connection refused/);
+  });
+
+  test("node_exporter passes on the real exporter and fails on a server with other metrics", async () => {
+    const ne = (port: number) =>
+      runCheck(
+        spec({ kind: "node_exporter", baseUrl: `http://127.0.0.1:${port}`, address: "127.0.0.1", port }),
+        ctx(),
+      );
+    const ok = await ne(nodeExp.port);
+    assert.equal(ok.status, "pass", ok.message);
+    const fake = await startHttp(200, "# TYPE myapp_up gauge\nmyapp_up 1\n");
+    try {
+      const bad = await ne(fake.port);
+      assert.equal(bad.status, "fail");
+      assert.match(bad.message, /no node_ metrics/);
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  test("grafana: database ok passes, failing fails (a stand-in server; Grafana is not installed here)", async () => {
+    const g = async (status: number, body: string) => {
+      const s = await startHttp(status, body, "application/json");
+      try {
+        return await runCheck(
+          spec({
+            kind: "grafana",
+            baseUrl: `http://127.0.0.1:${s.port}`,
+            address: "127.0.0.1",
+            port: s.port,
+          }),
+          ctx(),
+        );
+      } finally {
+        await s.stop();
+      }
+    };
+    assert.equal((await g(200, '{"database":"ok","version":"10.4.1"}')).status, "pass");
+    const bad = await g(503, '{"database":"failing"}');
+    assert.equal(bad.status, "fail");
+    assert.match(bad.message, /database is "failing"; expected "ok"/);
+  });
+
+  test("prometheus.targets against a real Prometheus scraping a real node_exporter and a dead target", async () => {
+    const deadPort = await freePort();
+    const prom = await startPrometheus([
+      { address: `127.0.0.1:${nodeExp.port}`, labels: { host: "gpu" } },
+      { address: `127.0.0.1:${deadPort}`, labels: { host: "ns1" } },
+    ]);
+    try {
+      const check = (monitored: { host: string; addresses: string[] }[]) =>
+        runCheck(
+          spec(
+            {
+              kind: "prometheus.targets",
+              baseUrl: `http://127.0.0.1:${prom.port}`,
+              address: "127.0.0.1",
+              port: prom.port,
+              monitored,
+            },
+            "mon",
+          ),
+          ctx(),
+        );
+      const monitored = [
+        { host: "gpu", addresses: ["10.20.0.10"] },
+        { host: "ns1", addresses: ["10.20.0.4"] },
+        { host: "gw-vpn", addresses: ["10.20.0.2"] },
+      ];
+      let o: CheckOutcome = await check(monitored);
+      for (let i = 0; i < 100 && !/is down/.test(o.message); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        o = await check(monitored);
+      }
+      assert.equal(o.status, "fail");
+      assert.match(o.message, /not active targets: gw-vpn/);
+      assert.match(o.message, /no target up for ns1 \(down\)/);
+      assert.match(
+        o.message,
+        new RegExp(`127\\.0\\.0\\.1:${deadPort} \\(job node\\) is down: .*connection refused`),
+      );
+      assert.doesNotMatch(o.message, /gpu/);
+      const obs = o.observed as { up: number; active: number };
+      assert.deepEqual([obs.active, obs.up], [2, 1]);
+    } finally {
+      await prom.stop();
+    }
+  });
+});
+
+describe("host-side checks over SSH (sshd in a network namespace)", () => {
+  const declared = [{ service: "ssh", port: 22, protocol: "tcp" as const }];
+  const listenersSpec = (
+    d: { service: string; port: number; protocol: "tcp" | "udp" }[],
+    target = hostTarget,
+  ) => spec({ kind: "listeners", target, declared: d, ignore: ["127.0.0.0/8", "::1"] });
+
+  test("listeners: pass, then an unexpected listener and a missing service fail", async () => {
+    const ok = await runCheck(listenersSpec(declared), ctx());
+    assert.equal(ok.status, "pass", ok.message);
+    const port = 18080;
+    httpInHost = spawn(
+      "ip",
+      ["netns", "exec", host.name, "python3", "-m", "http.server", "--bind", "0.0.0.0", String(port)],
+      {
+        stdio: "ignore",
+      },
+    );
+    let o: CheckOutcome = ok;
+    for (let i = 0; i < 50 && o.status === "pass"; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      o = await runCheck(
+        listenersSpec([...declared, { service: "node_exporter", port: 9100, protocol: "tcp" }]),
+        ctx(),
+      );
+    }
+    assert.equal(o.status, "fail", o.message);
+    assert.equal(
+      o.message,
+      `gpu: unexpected listener 0.0.0.0:${port}/tcp (python3); node_exporter (9100/tcp) is not listening`,
+    );
+    const obs = o.observed as { listeners: string[]; unexpected: unknown[]; notListening: string[] };
+    assert.ok(obs.listeners.includes(`${host.nsAddress}:22/tcp`), obs.listeners.join(" "));
+    assert.deepEqual(obs.notListening, ["node_exporter (9100/tcp)"]);
+  });
+
+  test("listeners: ss missing on the host is an error naming the tool and host", async () => {
+    const o = await runCheck(listenersSpec(declared, { ...loopTarget(noTools), host: "gpu" }), ctx());
+    assert.deepEqual([o.status, o.message], ["error", "ss is not installed on gpu"]);
+  });
+
+  test("listeners: a failed login is an error (undecided), not a fail", async () => {
+    const o = await runCheck(listenersSpec(declared, { ...hostTarget, identity: hostSshd.wrongKey }), ctx());
+    assert.equal(o.status, "error");
+    assert.match(
+      o.message,
+      new RegExp(`^cannot log in to gpu: login as root@${host.nsAddress.replace(/\./g, "\\.")}:22 with `),
+    );
+  });
+
+  test("sysctl: matching value passes, another fails, a missing key fails saying so", async () => {
+    const actual = host.exec(["sysctl", "-n", "net.ipv4.ip_forward"]).trim();
+    const other = actual === "1" ? "0" : "1";
+    const s = (key: string, expected: string) => spec({ kind: "sysctl", target: hostTarget, key, expected });
+    assert.equal((await runCheck(s("net.ipv4.ip_forward", actual), ctx())).status, "pass");
+    const bad = await runCheck(s("net.ipv4.ip_forward", other), ctx());
+    assert.deepEqual(
+      [bad.status, bad.message],
+      ["fail", `net.ipv4.ip_forward is ${actual}; expected ${other}`],
+    );
+    const missing = await runCheck(s("net.ipv4.no_such_knob", "1"), ctx());
+    assert.deepEqual(
+      [missing.status, missing.message],
+      ["fail", "net.ipv4.no_such_knob does not exist on gpu; expected 1"],
+    );
+  });
+
+  describe("wireguard.peers with wireguard-go in the namespace", () => {
+    const tag = process.pid % 100000;
+    const ifA = `kpwa${tag}`;
+    const ifB = `kpwb${tag}`;
+    const procs: ChildProcess[] = [];
+    let dir = "";
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), "keel-wg-"));
+      for (const ifname of [ifA, ifB]) {
+        procs.push(
+          spawn("ip", ["netns", "exec", host.name, "wireguard-go", "-f", ifname], { stdio: "ignore" }),
+        );
+      }
+      for (let i = 0; i < 100 && ![ifA, ifB].every((n) => existsSync(`/var/run/wireguard/${n}.sock`)); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const key = (name: string) => {
+        const priv = execFileSync("wg", ["genkey"]).toString().trim();
+        writeFileSync(join(dir, name), `${priv}\n`, { mode: 0o600 });
+        return execFileSync("wg", ["pubkey"], { input: priv }).toString().trim();
+      };
+      const [pubA, pubB, pubC] = [key("a"), key("b"), key("c")];
+      host.exec(["wg", "set", ifA, "private-key", join(dir, "a"), "listen-port", "51820"]);
+      host.exec(["wg", "set", ifA, "peer", pubB, "allowed-ips", "10.99.0.250/32"]);
+      host.exec(["wg", "set", ifA, "peer", pubC, "allowed-ips", "10.99.0.251/32"]);
+      host.exec(["wg", "set", ifB, "private-key", join(dir, "b"), "listen-port", "51821"]);
+      host.exec([
+        "wg",
+        "set",
+        ifB,
+        "peer",
+        pubA,
+        "allowed-ips",
+        "10.99.0.1/32",
+        "endpoint",
+        "127.0.0.1:51820",
+        "persistent-keepalive",
+        "1",
+      ]);
+      host.exec(["ip", "link", "set", ifA, "up"]);
+      host.exec(["ip", "link", "set", ifB, "up"]);
+      for (let i = 0; i < 100; i++) {
+        const hs = host.exec(["wg", "show", ifA, "latest-handshakes"]);
+        if (hs.split("\n").some((l) => /\t[1-9]\d*$/.test(l))) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+    after(() => {
+      for (const p of procs) p.kill();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const wgSpec = (peers: { name: string; addresses: string[] }[], iface = ifA) =>
+      spec(
+        { kind: "wireguard.peers", target: hostTarget, interface: iface, peers, maxHandshakeAgeSec: 180 },
+        "gw-vpn",
+      );
+
+    test("a peer with a fresh handshake passes", async () => {
+      const o = await runCheck(wgSpec([{ name: "admin", addresses: ["10.99.0.250"] }]), ctx());
+      assert.equal(o.status, "pass", o.message);
+      assert.equal((o.observed as { unexpected: unknown[] }).unexpected.length, 1);
+    });
+
+    test("a silent peer and an absent one fail, each named", async () => {
+      const o = await runCheck(
+        wgSpec([
+          { name: "admin", addresses: ["10.99.0.250"] },
+          { name: "mon", addresses: ["10.99.0.251"] },
+          { name: "laptop", addresses: ["10.99.0.77"] },
+        ]),
+        ctx(),
+      );
+      assert.equal(o.status, "fail");
+      assert.equal(
+        o.message,
+        `peer mon: no handshake yet; peer laptop (10.99.0.77) is not configured on ${ifA}`,
+      );
+      assert.doesNotMatch(JSON.stringify(o), /PRIVATE|private/i);
+    });
+
+    test("a missing interface fails with 'does not exist'; a missing wg is an error", async () => {
+      const o = await runCheck(wgSpec([], "kpnowg0"), ctx());
+      assert.deepEqual([o.status, o.message], ["fail", "kpnowg0 does not exist on gw-vpn"]);
+      const e = await runCheck(
+        spec(
+          {
+            kind: "wireguard.peers",
+            target: loopTarget(noTools),
+            interface: ifA,
+            peers: [],
+            maxHandshakeAgeSec: 180,
+          },
+          "gw-vpn",
+        ),
+        ctx(),
+      );
+      assert.deepEqual([e.status, e.message], ["error", "wg is not installed on gw-vpn"]);
+    });
+  });
+});
+
+describe("checks from a via vantage", () => {
+  test("ssh.login and listeners through the via host; a dead via host makes checks error", async () => {
+    const via = new ViaProber("lan-probe", { ...loopTarget(keyOnly), host: "svc-1" });
+    const dead = new ViaProber("lan-probe", {
+      host: "svc-1",
+      address: "127.0.0.1",
+      port: await freePort(),
+      user: "root",
+      identity: keyOnly.clientKey,
+    });
+    try {
+      const login = await runCheck(
+        spec({ kind: "ssh.login", target: hostTarget }, "gpu", "lan-probe"),
+        ctx(via),
+      );
+      assert.equal(login.status, "pass", login.message);
+      const l = await runCheck(
+        spec({
+          kind: "listeners",
+          target: hostTarget,
+          declared: [{ service: "ssh", port: 22, protocol: "tcp" }],
+          ignore: [],
+        }),
+        ctx(via),
+      );
+      assert.notEqual(l.status, "error", l.message);
+      const e = await runCheck(
+        spec({ kind: "ssh.login", target: hostTarget }, "gpu", "lan-probe"),
+        ctx(dead),
+      );
+      assert.equal(e.status, "error");
+      assert.match(e.message, /^vantage lan-probe: cannot log in to svc-1 \(127\.0\.0\.1:\d+\) as root: /);
+      const p = await runCheck(
+        spec({ kind: "port.open", address: "127.0.0.1", port: 22, protocol: "tcp" }, "gpu", "lan-probe"),
+        ctx(dead),
+      );
+      assert.equal(p.status, "error");
+    } finally {
+      await via.close();
+      await dead.close();
+    }
+  });
+});

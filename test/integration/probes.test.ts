@@ -1,0 +1,289 @@
+/**
+ * The probers against real daemons: sshd (key-only and with passwords), node_exporter, and a
+ * network namespace whose nftables drop some traffic (a "filtered" target).
+ */
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import { after, before, describe, test } from "node:test";
+import { ProbeError, type SshTarget, VantageError } from "../../src/verify/types.js";
+import { LocalProber } from "../../src/verify/vantages/local.js";
+import { ViaProber } from "../../src/verify/vantages/ssh.js";
+import { type Daemon, freePort, type Sshd, startNodeExporter, startSshd } from "../helpers/daemons.js";
+import { createNetns, type Netns } from "../helpers/netns.js";
+
+const DROP_RULES = `
+table inet kp {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    tcp dport { 9, 22 } drop
+    udp dport 9 drop
+    icmp type echo-request drop
+  }
+}
+`;
+
+let keyOnly: Sshd;
+let withPassword: Sshd;
+let nodeExp: Daemon;
+let ns: Netns;
+let local: LocalProber;
+
+function target(d: Sshd, key = d.clientKey): SshTarget {
+  return { host: "lo", address: "127.0.0.1", port: d.port, user: "root", identity: key };
+}
+
+async function elapsed<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t = Date.now();
+  const v = await f();
+  return [v, Date.now() - t];
+}
+
+before(async () => {
+  [keyOnly, withPassword, nodeExp] = await Promise.all([
+    startSshd(),
+    startSshd({ password: true }),
+    startNodeExporter(),
+  ]);
+  ns = createNetns("p", (process.pid % 200) + 10, DROP_RULES);
+  local = new LocalProber("admin");
+});
+
+after(async () => {
+  await local?.close();
+  await Promise.all([keyOnly?.stop(), withPassword?.stop(), nodeExp?.stop()]);
+  ns?.destroy();
+});
+
+describe("LocalProber", () => {
+  test("tcpConnect: open, refused, and filtered by an nft drop rule within the timeout", async () => {
+    assert.equal(await local.tcpConnect("127.0.0.1", keyOnly.port, 2000), "open");
+    assert.equal(await local.tcpConnect("127.0.0.1", await freePort(), 2000), "refused");
+    const [state, ms] = await elapsed(() => local.tcpConnect(ns.nsAddress, 9, 700));
+    assert.equal(state, "filtered");
+    assert.ok(ms >= 650 && ms < 1500, `took ${ms} ms`);
+  });
+
+  test("tcpConnect rejects with the abort reason when the signal fires", async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error("run cancelled")), 100);
+    const [err, ms] = await elapsed(() =>
+      local.tcpConnect(ns.nsAddress, 9, 5000, ac.signal).then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    );
+    assert.match(String(err), /run cancelled/);
+    assert.ok(ms < 1000, `took ${ms} ms`);
+  });
+
+  test("udpProbe: ICMP port unreachable is refused, silence is open|filtered", async () => {
+    const closed = dgram.createSocket("udp4");
+    await new Promise<void>((r) => closed.bind(0, "127.0.0.1", () => r()));
+    const freeUdp = closed.address().port;
+    closed.close();
+    assert.equal(await local.udpProbe("127.0.0.1", freeUdp, 1000), "refused");
+    const silent = dgram.createSocket("udp4");
+    await new Promise<void>((r) => silent.bind(0, "127.0.0.1", () => r()));
+    try {
+      assert.equal(await local.udpProbe("127.0.0.1", silent.address().port, 500), "open|filtered");
+    } finally {
+      silent.close();
+    }
+    assert.equal(await local.udpProbe(ns.nsAddress, 9, 500), "open|filtered");
+  });
+
+  test("ping: loopback answers, a namespace dropping echo requests does not (within the timeout)", async () => {
+    assert.equal(await local.ping("127.0.0.1", 2000), true);
+    const [ok, ms] = await elapsed(() => local.ping(ns.nsAddress, 1000));
+    assert.equal(ok, false);
+    assert.ok(ms < 1600, `took ${ms} ms`);
+  });
+
+  test("ping: a missing ping binary is a VantageError", async () => {
+    const p = new LocalProber("admin", { pingCommand: "/nonexistent/ping" });
+    await assert.rejects(p.ping("127.0.0.1", 1000), (e: unknown) => {
+      assert.ok(e instanceof VantageError);
+      assert.match(e.message, /not installed on vantage admin/);
+      return true;
+    });
+  });
+
+  test("httpGet: node_exporter metrics, cut at 64 KiB; refused port → ProbeError", async () => {
+    const r = await local.httpGet("127.0.0.1", nodeExp.port, "/metrics", 3000);
+    assert.equal(r.status, 200);
+    assert.match(r.body, /^node_/m);
+    assert.ok(Buffer.byteLength(r.body) <= 64 * 1024);
+    const port = await freePort();
+    await assert.rejects(local.httpGet("127.0.0.1", port, "/", 2000), (e: unknown) => {
+      assert.ok(e instanceof ProbeError);
+      assert.match(e.message, new RegExp(`GET http://127.0.0.1:${port}/: connection refused`));
+      return true;
+    });
+    const [err, ms] = await elapsed(() =>
+      local.httpGet(ns.nsAddress, 9, "/", 600).then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    );
+    assert.ok(err instanceof ProbeError);
+    assert.match(err.message, /no response within 600 ms/);
+    assert.ok(ms < 1200, `took ${ms} ms`);
+  });
+
+  test("sshAuthMethods: key-only sshd offers publickey; the other offers password too", async () => {
+    assert.deepEqual(await local.sshAuthMethods("127.0.0.1", keyOnly.port, "root", 3000), ["publickey"]);
+    const m = await local.sshAuthMethods("127.0.0.1", withPassword.port, "root", 3000);
+    assert.ok(m.includes("password"), `got ${m.join(",")}`);
+    await assert.rejects(local.sshAuthMethods("127.0.0.1", await freePort(), "root", 2000), ProbeError);
+  });
+
+  test("sshExec runs commands with the identity; a wrong key is a ProbeError naming user, address and key", async () => {
+    const t = target(keyOnly);
+    const r = await local.sshExec(t, "sysctl -n net.ipv4.ip_forward; ss -Hlnt", 5000);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^[01]\n/);
+    assert.match(r.stdout, new RegExp(`127\\.0\\.0\\.1:${keyOnly.port}`));
+    assert.equal((await local.sshExec(t, "exit 3", 5000)).code, 3);
+    await assert.rejects(local.sshExec(target(keyOnly, keyOnly.wrongKey), "true", 5000), (e: unknown) => {
+      assert.ok(e instanceof ProbeError);
+      assert.equal(
+        e.message.startsWith(`login as root@127.0.0.1:${keyOnly.port} with ${keyOnly.wrongKey} failed: `),
+        true,
+        e.message,
+      );
+      return true;
+    });
+  });
+
+  test("sshExec bounds concurrent channels per connection below sshd's MaxSessions (10)", async () => {
+    const p = new LocalProber("admin");
+    try {
+      const t = target(keyOnly);
+      const runs = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => p.sshExec(t, `sleep 0.2; echo ${i}`, 10_000)),
+      );
+      assert.deepEqual(
+        runs.map((r) => r.stdout.trim()),
+        Array.from({ length: 24 }, (_, i) => String(i)),
+      );
+    } finally {
+      await p.close();
+    }
+  });
+
+  test("sshExec to a black-holed target costs one timeout, then fails at once", async () => {
+    const p = new LocalProber("admin");
+    try {
+      const t: SshTarget = {
+        host: "ns",
+        address: ns.nsAddress,
+        port: 22,
+        user: "root",
+        identity: keyOnly.clientKey,
+      };
+      const [e1, ms1] = await elapsed(() => p.sshExec(t, "true", 800).catch((e: unknown) => e));
+      assert.ok(e1 instanceof ProbeError, String(e1));
+      assert.ok(ms1 < 1500, `took ${ms1} ms`);
+      const [e2, ms2] = await elapsed(() => p.sshExec(t, "true", 800).catch((e: unknown) => e));
+      assert.ok(e2 instanceof ProbeError);
+      assert.ok(ms2 < 100, `second call took ${ms2} ms`);
+    } finally {
+      await p.close();
+    }
+  });
+});
+
+describe("ViaProber (loopback sshd as the via host)", () => {
+  let via: ViaProber;
+  before(() => {
+    via = new ViaProber("lan-probe", { ...target(keyOnly), host: "svc-1" });
+  });
+  after(async () => {
+    await via?.close();
+  });
+
+  test("tcpConnect through direct-tcpip: open, refused, filtered", async () => {
+    assert.equal(await via.tcpConnect("127.0.0.1", nodeExp.port, 3000), "open");
+    assert.equal(await via.tcpConnect("127.0.0.1", await freePort(), 3000), "refused");
+    const [state, ms] = await elapsed(() => via.tcpConnect(ns.nsAddress, 9, 700));
+    assert.equal(state, "filtered");
+    assert.ok(ms < 1500, `took ${ms} ms`);
+  });
+
+  test("httpGet through the via host", async () => {
+    const r = await via.httpGet("127.0.0.1", nodeExp.port, "/metrics", 3000);
+    assert.equal(r.status, 200);
+    assert.match(r.body, /^node_/m);
+    const again = await via.httpGet("127.0.0.1", nodeExp.port, "/", 3000);
+    assert.equal(again.status, 200);
+  });
+
+  test("ping and udpProbe run on the via host", async () => {
+    assert.equal(await via.ping("127.0.0.1", 3000), true);
+    const closed = dgram.createSocket("udp4");
+    await new Promise<void>((r) => closed.bind(0, "127.0.0.1", () => r()));
+    const port = closed.address().port;
+    closed.close();
+    assert.equal(await via.udpProbe("127.0.0.1", port, 3000), "refused");
+  });
+
+  test("sshAuthMethods and sshExec to a target through the via host (ProxyJump)", async () => {
+    const m = await via.sshAuthMethods("127.0.0.1", withPassword.port, "root", 3000);
+    assert.ok(m.includes("password"));
+    const r = await via.sshExec(target(withPassword), "echo via-ok", 5000);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, "via-ok\n");
+    await assert.rejects(via.sshExec(target(withPassword, withPassword.wrongKey), "true", 5000), ProbeError);
+  });
+
+  test("a via host that refuses: every method rejects with VantageError at once, and stays failed", async () => {
+    const port = await freePort();
+    const bad = new ViaProber("lan-probe", {
+      host: "svc-1",
+      address: "127.0.0.1",
+      port,
+      user: "root",
+      identity: keyOnly.clientKey,
+    });
+    try {
+      const [e, ms] = await elapsed(() => bad.tcpConnect("127.0.0.1", 22, 5000).catch((x: unknown) => x));
+      assert.ok(e instanceof VantageError);
+      assert.match(
+        e.message,
+        new RegExp(`^vantage lan-probe: cannot log in to svc-1 \\(127\\.0\\.0\\.1:${port}\\) as root: `),
+      );
+      assert.ok(ms < 1000, `took ${ms} ms`);
+      for (const p of [
+        bad.ping("127.0.0.1", 5000),
+        bad.httpGet("127.0.0.1", 80, "/", 5000),
+        bad.sshExec(target(keyOnly), "true", 5000),
+        bad.sshAuthMethods("127.0.0.1", 22, "root", 5000),
+        bad.udpProbe("127.0.0.1", 53, 5000),
+      ]) {
+        const [e2, ms2] = await elapsed(() => p.catch((x: unknown) => x));
+        assert.ok(e2 instanceof VantageError, String(e2));
+        assert.ok(ms2 < 100, `took ${ms2} ms`);
+      }
+    } finally {
+      await bad.close();
+    }
+  });
+
+  test("a black-holed via host fails once after its connect timeout", async () => {
+    const bad = new ViaProber(
+      "lan-probe",
+      { host: "svc-1", address: ns.nsAddress, port: 22, user: "root", identity: keyOnly.clientKey },
+      { connectTimeoutMs: 700 },
+    );
+    try {
+      const [e, ms] = await elapsed(() => bad.tcpConnect("127.0.0.1", 22, 5000).catch((x: unknown) => x));
+      assert.ok(e instanceof VantageError, String(e));
+      assert.ok(ms < 1500, `took ${ms} ms`);
+      const [e2, ms2] = await elapsed(() => bad.ping("127.0.0.1", 5000).catch((x: unknown) => x));
+      assert.ok(e2 instanceof VantageError);
+      assert.ok(ms2 < 100);
+    } finally {
+      await bad.close();
+    }
+  });
+});
