@@ -1,0 +1,1049 @@
+/**
+ * Loads a Keel inventory (`shared/design/inventory.md`, format version 1) into the normalised
+ * `Inventory` model. Three passes, each reporting every problem it finds, located at the
+ * offending key or value as `file:line:col`:
+ *
+ * 1. YAML syntax (the `yaml` library, with a LineCounter for positions) and duplicate mapping
+ *    keys (detected here on the AST, so the message can say what was duplicated and where the
+ *    first one is);
+ * 2. the JSON Schema of `schema.ts` (ajv, allErrors), with ajv's instance paths mapped back to
+ *    YAML node ranges;
+ * 3. cross-reference rules (addresses inside networks, names that must exist, overlaps…), run
+ *    when the document has the schema's shape.
+ *
+ * Then defaults are merged in (see `model.ts`).
+ */
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { Ajv, type ErrorObject } from "ajv";
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  type Pair,
+  parseDocument,
+} from "yaml";
+import { type Problem, UserError } from "../errors.js";
+import {
+  AddressError,
+  canonicalAddress,
+  contains,
+  containsPrefix,
+  firstUsable,
+  formatPrefix,
+  isNetworkOrBroadcast,
+  lastUsable,
+  overlaps,
+  type Prefix,
+  parsePrefix,
+  tryParseAddress,
+} from "../net/prefix.js";
+import type {
+  Host,
+  HttpProbe,
+  InterfaceAddress,
+  Inventory,
+  Network,
+  NodeExporterSettings,
+  Service,
+  ServiceKind,
+  SourcePosition,
+  SshSettings,
+  Vantage,
+} from "./model.js";
+import { inventorySchema } from "./schema.js";
+
+// ---------------------------------------------------------------------------------------------
+// Raw shapes: what the YAML looks like once it has passed the JSON Schema.
+
+type RawAddress = string | Record<string, string>;
+interface RawSsh {
+  user?: string;
+  port?: number;
+  identity?: string;
+  allow?: string[];
+}
+interface RawNodeExporter {
+  port?: number;
+  allow?: string[];
+}
+interface RawService {
+  name: string;
+  kind?: ServiceKind;
+  port: number | string;
+  http?: string | { path: string; expect?: number; body?: string };
+  allow?: string[];
+}
+interface RawHost {
+  address: RawAddress;
+  tags?: string[];
+  sysctl?: Record<string, string | number>;
+  wireguard?: { interface: string; port?: number; peers?: string[] };
+  ssh?: RawSsh | false;
+  node_exporter?: RawNodeExporter | false;
+  services?: RawService[];
+  listeners?: { ignore?: string[] };
+}
+interface RawNetwork {
+  cidr: string;
+  gateway?: string;
+  dns?: string[];
+  ranges?: Record<string, string>;
+}
+interface RawVantage {
+  local?: true;
+  networks?: string[];
+  host?: string;
+  via?: string;
+  address?: RawAddress;
+}
+interface RawInventory {
+  keel: 1;
+  site: string;
+  domain?: string;
+  networks?: Record<string, RawNetwork>;
+  defaults?: { ssh?: RawSsh; node_exporter?: RawNodeExporter };
+  hosts?: Record<string, RawHost>;
+  vantages?: Record<string, RawVantage>;
+}
+
+type Segment = string | number;
+
+const DNS_LABEL =
+  "a DNS label: lowercase letters, digits and '-', starting with a letter, at most 63 characters";
+const PORT_EXPECTED = "N, N/tcp or N/udp with N from 1 to 65535";
+const KINDS = ["ssh", "node_exporter", "prometheus", "grafana", "dns", "http"];
+/** Format versions this Keel reads. */
+export const SUPPORTED_VERSIONS = [1] as const;
+
+// ---------------------------------------------------------------------------------------------
+// The validator, compiled once.
+
+const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true });
+const validateSchema = ajv.compile(inventorySchema);
+
+/** Maps each (sub)schema object of a definition to the definition's name, to label ajv errors. */
+const definitionOf = new Map<object, string>();
+for (const [name, def] of Object.entries(inventorySchema.definitions)) definitionOf.set(def, name);
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers.
+
+/** Levenshtein distance, for "did you mean" hints on misspelled keys and names. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+function didYouMean(word: string, candidates: readonly string[]): string {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best !== undefined && bestD <= Math.max(1, Math.min(2, Math.floor(word.length / 3)))
+    ? ` (did you mean "${best}"?)`
+    : "";
+}
+
+function show(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v === null || v === undefined) return "empty";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  return String(v);
+}
+
+function typeName(v: unknown): string {
+  if (v === null || v === undefined) return "nothing";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  if (typeof v === "number") return Number.isInteger(v) ? "a whole number" : "a number";
+  if (typeof v === "boolean") return "a boolean";
+  return `a ${typeof v}`;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  object: "a mapping",
+  array: "a list",
+  string: "a string",
+  integer: "a whole number",
+  number: "a number",
+  boolean: "true or false",
+  null: "empty",
+};
+
+function getIn(data: unknown, segs: readonly Segment[]): unknown {
+  let cur = data;
+  for (const s of segs) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[String(s)];
+  }
+  return cur;
+}
+
+/**
+ * Human description of the thing at `segs`: `host "gpu"`, `service "dns" of host "ns1"`,
+ * `port of service "dns" of host "ns1"`, `defaults.ssh`, `the inventory`.
+ */
+function describe(data: unknown, segs: readonly Segment[]): string {
+  const n = segs.length;
+  if (n === 0) return "the inventory";
+  const [a, b, c, d] = segs;
+  if (n === 1) return String(a);
+  if (a === "defaults" && n === 2) return `defaults.${String(b)}`;
+  if (n === 2 && a === "networks") return `network "${String(b)}"`;
+  if (n === 2 && a === "hosts") return `host "${String(b)}"`;
+  if (n === 2 && a === "vantages") return `vantage "${String(b)}"`;
+  if (n === 4 && a === "networks" && c === "ranges") return `range "${String(d)}" of network "${String(b)}"`;
+  if (n === 4 && a === "hosts" && c === "services" && typeof d === "number") {
+    const name = getIn(data, [...segs, "name"]);
+    return typeof name === "string"
+      ? `service "${name}" of host "${String(b)}"`
+      : `service ${d + 1} of host "${String(b)}"`;
+  }
+  const last = segs[n - 1]!;
+  const parent = describe(data, segs.slice(0, -1));
+  return typeof last === "number" ? `item ${last + 1} of ${parent}` : `${last} of ${parent}`;
+}
+
+/** What kind of name the keys of the mapping at `segs` are, for messages about those keys. */
+function keyKind(segs: readonly Segment[]): string {
+  const p = segs.join("/");
+  if (p === "networks") return "network name";
+  if (p === "hosts") return "host name";
+  if (p === "vantages") return "vantage name";
+  if (/^networks\/[^/]+\/ranges$/.test(p)) return "range name";
+  if (/\/address$/.test(p)) return "network name";
+  return "key";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Locating paths in the YAML document.
+
+class Locator {
+  constructor(
+    readonly file: string,
+    readonly doc: Document,
+    readonly lc: LineCounter,
+  ) {}
+
+  at(offset: number | undefined): SourcePosition {
+    if (offset === undefined) return { file: this.file, line: 1, col: 1 };
+    const { line, col } = this.lc.linePos(offset);
+    return { file: this.file, line: Math.max(1, line), col: Math.max(1, col) };
+  }
+
+  private deref(node: unknown): unknown {
+    return isAlias(node) ? node.resolve(this.doc) : node;
+  }
+
+  /**
+   * Position of the value (or, with `key`, of the key) at `segs`; when the path does not exist
+   * in full, the position of the deepest part that does.
+   */
+  pos(segs: readonly Segment[], which: "key" | "value" = "value"): SourcePosition {
+    let node: unknown = this.doc.contents;
+    let offset: number | undefined = (node as Node | null)?.range?.[0];
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i]!;
+      const cur = this.deref(node);
+      let pair: Pair | undefined;
+      if (isMap(cur)) {
+        for (const p of cur.items) if (keyText(p.key) === String(s)) pair = p;
+        if (!pair) break;
+        const keyNode = pair.key as Node | null;
+        const keyOffset = keyNode?.range?.[0];
+        const valueOffset = (pair.value as Node | null)?.range?.[0];
+        if (i === segs.length - 1 && which === "key") return this.at(keyOffset ?? offset);
+        offset = valueOffset ?? keyOffset ?? offset;
+        node = pair.value;
+      } else if (isSeq(cur) && typeof s === "number") {
+        const item = cur.items[s] as Node | undefined;
+        if (!item) break;
+        offset = item.range?.[0] ?? offset;
+        node = item;
+      } else break;
+    }
+    return this.at(offset);
+  }
+}
+
+function keyText(key: unknown): string {
+  if (isScalar(key)) return String(key.value ?? "");
+  return String(key);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 1: YAML.
+
+interface Parsed {
+  data: unknown;
+  loc: Locator;
+  problems: Problem[];
+}
+
+function parseYaml(text: string, file: string): Parsed {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
+  const loc = new Locator(file, doc, lc);
+  const problems: Problem[] = [];
+  for (const e of doc.errors) {
+    const msg = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+.*$/, "");
+    problems.push({ pos: loc.at(e.pos[0]), message: `YAML syntax error: ${msg}` });
+  }
+  if (problems.length > 0) return { data: undefined, loc, problems };
+  findDuplicateKeys(doc.contents, [], loc, problems);
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    problems.push({ pos: loc.at(0), message: `YAML could not be read: ${(e as Error).message}` });
+  }
+  return { data, loc, problems };
+}
+
+function findDuplicateKeys(node: unknown, segs: Segment[], loc: Locator, problems: Problem[]): void {
+  if (isMap(node)) {
+    const seen = new Map<string, Node | null>();
+    for (const pair of node.items) {
+      const k = keyText(pair.key);
+      const keyNode = pair.key as Node | null;
+      const first = seen.get(k);
+      if (seen.has(k)) {
+        const firstLine = loc.at(first?.range?.[0]).line;
+        const kind = keyKind(segs);
+        const where = kind === "key" ? ` in ${describe(undefined, segs)}` : "";
+        problems.push({
+          pos: loc.at(keyNode?.range?.[0]),
+          message: `duplicate ${kind} "${k}"${where} (first defined at line ${firstLine}); each must appear once`,
+        });
+      } else seen.set(k, keyNode);
+      findDuplicateKeys(pair.value, [...segs, k], loc, problems);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      findDuplicateKeys(item, [...segs, i], loc, problems);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 2: JSON Schema.
+
+function pathOf(instancePath: string): Segment[] {
+  if (instancePath === "") return [];
+  return instancePath
+    .slice(1)
+    .split("/")
+    .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((s) => (/^(0|[1-9]\d*)$/.test(s) ? Number(s) : s));
+}
+
+/** Array indices stay numbers only where the data is a list (mapping keys like "80" stay strings). */
+function fixSegments(data: unknown, segs: Segment[]): Segment[] {
+  const out: Segment[] = [];
+  let cur = data;
+  for (const s of segs) {
+    const seg = Array.isArray(cur) ? s : String(s);
+    out.push(seg);
+    cur = cur !== null && typeof cur === "object" ? (cur as Record<string, unknown>)[String(s)] : undefined;
+  }
+  return out;
+}
+
+function valueMessage(
+  def: string | undefined,
+  e: ErrorObject,
+  data: unknown,
+  segs: Segment[],
+  value: unknown,
+): string {
+  const label = describe(data, segs);
+  const last = segs[segs.length - 1];
+  const parent = segs.slice(0, -1);
+  // "port \"70000/tcp\" of service \"x\" of host \"gpu\"": the key, its value, then where it is
+  const subj =
+    typeof last === "string" &&
+    !(parent.length === 1 && ["networks", "hosts", "vantages"].includes(String(parent[0])))
+      ? `${last} ${show(value)}${parent.length > 0 ? ` of ${describe(data, parent)}` : ""}`
+      : `${label} ${show(value)}`;
+  switch (def) {
+    case "version":
+      return `keel: ${show(value)} is not a supported format version; this Keel supports version ${SUPPORTED_VERSIONS.join(", ")} (keel: 1)`;
+    case "name":
+      return `${subj} is not a valid name; expected ${DNS_LABEL}`;
+    case "port": {
+      const numeric =
+        (typeof value === "number" && Number.isInteger(value)) ||
+        (typeof value === "string" && /^\d+(\/(tcp|udp))?$/.test(value));
+      return `${subj} is ${numeric ? "out of range" : "not a port"}; expected ${PORT_EXPECTED}`;
+    }
+    case "portNumber":
+      return `${subj} is not a port number; expected a whole number from 1 to 65535`;
+    case "cidr":
+      return `${subj} is not a CIDR prefix; expected ADDRESS/LENGTH such as 10.20.0.0/24`;
+    case "address":
+      return `${subj} is not an IP address; expected IPv4 (10.20.0.4) or IPv6 (fd00::4)`;
+    case "addressForm":
+      return `${subj} is invalid; expected an address (10.20.0.4) or a mapping of network name to address ({ lan: 10.20.0.4 })`;
+    case "hostSsh":
+      return `${subj} is invalid; expected a mapping of ssh settings (user, port, identity, allow) or false`;
+    case "hostNodeExporter":
+      return `${subj} is invalid; expected a mapping of node_exporter settings (port, allow) or false`;
+    case "http":
+      return `${subj} is invalid; expected a path starting with "/" or { path, expect, body }`;
+    case "domain":
+      return `${subj} is not a DNS domain; expected dot-separated labels such as lab.internal`;
+    case "allow":
+      return `${label} must be a list of names; got ${typeName(value)}`;
+  }
+  if (e.keyword === "enum" && last === "kind")
+    return `${subj} is not a service kind; expected one of ${KINDS.join(", ")}`;
+  if (e.keyword === "const" && last === "local")
+    return `${subj} is invalid; expected local: true (or use via: HOST)`;
+  if (e.keyword === "type") {
+    const t = (e.params as { type: string | string[] }).type;
+    const want = (Array.isArray(t) ? t : [t]).map((x) => TYPE_WORDS[x] ?? x).join(" or ");
+    return `${label} must be ${want}; got ${typeName(value)}`;
+  }
+  if (e.keyword === "pattern" && last === "path")
+    return `${subj} is invalid; expected an absolute path starting with "/"`;
+  if (e.keyword === "minimum" || e.keyword === "maximum") {
+    const s = e.parentSchema as { minimum?: number; maximum?: number };
+    return `${subj} is out of range; expected a whole number from ${s.minimum} to ${s.maximum}`;
+  }
+  if (e.keyword === "minProperties") return `${label} is empty; expected at least one entry`;
+  return `${subj} is invalid: ${e.message ?? "does not match the schema"}`;
+}
+
+function schemaProblems(data: unknown, loc: Locator): Problem[] {
+  if (validateSchema(data)) return [];
+  const problems: Problem[] = [];
+  const valueDone = new Set<string>();
+  for (const e of validateSchema.errors ?? []) {
+    const segs = fixSegments(data, pathOf(e.instancePath));
+    if (e.propertyName !== undefined) continue; // reported by the enclosing propertyNames error
+    if (e.keyword === "additionalProperties") {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const props = (e.parentSchema as { properties?: Record<string, unknown> }).properties ?? {};
+      const allowed = Object.keys(props);
+      problems.push({
+        pos: loc.pos([...segs, key], "key"),
+        message: `unknown key "${key}" in ${describe(data, segs)}${didYouMean(key, allowed)}; expected one of ${allowed.join(", ")}`,
+      });
+      continue;
+    }
+    if (e.keyword === "required") {
+      const key = (e.params as { missingProperty: string }).missingProperty;
+      const hint = key === "keel" ? " (the format version: keel: 1)" : "";
+      problems.push({
+        pos: loc.pos(segs, segs.length === 0 ? "value" : "key"),
+        message: `${describe(data, segs)} is missing required key "${key}"${hint}`,
+      });
+      continue;
+    }
+    if (e.keyword === "propertyNames") {
+      const name = (e.params as { propertyName: string }).propertyName;
+      problems.push({
+        pos: loc.pos([...segs, name], "key"),
+        message: `${keyKind(segs)} ${JSON.stringify(name)} in ${describe(data, segs)} is not a valid name; expected ${DNS_LABEL}`,
+      });
+      continue;
+    }
+    const id = e.instancePath;
+    if (valueDone.has(id)) continue;
+    valueDone.add(id);
+    const value = getIn(data, segs);
+    const def = definitionOf.get(e.parentSchema as object);
+    let message: string;
+    if (segs.length === 0 && e.keyword === "type")
+      message = `the inventory must be a mapping (keel: 1, site, networks, hosts, …); got ${typeName(value)}`;
+    else message = valueMessage(def, e, data, segs, value);
+    problems.push({ pos: loc.pos(segs), message });
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 3: cross-reference rules, then normalisation.
+
+interface Owner {
+  what: string;
+  line: number;
+}
+
+class Checker {
+  readonly problems: Problem[] = [];
+  readonly prefixes = new Map<string, Prefix>();
+  readonly addressOwners = new Map<string, Owner>();
+  readonly networkNames: string[];
+  readonly hostNames: string[];
+  readonly vantageNames: string[];
+  readonly allowNames: string[];
+
+  constructor(
+    readonly raw: RawInventory,
+    readonly loc: Locator,
+  ) {
+    this.networkNames = Object.keys(raw.networks ?? {});
+    this.hostNames = Object.keys(raw.hosts ?? {});
+    const declared = Object.keys(raw.vantages ?? {});
+    this.vantageNames = declared.length > 0 ? declared : ["local"];
+    this.allowNames = ["any", ...this.networkNames, ...this.hostNames, ...this.vantageNames];
+  }
+
+  problem(segs: readonly Segment[], message: string, which: "key" | "value" = "value"): void {
+    this.problems.push({ pos: this.loc.pos(segs, which), message });
+  }
+
+  label(segs: readonly Segment[]): string {
+    return describe(this.raw, segs);
+  }
+
+  checkNetworks(): void {
+    const nets = this.raw.networks ?? {};
+    const seen: [string, Prefix][] = [];
+    for (const [name, net] of Object.entries(nets)) {
+      const segs = ["networks", name];
+      let p: Prefix;
+      try {
+        p = parsePrefix(net.cidr);
+      } catch (e) {
+        if (!(e instanceof AddressError)) throw e;
+        this.problem([...segs, "cidr"], `cidr of network "${name}": ${e.message}`);
+        continue;
+      }
+      this.prefixes.set(name, p);
+      for (const [other, q] of seen) {
+        if (overlaps(p, q))
+          this.problem(
+            [...segs, "cidr"],
+            `network "${name}" (${formatPrefix(p)}) overlaps network "${other}" (${formatPrefix(q)}); networks must not overlap`,
+          );
+      }
+      seen.push([name, p]);
+      if (net.gateway !== undefined) {
+        const g = tryParseAddress(net.gateway);
+        if (!g)
+          this.problem(
+            [...segs, "gateway"],
+            `gateway ${show(net.gateway)} of network "${name}" is not an IP address; expected an address inside ${formatPrefix(p)}`,
+          );
+        else if (!contains(p, g))
+          this.problem(
+            [...segs, "gateway"],
+            `gateway ${net.gateway} of network "${name}" is outside the network; expected an address inside ${formatPrefix(p)}`,
+          );
+      }
+      const ranges: [string, Prefix][] = [];
+      for (const [rname, rcidr] of Object.entries(net.ranges ?? {})) {
+        const rsegs = [...segs, "ranges", rname];
+        let r: Prefix;
+        try {
+          r = parsePrefix(rcidr);
+        } catch (e) {
+          if (!(e instanceof AddressError)) throw e;
+          this.problem(rsegs, `range "${rname}" of network "${name}": ${e.message}`);
+          continue;
+        }
+        if (!containsPrefix(p, r)) {
+          this.problem(
+            rsegs,
+            `range "${rname}" (${formatPrefix(r)}) is outside network "${name}" (${formatPrefix(p)}); expected a prefix inside it`,
+          );
+          continue;
+        }
+        for (const [other, q] of ranges) {
+          if (overlaps(r, q))
+            this.problem(
+              rsegs,
+              `range "${rname}" (${formatPrefix(r)}) overlaps range "${other}" (${formatPrefix(q)}) of network "${name}"; ranges must not overlap`,
+            );
+        }
+        ranges.push([rname, r]);
+      }
+    }
+    // dns entries need host names, so they are checked after all networks are known
+    for (const [name, net] of Object.entries(nets)) {
+      (net.dns ?? []).forEach((entry, i) => {
+        if (this.hostNames.includes(entry) || tryParseAddress(entry)) return;
+        this.problem(
+          ["networks", name, "dns", i],
+          `dns entry ${show(entry)} of network "${name}" is neither a host name nor an IP address${didYouMean(entry, this.hostNames)}; expected one of ${this.hostNames.join(", ") || "(no hosts)"} or an address`,
+        );
+      });
+    }
+  }
+
+  /** Resolves a host's or vantage's `address` form; reports problems, returns what is valid. */
+  resolveAddresses(segs: Segment[], form: RawAddress, owner: string): InterfaceAddress[] {
+    const out: InterfaceAddress[] = [];
+    const add = (network: string, text: string, at: Segment[]) => {
+      const addr = tryParseAddress(text);
+      if (!addr) {
+        this.problem(
+          at,
+          `address ${show(text)} of ${owner} is not an IP address; expected IPv4 (10.20.0.4) or IPv6 (fd00::4)`,
+        );
+        return;
+      }
+      const p = this.prefixes.get(network);
+      if (!p) return; // the network's own cidr problem is already reported
+      if (!contains(p, addr)) {
+        this.problem(
+          at,
+          `address ${text} of ${owner} is outside network "${network}" (${formatPrefix(p)}); expected an address inside it`,
+        );
+        return;
+      }
+      if (isNetworkOrBroadcast(p, addr)) {
+        this.problem(
+          at,
+          `address ${text} of ${owner} is the network or broadcast address of "${network}" (${formatPrefix(p)}); expected one from ${canonicalAddress(firstUsable(p))} to ${canonicalAddress(lastUsable(p))}`,
+        );
+        return;
+      }
+      const canon = canonicalAddress(addr);
+      const prev = this.addressOwners.get(canon);
+      if (prev) {
+        this.problem(
+          at,
+          `address ${canon} of ${owner} is already used by ${prev.what} (line ${prev.line}); addresses must be unique across the site`,
+        );
+        return;
+      }
+      this.addressOwners.set(canon, { what: owner, line: this.loc.pos(at).line });
+      out.push({ network, address: canon });
+    };
+    if (typeof form === "string") {
+      const addr = tryParseAddress(form);
+      if (!addr) {
+        add("", form, segs);
+        return out;
+      }
+      const inNets = [...this.prefixes].filter(([, p]) => contains(p, addr)).map(([n]) => n);
+      if (inNets.length === 1) add(inNets[0]!, form, segs);
+      else if (inNets.length === 0)
+        this.problem(
+          segs,
+          `address ${form} of ${owner} is in no network; expected an address inside one of ${[...this.prefixes].map(([n, p]) => `${n} (${formatPrefix(p)})`).join(", ") || "the networks (none are declared)"}`,
+        );
+      else
+        this.problem(
+          segs,
+          `address ${form} of ${owner} is in more than one network (${inNets.join(", ")}); write { NETWORK: ${form} } to say which`,
+        );
+      return out;
+    }
+    for (const [net, text] of Object.entries(form)) {
+      if (!this.networkNames.includes(net)) {
+        this.problem(
+          [...segs, net],
+          `unknown network "${net}" in address of ${owner}${didYouMean(net, this.networkNames)}; expected one of ${this.networkNames.join(", ") || "(no networks are declared)"}`,
+          "key",
+        );
+        continue;
+      }
+      add(net, text, [...segs, net]);
+    }
+    return out;
+  }
+
+  checkAllow(segs: Segment[], allow: string[] | undefined): void {
+    (allow ?? []).forEach((name, i) => {
+      if (this.allowNames.includes(name)) return;
+      this.problem(
+        [...segs, i],
+        `${this.label(segs)} names "${name}", which is not a network, host or vantage${didYouMean(name, this.allowNames)}; expected one of ${this.allowNames.join(", ")}`,
+      );
+    });
+  }
+
+  checkHosts(): Map<string, InterfaceAddress[]> {
+    const addresses = new Map<string, InterfaceAddress[]>();
+    const d = this.raw.defaults ?? {};
+    this.checkAllow(["defaults", "ssh", "allow"], d.ssh?.allow);
+    this.checkAllow(["defaults", "node_exporter", "allow"], d.node_exporter?.allow);
+    for (const [name, host] of Object.entries(this.raw.hosts ?? {})) {
+      const segs = ["hosts", name];
+      addresses.set(name, this.resolveAddresses([...segs, "address"], host.address, `host "${name}"`));
+      if (host.ssh) this.checkAllow([...segs, "ssh", "allow"], host.ssh.allow);
+      if (host.node_exporter) this.checkAllow([...segs, "node_exporter", "allow"], host.node_exporter.allow);
+      const serviceLines = new Map<string, number>();
+      (host.services ?? []).forEach((svc, i) => {
+        const ss = [...segs, "services", i];
+        const first = serviceLines.get(svc.name);
+        if (first !== undefined)
+          this.problem(
+            [...ss, "name"],
+            `service name "${svc.name}" is used twice on host "${name}" (first at line ${first}); service names must be unique per host`,
+          );
+        else serviceLines.set(svc.name, this.loc.pos([...ss, "name"]).line);
+        this.checkAllow([...ss, "allow"], svc.allow);
+        if (typeof svc.http === "object" && svc.http.body !== undefined) {
+          try {
+            new RegExp(svc.http.body);
+          } catch (e) {
+            this.problem(
+              [...ss, "http", "body"],
+              `body ${show(svc.http.body)} of ${this.label(ss)} is not a valid regular expression (${(e as Error).message}); expected JavaScript RegExp syntax`,
+            );
+          }
+        }
+      });
+      (host.listeners?.ignore ?? []).forEach((entry, i) => {
+        if (tryParseAddress(entry)) return;
+        if (entry.includes("/")) {
+          try {
+            parsePrefix(entry);
+            return;
+          } catch (e) {
+            if (!(e instanceof AddressError)) throw e;
+            this.problem(
+              [...segs, "listeners", "ignore", i],
+              `listeners.ignore of host "${name}": ${e.message}`,
+            );
+            return;
+          }
+        }
+        this.problem(
+          [...segs, "listeners", "ignore", i],
+          `listeners.ignore entry ${show(entry)} of host "${name}" is neither an address nor a CIDR prefix; expected e.g. 127.0.0.0/8 or ::1`,
+        );
+      });
+    }
+    return addresses;
+  }
+
+  checkWireguard(): void {
+    const peerNames = [...this.hostNames, ...Object.keys(this.raw.vantages ?? {})];
+    for (const [name, host] of Object.entries(this.raw.hosts ?? {})) {
+      (host.wireguard?.peers ?? []).forEach((peer, i) => {
+        if (peerNames.includes(peer)) return;
+        this.problem(
+          ["hosts", name, "wireguard", "peers", i],
+          `wireguard peer "${peer}" of host "${name}" is not a host or vantage${didYouMean(peer, peerNames)}; expected one of ${peerNames.join(", ")}`,
+        );
+      });
+    }
+  }
+
+  checkVantages(): Map<string, InterfaceAddress[]> {
+    const out = new Map<string, InterfaceAddress[]>();
+    for (const [name, v] of Object.entries(this.raw.vantages ?? {})) {
+      const segs = ["vantages", name];
+      if (v.via !== undefined) {
+        if (v.local)
+          this.problem(
+            [...segs, "local"],
+            `vantage "${name}" has both local and via; expected either local: true or via: HOST`,
+            "key",
+          );
+        for (const k of ["networks", "host", "address"] as const) {
+          if (v[k] !== undefined)
+            this.problem(
+              [...segs, k],
+              `vantage "${name}" uses via, so it sits in the networks and addresses of host "${v.via}"; remove ${k}`,
+              "key",
+            );
+        }
+        if (!this.hostNames.includes(v.via))
+          this.problem(
+            [...segs, "via"],
+            `via "${v.via}" of vantage "${name}" is not a host${didYouMean(v.via, this.hostNames)}; expected one of ${this.hostNames.join(", ") || "(no hosts are declared)"}`,
+          );
+        continue;
+      }
+      if (!v.local) {
+        this.problem(segs, `vantage "${name}" needs either local: true or via: HOST`, "key");
+        continue;
+      }
+      if (v.networks !== undefined && v.host !== undefined)
+        this.problem(
+          [...segs, "host"],
+          `vantage "${name}" has both networks and host; expected one of them (host means the networks of that host)`,
+          "key",
+        );
+      (v.networks ?? []).forEach((net, i) => {
+        if (this.networkNames.includes(net)) return;
+        this.problem(
+          [...segs, "networks", i],
+          `network "${net}" of vantage "${name}" does not exist${didYouMean(net, this.networkNames)}; expected one of ${this.networkNames.join(", ") || "(no networks are declared)"}`,
+        );
+      });
+      if (v.host !== undefined && !this.hostNames.includes(v.host))
+        this.problem(
+          [...segs, "host"],
+          `host "${v.host}" of vantage "${name}" does not exist${didYouMean(v.host, this.hostNames)}; expected one of ${this.hostNames.join(", ") || "(no hosts are declared)"}`,
+        );
+      if (v.address !== undefined)
+        out.set(name, this.resolveAddresses([...segs, "address"], v.address, `vantage "${name}"`));
+    }
+    return out;
+  }
+}
+
+function uniqueNetworks(addrs: InterfaceAddress[]): string[] {
+  return [...new Set(addrs.map((a) => a.network))];
+}
+
+function normaliseHttp(http: RawService["http"], kind: ServiceKind | undefined): HttpProbe | undefined {
+  if (typeof http === "string") return { path: http, expect: 200 };
+  if (http)
+    return {
+      path: http.path,
+      expect: http.expect ?? 200,
+      ...(http.body !== undefined ? { body: http.body } : {}),
+    };
+  return kind === "http" ? { path: "/", expect: 200 } : undefined;
+}
+
+function normalise(
+  raw: RawInventory,
+  file: string,
+  loc: Locator,
+  checker: Checker,
+  hostAddresses: Map<string, InterfaceAddress[]>,
+  vantageAddresses: Map<string, InterfaceAddress[]>,
+): Inventory {
+  const d = raw.defaults ?? {};
+  const defaultSsh: SshSettings = {
+    user: d.ssh?.user ?? "root",
+    port: d.ssh?.port ?? 22,
+    ...(d.ssh?.identity !== undefined ? { identity: d.ssh.identity } : {}),
+    allow: [...(d.ssh?.allow ?? ["any"])],
+  };
+  const defaultNodeExporter: NodeExporterSettings = {
+    port: d.node_exporter?.port ?? 9100,
+    allow: [...(d.node_exporter?.allow ?? ["any"])],
+  };
+
+  const networks: Network[] = Object.entries(raw.networks ?? {}).map(([name, net]) => {
+    const p = checker.prefixes.get(name)!;
+    return {
+      name,
+      cidr: formatPrefix(p),
+      family: p.family,
+      ...(net.gateway !== undefined ? { gateway: canonicalAddress(net.gateway) } : {}),
+      dns: [...(net.dns ?? [])],
+      ranges: Object.entries(net.ranges ?? {}).map(([rname, cidr]) => ({
+        name: rname,
+        cidr: formatPrefix(parsePrefix(cidr)),
+      })),
+      pos: loc.pos(["networks", name], "key"),
+    };
+  });
+
+  const hosts: Host[] = Object.entries(raw.hosts ?? {}).map(([name, h]) => {
+    const segs = ["hosts", name];
+    const tags = [...(h.tags ?? [])];
+    const ssh: SshSettings | undefined =
+      h.ssh === false
+        ? undefined
+        : {
+            user: h.ssh?.user ?? defaultSsh.user,
+            port: h.ssh?.port ?? defaultSsh.port,
+            ...((h.ssh?.identity ?? defaultSsh.identity) !== undefined
+              ? { identity: (h.ssh?.identity ?? defaultSsh.identity)! }
+              : {}),
+            allow: [...(h.ssh?.allow ?? defaultSsh.allow)],
+          };
+    const nodeExporter: NodeExporterSettings | undefined =
+      h.node_exporter === false
+        ? undefined
+        : h.node_exporter !== undefined || tags.includes("monitored")
+          ? {
+              port: h.node_exporter?.port ?? defaultNodeExporter.port,
+              allow: [...(h.node_exporter?.allow ?? defaultNodeExporter.allow)],
+            }
+          : undefined;
+    const services: Service[] = (h.services ?? []).map((s, i) => {
+      const [portText, proto] = String(s.port).split("/");
+      const http = normaliseHttp(s.http, s.kind);
+      return {
+        name: s.name,
+        ...(s.kind !== undefined ? { kind: s.kind } : {}),
+        port: Number(portText),
+        protocol: proto === "udp" ? "udp" : "tcp",
+        allow: [...(s.allow ?? ["any"])],
+        ...(http ? { http } : {}),
+        fromDefaults: false,
+        pos: loc.pos([...segs, "services", i]),
+      };
+    });
+    const declared = new Set(services.map((s) => s.name));
+    const defaultPos = (key: string, defaultKey: string): SourcePosition =>
+      (h as unknown as Record<string, unknown>)[key] !== undefined
+        ? loc.pos([...segs, key], "key")
+        : (d as Record<string, unknown>)[defaultKey] !== undefined
+          ? loc.pos(["defaults", defaultKey], "key")
+          : loc.pos(segs, "key");
+    if (ssh && !declared.has("ssh"))
+      services.push({
+        name: "ssh",
+        kind: "ssh",
+        port: ssh.port,
+        protocol: "tcp",
+        allow: [...ssh.allow],
+        fromDefaults: true,
+        pos: defaultPos("ssh", "ssh"),
+      });
+    if (nodeExporter && !declared.has("node_exporter"))
+      services.push({
+        name: "node_exporter",
+        kind: "node_exporter",
+        port: nodeExporter.port,
+        protocol: "tcp",
+        allow: [...nodeExporter.allow],
+        fromDefaults: true,
+        pos: defaultPos("node_exporter", "node_exporter"),
+      });
+    return {
+      name,
+      addresses: hostAddresses.get(name) ?? [],
+      tags,
+      sysctl: Object.fromEntries(Object.entries(h.sysctl ?? {}).map(([k, v]) => [k, String(v)])),
+      ...(h.wireguard
+        ? {
+            wireguard: {
+              interface: h.wireguard.interface,
+              ...(h.wireguard.port !== undefined ? { port: h.wireguard.port } : {}),
+              peers: [...(h.wireguard.peers ?? [])],
+            },
+          }
+        : {}),
+      services,
+      ...(ssh ? { ssh } : {}),
+      listenersIgnore: [...(h.listeners?.ignore ?? [])],
+      pos: loc.pos(segs, "key"),
+    };
+  });
+
+  const hostByName = new Map(hosts.map((h) => [h.name, h]));
+  let vantages: Vantage[] = Object.entries(raw.vantages ?? {}).map(([name, v]) => {
+    const pos = loc.pos(["vantages", name], "key");
+    if (v.via !== undefined) {
+      const h = hostByName.get(v.via)!;
+      return {
+        name,
+        type: "via",
+        via: v.via,
+        networks: uniqueNetworks(h.addresses),
+        addresses: h.addresses.map((a) => ({ ...a })),
+        implicit: false,
+        pos,
+      };
+    }
+    const networks =
+      v.host !== undefined ? uniqueNetworks(hostByName.get(v.host)!.addresses) : [...(v.networks ?? [])];
+    return {
+      name,
+      type: "local",
+      ...(v.host !== undefined ? { host: v.host } : {}),
+      networks,
+      addresses: vantageAddresses.get(name) ?? [],
+      implicit: false,
+      pos,
+    };
+  });
+  if (vantages.length === 0)
+    vantages = [
+      {
+        name: "local",
+        type: "local",
+        networks: [],
+        addresses: [],
+        implicit: true,
+        pos: { file, line: 1, col: 1 },
+      },
+    ];
+
+  return {
+    file,
+    dir: dirname(resolve(file)),
+    version: 1,
+    site: raw.site,
+    ...(raw.domain !== undefined ? { domain: raw.domain } : {}),
+    networks,
+    defaults: { ssh: defaultSsh, nodeExporter: defaultNodeExporter },
+    hosts,
+    vantages,
+  };
+}
+
+function byPosition(a: Problem, b: Problem): number {
+  return (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.col ?? 0) - (b.pos?.col ?? 0);
+}
+
+/**
+ * Parses and validates inventory text (YAML, format version 1) and returns the normalised model.
+ * `file` is used in positions and stored as `Inventory.file`; `Inventory.dir` is its absolute
+ * directory (resolved against the current working directory).
+ * @throws UserError listing every problem found, each located `file:line:col`, sorted by position.
+ */
+export function parseInventory(text: string, file: string): Inventory {
+  const { data, loc, problems } = parseYaml(text, file);
+  if (problems.length > 0 && data === undefined) throw new UserError(problems.sort(byPosition));
+  const schema = schemaProblems(data, loc);
+  problems.push(...schema);
+  if (schema.length > 0) throw new UserError(problems.sort(byPosition));
+  const raw = data as RawInventory;
+  const checker = new Checker(raw, loc);
+  checker.checkNetworks();
+  const hostAddresses = checker.checkHosts();
+  checker.checkWireguard();
+  const vantageAddresses = checker.checkVantages();
+  problems.push(...checker.problems);
+  if (problems.length > 0) throw new UserError(problems.sort(byPosition));
+  return normalise(raw, file, loc, checker, hostAddresses, vantageAddresses);
+}
+
+/**
+ * Reads and loads the inventory file at `file` (a path, relative to the current directory or
+ * absolute). See `parseInventory`.
+ * @throws UserError naming the file when it cannot be read (missing, a directory, no
+ *   permission), or listing every problem in it.
+ */
+export function loadInventory(file: string): Inventory {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+          ? "it is a directory"
+          : code === "EACCES"
+            ? "permission denied"
+            : (e as Error).message;
+    throw new UserError(`${file}: cannot read the inventory: ${why}`);
+  }
+  return parseInventory(text, file);
+}
+
+/**
+ * Resolves an SSH identity path as written in the inventory: `~` and `~/…` against the user's
+ * home directory, relative paths against the inventory's directory (`inv.dir`); absolute paths
+ * are returned unchanged.
+ */
+export function resolveIdentityPath(inv: Pick<Inventory, "dir">, identity: string): string {
+  if (identity === "~") return homedir();
+  if (identity.startsWith("~/")) return resolve(homedir(), identity.slice(2));
+  return isAbsolute(identity) ? identity : resolve(inv.dir, identity);
+}

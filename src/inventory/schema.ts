@@ -1,0 +1,308 @@
+/**
+ * The JSON Schema (draft-07) of the Keel inventory format, version 1
+ * (`shared/design/inventory.md`). It is both what `keel schema` prints for editors
+ * (yaml-language-server shows the `description`s as hover help and flags unknown keys) and the
+ * schema `loadInventory` validates with ajv: one source of truth.
+ *
+ * Every object has `additionalProperties: false`, so unknown keys are rejected. Rules that need
+ * more than one value at a time (addresses inside their network, names that must exist,
+ * overlaps, host bits) are checked after the schema, in `load.ts`.
+ *
+ * Alternative forms are written with a type list (`type: ["string", "object"]`) rather than
+ * `oneOf`, so a mistake inside the long form yields one error at the offending key.
+ */
+
+const NAME_PATTERN = "^[a-z][a-z0-9-]{0,62}$";
+const PORT_PATTERN =
+  "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(/(tcp|udp))?$";
+
+export const inventorySchema = {
+  $schema: "http://json-schema.org/draft-07/schema#",
+  $id: "https://keel.dev/schema/inventory-1.json",
+  title: "Keel inventory (format version 1)",
+  description: "One YAML file describing a site: networks, hosts, services, who may reach them, vantages.",
+  type: "object",
+  additionalProperties: false,
+  required: ["keel", "site"],
+  properties: {
+    keel: { $ref: "#/definitions/version" },
+    site: {
+      $ref: "#/definitions/name",
+      description: "Site name (a DNS label), used in labels and ids.",
+    },
+    domain: { $ref: "#/definitions/domain" },
+    networks: {
+      description: "Networks of the site by name: their prefix, gateway, resolvers and address plan.",
+      type: "object",
+      propertyNames: { $ref: "#/definitions/name" },
+      additionalProperties: { $ref: "#/definitions/network" },
+    },
+    defaults: { $ref: "#/definitions/defaults" },
+    hosts: {
+      description: "Hosts of the site by name (a DNS label).",
+      type: "object",
+      propertyNames: { $ref: "#/definitions/name" },
+      additionalProperties: { $ref: "#/definitions/host" },
+    },
+    vantages: {
+      description:
+        "Places that checks run from, by name. If none is declared, Keel uses `local` with no networks.",
+      type: "object",
+      propertyNames: { $ref: "#/definitions/name" },
+      additionalProperties: { $ref: "#/definitions/vantage" },
+    },
+  },
+  definitions: {
+    version: {
+      description: "Format version of the inventory (required). This Keel reads version 1.",
+      const: 1,
+    },
+    name: {
+      description:
+        "A DNS label: lowercase letters, digits and '-', starting with a letter, at most 63 characters.",
+      type: "string",
+      pattern: NAME_PATTERN,
+    },
+    domain: {
+      description: "DNS zone that host names live in, e.g. lab.internal.",
+      type: "string",
+      pattern:
+        "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?$",
+    },
+    address: {
+      description: "An IPv4 or IPv6 address, e.g. 10.20.0.4 or fd00::4.",
+      type: "string",
+    },
+    cidr: {
+      description: "An IPv4 or IPv6 prefix with its host bits zero, e.g. 10.20.0.0/24.",
+      type: "string",
+      pattern: "^[^/]+/[0-9]{1,3}$",
+    },
+    port: {
+      description: "A port: N, N/tcp or N/udp with N from 1 to 65535 (default protocol tcp).",
+      type: ["integer", "string"],
+      minimum: 1,
+      maximum: 65535,
+      pattern: PORT_PATTERN,
+    },
+    portNumber: {
+      description: "A TCP or UDP port number from 1 to 65535.",
+      type: "integer",
+      minimum: 1,
+      maximum: 65535,
+    },
+    allow: {
+      description:
+        "Who may reach the service: network, host or vantage names, or `any`. Every name must exist. Absent means [any].",
+      type: "array",
+      items: { $ref: "#/definitions/name" },
+    },
+    addressForm: {
+      description:
+        "One address per attached network ({ lan: 10.20.0.2, vpn: 10.99.0.1 }; the first is primary), or one address (shorthand) that falls in exactly one network.",
+      type: ["string", "object"],
+      propertyNames: { $ref: "#/definitions/name" },
+      additionalProperties: { $ref: "#/definitions/address" },
+    },
+    network: {
+      description: "A network: its prefix, optional gateway, resolvers and address plan.",
+      type: "object",
+      additionalProperties: false,
+      required: ["cidr"],
+      properties: {
+        cidr: { $ref: "#/definitions/cidr" },
+        gateway: { $ref: "#/definitions/address", description: "Gateway address, inside the network." },
+        dns: {
+          description: "Resolvers of the network: host names or IP addresses.",
+          type: "array",
+          items: { type: "string" },
+        },
+        ranges: {
+          description:
+            "The address plan: named slices of the network (name → CIDR inside the network, not overlapping each other).",
+          type: "object",
+          propertyNames: { $ref: "#/definitions/name" },
+          additionalProperties: { $ref: "#/definitions/cidr" },
+        },
+      },
+    },
+    sshSettings: {
+      description:
+        "SSH settings: login user, port, identity file (absent: SSH agent) and who may reach port 22.",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        user: { description: "Login user (default root).", type: "string", minLength: 1 },
+        port: { $ref: "#/definitions/portNumber", description: "SSH port (default 22)." },
+        identity: {
+          description:
+            "Private key file (~/ and paths relative to the inventory are resolved); absent means the SSH agent or default keys.",
+          type: "string",
+          minLength: 1,
+        },
+        allow: { $ref: "#/definitions/allow" },
+      },
+    },
+    nodeExporterSettings: {
+      description: "node_exporter settings: port (default 9100) and who may reach it.",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        port: { $ref: "#/definitions/portNumber", description: "node_exporter port (default 9100)." },
+        allow: { $ref: "#/definitions/allow" },
+      },
+    },
+    defaults: {
+      description: "Defaults for the ssh service (every host) and node_exporter (hosts tagged monitored).",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        ssh: { $ref: "#/definitions/sshSettings" },
+        node_exporter: { $ref: "#/definitions/nodeExporterSettings" },
+      },
+    },
+    hostSsh: {
+      description: "SSH settings merged over defaults.ssh, or false: no SSH on this host.",
+      type: ["object", "boolean"],
+      not: { const: true },
+      additionalProperties: false,
+      properties: {
+        user: { $ref: "#/definitions/sshSettings/properties/user" },
+        port: { $ref: "#/definitions/sshSettings/properties/port" },
+        identity: { $ref: "#/definitions/sshSettings/properties/identity" },
+        allow: { $ref: "#/definitions/allow" },
+      },
+    },
+    hostNodeExporter: {
+      description:
+        "node_exporter settings merged over defaults.node_exporter (adds the service even without tag monitored), or false: none.",
+      type: ["object", "boolean"],
+      not: { const: true },
+      additionalProperties: false,
+      properties: {
+        port: { $ref: "#/definitions/nodeExporterSettings/properties/port" },
+        allow: { $ref: "#/definitions/allow" },
+      },
+    },
+    http: {
+      description: "HTTP health probe: a path (http: /healthz) or { path, expect: 200, body: REGEX }.",
+      type: ["string", "object"],
+      pattern: "^/",
+      additionalProperties: false,
+      required: ["path"],
+      properties: {
+        path: { description: "Absolute path of the probe, e.g. /-/healthy.", type: "string", pattern: "^/" },
+        expect: {
+          description: "Expected HTTP status (default 200).",
+          type: "integer",
+          minimum: 100,
+          maximum: 599,
+        },
+        body: {
+          description: "Regular expression (JavaScript syntax) the response body must match.",
+          type: "string",
+        },
+      },
+    },
+    service: {
+      description: "A service of the host: name, port, kind, HTTP probe and who may reach it.",
+      type: "object",
+      additionalProperties: false,
+      required: ["name", "port"],
+      properties: {
+        name: { $ref: "#/definitions/name", description: "Service name, unique on the host." },
+        kind: {
+          description: "Extra derived checks: ssh, node_exporter, prometheus, grafana, dns or http.",
+          enum: ["ssh", "node_exporter", "prometheus", "grafana", "dns", "http"],
+        },
+        port: { $ref: "#/definitions/port" },
+        http: { $ref: "#/definitions/http" },
+        allow: { $ref: "#/definitions/allow" },
+      },
+    },
+    host: {
+      description: "A host: its addresses, tags, services and what to check on it.",
+      type: "object",
+      additionalProperties: false,
+      required: ["address"],
+      properties: {
+        address: { $ref: "#/definitions/addressForm" },
+        tags: {
+          description: "Free-form tags; `monitored` adds the node_exporter service from defaults.",
+          type: "array",
+          items: { type: "string", minLength: 1 },
+        },
+        sysctl: {
+          description: "sysctl key → expected value (number or string).",
+          type: "object",
+          additionalProperties: { type: ["string", "number"] },
+        },
+        wireguard: {
+          description: "WireGuard interface expected on the host and its peers.",
+          type: "object",
+          additionalProperties: false,
+          required: ["interface"],
+          properties: {
+            interface: {
+              description: "Interface name, e.g. wg0.",
+              type: "string",
+              pattern: "^[A-Za-z0-9_.-]{1,15}$",
+            },
+            port: { $ref: "#/definitions/portNumber", description: "UDP listen port." },
+            peers: {
+              description: "Names of hosts or vantages expected as peers.",
+              type: "array",
+              items: { $ref: "#/definitions/name" },
+            },
+          },
+        },
+        ssh: { $ref: "#/definitions/hostSsh" },
+        node_exporter: { $ref: "#/definitions/hostNodeExporter" },
+        services: {
+          description: "Services the host exposes (ssh and node_exporter come from defaults).",
+          type: "array",
+          items: { $ref: "#/definitions/service" },
+        },
+        listeners: {
+          description: "Listening-socket check settings.",
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            ignore: {
+              description: "Addresses or CIDR prefixes whose listeners never count as unexpected.",
+              type: "array",
+              items: { type: "string" },
+            },
+          },
+        },
+      },
+    },
+    vantage: {
+      description:
+        "A place checks run from: { local: true, networks: [...] } or { local: true, host: H } (this machine), or { via: HOST } (over SSH).",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        local: { description: "Probes run on the machine that runs Keel.", const: true },
+        networks: {
+          description: "Networks a local vantage sits in (not with host).",
+          type: "array",
+          items: { $ref: "#/definitions/name" },
+        },
+        host: {
+          $ref: "#/definitions/name",
+          description: "A host whose networks a local vantage sits in (not with networks).",
+        },
+        via: {
+          $ref: "#/definitions/name",
+          description: "Probes run on this host over SSH; the vantage sits in its networks.",
+        },
+        address: {
+          $ref: "#/definitions/addressForm",
+          description:
+            "Keel extension: the local vantage's own addresses (same forms as a host's), e.g. to identify it as a WireGuard peer.",
+        },
+      },
+    },
+  },
+} as const;
