@@ -22,10 +22,10 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { homedir } from "node:os";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.js";
+import { resolveIdentityPath } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
 import {
   type HostPlan,
@@ -34,7 +34,6 @@ import {
   prefixesOverlap,
   prometheusYaml,
   type ServicePlan,
-  siteHash,
   type WgGatewayPlan,
 } from "./plan.js";
 import { LabError, must, type Place, pidAlive, pidCommand, placeCmd, run, runAt, sleep } from "./run.js";
@@ -91,12 +90,6 @@ export function hostPlace(lab: Lab, host: string | null): Place | null {
 /** Per-host file directory inside the lab directory. */
 export function hostDir(lab: Lab, host: string | null): string {
   return join(lab.dir, "hosts", host ?? "_root");
-}
-
-/** Resolves an SSH identity path as written in the inventory (`~/`, relative to the inventory dir). */
-export function resolveIdentity(inv: Inventory, identity: string): string {
-  if (identity === "~" || identity.startsWith("~/")) return join(homedir(), identity.slice(1));
-  return isAbsolute(identity) ? identity : resolve(inv.dir, identity);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,17 +211,29 @@ async function ipQuiet(args: string[]): Promise<void> {
   await run("ip", args);
 }
 
-/** Refuses (UserError) when a lab prefix overlaps an address or route of the root namespace. */
+/**
+ * Refuses (UserError) when a lab namespace already exists or a lab prefix overlaps an address or
+ * route of the root namespace. Runs after any previous lab of this inventory was torn down, so
+ * whatever is found belongs to someone else.
+ */
 async function checkOverlap(plan: LabPlan): Promise<void> {
-  const hash = siteHash(plan.site);
-  const own = (dev: string | undefined) => dev?.startsWith(`kl${hash}`) || dev?.startsWith(`kw${hash}`);
+  const problems: string[] = [];
+  const existing = new Set(
+    (await must("ip", ["netns", "list"]))
+      .split("\n")
+      .map((l) => l.split(" ")[0])
+      .filter(Boolean),
+  );
+  for (const ns of [plan.switchNs, ...plan.hosts.map((h) => h.ns)]) {
+    if (existing.has(ns))
+      problems.push(`namespace ${ns} already exists (a lab of site ${plan.site} from another inventory?)`);
+  }
   const taken: { prefix: string; what: string }[] = [];
   const addrs = JSON.parse(await must("ip", ["-j", "addr", "show"])) as {
     ifname: string;
     addr_info?: { local: string; prefixlen: number; scope?: string }[];
   }[];
   for (const l of addrs) {
-    if (own(l.ifname)) continue;
     for (const a of l.addr_info ?? []) {
       if (a.scope === "link") continue;
       taken.push({
@@ -244,13 +249,12 @@ async function checkOverlap(plan: LabPlan): Promise<void> {
       type?: string;
     }[];
     for (const r of routes) {
-      if (own(r.dev) || r.dst === "default" || r.type === "multicast") continue;
+      if (r.dst === "default" || r.type === "multicast") continue;
       if (r.dst.startsWith("fe80:") || r.dst.startsWith("ff00:")) continue;
       const prefix = r.dst.includes("/") ? r.dst : `${r.dst}/${r.dst.includes(":") ? 128 : 32}`;
       taken.push({ prefix, what: `route ${r.dst}${r.dev ? ` dev ${r.dev}` : ""}` });
     }
   }
-  const problems: string[] = [];
   for (const b of plan.bridges) {
     const hit = taken.find((t) => {
       try {
@@ -417,8 +421,8 @@ async function prepareFiles(lab: Lab): Promise<void> {
   for (const f of [join(lab.dir, "hosts"), join(lab.dir, "authorized_keys")]) state.files.push(f);
   saveLab(lab);
   const identities = new Set<string>();
-  for (const h of inv.hosts) if (h.ssh?.identity) identities.add(resolveIdentity(inv, h.ssh.identity));
-  if (inv.defaults.ssh.identity) identities.add(resolveIdentity(inv, inv.defaults.ssh.identity));
+  for (const h of inv.hosts) if (h.ssh?.identity) identities.add(resolveIdentityPath(inv, h.ssh.identity));
+  if (inv.defaults.ssh.identity) identities.add(resolveIdentityPath(inv, inv.defaults.ssh.identity));
   if (identities.size === 0) identities.add(join(lab.dir, "id_ed25519"));
   const keys: string[] = [];
   for (const id of identities) keys.push(await ensureKey(id));
