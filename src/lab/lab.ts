@@ -7,7 +7,8 @@
  * networks of the `local` vantages with its own veths and gets routes to the other lab prefixes
  * through router hosts. Each host namespace also gets a private mount namespace (bound under
  * /run/keel-lab) with its own /run/wireguard and /sys, so WireGuard interfaces of different
- * hosts may share a name (`wg0`) and `wg show` over SSH sees the host's own interface.
+ * hosts may share a name (`wg0`) and `wg show` over SSH sees the host's own interface, and a
+ * UTS namespace whose hostname is the host's inventory name.
  *
  * `up` on a lab that is already up tears the old one down first, then builds it afresh.
  */
@@ -84,7 +85,7 @@ export function hostPlace(lab: Lab, host: string | null): Place | null {
   if (host === null) return null;
   const h = lab.state.hosts.find((x) => x.host === host);
   if (!h) throw new UserError(`the lab has no host "${host}"`);
-  return { ns: h.ns, mnt: h.mnt };
+  return { ns: h.ns, mnt: h.mnt, uts: h.uts };
 }
 
 /** Per-host file directory inside the lab directory. */
@@ -300,27 +301,31 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
     await must("ip", ["netns", "add", hp.ns]);
     state.namespaces.push(hp.ns);
     const mnt = join(MOUNT_DIR, hp.ns);
+    const uts = `${mnt}.uts`;
     writeFileSync(mnt, "");
-    state.mounts.push(mnt);
+    writeFileSync(uts, "");
+    state.mounts.push(mnt, uts);
     state.hosts.push({
       host: hp.host,
       ns: hp.ns,
       mnt,
+      uts,
       addresses: hp.links.flatMap((l) =>
         l.addresses.map((address) => ({ ifname: l.ifname, network: l.network, address })),
       ),
     });
     saveLab(lab);
-    // private mount namespace: own /run/wireguard (UAPI sockets) and a sysfs of this netns
+    // private mount namespace (own /run/wireguard for UAPI sockets, sysfs of this netns) and hostname
     await must("nsenter", [
       `--net=/run/netns/${hp.ns}`,
       "unshare",
       `--mount=${mnt}`,
+      `--uts=${uts}`,
       "--propagation",
       "private",
       "sh",
       "-c",
-      "mount -t tmpfs -o mode=0755 keel-wg /run/wireguard && { umount -l /sys && mount -t sysfs keel-sys /sys || true; }",
+      `hostname ${hp.host} && mount -t tmpfs -o mode=0755 keel-wg /run/wireguard && { umount -l /sys && mount -t sysfs keel-sys /sys || true; }`,
     ]);
     await must("ip", ["-n", hp.ns, "link", "set", "lo", "up"]);
     for (const l of hp.links) {

@@ -95,18 +95,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Where lab commands run: a host's network namespace plus its private mount namespace. */
+/** Where lab commands run: a host's network namespace plus its private mount and UTS namespaces. */
 export interface Place {
   /** Network namespace name (under /run/netns). */
   ns: string;
   /** Bind-mounted mount namespace file, giving the host its own /run/wireguard. */
   mnt: string;
+  /** Bind-mounted UTS namespace file (the host's own hostname). */
+  uts?: string;
 }
 
 /** Command and arguments that run `cmd` inside a place (or the root namespace when null). */
 export function placeCmd(place: Place | null, cmd: string, args: string[]): [string, string[]] {
   if (place === null) return [cmd, args];
-  return ["nsenter", [`--net=/run/netns/${place.ns}`, `--mount=${place.mnt}`, "--", cmd, ...args]];
+  const uts = place.uts ? [`--uts=${place.uts}`] : [];
+  return ["nsenter", [`--net=/run/netns/${place.ns}`, `--mount=${place.mnt}`, ...uts, "--", cmd, ...args]];
 }
 
 /** Like {@link must}, inside a place. */

@@ -36,6 +36,8 @@ export interface HostRecord {
   ns: string;
   /** Mount namespace file (private /run/wireguard). */
   mnt: string;
+  /** UTS namespace file (hostname = the inventory host name). */
+  uts: string;
   /** Addresses with prefix length, per interface. */
   addresses: { ifname: string; network: string; address: string }[];
 }
@@ -71,7 +73,7 @@ export interface LabState {
   startedAt: string;
   /** All namespaces created, switch first. */
   namespaces: string[];
-  /** Mount namespace files bind-mounted under /run/keel-lab. */
+  /** Mount and UTS namespace files bind-mounted under /run/keel-lab. */
   mounts: string[];
   hosts: HostRecord[];
   rootLinks: { ifname: string; network: string; addresses: string[] }[];

@@ -29,7 +29,10 @@ test("up fails with a message naming what did not come up, and removes the parti
     assert.doesNotMatch(err.message, /target svc-1/);
     return true;
   });
-  assert.doesNotMatch(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout, new RegExp(`keel-${site}-`));
+  assert.doesNotMatch(
+    spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout,
+    new RegExp(`keel-${site}-`),
+  );
   assert.equal(existsSync(join(dir, ".keel", "lab", "state.json")), false);
   assert.equal(await labDown(join(dir, ".keel", "lab")), false);
 });

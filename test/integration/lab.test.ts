@@ -117,8 +117,9 @@ test("namespaces exist for the switch and every host", () => {
 
 test("sshd is key-only and a login with the lab identity works, through gw-vpn", () => {
   assert.equal(sshMethods(GPU), "publickey");
-  const r = ssh(GPU, "ip -br addr show eth0");
+  const r = ssh(GPU, "hostname; ip -br addr show eth0");
   assert.equal(r.code, 0);
+  assert.match(r.stdout, /^gpu\n/);
   assert.match(r.stdout, new RegExp(GPU.replaceAll(".", "\\.")));
 });
 
