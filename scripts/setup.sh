@@ -11,7 +11,8 @@ for pair in \
   prometheus-node-exporter:prometheus-node-exporter prometheus:prometheus \
   prometheus-blackbox-exporter:prometheus-blackbox-exporter \
   wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute2 ss:iproute2 \
-  sysctl:procps ping:iputils-ping nc:netcat-openbsd python3:python3 make:make g++:g++; do
+  sysctl:procps ping:iputils-ping nc:netcat-openbsd python3:python3 make:make g++:g++ \
+  curl:curl nsenter:util-linux unshare:util-linux mountpoint:util-linux; do
   bin=${pair%%:*} pkg=${pair#*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
 done

@@ -1,0 +1,521 @@
+/**
+ * The lab twin's plan: a pure function of the Inventory that says which namespaces, links,
+ * addresses, routes, firewall rules, daemons and WireGuard interfaces `keel lab up` creates.
+ * Nothing here touches the system, so naming, routing and firewall derivation are unit-tested.
+ *
+ * Naming (all interface names are at most 15 characters):
+ * - host namespace `keel-<site>-<host>`; switch namespace `keel-<site>-sw`;
+ * - in the switch namespace, bridge `br<i>` for the i-th inventory network, host ports
+ *   `h<hostIndex>n<j>`, root-namespace ports `root<i>`;
+ * - in a host namespace, `eth<j>` for the host's j-th address (declaration order);
+ * - in the root namespace, `kl<hash6>n<i>` for the veth into network i and `kw<hash6>g<g>p<p>`
+ *   for a local vantage's WireGuard peer interface, where hash6 is derived from the site name
+ *   so that labs of different sites never collide.
+ */
+import { createHash } from "node:crypto";
+import ipaddr from "ipaddr.js";
+import { UserError } from "../errors.js";
+import type { Host, Inventory, Network, Protocol, Service, Vantage } from "../inventory/model.js";
+
+/** Which program serves a service in the twin. */
+export type DaemonKind = "sshd" | "node_exporter" | "prometheus" | "wireguard" | "standin";
+
+/** Behaviour of the stand-in responder (see `responder.ts`). */
+export type StandinMode = "grafana" | "http" | "tcp" | "udp";
+
+/** One service of a host and the program that serves it. */
+export interface ServicePlan {
+  service: string;
+  port: number;
+  protocol: Protocol;
+  daemon: DaemonKind;
+  /** True for real daemons (OpenSSH, node_exporter, Prometheus, wireguard-go), false for stand-ins. */
+  real: boolean;
+  /** For stand-ins: how to answer. */
+  mode?: StandinMode;
+  /** For HTTP stand-ins: the probed path and the status to answer it with. */
+  httpPath?: string;
+  httpStatus?: number;
+}
+
+/** One veth of a namespace into a network's bridge. */
+export interface LinkPlan {
+  network: string;
+  /** Interface name inside the namespace (root namespace for root links). */
+  ifname: string;
+  /** Name of the other end, inside the switch namespace. */
+  swPort: string;
+  bridge: string;
+  /** Addresses with prefix length, e.g. `10.20.0.2/24`. */
+  addresses: string[];
+}
+
+/** A route to a network the namespace is not attached to, through a router host. */
+export interface RoutePlan {
+  network: string;
+  cidr: string;
+  via: string;
+  family: 4 | 6;
+}
+
+export interface HostPlan {
+  host: string;
+  ns: string;
+  links: LinkPlan[];
+  routes: RoutePlan[];
+  /** net.* sysctls applied inside the namespace; other keys are not namespaced and are skipped. */
+  sysctl: [string, string][];
+  services: ServicePlan[];
+  /** The nftables script that creates table `inet keel` for this host. */
+  firewall: string;
+}
+
+/** One side of a WireGuard pairing: a peer interface in a host namespace or the root namespace. */
+export interface WgPeerPlan {
+  /** Inventory name of the peer (host or vantage). */
+  name: string;
+  /** Namespace the peer interface lives in; null for the root namespace (local vantages). */
+  ns: string | null;
+  /** Host whose namespace holds the peer (for host and via-vantage peers). */
+  host?: string;
+  ifname: string;
+  /** allowed-ips set for this peer on the gateway side: its addresses as /32 or /128. */
+  allowedIps: string[];
+  /** Gateway endpoint the peer connects to, `ADDRESS:PORT` (IPv6 in brackets). */
+  endpoint: string;
+  /** allowed-ips set for the gateway on the peer side. */
+  gatewayAllowedIps: string[];
+}
+
+export interface WgGatewayPlan {
+  host: string;
+  ns: string;
+  ifname: string;
+  port: number;
+  peers: WgPeerPlan[];
+}
+
+export interface LabPlan {
+  site: string;
+  /** Namespace name prefix, `keel-<site>-`. */
+  prefix: string;
+  switchNs: string;
+  bridges: { network: string; name: string; cidr: string }[];
+  hosts: HostPlan[];
+  /** The root namespace's links into the networks of local vantages. */
+  rootLinks: LinkPlan[];
+  /** Routes added in the root namespace, for lab prefixes only. */
+  rootRoutes: RoutePlan[];
+  /** Addresses of each local vantage (declared, or assigned by the lab). */
+  vantageAddresses: Record<string, string[]>;
+  wireguard: WgGatewayPlan[];
+  /** Prometheus configuration per host running a `prometheus` service. */
+  prometheus: Record<string, PrometheusConfig>;
+}
+
+export interface PrometheusTarget {
+  host: string;
+  target: string;
+}
+
+export interface PrometheusConfig {
+  port: number;
+  targets: PrometheusTarget[];
+}
+
+/** Longest namespace name we create (keeps `ip netns` output and /run/netns paths readable). */
+const MAX_NS = 40;
+
+/** Short stable hash of the site name, for root-namespace interface names. */
+export function siteHash(site: string): string {
+  return createHash("sha256").update(site).digest("hex").slice(0, 6);
+}
+
+/** Namespace name of a host (or `sw` for the switch). */
+export function nsName(site: string, host: string): string {
+  return `keel-${site}-${host}`;
+}
+
+/** The last usable address of a prefix (the one before broadcast for IPv4, the last for IPv6). */
+export function lastUsable(cidr: string): string {
+  const [addr, len] = ipaddr.parseCIDR(cidr);
+  const bytes = addr.toByteArray();
+  const bits = bytes.length * 8;
+  for (let i = 0; i < bytes.length; i++) {
+    const hostBits = Math.max(0, Math.min(8, (i + 1) * 8 - len));
+    bytes[i] = (bytes[i] ?? 0) | ((1 << hostBits) - 1);
+  }
+  if (addr.kind() === "ipv4" && bits - len >= 2) {
+    // step back from broadcast
+    let i = bytes.length - 1;
+    while (i >= 0 && bytes[i] === 0) bytes[i--] = 255;
+    if (i >= 0) bytes[i] = (bytes[i] ?? 0) - 1;
+  }
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** Prefix length of a CIDR. */
+function prefixLen(cidr: string): number {
+  return ipaddr.parseCIDR(cidr)[1];
+}
+
+/** Address with brackets when IPv6, for `ADDRESS:PORT`. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** `/32` or `/128` host prefix of an address. */
+export function hostPrefix(address: string): string {
+  return `${address}/${address.includes(":") ? 128 : 32}`;
+}
+
+/** True when two CIDR prefixes share any address. */
+export function prefixesOverlap(a: string, b: string): boolean {
+  const pa = ipaddr.parseCIDR(a);
+  const pb = ipaddr.parseCIDR(b);
+  if (pa[0].kind() !== pb[0].kind()) return false;
+  return pa[1] <= pb[1] ? pb[0].match(pa) : pa[0].match(pb);
+}
+
+/** The address of a host on a network, if attached. */
+function addrOn(host: Host, network: string): string | undefined {
+  return host.addresses.find((a) => a.network === network)?.address;
+}
+
+/** True for hosts that forward packets: ip_forward (or IPv6 forwarding) on and several networks. */
+function isRouter(host: Host): boolean {
+  const fwd =
+    host.sysctl["net.ipv4.ip_forward"] === "1" ||
+    host.sysctl["net.ipv4.conf.all.forwarding"] === "1" ||
+    host.sysctl["net.ipv6.conf.all.forwarding"] === "1";
+  return fwd && host.addresses.length > 1;
+}
+
+/**
+ * Routes from a namespace attached to `attached` networks to every other network reachable
+ * through router hosts (breadth-first over networks, so the fewest hops win; ties go to the
+ * router declared first). The next hop is the first router's address on an attached network.
+ */
+export function routesFor(inv: Inventory, attached: string[], self?: string): RoutePlan[] {
+  const routers = inv.hosts.filter((h) => isRouter(h) && h.name !== self);
+  const firstHop = new Map<string, string>(); // network -> next-hop address
+  const seen = new Set(attached);
+  let frontier = [...attached];
+  while (frontier.length > 0) {
+    const next: string[] = [];
+    for (const net of frontier) {
+      for (const r of routers) {
+        const here = addrOn(r, net);
+        if (here === undefined) continue;
+        for (const a of r.addresses) {
+          if (seen.has(a.network)) continue;
+          seen.add(a.network);
+          next.push(a.network);
+          firstHop.set(a.network, attached.includes(net) ? here : (firstHop.get(net) ?? here));
+        }
+      }
+    }
+    frontier = next;
+  }
+  const out: RoutePlan[] = [];
+  for (const n of inv.networks) {
+    const via = firstHop.get(n.name);
+    if (via === undefined) continue;
+    const viaFamily = via.includes(":") ? 6 : 4;
+    if (viaFamily !== n.family) continue; // no cross-family next hops
+    out.push({ network: n.name, cidr: n.cidr, via, family: n.family });
+  }
+  return out;
+}
+
+/** Addresses of each local vantage: declared ones, else the last usable address of each network. */
+export function localVantageAddresses(inv: Inventory): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const v of inv.vantages) {
+    if (v.type !== "local") continue;
+    const addrs: string[] = [];
+    for (const netName of v.networks) {
+      const declared = v.addresses.filter((a) => a.network === netName).map((a) => a.address);
+      const net = inv.networks.find((n) => n.name === netName);
+      if (declared.length > 0) addrs.push(...declared);
+      else if (net) addrs.push(lastUsable(net.cidr));
+    }
+    out[v.name] = addrs;
+  }
+  return out;
+}
+
+/** Network-qualified addresses of a vantage as the lab sees it. */
+function vantageNetAddresses(inv: Inventory, v: Vantage, local: Record<string, string[]>) {
+  if (v.type === "via") {
+    const h = inv.hosts.find((x) => x.name === v.via);
+    return h ? h.addresses : [];
+  }
+  const addrs = local[v.name] ?? [];
+  return addrs.map((address) => ({
+    address,
+    network: inv.networks.find((n) => prefixesOverlap(n.cidr, hostPrefix(address)))?.name ?? "",
+  }));
+}
+
+/** Source prefixes an allow list admits, or null for `any`. */
+export function allowSources(
+  inv: Inventory,
+  allow: string[],
+  local: Record<string, string[]>,
+): string[] | null {
+  const out = new Set<string>();
+  for (const name of allow) {
+    if (name === "any") return null;
+    const net = inv.networks.find((n) => n.name === name);
+    if (net) {
+      out.add(net.cidr);
+      continue;
+    }
+    const host = inv.hosts.find((h) => h.name === name);
+    if (host) {
+      for (const a of host.addresses) out.add(hostPrefix(a.address));
+      continue;
+    }
+    const v = inv.vantages.find((x) => x.name === name);
+    if (v) {
+      for (const a of vantageNetAddresses(inv, v, local)) out.add(hostPrefix(a.address));
+      continue;
+    }
+    throw new UserError(`allow names "${name}", which is not a network, host or vantage`);
+  }
+  return [...out];
+}
+
+/** Decides which program serves a service. */
+export function servicePlan(host: Host, s: Service): ServicePlan {
+  const base = { service: s.name, port: s.port, protocol: s.protocol };
+  if (s.kind === "ssh" && s.protocol === "tcp") return { ...base, daemon: "sshd", real: true };
+  if (s.kind === "node_exporter" && s.protocol === "tcp")
+    return { ...base, daemon: "node_exporter", real: true };
+  if (s.kind === "prometheus" && s.protocol === "tcp") return { ...base, daemon: "prometheus", real: true };
+  if (host.wireguard?.port === s.port && s.protocol === "udp")
+    return { ...base, daemon: "wireguard", real: true };
+  const standin = { ...base, daemon: "standin" as const, real: false };
+  if (s.protocol === "udp") return { ...standin, mode: "udp" };
+  if (s.kind === "grafana") {
+    return {
+      ...standin,
+      mode: "grafana",
+      httpPath: s.http?.path ?? "/api/health",
+      httpStatus: s.http?.expect ?? 200,
+    };
+  }
+  if (s.kind === "http" || s.http) {
+    return { ...standin, mode: "http", httpPath: s.http?.path ?? "/", httpStatus: s.http?.expect ?? 200 };
+  }
+  return { ...standin, mode: "tcp" };
+}
+
+/** nftables set literal, e.g. `{ 10.0.0.0/24, 10.1.0.5/32 }`. */
+function nftSet(items: string[]): string {
+  return `{ ${items.join(", ")} }`;
+}
+
+/**
+ * The nftables script for one host: table `inet keel` with an `input` base chain that accepts
+ * established traffic, loopback, ICMP echo and ICMPv6 neighbour discovery, then jumps to the
+ * (initially empty) `faults` chain, accepts each service from the sources its allow admits and
+ * rejects the rest (TCP reset, ICMP port unreachable) so closed ports read as `refused`.
+ */
+export function firewallScript(inv: Inventory, host: Host, local: Record<string, string[]>): string {
+  const lines = [
+    "table inet keel {",
+    "  chain faults {",
+    "  }",
+    "  chain input {",
+    "    type filter hook input priority 0; policy accept;",
+    "    ct state established,related accept",
+    '    iifname "lo" accept',
+    "    icmp type { echo-request, echo-reply, destination-unreachable, time-exceeded } accept",
+    "    icmpv6 type { echo-request, echo-reply, destination-unreachable, packet-too-big, time-exceeded, nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept",
+    "    jump faults",
+  ];
+  for (const s of host.services) {
+    const sources = allowSources(inv, s.allow, local);
+    const match = `${s.protocol} dport ${s.port}`;
+    if (sources === null) {
+      lines.push(`    ${match} accept comment "${s.name}"`);
+      continue;
+    }
+    const v4 = sources.filter((p) => !p.includes(":"));
+    const v6 = sources.filter((p) => p.includes(":"));
+    if (v4.length > 0) lines.push(`    ip saddr ${nftSet(v4)} ${match} accept comment "${s.name}"`);
+    if (v6.length > 0) lines.push(`    ip6 saddr ${nftSet(v6)} ${match} accept comment "${s.name}"`);
+  }
+  lines.push(
+    "    meta l4proto tcp reject with tcp reset",
+    "    reject with icmpx type port-unreachable",
+    "  }",
+    "}",
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+/** The address Prometheus on `prom` uses to scrape `target`: on a shared network, else the first. */
+function scrapeAddress(prom: Host, target: Host): string | undefined {
+  for (const a of target.addresses) if (addrOn(prom, a.network) !== undefined) return a.address;
+  return target.addresses[0]?.address;
+}
+
+/** Scrape targets of a Prometheus on host `prom`: every `monitored` host's node_exporter. */
+export function prometheusTargets(inv: Inventory, prom: Host): PrometheusTarget[] {
+  const out: PrometheusTarget[] = [];
+  for (const h of inv.hosts) {
+    if (!h.tags.includes("monitored")) continue;
+    const ne = h.services.find((s) => s.kind === "node_exporter");
+    const addr = scrapeAddress(prom, h);
+    if (!ne || addr === undefined) continue;
+    out.push({ host: h.name, target: hostPort(addr, ne.port) });
+  }
+  return out;
+}
+
+/** Prometheus YAML (written as JSON, which YAML accepts) for the given targets. */
+export function prometheusYaml(targets: PrometheusTarget[]): string {
+  const config = {
+    global: { scrape_interval: "2s", scrape_timeout: "1s", evaluation_interval: "2s" },
+    scrape_configs: [
+      {
+        job_name: "node",
+        static_configs: targets.map((t) => ({ targets: [t.target], labels: { host: t.host } })),
+      },
+    ],
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+function shared(a: { network: string }[], b: { network: string }[]): string | undefined {
+  return a.find((x) => b.some((y) => y.network === x.network))?.network;
+}
+
+/** Plans WireGuard: one gateway interface per host with `wireguard:`, one peer interface per declared peer. */
+function planWireguard(inv: Inventory, local: Record<string, string[]>, hash: string): WgGatewayPlan[] {
+  const out: WgGatewayPlan[] = [];
+  inv.hosts.forEach((gw, gi) => {
+    if (!gw.wireguard) return;
+    const port = gw.wireguard.port ?? 51820;
+    const peers: WgPeerPlan[] = [];
+    gw.wireguard.peers.forEach((peerName, pi) => {
+      const host = inv.hosts.find((h) => h.name === peerName);
+      const vantage = inv.vantages.find((v) => v.name === peerName);
+      let netAddrs: { network: string; address: string }[];
+      let ns: string | null;
+      let peerHost: string | undefined;
+      if (host) {
+        netAddrs = host.addresses;
+        ns = nsName(inv.site, host.name);
+        peerHost = host.name;
+      } else if (vantage) {
+        netAddrs = vantageNetAddresses(inv, vantage, local);
+        if (vantage.type === "via") {
+          peerHost = vantage.via;
+          ns = nsName(inv.site, vantage.via ?? "");
+        } else ns = null;
+      } else throw new UserError(`wireguard peer "${peerName}" of ${gw.name} is not a host or vantage`);
+      const net = shared(netAddrs, gw.addresses);
+      const onNet = net === undefined ? netAddrs : netAddrs.filter((a) => a.network === net);
+      const gwAddr = net === undefined ? gw.addresses[0]?.address : addrOn(gw, net);
+      if (gwAddr === undefined) throw new UserError(`wireguard gateway ${gw.name} has no address`);
+      peers.push({
+        name: peerName,
+        ns,
+        ...(peerHost !== undefined ? { host: peerHost } : {}),
+        ifname: ns === null ? `kw${hash}g${gi}p${pi}` : `wgp${gi}p${pi}`,
+        allowedIps: onNet.map((a) => hostPrefix(a.address)),
+        endpoint: hostPort(gwAddr, port),
+        gatewayAllowedIps: [hostPrefix(gwAddr)],
+      });
+    });
+    out.push({ host: gw.name, ns: nsName(inv.site, gw.name), ifname: gw.wireguard.interface, port, peers });
+  });
+  return out;
+}
+
+/** Computes the whole lab plan; throws UserError when the inventory cannot be twinned. */
+export function planLab(inv: Inventory): LabPlan {
+  const hash = siteHash(inv.site);
+  const prefix = `keel-${inv.site}-`;
+  const switchNs = nsName(inv.site, "sw");
+  const problems: string[] = [];
+  for (const h of inv.hosts) {
+    const ns = nsName(inv.site, h.name);
+    if (ns.length > MAX_NS) problems.push(`namespace name ${ns} is longer than ${MAX_NS} characters`);
+    if (h.name === "sw") problems.push(`host name "sw" is reserved by the lab for the switch namespace`);
+  }
+  if (switchNs.length > MAX_NS) problems.push(`site name ${inv.site} is too long for lab namespace names`);
+  if (problems.length > 0) throw new UserError(problems.map((message) => ({ message })));
+
+  const netIndex = new Map(inv.networks.map((n, i) => [n.name, i]));
+  const bridges = inv.networks.map((n, i) => ({ network: n.name, name: `br${i}`, cidr: n.cidr }));
+  const netByName = new Map<string, Network>(inv.networks.map((n) => [n.name, n]));
+  const local = localVantageAddresses(inv);
+
+  const hosts: HostPlan[] = inv.hosts.map((h, hi) => ({
+    host: h.name,
+    ns: nsName(inv.site, h.name),
+    links: h.addresses.map((a, j) => ({
+      network: a.network,
+      ifname: `eth${j}`,
+      swPort: `h${hi}n${j}`,
+      bridge: `br${netIndex.get(a.network)}`,
+      addresses: [`${a.address}/${prefixLen(netByName.get(a.network)?.cidr ?? "0.0.0.0/0")}`],
+    })),
+    routes: routesFor(
+      inv,
+      h.addresses.map((a) => a.network),
+      h.name,
+    ),
+    sysctl: Object.entries(h.sysctl).filter(([k]) => k.startsWith("net.")),
+    services: h.services.map((s) => servicePlan(h, s)),
+    firewall: firewallScript(inv, h, local),
+  }));
+
+  // root namespace: one link per network of the local vantages, holding their addresses
+  const rootNets = new Map<string, Set<string>>();
+  for (const v of inv.vantages) {
+    if (v.type !== "local") continue;
+    for (const address of local[v.name] ?? []) {
+      const net = inv.networks.find((n) => prefixesOverlap(n.cidr, hostPrefix(address)));
+      if (!net) continue;
+      const set = rootNets.get(net.name) ?? new Set<string>();
+      set.add(address);
+      rootNets.set(net.name, set);
+    }
+  }
+  const rootLinks: LinkPlan[] = [...rootNets.entries()].map(([network, addrs]) => {
+    const i = netIndex.get(network) ?? 0;
+    return {
+      network,
+      ifname: `kl${hash}n${i}`,
+      swPort: `root${i}`,
+      bridge: `br${i}`,
+      addresses: [...addrs].map((a) => `${a}/${prefixLen(netByName.get(network)?.cidr ?? "0.0.0.0/0")}`),
+    };
+  });
+  const rootRoutes = rootLinks.length > 0 ? routesFor(inv, [...rootNets.keys()]) : [];
+
+  const prometheus: Record<string, PrometheusConfig> = {};
+  for (const h of inv.hosts) {
+    const p = h.services.find((s) => s.kind === "prometheus");
+    if (p) prometheus[h.name] = { port: p.port, targets: prometheusTargets(inv, h) };
+  }
+
+  return {
+    site: inv.site,
+    prefix,
+    switchNs,
+    bridges,
+    hosts,
+    rootLinks,
+    rootRoutes,
+    vantageAddresses: local,
+    wireguard: planWireguard(inv, local, hash),
+    prometheus,
+  };
+}

@@ -1,0 +1,253 @@
+/**
+ * The lab twin end to end (root only): up on a copy of the example site with its own site name
+ * and prefixes, the healthy twin behaves as the inventory says, each fault breaks exactly its
+ * promise and its undo restores it, down removes everything and is safe to repeat.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import {
+  addUndeclaredListener,
+  blackhole,
+  enablePasswordAuth,
+  openPort,
+  removePrometheusTarget,
+  removeWireguardPeer,
+  setSysctl,
+  stopService,
+} from "../../src/lab/faults.js";
+import { hostPlace, type Lab, labDown, labStatus, labUp } from "../../src/lab/lab.js";
+import { runAt } from "../../src/lab/run.js";
+import { labInventory } from "../lab/fixture.js";
+
+const octet = 100 + (process.pid % 70) * 2;
+const site = `t${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), "keel-lab-test-"));
+const inv = labInventory({ site, dir, octet });
+const lan = (n: number) => `10.${octet}.0.${n}`;
+const GPU = lan(10);
+const SVC1 = lan(20);
+const MON = lan(3);
+const GW = lan(2);
+let lab: Lab;
+
+type Reach = "open" | "refused" | "filtered";
+
+/** TCP connect from the root namespace (the admin vantage). */
+function reach(address: string, port: number, timeoutMs = 1000): Promise<Reach> {
+  return new Promise((resolve) => {
+    const s = connect({ host: address, port, timeout: timeoutMs });
+    s.on("connect", () => {
+      s.destroy();
+      resolve("open");
+    });
+    s.on("timeout", () => {
+      s.destroy();
+      resolve("filtered");
+    });
+    s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED" ? "refused" : "filtered"));
+  });
+}
+
+/** TCP connect from inside a lab host (e.g. the lan-probe vantage on svc-1). */
+async function reachFrom(host: string, address: string, port: number): Promise<Reach> {
+  const code = `const s=require("net").connect({host:${JSON.stringify(address)},port:${port},timeout:1000});
+s.on("connect",()=>{console.log("open");process.exit(0)});
+s.on("timeout",()=>{console.log("filtered");process.exit(0)});
+s.on("error",(e)=>{console.log(e.code==="ECONNREFUSED"?"refused":"filtered");process.exit(0)});`;
+  const r = await runAt(hostPlace(lab, host), process.execPath, ["-e", code]);
+  return r.stdout.trim() as Reach;
+}
+
+const sshBase = [
+  "-o",
+  "StrictHostKeyChecking=no",
+  "-o",
+  "UserKnownHostsFile=/dev/null",
+  "-o",
+  "ConnectTimeout=3",
+];
+
+/** Runs a command on a lab host over SSH from the root namespace with the lab's identity. */
+function ssh(address: string, command: string): { code: number; stdout: string } {
+  const r = spawnSync(
+    "ssh",
+    [...sshBase, "-o", "BatchMode=yes", "-i", join(dir, ".keel/lab/id_ed25519"), `root@${address}`, command],
+    { encoding: "utf8", timeout: 10_000 },
+  );
+  return { code: r.status ?? 1, stdout: r.stdout };
+}
+
+/** Authentication methods sshd offers (asked with `none`). */
+function sshMethods(address: string): string {
+  const r = spawnSync(
+    "ssh",
+    [...sshBase, "-o", "BatchMode=yes", "-o", "PreferredAuthentications=none", `root@${address}`, "true"],
+    { encoding: "utf8", timeout: 10_000 },
+  );
+  return /Permission denied \(([^)]*)\)/.exec(r.stderr)?.[1] ?? "";
+}
+
+async function promTargets(): Promise<{ host: string; health: string }[]> {
+  const res = await fetch(`http://${MON}:9090/api/v1/targets?state=active`);
+  const body = (await res.json()) as {
+    data: { activeTargets: { labels: { host: string }; health: string }[] };
+  };
+  return body.data.activeTargets.map((t) => ({ host: t.labels.host, health: t.health }));
+}
+
+before(async () => {
+  lab = await labUp(inv, { timeoutMs: 40_000 });
+});
+
+after(async () => {
+  await labDown(join(dir, ".keel", "lab"));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("namespaces exist for the switch and every host", () => {
+  const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
+  for (const h of ["sw", "gw-vpn", "mon", "gpu", "svc-1"])
+    assert.match(list, new RegExp(`^keel-${site}-${h}\\b`, "m"));
+});
+
+test("sshd is key-only and a login with the lab identity works, through gw-vpn", () => {
+  assert.equal(sshMethods(GPU), "publickey");
+  const r = ssh(GPU, "hostname; ip -br addr show eth0");
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^gpu\n/);
+  assert.match(r.stdout, new RegExp(GPU.replaceAll(".", "\\.")));
+});
+
+test("node_exporter answers /metrics at a lab address from the root namespace (admin vantage)", async () => {
+  const res = await fetch(`http://${GPU}:9100/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(await res.text(), /^node_/m);
+});
+
+test("stand-ins answer their probes: grafana health and the web service", async () => {
+  assert.deepEqual(await (await fetch(`http://${MON}:3000/api/health`)).json(), {
+    database: "ok",
+    version: "lab",
+  });
+  assert.equal((await fetch(`http://${SVC1}:8080/`)).status, 200);
+});
+
+test("Prometheus has every monitored host as an active target that is up", async () => {
+  const targets = await promTargets();
+  assert.deepEqual(targets.map((t) => t.host).sort(), ["gpu", "gw-vpn", "mon", "svc-1"]);
+  assert.ok(
+    targets.every((t) => t.health === "up"),
+    JSON.stringify(targets),
+  );
+});
+
+test("WireGuard: gw-vpn has a recent handshake with admin, seen over SSH on the host", () => {
+  const r = ssh(GW, "wg show wg0 latest-handshakes");
+  assert.equal(r.code, 0);
+  const [, ts] = r.stdout.trim().split(/\s+/);
+  assert.ok(Date.now() / 1000 - Number(ts) < 180, r.stdout);
+  assert.match(ssh(GW, "wg show wg0 allowed-ips").stdout, new RegExp(`\\s10\\.${octet + 1}\\.0\\.250/32`));
+});
+
+test("the firewall follows allow: lan-probe (svc-1) is refused at gpu:9100, mon is admitted", async () => {
+  assert.equal(await reachFrom("svc-1", GPU, 9100), "refused");
+  assert.equal(await reachFrom("mon", GPU, 9100), "open");
+  assert.equal(await reachFrom("svc-1", MON, 3000), "refused"); // grafana: vpn only
+  assert.equal(await reach(MON, 3000), "open");
+});
+
+test("status reports every daemon running (CLI exit 0)", async () => {
+  const s = await labStatus(lab.dir);
+  assert.ok(s?.healthy);
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "lab", "status", inv.file], {
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /grafana +standin +stand-in .* running/);
+  assert.match(r.stdout, /prometheus +prometheus +real .* running/);
+});
+
+test("fault enablePasswordAuth: sshd offers passwords until undone", async () => {
+  const undo = await enablePasswordAuth(lab, "gpu");
+  assert.equal(sshMethods(GPU), "publickey,password");
+  await undo();
+  assert.equal(sshMethods(GPU), "publickey");
+});
+
+test("fault stopService: the port is refused until undone", async () => {
+  const undo = await stopService(lab, "gpu", "node_exporter");
+  assert.equal(await reach(GPU, 9100), "refused");
+  assert.equal((await labStatus(lab.dir))?.healthy, false);
+  await undo();
+  assert.equal((await fetch(`http://${GPU}:9100/metrics`)).status, 200);
+  assert.equal((await labStatus(lab.dir))?.healthy, true);
+});
+
+test("fault addUndeclaredListener: a listener on the host's address, gone after undo", async () => {
+  const undo = await addUndeclaredListener(lab, "gpu", 7777, GPU);
+  assert.match(ssh(GPU, "ss -Hltn").stdout, new RegExp(`${GPU.replaceAll(".", "\\.")}:7777`));
+  await undo();
+  assert.doesNotMatch(ssh(GPU, "ss -Hltn").stdout, /:7777\b/);
+});
+
+test("fault openPort: a source outside allow gets in until undone", async () => {
+  const undo = await openPort(lab, "gpu", 9100, `${SVC1}/32`);
+  assert.equal(await reachFrom("svc-1", GPU, 9100), "open");
+  await undo();
+  assert.equal(await reachFrom("svc-1", GPU, 9100), "refused");
+});
+
+test("fault setSysctl: the value changes inside the host only, and is restored", async () => {
+  const undo = await setSysctl(lab, "gpu", "net.ipv4.ip_forward", "1");
+  assert.equal(ssh(GPU, "sysctl -n net.ipv4.ip_forward").stdout.trim(), "1");
+  assert.equal(ssh(GW, "sysctl -n net.ipv4.ip_forward").stdout.trim(), "1");
+  await undo();
+  assert.equal(ssh(GPU, "sysctl -n net.ipv4.ip_forward").stdout.trim(), "0");
+});
+
+test("fault removeWireguardPeer: the peer is gone from wg0, and back with a handshake after undo", async () => {
+  const before = ssh(GW, "wg show wg0 peers").stdout.trim();
+  assert.notEqual(before, "");
+  const undo = await removeWireguardPeer(lab, "gw-vpn", "admin");
+  assert.equal(ssh(GW, "wg show wg0 peers").stdout.trim(), "");
+  await undo();
+  const hs = ssh(GW, "wg show wg0 latest-handshakes").stdout.trim().split(/\s+/);
+  assert.equal(hs[0], before);
+  assert.ok(Number(hs[1]) > 0);
+});
+
+test("fault removePrometheusTarget: the host is no longer scraped until undone", async () => {
+  const undo = await removePrometheusTarget(lab, "mon", "gpu");
+  assert.ok(!(await promTargets()).some((t) => t.host === "gpu"));
+  await undo();
+  assert.ok((await promTargets()).some((t) => t.host === "gpu"));
+});
+
+test("fault blackhole: packets to the host are dropped (filtered, not refused) until undone", async () => {
+  const undo = await blackhole(lab, "gpu");
+  assert.equal(await reach(GPU, 22, 700), "filtered");
+  assert.equal(await reach(GPU, 9999, 700), "filtered");
+  await undo();
+  assert.equal(await reach(GPU, 22), "open");
+  assert.equal(await reach(GPU, 9999), "refused");
+});
+
+test("down removes namespaces, root-namespace veths, routes and WireGuard interfaces; twice is fine", async () => {
+  assert.equal(await labDown(lab.dir), true);
+  assert.doesNotMatch(
+    spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout,
+    new RegExp(`keel-${site}-`),
+  );
+  const links = spawnSync("ip", ["-br", "link"], { encoding: "utf8" }).stdout;
+  for (const l of lab.state.rootLinks) assert.doesNotMatch(links, new RegExp(`^${l.ifname}\\b`, "m"));
+  for (const w of lab.state.rootWg) assert.doesNotMatch(links, new RegExp(`^${w}\\b`, "m"));
+  const routes = spawnSync("ip", ["route"], { encoding: "utf8" }).stdout;
+  assert.doesNotMatch(routes, new RegExp(`10\\.${octet}\\.0\\.0/24`));
+  assert.ok(lab.state.processes.every((p) => spawnSync("kill", ["-0", String(p.pid)]).status !== 0));
+  assert.equal(await labDown(lab.dir), false);
+});

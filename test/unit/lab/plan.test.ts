@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { loadInventory } from "../../../src/inventory/load.js";
+import {
+  allowSources,
+  firewallScript,
+  lastUsable,
+  localVantageAddresses,
+  planLab,
+  prefixesOverlap,
+  prometheusYaml,
+} from "../../../src/lab/plan.js";
+import { labInventory } from "../../lab/fixture.js";
+
+const inv = labInventory({ site: "unit", dir: "/nonexistent", octet: 20 });
+
+test("lastUsable is the address before broadcast (IPv4) or the last address (IPv6)", () => {
+  assert.equal(lastUsable("10.99.0.0/24"), "10.99.0.254");
+  assert.equal(lastUsable("10.0.0.0/31"), "10.0.0.1");
+  assert.equal(lastUsable("fd00:1::/64"), "fd00:1::ffff:ffff:ffff:ffff");
+});
+
+test("prefixesOverlap compares families and containment", () => {
+  assert.ok(prefixesOverlap("10.0.0.0/8", "10.1.2.0/24"));
+  assert.ok(prefixesOverlap("10.1.2.3/32", "10.1.0.0/16"));
+  assert.ok(!prefixesOverlap("10.1.0.0/16", "10.2.0.0/16"));
+  assert.ok(!prefixesOverlap("10.0.0.0/8", "fd00::/8"));
+});
+
+test("names: host and switch namespaces, 15-character interface names", () => {
+  const plan = planLab(inv);
+  assert.equal(plan.switchNs, "keel-unit-sw");
+  assert.deepEqual(
+    plan.hosts.map((h) => h.ns),
+    ["keel-unit-gw-vpn", "keel-unit-mon", "keel-unit-gpu", "keel-unit-svc-1"],
+  );
+  const names = [
+    ...plan.hosts.flatMap((h) => h.links.flatMap((l) => [l.ifname, l.swPort])),
+    ...plan.rootLinks.map((l) => l.ifname),
+    ...plan.wireguard.flatMap((w) => w.peers.map((p) => p.ifname)),
+  ];
+  for (const n of names) assert.ok(n.length <= 15, n);
+});
+
+test("routes: hosts on lan reach vpn through gw-vpn; the root namespace reaches lan through it", () => {
+  const plan = planLab(inv);
+  const gpu = plan.hosts.find((h) => h.host === "gpu")!;
+  assert.deepEqual(gpu.routes, [{ network: "vpn", cidr: "10.21.0.0/24", via: "10.20.0.2", family: 4 }]);
+  assert.deepEqual(plan.hosts.find((h) => h.host === "gw-vpn")!.routes, []);
+  assert.deepEqual(
+    plan.rootLinks.map((l) => [l.network, l.addresses]),
+    [["vpn", ["10.21.0.250/24"]]],
+  );
+  assert.deepEqual(plan.rootRoutes, [{ network: "lan", cidr: "10.20.0.0/24", via: "10.21.0.1", family: 4 }]);
+});
+
+test("local vantages without declared addresses get the last usable address of each network", () => {
+  const bare = labInventory({ site: "unit", dir: "/nonexistent", octet: 20 });
+  bare.vantages[0]!.addresses = [];
+  assert.deepEqual(localVantageAddresses(bare), { admin: ["10.21.0.254"] });
+});
+
+test("allow sources: networks as prefixes, hosts and vantages as their addresses, any as null", () => {
+  const local = localVantageAddresses(inv);
+  assert.equal(allowSources(inv, ["any"], local), null);
+  assert.deepEqual(allowSources(inv, ["mon", "vpn"], local), ["10.20.0.3/32", "10.21.0.0/24"]);
+  assert.deepEqual(allowSources(inv, ["admin", "lan-probe"], local), ["10.21.0.250/32", "10.20.0.20/32"]);
+});
+
+test("firewall: allow rules per service, then reject so closed ports read as refused", () => {
+  const gpu = inv.hosts.find((h) => h.name === "gpu")!;
+  const script = firewallScript(inv, gpu, localVantageAddresses(inv));
+  assert.match(script, /ip saddr \{ 10\.20\.0\.3\/32, 10\.21\.0\.0\/24 \} tcp dport 9100 accept/);
+  assert.match(script, /jump faults/);
+  assert.ok(script.indexOf("jump faults") < script.indexOf("dport 22"));
+  assert.match(script, /meta l4proto tcp reject with tcp reset\n {4}reject with icmpx type port-unreachable/);
+});
+
+test("services: real daemons where Debian has one, stand-ins otherwise", () => {
+  const plan = planLab(inv);
+  const kinds = Object.fromEntries(
+    plan.hosts.flatMap((h) =>
+      h.services.map((s) => [`${h.host}/${s.service}`, `${s.daemon}:${s.mode ?? ""}`]),
+    ),
+  );
+  assert.equal(kinds["gw-vpn/wireguard"], "wireguard:");
+  assert.equal(kinds["mon/prometheus"], "prometheus:");
+  assert.equal(kinds["mon/grafana"], "standin:grafana");
+  assert.equal(kinds["svc-1/web"], "standin:http");
+  assert.equal(kinds["gpu/ssh"], "sshd:");
+  assert.equal(kinds["gpu/node_exporter"], "node_exporter:");
+});
+
+test("prometheus scrapes every monitored host on the network it shares with mon", () => {
+  const plan = planLab(inv);
+  const targets = plan.prometheus.mon!.targets;
+  assert.deepEqual(targets, [
+    { host: "gw-vpn", target: "10.20.0.2:9100" },
+    { host: "mon", target: "10.20.0.3:9100" },
+    { host: "gpu", target: "10.20.0.10:9100" },
+    { host: "svc-1", target: "10.20.0.20:9100" },
+  ]);
+  const yaml = JSON.parse(prometheusYaml(targets));
+  assert.equal(yaml.global.scrape_interval, "2s");
+  assert.deepEqual(yaml.scrape_configs[0].static_configs[2], {
+    targets: ["10.20.0.10:9100"],
+    labels: { host: "gpu" },
+  });
+});
+
+test("wireguard: the gateway admits each peer by its /32 on the shared network; peers keep alive", () => {
+  const [gw] = planLab(inv).wireguard;
+  assert.equal(gw!.ifname, "wg0");
+  assert.equal(gw!.port, 51820);
+  const [admin] = gw!.peers;
+  assert.equal(admin!.ns, null);
+  assert.deepEqual(admin!.allowedIps, ["10.21.0.250/32"]);
+  assert.equal(admin!.endpoint, "10.21.0.1:51820");
+});
+
+test("names that do not fit are refused as user errors", () => {
+  const long = labInventory({ site: "a-very-long-site-name-for-the-lab", dir: "/x", octet: 20 });
+  assert.throws(() => planLab(long), /longer than 40 characters/);
+});
+
+test("examples/lab: ssh admits both vantages; gpu's node_exporter does not admit lan-probe", () => {
+  const ex = loadInventory("examples/lab/keel.yaml");
+  const local = localVantageAddresses(ex);
+  const gpu = ex.hosts.find((h) => h.name === "gpu")!;
+  const ne = allowSources(ex, gpu.services.find((s) => s.kind === "node_exporter")!.allow, local)!;
+  const probe = ex.vantages.find((v) => v.name === "lan-probe")!;
+  const probeAddr = `${ex.hosts.find((h) => h.name === probe.via)!.addresses[0]!.address}/32`;
+  assert.ok(!ne.some((p) => prefixesOverlap(p, probeAddr)), `${ne} admits ${probeAddr}`);
+  for (const h of ex.hosts) {
+    const ssh = allowSources(ex, h.services.find((s) => s.kind === "ssh")!.allow, local)!;
+    assert.ok(
+      ssh.some((p) => prefixesOverlap(p, probeAddr)),
+      `${h.name} ssh from lan-probe`,
+    );
+    assert.ok(
+      ssh.some((p) => prefixesOverlap(p, "10.99.0.250/32")),
+      `${h.name} ssh from admin`,
+    );
+  }
+  assert.equal(planLab(ex).rootLinks[0]!.addresses[0], "10.99.0.250/24");
+});
