@@ -11,10 +11,13 @@ for pair in \
   prometheus-node-exporter:prometheus-node-exporter prometheus:prometheus \
   prometheus-blackbox-exporter:prometheus-blackbox-exporter \
   wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute2 ss:iproute2 \
-  sysctl:procps ping:iputils-ping nc:netcat-openbsd python3:python3 make:make g++:g++ \
+  sysctl:procps ping:iputils-ping nc:netcat-openbsd /usr/bin/time:time python3:python3 make:make g++:g++ \
   curl:curl nsenter:util-linux unshare:util-linux mountpoint:util-linux; do
   bin=${pair%%:*} pkg=${pair#*:}
-  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
+  case "$bin" in
+    /*) [ -x "$bin" ] || need+=("$pkg") ;;
+    *) command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg") ;;
+  esac
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}" >&2

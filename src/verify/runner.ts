@@ -3,6 +3,7 @@
  * vantage's prober. Judgement lives in the check kinds; this module only schedules and turns
  * exceptions into `error` results, so one broken vantage or black-holed host cannot stall a run.
  */
+import { setMaxListeners } from "node:events";
 import pLimit from "p-limit";
 import type { CheckKindModule, CheckOutcome, CheckResult, CheckSpec, Prober, Report } from "./types.js";
 import { ProbeError, VantageError } from "./types.js";
@@ -16,6 +17,11 @@ export const DEFAULT_TIMEOUT_MS = 5000;
  * the signal reports a precise outcome such as `filtered`) before the runner gives up on it.
  */
 export const TIMEOUT_GRACE_MS = 1000;
+/**
+ * Delay (ms) after the timeout before the runner aborts a check's signal: probes settle at their
+ * own deadline (`timeoutMs`) with a precise state such as `filtered`, and must not race the abort.
+ */
+export const ABORT_SLACK_MS = 250;
 
 export interface RunOptions {
   /** Checks in flight at once (≥ 1). */
@@ -72,7 +78,7 @@ async function runOne(
   const ac = new AbortController();
   const onAbort = () => ac.abort(opts.signal?.reason);
   opts.signal?.addEventListener("abort", onAbort, { once: true });
-  const soft = setTimeout(() => ac.abort(new Error("timeout")), opts.timeoutMs);
+  const soft = setTimeout(() => ac.abort(new Error("timeout")), opts.timeoutMs + ABORT_SLACK_MS);
   let hard: NodeJS.Timeout | undefined;
   const deadline = new Promise<CheckOutcome>((resolve) => {
     hard = setTimeout(
@@ -100,6 +106,8 @@ export async function runChecks(specs: CheckSpec[], opts: RunOptions): Promise<C
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1)
     throw new RangeError("concurrency must be ≥ 1");
   const limit = pLimit(opts.concurrency);
+  // every check in flight listens on the run's signal: that is up to `concurrency` listeners
+  if (opts.signal) setMaxListeners(opts.concurrency + 10, opts.signal);
   const probers = new Map<string, Prober>();
   let done = 0;
   const total = specs.length;

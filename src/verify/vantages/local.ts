@@ -28,6 +28,13 @@ export interface LocalProberOptions {
 }
 
 /**
+ * How long (ms), at most, a UDP probe waits for an ICMP port-unreachable before concluding
+ * `open|filtered`: the ICMP answer comes back within one round trip, so waiting the whole
+ * check timeout would only slow every run down.
+ */
+export const UDP_WAIT_MS = 1500;
+
+/**
  * Probes from the machine running Keel: TCP with `node:net`, UDP with a connected `node:dgram`
  * socket, ICMP by spawning `ping -n -c 1 -W S ADDR`, HTTP with `undici`, SSH with `ssh2`.
  *
@@ -99,7 +106,7 @@ export class LocalProber implements Prober {
     });
     return raceDeadline(
       work,
-      timeoutMs,
+      Math.min(timeoutMs, UDP_WAIT_MS),
       signal,
       () => "open|filtered" as PortState,
       () => {

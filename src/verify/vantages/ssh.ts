@@ -187,7 +187,9 @@ export class ViaProber implements Prober {
 
   /** UDP probe by `nc -u -z -v -n -w S ADDR PORT` on the via host: exit 1 → `refused`, 0 → `open|filtered`. */
   async udpProbe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState> {
-    const secs = Math.max(1, Math.floor(timeoutMs / 1000) - 1);
+    // nc waits 1 s for an ICMP port-unreachable (it comes back within a round trip); the rest
+    // of the timeout is for the SSH channel around it.
+    const secs = 1;
     const cmd = `nc -u -z -v -n -w ${secs} ${shellQuote(address)} ${port}`;
     const r = await this.execOnVia(cmd, timeoutMs, signal);
     this.assertTool("nc", r);

@@ -1,0 +1,190 @@
+/**
+ * `keel verify FILE`: derive the day-2 checks from the inventory, run them from each vantage,
+ * print the report, store it in the history database. Exit 0 when every check passes (skips
+ * allowed), 1 when any fails or errors, 2 for an invalid inventory or command line.
+ */
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { type Command, Option } from "commander";
+import picomatch from "picomatch";
+import { UserError } from "../errors.js";
+import { loadInventory } from "../inventory/load.js";
+import type { Inventory, Vantage } from "../inventory/model.js";
+import { SqliteStore } from "../store/sqlite.js";
+import { checkKinds } from "../verify/checks/index.js";
+import { deriveChecks, identityPath, probeAddress } from "../verify/derive.js";
+import { progressLine, renderJUnit, renderText } from "../verify/report.js";
+import {
+  buildReport,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_TIMEOUT_MS,
+  exitStatusOf,
+  runChecks,
+} from "../verify/runner.js";
+import type { Prober, SshTarget } from "../verify/types.js";
+import { VantageError } from "../verify/types.js";
+import { LocalProber } from "../verify/vantages/local.js";
+import { ViaProber } from "../verify/vantages/ssh.js";
+import type { RegisterCommand } from "./commands.js";
+import { intFlag } from "./options.js";
+
+/** Default history database of an inventory: `.keel/keel.db` beside it. */
+export function defaultDbPath(inventoryFile: string): string {
+  return path.join(path.dirname(path.resolve(inventoryFile)), ".keel", "keel.db");
+}
+
+interface VerifyFlags {
+  json?: boolean;
+  junit?: string;
+  only?: string[];
+  vantage?: string[];
+  concurrency: number;
+  timeout: number;
+  db?: string;
+  history: boolean;
+  verbose?: boolean;
+  progress: boolean;
+}
+
+const collect = (value: string, prev: string[] = []) => [
+  ...prev,
+  ...value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
+
+/**
+ * The SSH login Keel uses to reach a via vantage's host: at its address on a network a local
+ * vantage sits in, else its first address (reached by routing).
+ * @throws VantageError when the host has `ssh: false`.
+ */
+export function viaLogin(inv: Inventory, v: Vantage): SshTarget {
+  const h = inv.hosts.find((x) => x.name === v.via);
+  if (!h) throw new VantageError(`vantage ${v.name}: via host ${v.via} is not in the inventory`);
+  if (!h.ssh)
+    throw new VantageError(`vantage ${v.name}: ${h.name} has ssh: false, so probes cannot run on it`);
+  const locals = inv.vantages.filter((x) => x.type === "local");
+  const here: Vantage = locals[0] ?? { ...v, networks: [] };
+  const target: SshTarget = {
+    host: h.name,
+    address: probeAddress(h, { ...here, networks: locals.flatMap((x) => x.networks) }),
+    port: h.ssh.port,
+    user: h.ssh.user,
+  };
+  const identity = identityPath(inv, h.ssh.identity);
+  if (identity) target.identity = identity;
+  return target;
+}
+
+/** A prober factory for the vantages of an inventory. */
+export function proberFactory(inv: Inventory): (name: string) => Prober {
+  return (name: string) => {
+    const v = inv.vantages.find((x) => x.name === name);
+    if (!v) throw new VantageError(`no vantage named ${name}`);
+    if (v.type === "local") return new LocalProber(v.name);
+    return new ViaProber(v.name, viaLogin(inv, v));
+  };
+}
+
+export const registerVerify: RegisterCommand = (program: Command) => {
+  program
+    .command("verify")
+    .description("run the day-2 checks derived from the inventory against the live site")
+    .argument("<file>", "inventory file (keel.yaml)")
+    .option("--json", "print the report as JSON on stdout (the contract's report format)")
+    .option("--junit <path>", "also write the report as JUnit XML to PATH")
+    .option(
+      "--only <glob>",
+      "run only checks whose id matches GLOB (* matches any text; repeatable, comma-separated)",
+      collect,
+    )
+    .option("--vantage <name>", "run only from this vantage (repeatable, comma-separated)", collect)
+    .addOption(
+      new Option("--concurrency <n>", "checks in flight at once")
+        .argParser(intFlag(1, 10000))
+        .default(DEFAULT_CONCURRENCY),
+    )
+    .addOption(
+      new Option("--timeout <ms>", "per-check timeout in milliseconds")
+        .argParser(intFlag(10, 600000))
+        .default(DEFAULT_TIMEOUT_MS),
+    )
+    .option("--db <path>", "history database (default: .keel/keel.db beside the inventory)")
+    .option("--no-history", "do not store this run in the history database")
+    .option("--no-progress", "no live progress line on a terminal")
+    .option("-v, --verbose", "also list passing and skipped checks")
+    .action(async (file: string, flags: VerifyFlags) => {
+      process.exitCode = await verify(file, flags);
+    });
+};
+
+async function verify(file: string, flags: VerifyFlags): Promise<number> {
+  const inv = loadInventory(file);
+  const known = inv.vantages.map((v) => v.name);
+  for (const name of flags.vantage ?? []) {
+    if (!known.includes(name)) {
+      throw new UserError(
+        `--vantage: no vantage named "${name}"; the inventory declares ${known.join(", ")}`,
+      );
+    }
+  }
+  const only = flags.only?.length ? picomatch(flags.only, { bash: true }) : undefined;
+  const specs = deriveChecks(inv, flags.vantage ? { vantages: flags.vantage } : {});
+  if (only && !specs.some((s) => only(s.id))) {
+    throw new UserError(
+      `--only: no check id matches ${flags.only?.join(", ")}; \`keel verify --verbose\` lists every id`,
+    );
+  }
+
+  const started = new Date();
+  const ac = new AbortController();
+  const onSigint = () => ac.abort(new Error("interrupted"));
+  process.once("SIGINT", onSigint);
+  const live = flags.progress && !flags.json && process.stderr.isTTY === true;
+  const bad = { fail: 0, error: 0 };
+  const results = await runChecks(specs, {
+    concurrency: flags.concurrency,
+    timeoutMs: flags.timeout,
+    kinds: checkKinds,
+    proberFor: proberFactory(inv),
+    signal: ac.signal,
+    filter: only ? (s) => (only(s.id) ? undefined : "filtered out by --only") : undefined,
+    onResult: (r, done, total) => {
+      if (r.status === "fail" || r.status === "error") bad[r.status]++;
+      if (live) process.stderr.write(`\r\x1b[2K${progressLine(done, total, bad, r)}`);
+    },
+  }).finally(() => process.removeListener("SIGINT", onSigint));
+  if (live) process.stderr.write("\r\x1b[2K");
+  const report = buildReport(file, started, results);
+
+  if (flags.junit) {
+    try {
+      writeFileSync(flags.junit, renderJUnit(report));
+    } catch (err) {
+      throw new UserError(`--junit: cannot write ${flags.junit}: ${(err as Error).message}`);
+    }
+  }
+  if (flags.history) {
+    const db = flags.db ?? defaultDbPath(file);
+    let store: SqliteStore;
+    try {
+      store = new SqliteStore(db);
+    } catch (err) {
+      throw new UserError(
+        `${flags.db ? "--db: " : ""}cannot open history database ${db}: ${(err as Error).message}`,
+      );
+    }
+    try {
+      store.saveRun(report);
+    } finally {
+      store.close();
+    }
+  }
+  if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+    process.stdout.write(renderText(report, { color, verbose: flags.verbose === true }));
+  }
+  return exitStatusOf(report);
+}
