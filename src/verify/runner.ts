@@ -11,7 +11,7 @@ import { ProbeError, VantageError } from "./types.js";
 /** Default number of checks in flight at once. */
 export const DEFAULT_CONCURRENCY = 64;
 /** Default per-check timeout, in ms. */
-export const DEFAULT_TIMEOUT_MS = 5000;
+export const DEFAULT_TIMEOUT_MS = 10_000;
 /**
  * Extra time (ms) a check gets after its timeout to settle on its own (a prober that honours
  * the signal reports a precise outcome such as `filtered`) before the runner gives up on it.

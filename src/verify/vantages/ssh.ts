@@ -149,7 +149,12 @@ export class ViaProber implements Prober {
    *   or when nothing answered within `timeoutMs` ms (`state` = `filtered`).
    */
   private async openStream(address: string, port: number, timeoutMs: number): Promise<Duplex> {
-    const client = await this.connection();
+    // One deadline for the call. Not yet logged in to the via host by then means the vantage is
+    // unusable (error), not that the target is filtered (fail).
+    const deadline = Date.now() + timeoutMs;
+    const client = await raceDeadline(this.connection(), timeoutMs, undefined, () => {
+      throw new VantageError(`${this.failurePrefix}: still connecting after ${timeoutMs} ms`);
+    });
     let late = false;
     const work = new Promise<ClientChannel>((resolve, reject) => {
       client.forwardOut("127.0.0.1", 0, address, port, (err, ch) => {
@@ -161,7 +166,7 @@ export class ViaProber implements Prober {
         else resolve(ch);
       });
     });
-    return raceDeadline(work, timeoutMs, undefined, () => {
+    return raceDeadline(work, Math.max(0, deadline - Date.now()), undefined, () => {
       late = true;
       throw new ChannelProbeError(
         `${hostPort(address, port)}: no answer within ${timeoutMs} ms (via ${this.via.host})`,
@@ -182,7 +187,12 @@ export class ViaProber implements Prober {
         throw e;
       },
     );
-    return raceDeadline(work, timeoutMs + 20, signal, () => "filtered" as PortState);
+    // openStream settles by its own deadline; this outer race only guards against a hang.
+    return raceDeadline(work, timeoutMs + 20, signal, () => {
+      throw new ProbeError(
+        `${hostPort(address, port)}: no outcome within ${timeoutMs} ms (via ${this.via.host})`,
+      );
+    });
   }
 
   /** UDP probe by `nc -u -z -v -n -w S ADDR PORT` on the via host: exit 1 → `refused`, 0 → `open|filtered`. */
@@ -253,7 +263,7 @@ export class ViaProber implements Prober {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<string[]> {
-    await this.connection();
+    // openStream waits for the via connection within the same deadline (VantageError if not)
     return askAuthMethods(address, port, user, timeoutMs, signal, (a, p, t) => this.openStream(a, p, t));
   }
 
@@ -264,7 +274,6 @@ export class ViaProber implements Prober {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<ExecResult> {
-    await this.connection();
     return this.#pool.exec(target, command, timeoutMs, signal);
   }
 
@@ -278,16 +287,17 @@ export class ViaProber implements Prober {
 
   /** Runs a command on the via host itself over the shared connection. */
   private async execOnVia(command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
+    // One deadline for the whole call: waiting for the connection counts against it too.
+    const deadline = Date.now() + timeoutMs;
     const client = await raceDeadline(this.connection(), timeoutMs, signal, () => {
       throw new VantageError(`${this.failurePrefix}: still connecting after ${timeoutMs} ms`);
     });
-    const started = Date.now();
     let channel: ClientChannel | undefined;
     let gaveUp = false;
     const work = this.#viaLimit(
       () =>
         new Promise<ExecResult>((resolve, reject) => {
-          if (gaveUp || Date.now() - started >= timeoutMs) {
+          if (gaveUp || Date.now() >= deadline) {
             reject(new ProbeError(`"${command}" on ${this.via.host}: gave up waiting for a channel`));
             return;
           }
@@ -320,7 +330,7 @@ export class ViaProber implements Prober {
     );
     return raceDeadline(
       work,
-      timeoutMs,
+      Math.max(0, deadline - Date.now()),
       signal,
       () => {
         throw new ProbeError(`"${command}" on ${this.via.host} did not finish within ${timeoutMs} ms`);

@@ -73,9 +73,11 @@ export function askAuthMethods(
       client.connect(cfg);
     });
   })();
+  // A guard just past the deadline: the steps inside settle by `timeoutMs` with a precise error
+  // (vantage unusable, target silent), which must win over this generic one.
   return raceDeadline(
     work,
-    timeoutMs,
+    timeoutMs + 50,
     signal,
     () => {
       throw new ProbeError(`no SSH answer from ${hp} within ${timeoutMs} ms`);
@@ -147,7 +149,8 @@ export class SshPool {
         );
       });
     })();
-    return raceDeadline(work, timeoutMs, signal, () => {
+    // guard just past the deadline, so the precise error from inside (vantage unusable) wins
+    return raceDeadline(work, timeoutMs + 50, signal, () => {
       throw new ProbeError(`"${command}" on ${who} did not finish within ${timeoutMs} ms`);
     });
   }

@@ -1,0 +1,304 @@
+/**
+ * `keel verify` end to end on the lab twin of examples/lab/keel.yaml (root only): real sshd,
+ * node_exporter, Prometheus and wireguard-go in network namespaces. On the healthy twin every
+ * check passes; then one fault at a time, the matching checks fail with a precise message and
+ * only the checks that should. The inventory is the shipped example, with its own site name
+ * and prefixes so it can run beside a demo twin.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { loadInventory } from "../../src/inventory/load.js";
+import {
+  addUndeclaredListener,
+  blackhole,
+  enablePasswordAuth,
+  openPort,
+  removePrometheusTarget,
+  removeWireguardPeer,
+  setSysctl,
+  stopService,
+  type Undo,
+} from "../../src/lab/faults.js";
+import { type Lab, labDown, labUp } from "../../src/lab/lab.js";
+import type { Report } from "../../src/verify/types.js";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const cli = path.join(root, "dist/cli/main.js");
+const dir = mkdtempSync(path.join(tmpdir(), "keel-verify-it-"));
+const file = path.join(dir, "keel.yaml");
+const LAN = "10.44.0";
+const VPN = "10.45.0";
+let lab: Lab;
+
+function verify(...args: string[]): { code: number | null; report: Report; stderr: string } {
+  const r = spawnSync(
+    process.execPath,
+    [cli, "verify", file, "--json", "--db", path.join(dir, "keel.db"), ...args],
+    {
+      encoding: "utf8",
+      timeout: 120_000,
+    },
+  );
+  assert.equal(r.stderr.includes("    at "), false, `no stack trace expected: ${r.stderr}`);
+  return { code: r.status, report: JSON.parse(r.stdout) as Report, stderr: r.stderr };
+}
+
+/** Ids of checks that did not pass or skip, sorted. */
+function broken(report: Report): string[] {
+  return report.checks
+    .filter((c) => c.status === "fail" || c.status === "error")
+    .map((c) => c.id)
+    .sort();
+}
+
+function check(report: Report, id: string) {
+  const c = report.checks.find((x) => x.id === id);
+  assert.ok(c, `no check ${id} in the report`);
+  return c;
+}
+
+/** Runs `body` with a fault in place and always undoes it. */
+async function withFault(apply: () => Promise<Undo>, body: () => void | Promise<void>): Promise<void> {
+  const undo = await apply();
+  try {
+    await body();
+  } finally {
+    await undo();
+  }
+}
+
+before(async () => {
+  const example = readFileSync(path.join(root, "examples/lab/keel.yaml"), "utf8");
+  writeFileSync(
+    file,
+    example
+      .replace(/^site: lab$/m, `site: v${process.pid}`)
+      .replaceAll("10.20.0.", `${LAN}.`)
+      .replaceAll("10.99.0.", `${VPN}.`),
+  );
+  lab = await labUp(loadInventory(file));
+});
+
+after(async () => {
+  await labDown(lab.dir);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("keel verify on the example lab twin", { concurrency: false }, () => {
+  test("healthy twin: every check passes (the via vantage's own host is skip), exit 0", () => {
+    const { code, report } = verify();
+    assert.deepEqual(broken(report), []);
+    assert.equal(code, 0);
+    assert.equal(report.summary.fail + report.summary.error, 0);
+    assert.ok(
+      report.summary.pass >= 50,
+      `expected the full checklist, got ${JSON.stringify(report.summary)}`,
+    );
+    for (const c of report.checks.filter((x) => x.status === "skip")) {
+      assert.equal(c.host, "svc-1");
+      assert.equal(c.message, "vantage lan-probe runs on svc-1 itself");
+    }
+    for (const kind of [
+      "reachable",
+      "ssh.key-only",
+      "ssh.login",
+      "port.open",
+      "port.closed",
+      "http",
+      "listeners",
+      "sysctl",
+      "wireguard.peers",
+      "prometheus.targets",
+      "grafana",
+      "node_exporter",
+    ]) {
+      assert.ok(
+        report.checks.some((c) => c.kind === kind && c.status === "pass"),
+        `a passing ${kind} check on the healthy twin`,
+      );
+    }
+    const closed = check(report, "gpu/port.closed/node_exporter@lan-probe");
+    assert.equal(closed.status, "pass");
+    assert.deepEqual(closed.observed, { state: "refused" });
+  });
+
+  test("password authentication enabled in sshd: only ssh.key-only of that host fails", async () => {
+    await withFault(
+      () => enablePasswordAuth(lab, "gpu"),
+      () => {
+        const { code, report } = verify();
+        assert.equal(code, 1);
+        assert.deepEqual(broken(report), ["gpu/ssh.key-only@admin", "gpu/ssh.key-only@lan-probe"]);
+        assert.match(check(report, "gpu/ssh.key-only@admin").message, /password/);
+      },
+    );
+  });
+
+  test("node_exporter stopped: its port, metrics, listener and Prometheus target fail", async () => {
+    await withFault(
+      () => stopService(lab, "gpu", "node_exporter"),
+      async () => {
+        // Prometheus notices at its next scrape (2 s interval in the twin).
+        await new Promise((r) => setTimeout(r, 4500));
+        const { report } = verify();
+        assert.deepEqual(broken(report), [
+          "gpu/listeners",
+          "gpu/node_exporter/node_exporter@admin",
+          "gpu/port.open/node_exporter@admin",
+          "mon/prometheus.targets/prometheus@admin",
+        ]);
+        assert.match(check(report, "gpu/port.open/node_exporter@admin").message, /9100\/tcp is refused/);
+        assert.match(check(report, "gpu/listeners").message, /node_exporter \(9100\/tcp\) is not listening/);
+        assert.equal(check(report, "gpu/port.closed/node_exporter@lan-probe").status, "pass");
+      },
+    );
+  });
+
+  test("an undeclared listener on a non-loopback address fails listeners only", async () => {
+    await withFault(
+      () => addUndeclaredListener(lab, "svc-1", 8081, `${LAN}.20`),
+      () => {
+        const { report } = verify();
+        assert.deepEqual(broken(report), ["svc-1/listeners"]);
+        assert.match(
+          check(report, "svc-1/listeners").message,
+          new RegExp(`unexpected listener ${LAN}\\.20:8081/tcp`),
+        );
+      },
+    );
+  });
+
+  test("port 9100 opened to a network outside its allow: port.closed from that network fails", async () => {
+    await withFault(
+      () => openPort(lab, "gpu", 9100, `${LAN}.0/24`),
+      () => {
+        const { report } = verify();
+        assert.deepEqual(broken(report), ["gpu/port.closed/node_exporter@lan-probe"]);
+        const c = check(report, "gpu/port.closed/node_exporter@lan-probe");
+        assert.equal(c.message, `${LAN}.10:9100/tcp is open; allow admits only mon, vpn`);
+        assert.deepEqual(c.observed, { state: "open" });
+      },
+    );
+  });
+
+  test("ip_forward set to 0 on the gateway: the sysctl check fails, and only admin's routed checks with it", async () => {
+    await withFault(
+      () => setSysctl(lab, "gw-vpn", "net.ipv4.ip_forward", "0"),
+      () => {
+        const { report } = verify("--timeout", "3000");
+        const sysctl = check(report, "gw-vpn/sysctl/net.ipv4.ip_forward");
+        assert.equal(sysctl.status, "fail");
+        assert.equal(sysctl.message, "net.ipv4.ip_forward is 0; expected 1");
+        // admin sits in vpn and reaches lan-only hosts through gw-vpn: those checks break too,
+        // as on a real site. lan-probe runs on svc-1, which this machine also reaches through
+        // gw-vpn: the vantage itself is unreachable, so its checks are error (not fail) and say why.
+        const lanOnly = new Set(["mon", "gpu", "svc-1"]);
+        for (const id of broken(report)) {
+          if (id === "gw-vpn/sysctl/net.ipv4.ip_forward") continue;
+          const c = check(report, id);
+          if (id.endsWith("@lan-probe")) {
+            assert.equal(c.status, "error", `${id}: ${c.message}`);
+            assert.match(c.message, /^vantage lan-probe: cannot log in to svc-1/);
+            continue;
+          }
+          assert.ok(lanOnly.has(c.host), `${id} should not break: ${c.message}`);
+        }
+        assert.equal(check(report, "gpu/reachable@lan-probe").status, "error");
+        assert.equal(check(report, "gpu/reachable@admin").status, "fail");
+        for (const c of report.checks.filter((x) => x.host === "gw-vpn" && x.vantage === "admin")) {
+          assert.equal(c.status, "pass", `${c.id} (gw-vpn shares vpn with admin): ${c.message}`);
+        }
+      },
+    );
+  });
+
+  test("a WireGuard peer removed: wireguard.peers fails naming the peer", async () => {
+    await withFault(
+      () => removeWireguardPeer(lab, "gw-vpn", "admin"),
+      () => {
+        const { report } = verify();
+        assert.deepEqual(broken(report), ["gw-vpn/wireguard.peers/wg0"]);
+        assert.match(
+          check(report, "gw-vpn/wireguard.peers/wg0").message,
+          /peer admin \(10\.45\.0\.250\) is not configured on wg0/,
+        );
+      },
+    );
+  });
+
+  test("a monitored host missing from Prometheus' targets: prometheus.targets fails naming it", async () => {
+    await withFault(
+      () => removePrometheusTarget(lab, "mon", "gpu"),
+      () => {
+        const { report } = verify();
+        assert.deepEqual(broken(report), ["mon/prometheus.targets/prometheus@admin"]);
+        assert.match(check(report, "mon/prometheus.targets/prometheus@admin").message, /gpu/);
+      },
+    );
+  });
+
+  test("a black-holed host: its checks report filtered/timeout and the run does not stall", async () => {
+    await withFault(
+      () => blackhole(lab, "gpu"),
+      async () => {
+        await new Promise((r) => setTimeout(r, 4500)); // Prometheus' scrape of gpu times out too
+        const timeout = 3000;
+        const { report } = verify("--timeout", String(timeout));
+        for (const id of broken(report)) {
+          assert.ok(
+            id.startsWith("gpu/") || id === "mon/prometheus.targets/prometheus@admin",
+            `${id} should not break: ${check(report, id).message}`,
+          );
+        }
+        const open = check(report, "gpu/port.open/ssh@admin");
+        assert.equal(open.status, "fail");
+        assert.deepEqual(open.observed, { state: "filtered" });
+        assert.match(check(report, "gpu/reachable@lan-probe").message, /ping timed out; 22\/tcp filtered/);
+        const closed = check(report, "gpu/port.closed/node_exporter@lan-probe");
+        assert.equal(closed.status, "pass", "filtered is closed");
+        assert.deepEqual(closed.observed, { state: "filtered" });
+        // One timeout per check, in parallel: the whole run takes a few timeouts, not one per check.
+        const gpuChecks = report.checks.filter((c) => c.host === "gpu" && c.status !== "skip").length;
+        assert.ok(gpuChecks > 10);
+        assert.ok(
+          report.durationMs < 4 * (timeout + 1000),
+          `run took ${report.durationMs} ms for ${gpuChecks} black-holed checks`,
+        );
+        for (const c of report.checks.filter((x) => x.host === "gpu")) {
+          assert.ok(c.durationMs <= timeout + 1500, `${c.id} took ${c.durationMs} ms`);
+        }
+      },
+    );
+  });
+
+  test("history records when checks started failing and recovered", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        cli,
+        "history",
+        file,
+        "--db",
+        path.join(dir, "keel.db"),
+        "--check",
+        "gpu/ssh.key-only@admin",
+        "--json",
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const changes = JSON.parse(r.stdout) as { from: string | null; to: string }[];
+    assert.deepEqual(
+      changes.slice(0, 3).map((c) => [c.from, c.to]),
+      [
+        [null, "pass"],
+        ["pass", "fail"],
+        ["fail", "pass"],
+      ],
+    );
+  });
+});
