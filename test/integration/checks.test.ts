@@ -301,7 +301,12 @@ describe("http, node_exporter, grafana, prometheus.targets", () => {
         { host: "gw-vpn", addresses: ["10.20.0.2"] },
       ];
       let o: CheckOutcome = await check(monitored);
-      for (let i = 0; i < 100 && !/is down/.test(o.message); i++) {
+      // Wait for the first scrapes: gpu up, ns1's dead target down.
+      const settled = (x: CheckOutcome) => {
+        const ob = x.observed as { up?: number; down?: unknown[] } | undefined;
+        return ob?.up === 1 && ob.down?.length === 1;
+      };
+      for (let i = 0; i < 100 && !settled(o); i++) {
         await new Promise((r) => setTimeout(r, 200));
         o = await check(monitored);
       }
