@@ -236,6 +236,41 @@ describe("ViaProber (loopback sshd as the via host)", () => {
     await assert.rejects(via.sshExec(target(withPassword, withPassword.wrongKey), "true", 5000), ProbeError);
   });
 
+  test("ping and nc missing on the via host are VantageErrors naming the tool and the host", async () => {
+    const bare = await startSshd({ env: { PATH: "/nonexistent" } });
+    const v = new ViaProber("lan-probe", { ...target(bare), host: "svc-1" });
+    try {
+      await assert.rejects(v.ping("127.0.0.1", 3000), (e: unknown) => {
+        assert.ok(e instanceof VantageError);
+        assert.equal(e.message, "vantage lan-probe: ping is not installed on svc-1");
+        return true;
+      });
+      await assert.rejects(
+        v.udpProbe("127.0.0.1", 53, 3000),
+        /vantage lan-probe: nc is not installed on svc-1/,
+      );
+    } finally {
+      await v.close();
+      await bare.stop();
+    }
+  });
+
+  test("a via host still connecting when a probe's time is up is a VantageError, not filtered", async () => {
+    const v = new ViaProber(
+      "lan-probe",
+      { host: "svc-1", address: ns.nsAddress, port: 22, user: "root", identity: keyOnly.clientKey },
+      { connectTimeoutMs: 5000 },
+    );
+    try {
+      const [e, ms] = await elapsed(() => v.tcpConnect("127.0.0.1", 22, 300).catch((x: unknown) => x));
+      assert.ok(e instanceof VantageError, String(e));
+      assert.match(e.message, /still connecting after 300 ms/);
+      assert.ok(ms < 800, `took ${ms} ms`);
+    } finally {
+      await v.close();
+    }
+  });
+
   test("a via host that refuses: every method rejects with VantageError at once, and stays failed", async () => {
     const port = await freePort();
     const bad = new ViaProber("lan-probe", {
