@@ -122,6 +122,25 @@ describe("reachable, ssh.key-only, ssh.login", () => {
     assert.equal(none.message, `${dark.nsAddress}: ping timed out; 9/tcp filtered, 22/tcp filtered`);
   });
 
+  test("reachable: a vantage without ping still decides by TCP, and errors when TCP cannot decide", async () => {
+    const noPing = new LocalProber("admin", { pingCommand: "/nonexistent/ping" });
+    try {
+      const ok = await runCheck(
+        spec({ kind: "reachable", address: "127.0.0.1", tcpPorts: [keyOnly.port] }),
+        ctx(noPing),
+      );
+      assert.equal(ok.status, "pass", ok.message);
+      assert.match(ok.message, /ping unavailable \(\/nonexistent\/ping is not installed on vantage admin\)/);
+      const e = await runCheck(
+        spec({ kind: "reachable", address: dark.nsAddress, tcpPorts: [9] }),
+        ctx(noPing, 1000),
+      );
+      assert.equal(e.status, "error", e.message);
+    } finally {
+      await noPing.close();
+    }
+  });
+
   test("ssh.key-only passes on a key-only sshd and fails naming password on the other", async () => {
     const ok = await runCheck(
       spec({ kind: "ssh.key-only", address: "127.0.0.1", port: keyOnly.port, user: "root" }),

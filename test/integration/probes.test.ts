@@ -4,11 +4,20 @@
  */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { ProbeError, type SshTarget, VantageError } from "../../src/verify/types.js";
 import { LocalProber } from "../../src/verify/vantages/local.js";
 import { ViaProber } from "../../src/verify/vantages/ssh.js";
-import { type Daemon, freePort, type Sshd, startNodeExporter, startSshd } from "../helpers/daemons.js";
+import {
+  type Daemon,
+  freePort,
+  type Sshd,
+  startHttp,
+  startNodeExporter,
+  startSshd,
+} from "../helpers/daemons.js";
 import { createNetns, type Netns } from "../helpers/netns.js";
 
 const DROP_RULES = `
@@ -128,6 +137,44 @@ describe("LocalProber", () => {
     assert.ok(err instanceof ProbeError);
     assert.match(err.message, /no response within 600 ms/);
     assert.ok(ms < 1200, `took ${ms} ms`);
+  });
+
+  test("httpGet cuts bodies at 64 KiB unless asked for more, and honours its timeout on a silent server", async () => {
+    const big = await startHttp(200, "x".repeat(200 * 1024));
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    try {
+      const cut = await local.httpGet("127.0.0.1", big.port, "/", 3000);
+      assert.equal(cut.body.length, 64 * 1024);
+      assert.equal(cut.truncated, true);
+      const full = await local.httpGet("127.0.0.1", big.port, "/", 3000, undefined, {
+        maxBodyBytes: 1024 * 1024,
+      });
+      assert.equal(full.body.length, 200 * 1024);
+      assert.equal(full.truncated, undefined);
+      const port = (silent.address() as AddressInfo).port;
+      const [err, ms] = await elapsed(() =>
+        local.httpGet("127.0.0.1", port, "/", 500).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      );
+      assert.ok(err instanceof ProbeError);
+      assert.ok(ms < 1000, `took ${ms} ms`);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+      await big.stop();
+    }
+  });
+
+  test("sshExec: a command outliving its timeout is cut off; the connection stays usable", async () => {
+    const t = target(keyOnly);
+    const [err, ms] = await elapsed(() => local.sshExec(t, "sleep 5", 500).catch((e: unknown) => e));
+    assert.ok(err instanceof ProbeError);
+    assert.match(err.message, /did not finish within 500 ms/);
+    assert.ok(ms < 1000, `took ${ms} ms`);
+    assert.equal((await local.sshExec(t, "echo still", 3000)).stdout, "still\n");
   });
 
   test("sshAuthMethods: key-only sshd offers publickey; the other offers password too", async () => {
