@@ -291,6 +291,7 @@ export class ViaProber implements Prober {
     return this.#pool.exec(target, command, left, signal);
   }
 
+  /** Ends the HTTP clients, the tunnelled SSH connections and the via connection (also one still logging in). */
   async close(): Promise<void> {
     for (const c of this.#httpClients.values()) await c.destroy().catch(() => undefined);
     this.#httpClients.clear();
