@@ -3,9 +3,13 @@
  * network namespace whose nftables drop some traffic (a "filtered" target).
  */
 import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
 import dgram from "node:dgram";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ProbeError, type SshTarget, VantageError } from "../../src/verify/types.js";
 import { LocalProber } from "../../src/verify/vantages/local.js";
@@ -200,6 +204,37 @@ describe("LocalProber", () => {
       );
       return true;
     });
+  });
+
+  test("sshExec without an identity logs in with the key held by ssh-agent (SSH_AUTH_SOCK)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "keel-agent-"));
+    const sock = join(dir, "agent.sock");
+    const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+    const saved = process.env.SSH_AUTH_SOCK;
+    const p = new LocalProber("admin");
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      execFileSync("ssh-add", ["-q", keyOnly.clientKey], {
+        env: { ...process.env, SSH_AUTH_SOCK: sock },
+        stdio: "ignore",
+      });
+      process.env.SSH_AUTH_SOCK = sock;
+      const { identity: _unused, ...viaAgent } = target(keyOnly);
+      const r = await p.sshExec(viaAgent, "echo agent", 5000);
+      assert.equal(r.stdout, "agent\n");
+      const other = { ...viaAgent, port: withPassword.port };
+      execFileSync("ssh-add", ["-q", "-D"], {
+        env: { ...process.env, SSH_AUTH_SOCK: sock },
+        stdio: "ignore",
+      });
+      await assert.rejects(p.sshExec(other, "true", 5000), /with the SSH agent failed: /);
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      await p.close();
+      agent.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("sshExec bounds concurrent channels per connection below sshd's MaxSessions (10)", async () => {
