@@ -122,6 +122,25 @@ describe("reachable, ssh.key-only, ssh.login", () => {
     assert.equal(none.message, `${dark.nsAddress}: ping timed out; 9/tcp filtered, 22/tcp filtered`);
   });
 
+  test("reachable: a vantage without ping still decides by TCP, and errors when TCP cannot decide", async () => {
+    const noPing = new LocalProber("admin", { pingCommand: "/nonexistent/ping" });
+    try {
+      const ok = await runCheck(
+        spec({ kind: "reachable", address: "127.0.0.1", tcpPorts: [keyOnly.port] }),
+        ctx(noPing),
+      );
+      assert.equal(ok.status, "pass", ok.message);
+      assert.match(ok.message, /ping unavailable \(\/nonexistent\/ping is not installed on vantage admin\)/);
+      const e = await runCheck(
+        spec({ kind: "reachable", address: dark.nsAddress, tcpPorts: [9] }),
+        ctx(noPing, 1000),
+      );
+      assert.equal(e.status, "error", e.message);
+    } finally {
+      await noPing.close();
+    }
+  });
+
   test("ssh.key-only passes on a key-only sshd and fails naming password on the other", async () => {
     const ok = await runCheck(
       spec({ kind: "ssh.key-only", address: "127.0.0.1", port: keyOnly.port, user: "root" }),
@@ -301,7 +320,12 @@ describe("http, node_exporter, grafana, prometheus.targets", () => {
         { host: "gw-vpn", addresses: ["10.20.0.2"] },
       ];
       let o: CheckOutcome = await check(monitored);
-      for (let i = 0; i < 100 && !/is down/.test(o.message); i++) {
+      // Wait for the first scrapes: gpu up, ns1's dead target down.
+      const settled = (x: CheckOutcome) => {
+        const ob = x.observed as { up?: number; down?: unknown[] } | undefined;
+        return ob?.up === 1 && ob.down?.length === 1;
+      };
+      for (let i = 0; i < 100 && !settled(o); i++) {
         await new Promise((r) => setTimeout(r, 200));
         o = await check(monitored);
       }
@@ -340,7 +364,7 @@ describe("host-side checks over SSH (sshd in a network namespace)", () => {
       },
     );
     let o: CheckOutcome = ok;
-    for (let i = 0; i < 50 && o.status === "pass"; i++) {
+    for (let i = 0; i < 50 && !o.message.includes("(python3)"); i++) {
       await new Promise((r) => setTimeout(r, 100));
       o = await runCheck(
         listenersSpec([...declared, { service: "node_exporter", port: 9100, protocol: "tcp" }]),

@@ -3,12 +3,25 @@
  * network namespace whose nftables drop some traffic (a "filtered" target).
  */
 import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
 import dgram from "node:dgram";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ProbeError, type SshTarget, VantageError } from "../../src/verify/types.js";
 import { LocalProber } from "../../src/verify/vantages/local.js";
 import { ViaProber } from "../../src/verify/vantages/ssh.js";
-import { type Daemon, freePort, type Sshd, startNodeExporter, startSshd } from "../helpers/daemons.js";
+import {
+  type Daemon,
+  freePort,
+  type Sshd,
+  startHttp,
+  startNodeExporter,
+  startSshd,
+} from "../helpers/daemons.js";
 import { createNetns, type Netns } from "../helpers/netns.js";
 
 const DROP_RULES = `
@@ -130,6 +143,44 @@ describe("LocalProber", () => {
     assert.ok(ms < 1200, `took ${ms} ms`);
   });
 
+  test("httpGet cuts bodies at 64 KiB unless asked for more, and honours its timeout on a silent server", async () => {
+    const big = await startHttp(200, "x".repeat(200 * 1024));
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    try {
+      const cut = await local.httpGet("127.0.0.1", big.port, "/", 3000);
+      assert.equal(cut.body.length, 64 * 1024);
+      assert.equal(cut.truncated, true);
+      const full = await local.httpGet("127.0.0.1", big.port, "/", 3000, undefined, {
+        maxBodyBytes: 1024 * 1024,
+      });
+      assert.equal(full.body.length, 200 * 1024);
+      assert.equal(full.truncated, undefined);
+      const port = (silent.address() as AddressInfo).port;
+      const [err, ms] = await elapsed(() =>
+        local.httpGet("127.0.0.1", port, "/", 500).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      );
+      assert.ok(err instanceof ProbeError);
+      assert.ok(ms < 1000, `took ${ms} ms`);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+      await big.stop();
+    }
+  });
+
+  test("sshExec: a command outliving its timeout is cut off; the connection stays usable", async () => {
+    const t = target(keyOnly);
+    const [err, ms] = await elapsed(() => local.sshExec(t, "sleep 5", 500).catch((e: unknown) => e));
+    assert.ok(err instanceof ProbeError);
+    assert.match(err.message, /did not finish within 500 ms/);
+    assert.ok(ms < 1000, `took ${ms} ms`);
+    assert.equal((await local.sshExec(t, "echo still", 3000)).stdout, "still\n");
+  });
+
   test("sshAuthMethods: key-only sshd offers publickey; the other offers password too", async () => {
     assert.deepEqual(await local.sshAuthMethods("127.0.0.1", keyOnly.port, "root", 3000), ["publickey"]);
     const m = await local.sshAuthMethods("127.0.0.1", withPassword.port, "root", 3000);
@@ -153,6 +204,37 @@ describe("LocalProber", () => {
       );
       return true;
     });
+  });
+
+  test("sshExec without an identity logs in with the key held by ssh-agent (SSH_AUTH_SOCK)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "keel-agent-"));
+    const sock = join(dir, "agent.sock");
+    const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+    const saved = process.env.SSH_AUTH_SOCK;
+    const p = new LocalProber("admin");
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      execFileSync("ssh-add", ["-q", keyOnly.clientKey], {
+        env: { ...process.env, SSH_AUTH_SOCK: sock },
+        stdio: "ignore",
+      });
+      process.env.SSH_AUTH_SOCK = sock;
+      const { identity: _unused, ...viaAgent } = target(keyOnly);
+      const r = await p.sshExec(viaAgent, "echo agent", 5000);
+      assert.equal(r.stdout, "agent\n");
+      const other = { ...viaAgent, port: withPassword.port };
+      execFileSync("ssh-add", ["-q", "-D"], {
+        env: { ...process.env, SSH_AUTH_SOCK: sock },
+        stdio: "ignore",
+      });
+      await assert.rejects(p.sshExec(other, "true", 5000), /with the SSH agent failed: /);
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      await p.close();
+      agent.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("sshExec bounds concurrent channels per connection below sshd's MaxSessions (10)", async () => {
@@ -234,6 +316,41 @@ describe("ViaProber (loopback sshd as the via host)", () => {
     assert.equal(r.code, 0);
     assert.equal(r.stdout, "via-ok\n");
     await assert.rejects(via.sshExec(target(withPassword, withPassword.wrongKey), "true", 5000), ProbeError);
+  });
+
+  test("ping and nc missing on the via host are VantageErrors naming the tool and the host", async () => {
+    const bare = await startSshd({ env: { PATH: "/nonexistent" } });
+    const v = new ViaProber("lan-probe", { ...target(bare), host: "svc-1" });
+    try {
+      await assert.rejects(v.ping("127.0.0.1", 3000), (e: unknown) => {
+        assert.ok(e instanceof VantageError);
+        assert.equal(e.message, "vantage lan-probe: ping is not installed on svc-1");
+        return true;
+      });
+      await assert.rejects(
+        v.udpProbe("127.0.0.1", 53, 3000),
+        /vantage lan-probe: nc is not installed on svc-1/,
+      );
+    } finally {
+      await v.close();
+      await bare.stop();
+    }
+  });
+
+  test("a via host still connecting when a probe's time is up is a VantageError, not filtered", async () => {
+    const v = new ViaProber(
+      "lan-probe",
+      { host: "svc-1", address: ns.nsAddress, port: 22, user: "root", identity: keyOnly.clientKey },
+      { connectTimeoutMs: 5000 },
+    );
+    try {
+      const [e, ms] = await elapsed(() => v.tcpConnect("127.0.0.1", 22, 300).catch((x: unknown) => x));
+      assert.ok(e instanceof VantageError, String(e));
+      assert.match(e.message, /still connecting after 300 ms/);
+      assert.ok(ms < 800, `took ${ms} ms`);
+    } finally {
+      await v.close();
+    }
   });
 
   test("a via host that refuses: every method rejects with VantageError at once, and stays failed", async () => {

@@ -2,44 +2,48 @@
  * `reachable`: the host answers: an ICMP echo reply, or else a TCP connect to one of its
  * declared ports that is `open` or `refused` (a RST proves the host is up).
  */
-import type { CheckKindModule, CheckOutcome, PortState } from "../types.js";
+import { type CheckKindModule, type CheckOutcome, type PortState, VantageError } from "../types.js";
 import { endpoint, outcomeOfError } from "./common.js";
 
 /** What the reachable check observed: the ping answer and, when it failed, each port's state. */
 export interface ReachableObservation {
-  ping: boolean;
+  /** true: echo reply; false: none within the timeout; null: the vantage could not ping. */
+  ping: boolean | null;
+  /** Why the vantage could not ping (e.g. `ping is not installed on vantage admin`), when `ping` is null. */
+  pingError?: string;
   ports: { port: number; state: PortState }[];
 }
 
 /**
  * Judges reachability. Pass on a ping reply, or on any port `open`/`refused`; fail otherwise,
- * naming the ports that were filtered or unreachable.
+ * naming the ports that were filtered or unreachable. When the vantage could not ping at all
+ * and no port answered, the check is undecided (`error`).
  */
 export function judgeReachable(address: string, obs: ReachableObservation): CheckOutcome {
   const observed = { ping: obs.ping, ports: obs.ports };
   if (obs.ping) return { status: "pass", message: `${address} answers ping`, observed };
+  const noPing = obs.ping === null ? `ping unavailable (${obs.pingError ?? "?"})` : "ping timed out";
   const answered = obs.ports.find((p) => p.state === "open" || p.state === "refused");
   if (answered) {
+    const why = obs.ping === null ? noPing : "does not answer ping";
     return {
       status: "pass",
-      message: `${address} does not answer ping but ${endpoint(address, answered.port, "tcp")} is ${answered.state}`,
-      observed,
-    };
-  }
-  if (obs.ports.length === 0) {
-    return {
-      status: "fail",
-      message: `${address}: ping timed out and no TCP port is declared to fall back to`,
+      message: `${address} ${obs.ping === null ? `answers TCP; ${why}:` : `${why} but`} ${endpoint(address, answered.port, "tcp")} is ${answered.state}`,
       observed,
     };
   }
   const silent = obs.ports.map((p) => `${p.port}/tcp ${p.state}`).join(", ");
-  return { status: "fail", message: `${address}: ping timed out; ${silent}`, observed };
+  const tail = obs.ports.length === 0 ? "no TCP port is declared to fall back to" : silent;
+  if (obs.ping === null) return { status: "error", message: `${address}: ${noPing}; ${tail}`, observed };
+  if (obs.ports.length === 0) {
+    return { status: "fail", message: `${address}: ping timed out and ${tail}`, observed };
+  }
+  return { status: "fail", message: `${address}: ping timed out; ${tail}`, observed };
 }
 
 /**
- * Pings with half the timeout; without a reply, connects to every `tcpPorts` entry in parallel
- * with the other half.
+ * Pings with half the timeout; without a reply (or when the vantage cannot ping, e.g. `ping`
+ * is missing), connects to every `tcpPorts` entry in parallel with the other half.
  */
 export const reachable: CheckKindModule<"reachable"> = {
   kind: "reachable",
@@ -47,15 +51,22 @@ export const reachable: CheckKindModule<"reachable"> = {
     const { address, tcpPorts } = spec.params;
     const share = tcpPorts.length > 0 ? Math.max(1, Math.floor(ctx.timeoutMs / 2)) : ctx.timeoutMs;
     try {
-      const ping = await ctx.prober.ping(address, share, ctx.signal);
-      if (ping) return judgeReachable(address, { ping, ports: [] });
-      const ports = await Promise.all(
+      const obs: ReachableObservation = { ping: false, ports: [] };
+      try {
+        obs.ping = await ctx.prober.ping(address, share, ctx.signal);
+      } catch (e) {
+        if (!(e instanceof VantageError)) throw e;
+        obs.ping = null;
+        obs.pingError = e.message;
+      }
+      if (obs.ping) return judgeReachable(address, obs);
+      obs.ports = await Promise.all(
         tcpPorts.map(async (port) => ({
           port,
           state: await ctx.prober.tcpConnect(address, port, share, ctx.signal),
         })),
       );
-      return judgeReachable(address, { ping, ports });
+      return judgeReachable(address, obs);
     } catch (e) {
       return outcomeOfError(e);
     }

@@ -3,7 +3,7 @@
  * `direct-tcpip` channel through the via host).
  */
 import { type Dispatcher, request } from "undici";
-import { type HttpResponse, ProbeError } from "../types.js";
+import { type HttpResponse, ProbeError, VantageError } from "../types.js";
 import { errorMessage, raceDeadline } from "./deadline.js";
 
 /** Default cap on the body kept from a response, in bytes (64 KiB). */
@@ -60,6 +60,8 @@ export function httpGetVia(
         bodyTimeout: timeoutMs,
       });
     } catch (e) {
+      // A via host that failed stays a VantageError (the check is undecided, not failed).
+      if (e instanceof VantageError) throw e;
       throw new ProbeError(`GET ${url}: ${describeHttpError(e)}`);
     }
     const chunks: Buffer[] = [];

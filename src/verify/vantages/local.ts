@@ -201,6 +201,7 @@ export class LocalProber implements Prober {
     return this.#ssh.exec(target, command, timeoutMs, signal);
   }
 
+  /** Ends every SSH connection and the HTTP agent's keep-alive sockets. */
   async close(): Promise<void> {
     await this.#ssh.close();
     await this.#http.close();

@@ -57,6 +57,7 @@ export class ViaProber implements Prober {
   readonly #connectTimeoutMs: number;
   readonly #maxChannels: number;
   #conn: Promise<SshClient> | undefined;
+  /** The via connection (also while it is still logging in, so `close` can end it). */
   #client: SshClient | undefined;
   readonly #pool: SshPool;
   /** Bounds concurrent exec channels on the via connection (ping, nc). */
@@ -113,11 +114,11 @@ export class ViaProber implements Prober {
       throw new VantageError(`${this.failurePrefix}: no identity given and SSH_AUTH_SOCK is not set`);
     }
     const client = new SshClient();
+    this.#client = client;
     const work = new Promise<SshClient>((resolve, reject) => {
       let ready = false;
       client.on("ready", () => {
         ready = true;
-        this.#client = client;
         resolve(client);
       });
       client.on("error", (e) => {
@@ -175,9 +176,29 @@ export class ViaProber implements Prober {
     });
   }
 
+  /**
+   * Waits for the via connection, at most `timeoutMs` ms, and returns the ms left.
+   *
+   * @throws VantageError when the via host failed (now or earlier in the run) or is still
+   *   connecting when the time is up (a probe must not report `filtered` for a slow via host).
+   */
+  private async ready(timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    const t0 = Date.now();
+    await raceDeadline(this.connection(), timeoutMs, signal, () => {
+      throw new VantageError(`${this.failurePrefix}: still connecting after ${timeoutMs} ms`);
+    });
+    return Math.max(1, timeoutMs - (Date.now() - t0));
+  }
+
   /** TCP connect from the via host, through a `direct-tcpip` channel (see the class docs). */
-  tcpConnect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState> {
-    const work = this.openStream(address, port, timeoutMs).then(
+  async tcpConnect(
+    address: string,
+    port: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<PortState> {
+    const left = await this.ready(timeoutMs, signal);
+    const work = this.openStream(address, port, left).then(
       (ch) => {
         ch.destroy();
         return "open" as PortState;
@@ -187,12 +208,7 @@ export class ViaProber implements Prober {
         throw e;
       },
     );
-    // openStream settles by its own deadline; this outer race only guards against a hang.
-    return raceDeadline(work, timeoutMs + 20, signal, () => {
-      throw new ProbeError(
-        `${hostPort(address, port)}: no outcome within ${timeoutMs} ms (via ${this.via.host})`,
-      );
-    });
+    return raceDeadline(work, left + 20, signal, () => "filtered" as PortState);
   }
 
   /** UDP probe by `nc -u -z -v -n -w S ADDR PORT` on the via host: exit 1 → `refused`, 0 → `open|filtered`. */
@@ -201,7 +217,11 @@ export class ViaProber implements Prober {
     // of the timeout is for the SSH channel around it.
     const secs = 1;
     const cmd = `nc -u -z -v -n -w ${secs} ${shellQuote(address)} ${port}`;
-    const r = await this.execOnVia(cmd, timeoutMs, signal);
+    // No ICMP error before our deadline is what open|filtered means, even if nc is still waiting.
+    const r = await this.execOnVia(cmd, timeoutMs, signal).catch((e: unknown) => {
+      if (e instanceof ProbeError) return { code: 0, stdout: "", stderr: "" } as ExecResult;
+      throw e;
+    });
     this.assertTool("nc", r);
     if (r.code === 0) return "open|filtered";
     if (/no route|unreachable/i.test(r.stderr)) return "unreachable";
@@ -250,8 +270,8 @@ export class ViaProber implements Prober {
       this.#httpClients.set(origin, client);
     }
     const c = client;
-    return this.connection().then(() =>
-      httpGetVia(c, `${origin}${path}`, timeoutMs, signal, options.maxBodyBytes),
+    return this.ready(timeoutMs, signal).then((left) =>
+      httpGetVia(c, `${origin}${path}`, left, signal, options.maxBodyBytes),
     );
   }
 
@@ -263,8 +283,8 @@ export class ViaProber implements Prober {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<string[]> {
-    // openStream waits for the via connection within the same deadline (VantageError if not)
-    return askAuthMethods(address, port, user, timeoutMs, signal, (a, p, t) => this.openStream(a, p, t));
+    const left = await this.ready(timeoutMs, signal);
+    return askAuthMethods(address, port, user, left, signal, (a, p, t) => this.openStream(a, p, t));
   }
 
   /** Runs `command` on `target`, tunnelled through the via host (ProxyJump); see `SshPool.exec`. */
@@ -274,9 +294,11 @@ export class ViaProber implements Prober {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<ExecResult> {
-    return this.#pool.exec(target, command, timeoutMs, signal);
+    const left = await this.ready(timeoutMs, signal);
+    return this.#pool.exec(target, command, left, signal);
   }
 
+  /** Ends the HTTP clients, the tunnelled SSH connections and the via connection (also one still logging in). */
   async close(): Promise<void> {
     for (const c of this.#httpClients.values()) await c.destroy().catch(() => undefined);
     this.#httpClients.clear();
@@ -287,17 +309,15 @@ export class ViaProber implements Prober {
 
   /** Runs a command on the via host itself over the shared connection. */
   private async execOnVia(command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
-    // One deadline for the whole call: waiting for the connection counts against it too.
-    const deadline = Date.now() + timeoutMs;
-    const client = await raceDeadline(this.connection(), timeoutMs, signal, () => {
-      throw new VantageError(`${this.failurePrefix}: still connecting after ${timeoutMs} ms`);
-    });
+    const left = await this.ready(timeoutMs, signal);
+    const client = await this.connection();
+    const started = Date.now();
     let channel: ClientChannel | undefined;
     let gaveUp = false;
     const work = this.#viaLimit(
       () =>
         new Promise<ExecResult>((resolve, reject) => {
-          if (gaveUp || Date.now() >= deadline) {
+          if (gaveUp || Date.now() - started >= left) {
             reject(new ProbeError(`"${command}" on ${this.via.host}: gave up waiting for a channel`));
             return;
           }
@@ -330,7 +350,7 @@ export class ViaProber implements Prober {
     );
     return raceDeadline(
       work,
-      Math.max(0, deadline - Date.now()),
+      left,
       signal,
       () => {
         throw new ProbeError(`"${command}" on ${this.via.host} did not finish within ${timeoutMs} ms`);

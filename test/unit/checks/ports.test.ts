@@ -57,3 +57,16 @@ test("reachable: ping passes; else an open or refused port proves the host answe
   assert.equal(o.message, "10.20.0.4: ping timed out; 22/tcp filtered, 9100/tcp filtered");
   assert.match(judgeReachable("10.20.0.4", { ping: false, ports: [] }).message, /no TCP port is declared/);
 });
+
+test("reachable: when the vantage cannot ping, TCP still decides; otherwise it is an error", () => {
+  const pingError = "ping is not installed on vantage admin";
+  const ok = judgeReachable("10.20.0.4", { ping: null, pingError, ports: [{ port: 22, state: "open" }] });
+  assert.equal(ok.status, "pass");
+  assert.equal(
+    ok.message,
+    `10.20.0.4 answers TCP; ping unavailable (${pingError}): 10.20.0.4:22/tcp is open`,
+  );
+  const e = judgeReachable("10.20.0.4", { ping: null, pingError, ports: [{ port: 22, state: "filtered" }] });
+  assert.equal(e.status, "error");
+  assert.equal(e.message, `10.20.0.4: ping unavailable (${pingError}); 22/tcp filtered`);
+});

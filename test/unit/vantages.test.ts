@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { hostPort, raceDeadline, shellQuote } from "../../src/verify/vantages/deadline.js";
+import { portStateOfErrno } from "../../src/verify/vantages/local.js";
+
+test("socket errnos map to port states: RST refused, ICMP unreachable", () => {
+  assert.equal(portStateOfErrno("ECONNREFUSED"), "refused");
+  assert.equal(portStateOfErrno("EHOSTUNREACH"), "unreachable");
+  assert.equal(portStateOfErrno("ENETUNREACH"), "unreachable");
+  assert.equal(portStateOfErrno("EADDRNOTAVAIL"), undefined);
+});
+
+test("hostPort brackets IPv6; shellQuote leaves safe words and quotes the rest", () => {
+  assert.equal(hostPort("10.0.0.1", 22), "10.0.0.1:22");
+  assert.equal(hostPort("fd00::1", 22), "[fd00::1]:22");
+  assert.equal(shellQuote("net.ipv4.ip_forward"), "net.ipv4.ip_forward");
+  assert.equal(shellQuote("a b"), "'a b'");
+  assert.equal(shellQuote("it's"), "'it'\\''s'");
+});
+
+test("raceDeadline settles with the work, the timeout value, or the abort reason, and cleans up once", async () => {
+  let cleaned = 0;
+  const never = new Promise<string>(() => undefined);
+  assert.equal(
+    await raceDeadline(
+      Promise.resolve("work"),
+      1000,
+      undefined,
+      () => "late",
+      () => cleaned++,
+    ),
+    "work",
+  );
+  assert.equal(
+    await raceDeadline(
+      never,
+      20,
+      undefined,
+      () => "timeout",
+      () => cleaned++,
+    ),
+    "timeout",
+  );
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new Error("stop")), 10);
+  await assert.rejects(
+    raceDeadline(
+      never,
+      1000,
+      ac.signal,
+      () => "timeout",
+      () => cleaned++,
+    ),
+    /stop/,
+  );
+  assert.equal(cleaned, 3);
+  await assert.rejects(
+    raceDeadline(never, 10, undefined, () => {
+      throw new Error("gave up");
+    }),
+    /gave up/,
+  );
+});
