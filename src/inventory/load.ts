@@ -9,7 +9,9 @@
  * 2. the JSON Schema of `schema.ts` (ajv, allErrors), with ajv's instance paths mapped back to
  *    YAML node ranges;
  * 3. cross-reference rules (addresses inside networks, names that must exist, overlaps…), run
- *    when the document has the schema's shape.
+ *    on what is left after cutting the parts the schema rejected, so one run reports both kinds.
+ *
+ * A YAML syntax error stops after pass 1 (there is no document to check).
  *
  * Then defaults are merged in (see `model.ts`).
  */
@@ -327,7 +329,8 @@ function findDuplicateKeys(node: unknown, segs: Segment[], loc: Locator, problem
       if (seen.has(k)) {
         const firstLine = loc.at(first?.range?.[0]).line;
         const kind = keyKind(segs);
-        const where = kind === "key" ? ` in ${describe(undefined, segs)}` : "";
+        const where =
+          kind === "key" || segs[segs.length - 1] === "address" ? ` in ${describe(undefined, segs)}` : "";
         problems.push({
           pos: loc.at(keyNode?.range?.[0]),
           message: `duplicate ${kind} "${k}"${where} (first defined at line ${firstLine}); each must appear once`,
@@ -400,6 +403,8 @@ function valueMessage(
     case "address":
       return `${subj} is not an IP address; expected IPv4 (10.20.0.4) or IPv6 (fd00::4)`;
     case "addressForm":
+      if (e.keyword === "minProperties")
+        return `${label} is empty; expected at least one entry such as { lan: 10.20.0.4 }`;
       return `${subj} is invalid; expected an address (10.20.0.4) or a mapping of network name to address ({ lan: 10.20.0.4 })`;
     case "hostSsh":
       return `${subj} is invalid; expected a mapping of ssh settings (user, port, identity, allow) or false`;

@@ -103,6 +103,7 @@ export const inventorySchema = {
       description:
         "One address per attached network ({ lan: 10.20.0.2, vpn: 10.99.0.1 }; the first is primary), or one address (shorthand) that falls in exactly one network.",
       type: ["string", "object"],
+      minProperties: 1,
       propertyNames: { $ref: "#/definitions/name" },
       additionalProperties: { $ref: "#/definitions/address" },
     },

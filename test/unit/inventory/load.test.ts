@@ -773,3 +773,14 @@ test("UserError is what parseInventory throws for bad input", () => {
     UserError,
   );
 });
+
+test("an address mapping needs at least one network; duplicate networks in it are located", () => {
+  assert.equal(
+    oneProblem(yaml(...BASE, "  b: { address: {} }")),
+    't.yaml:8:17: address of host "b" is empty; expected at least one entry such as { lan: 10.20.0.4 }',
+  );
+  assert.equal(
+    oneProblem(yaml(...BASE, "  b:", "    address:", "      lan: 10.20.0.6", "      lan: 10.20.0.7")),
+    't.yaml:11:7: duplicate network name "lan" in address of host "b" (first defined at line 10); each must appear once',
+  );
+});
