@@ -20,7 +20,6 @@ const PORT_PATTERN =
 
 export const inventorySchema = {
   $schema: "http://json-schema.org/draft-07/schema#",
-  $id: "https://keel.dev/schema/inventory-1.json",
   title: "Keel inventory (format version 1)",
   description: "One YAML file describing a site: networks, hosts, services, who may reach them, vantages.",
   type: "object",
