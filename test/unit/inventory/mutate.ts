@@ -63,19 +63,13 @@ function parentOf(root: unknown, path: Path): Record<string | number, unknown> |
   return cur !== null && typeof cur === "object" ? (cur as Record<string | number, unknown>) : undefined;
 }
 
-function structural(text: string, m: Mutation): string {
-  let root: unknown;
-  try {
-    root = parse(text, { logLevel: "silent" });
-  } catch {
-    return text;
-  }
+function structural(root: unknown, m: Mutation): void {
   const all = paths(root).filter((p) => p.length > 0);
-  if (all.length === 0) return text;
+  if (all.length === 0) return;
   const [a = 0, b = 0] = m.picks;
   const path = all[a % all.length]!;
   const parent = parentOf(root, path);
-  if (!parent) return text;
+  if (!parent) return;
   const key = path[path.length - 1]!;
   switch (m.op % 6) {
     case 0:
@@ -84,7 +78,7 @@ function structural(text: string, m: Mutation): string {
       break;
     case 1:
     case 2:
-      parent[key] = BAD_VALUES[b % BAD_VALUES.length];
+      parent[key] = structuredClone(BAD_VALUES[b % BAD_VALUES.length]);
       break;
     case 3:
       if (!Array.isArray(parent)) parent[`${String(key)}x`] = parent[key];
@@ -98,8 +92,9 @@ function structural(text: string, m: Mutation): string {
     default:
       parent[key] = m.text;
   }
-  return stringify(root);
 }
+
+const parsedCache = new Map<string, unknown>();
 
 function textual(text: string, m: Mutation): string {
   const [a = 0, b = 0, c = 0] = m.picks;
@@ -132,9 +127,19 @@ function textual(text: string, m: Mutation): string {
   }
 }
 
-/** Applies `mutations` in order: ops 0–9 are structural, 10–15 textual. */
+/**
+ * Applies `mutations`: ops 0–9 are structural (applied to the parsed document, which is then
+ * written back as YAML once), ops 10–15 textual (applied afterwards, in order).
+ */
 export function mutate(text: string, mutations: Mutation[]): string {
   let out = text;
-  for (const m of mutations) out = m.op < 10 ? structural(out, m) : textual(out, m);
+  const structuralOps = mutations.filter((m) => m.op < 10);
+  if (structuralOps.length > 0) {
+    if (!parsedCache.has(text)) parsedCache.set(text, parse(text, { logLevel: "silent" }));
+    const root = structuredClone(parsedCache.get(text));
+    for (const m of structuralOps) structural(root, m);
+    out = stringify(root);
+  }
+  for (const m of mutations) if (m.op >= 10) out = textual(out, m);
   return out;
 }
