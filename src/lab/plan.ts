@@ -136,8 +136,17 @@ export function nsName(site: string, host: string): string {
   return `keel-${site}-${host}`;
 }
 
-/** The last usable address of a prefix (the one before broadcast for IPv4, the last for IPv6). */
-export function lastUsable(cidr: string): string {
+function decrement(bytes: number[]): void {
+  let i = bytes.length - 1;
+  while (i >= 0 && bytes[i] === 0) bytes[i--] = 255;
+  if (i >= 0) bytes[i] = (bytes[i] ?? 0) - 1;
+}
+
+/**
+ * The last usable address of a prefix (the one before broadcast for IPv4, the last for IPv6),
+ * stepping further down past addresses in `used`; throws a UserError when none is free.
+ */
+export function lastUsable(cidr: string, used: ReadonlySet<string> = new Set()): string {
   const [addr, len] = ipaddr.parseCIDR(cidr);
   const bytes = addr.toByteArray();
   const bits = bytes.length * 8;
@@ -145,13 +154,16 @@ export function lastUsable(cidr: string): string {
     const hostBits = Math.max(0, Math.min(8, (i + 1) * 8 - len));
     bytes[i] = (bytes[i] ?? 0) | ((1 << hostBits) - 1);
   }
-  if (addr.kind() === "ipv4" && bits - len >= 2) {
-    // step back from broadcast
-    let i = bytes.length - 1;
-    while (i >= 0 && bytes[i] === 0) bytes[i--] = 255;
-    if (i >= 0) bytes[i] = (bytes[i] ?? 0) - 1;
+  if (addr.kind() === "ipv4" && bits - len >= 2) decrement(bytes); // step back from broadcast
+  const network = addr.toString();
+  for (;;) {
+    const candidate = ipaddr.fromByteArray(bytes).toString();
+    if (!used.has(candidate)) return candidate;
+    decrement(bytes);
+    if (ipaddr.fromByteArray(bytes).toString() === network) {
+      throw new UserError(`no free address left in ${cidr} for the lab's root-namespace veth`);
+    }
   }
-  return ipaddr.fromByteArray(bytes).toString();
 }
 
 /** Prefix length of a CIDR. */
@@ -228,9 +240,17 @@ export function routesFor(inv: Inventory, attached: string[], self?: string): Ro
   return out;
 }
 
-/** Addresses of each local vantage: declared ones, else the last usable address of each network. */
+/**
+ * Addresses of each local vantage: declared ones, else the last usable address of each of its
+ * networks that no host, gateway or other vantage uses.
+ */
 export function localVantageAddresses(inv: Inventory): Record<string, string[]> {
   const out: Record<string, string[]> = {};
+  const used = new Set<string>([
+    ...inv.hosts.flatMap((h) => h.addresses.map((a) => a.address)),
+    ...inv.networks.flatMap((n) => (n.gateway ? [n.gateway] : [])),
+    ...inv.vantages.flatMap((v) => (v.type === "local" ? v.addresses.map((a) => a.address) : [])),
+  ]);
   for (const v of inv.vantages) {
     if (v.type !== "local") continue;
     const addrs: string[] = [];
@@ -238,7 +258,7 @@ export function localVantageAddresses(inv: Inventory): Record<string, string[]> 
       const declared = v.addresses.filter((a) => a.network === netName).map((a) => a.address);
       const net = inv.networks.find((n) => n.name === netName);
       if (declared.length > 0) addrs.push(...declared);
-      else if (net) addrs.push(lastUsable(net.cidr));
+      else if (net) addrs.push(lastUsable(net.cidr, used));
     }
     out[v.name] = addrs;
   }

@@ -18,6 +18,9 @@ test("lastUsable is the address before broadcast (IPv4) or the last address (IPv
   assert.equal(lastUsable("10.99.0.0/24"), "10.99.0.254");
   assert.equal(lastUsable("10.0.0.0/31"), "10.0.0.1");
   assert.equal(lastUsable("fd00:1::/64"), "fd00:1::ffff:ffff:ffff:ffff");
+  assert.equal(lastUsable("10.1.0.0/24", new Set(["10.1.0.254", "10.1.0.253"])), "10.1.0.252");
+  assert.equal(lastUsable("10.1.0.0/16", new Set(["10.1.255.254"])), "10.1.255.253");
+  assert.throws(() => lastUsable("10.1.0.0/30", new Set(["10.1.0.1", "10.1.0.2"])), /no free address/);
 });
 
 test("prefixesOverlap compares families and containment", () => {
@@ -58,6 +61,8 @@ test("local vantages without declared addresses get the last usable address of e
   const bare = labInventory({ site: "unit", dir: "/nonexistent", octet: 20 });
   bare.vantages[0]!.addresses = [];
   assert.deepEqual(localVantageAddresses(bare), { admin: ["10.21.0.254"] });
+  bare.hosts[0]!.addresses.push({ network: "vpn", address: "10.21.0.254" });
+  assert.deepEqual(localVantageAddresses(bare), { admin: ["10.21.0.253"] });
 });
 
 test("allow sources: networks as prefixes, hosts and vantages as their addresses, any as null", () => {
