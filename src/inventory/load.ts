@@ -124,7 +124,8 @@ export const SUPPORTED_VERSIONS = [1] as const;
 // ---------------------------------------------------------------------------------------------
 // The validator, compiled once.
 
-const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true });
+// inlineRefs: false keeps each definition a function of its own: faster to compile (CLI start-up)
+const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, inlineRefs: false });
 const validateSchema = ajv.compile(inventorySchema);
 
 /** Maps each (sub)schema object of a definition to the definition's name, to label ajv errors. */
@@ -154,7 +155,7 @@ function didYouMean(word: string, candidates: readonly string[]): string {
     const d = editDistance(word, c);
     if (d < bestD) [best, bestD] = [c, d];
   }
-  return best !== undefined && bestD <= Math.max(1, Math.min(2, Math.floor(word.length / 3)))
+  return best !== undefined && bestD < word.length && bestD <= (word.length <= 4 ? 1 : 2)
     ? ` (did you mean "${best}"?)`
     : "";
 }
@@ -411,6 +412,8 @@ function valueMessage(
     case "allow":
       return `${label} must be a list of names; got ${typeName(value)}`;
   }
+  if (e.keyword === "pattern" && last === "name")
+    return `${subj} is not a valid name; expected ${DNS_LABEL} (or node_exporter)`;
   if (e.keyword === "enum" && last === "kind")
     return `${subj} is not a service kind; expected one of ${KINDS.join(", ")}`;
   if (e.keyword === "const" && last === "local")
@@ -433,10 +436,19 @@ function valueMessage(
 function schemaProblems(data: unknown, loc: Locator): Problem[] {
   if (validateSchema(data)) return [];
   const problems: Problem[] = [];
+  const errors = validateSchema.errors ?? [];
+  // a bad key name yields the name schema's own error (at the mapping) and a propertyNames
+  // error naming the key; only the latter is reported
+  const badKeyNames = new Set(errors.filter((e) => e.keyword === "propertyNames").map((e) => e.instancePath));
   const valueDone = new Set<string>();
-  for (const e of validateSchema.errors ?? []) {
+  for (const e of errors) {
     const segs = fixSegments(data, pathOf(e.instancePath));
-    if (e.propertyName !== undefined) continue; // reported by the enclosing propertyNames error
+    if (e.propertyName !== undefined) continue;
+    if (
+      badKeyNames.has(e.instancePath) &&
+      !["propertyNames", "additionalProperties", "required"].includes(e.keyword)
+    )
+      continue;
     if (e.keyword === "additionalProperties") {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const props = (e.parentSchema as { properties?: Record<string, unknown> }).properties ?? {};

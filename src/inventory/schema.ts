@@ -13,6 +13,8 @@
  */
 
 const NAME_PATTERN = "^[a-z][a-z0-9-]{0,62}$";
+/** Service names are DNS labels; `node_exporter` is allowed so a host can redeclare the default service. */
+const SERVICE_NAME_PATTERN = "^([a-z][a-z0-9-]{0,62}|node_exporter)$";
 const PORT_PATTERN =
   "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(/(tcp|udp))?$";
 
@@ -210,7 +212,12 @@ export const inventorySchema = {
       additionalProperties: false,
       required: ["name", "port"],
       properties: {
-        name: { $ref: "#/definitions/name", description: "Service name, unique on the host." },
+        name: {
+          description:
+            "Service name, unique on the host: a DNS label, or node_exporter to override the default node_exporter service.",
+          type: "string",
+          pattern: SERVICE_NAME_PATTERN,
+        },
         kind: {
           description: "Extra derived checks: ssh, node_exporter, prometheus, grafana, dns or http.",
           enum: ["ssh", "node_exporter", "prometheus", "grafana", "dns", "http"],

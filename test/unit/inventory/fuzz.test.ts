@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { promisify } from "node:util";
+import fc from "fast-check";
+import { UserError } from "../../../src/errors.js";
+import { parseInventory } from "../../../src/inventory/load.js";
+import { mutate, mutationsArb } from "./mutate.js";
+
+const CONTRACT = readFileSync("test/fixtures/contract-example.yaml", "utf8");
+const SEED = 20261123;
+
+/** Asserts the result of loading one mutated text: an Inventory, or a UserError of located problems. */
+function checkOne(text: string): "ok" | "rejected" {
+  const lines = text.split("\n").length;
+  try {
+    const inv = parseInventory(text, "f.yaml");
+    assert.ok(Array.isArray(inv.hosts) && inv.vantages.length >= 1);
+    return "ok";
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    assert.ok(e.problems.length >= 1);
+    for (const p of e.problems) {
+      assert.ok(p.pos, `unlocated problem: ${p.message}`);
+      assert.equal(p.pos.file, "f.yaml");
+      assert.ok(p.pos.line >= 1 && p.pos.line <= lines + 1, `line ${p.pos.line} of ${lines}: ${p.message}`);
+      assert.ok(p.pos.col >= 1, `col ${p.pos.col}: ${p.message}`);
+      assert.ok(p.message.trim().length > 0);
+      assert.doesNotMatch(p.message, /undefined|\[object Object\]/);
+    }
+    return "rejected";
+  }
+}
+
+test("fuzz: thousands of mutated inventories load or fail with located problems, never crash", () => {
+  const seen = { ok: 0, rejected: 0 };
+  fc.assert(
+    fc.property(mutationsArb, (ms) => {
+      seen[checkOne(mutate(CONTRACT, ms))]++;
+    }),
+    { seed: SEED, numRuns: 1500 },
+  );
+  // the mutations must exercise both outcomes, or the test proves little
+  assert.ok(seen.rejected > 500, JSON.stringify(seen));
+  assert.ok(seen.ok > 20, JSON.stringify(seen));
+});
+
+const run = promisify(execFile);
+
+test("fuzz: the built CLI exits 0 or 2 with located lines and no stack trace", async () => {
+  if (!existsSync("dist/cli/main.js"))
+    execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
+  const dir = mkdtempSync(join(tmpdir(), "keel-fuzz-"));
+  try {
+    const samples = fc.sample(mutationsArb, { seed: SEED + 1, numRuns: 50 });
+    const files = samples.map((ms, i) => {
+      const f = join(dir, `m${i}.yaml`);
+      writeFileSync(f, mutate(CONTRACT, ms));
+      return f;
+    });
+    const codes = { 0: 0, 2: 0 };
+    for (let i = 0; i < files.length; i += 4) {
+      await Promise.all(
+        files.slice(i, i + 4).map(async (f) => {
+          let code = 0;
+          let stderr = "";
+          try {
+            await run(process.execPath, ["dist/cli/main.js", "validate", f]);
+          } catch (e) {
+            const err = e as { code?: number; stderr?: string };
+            code = err.code ?? -1;
+            stderr = err.stderr ?? "";
+          }
+          assert.ok(code === 0 || code === 2, `${f}: exit ${code}\n${stderr}`);
+          assert.doesNotMatch(stderr, /^ {4}at /m, `${f}: stack trace\n${stderr}`);
+          if (code === 2) {
+            const lines = stderr.trimEnd().split("\n");
+            for (const l of lines) assert.match(l, /^.+\.yaml:\d+:\d+: \S.*$/, `${f}: unlocated line ${l}`);
+          }
+          codes[code as 0 | 2]++;
+        }),
+      );
+    }
+    assert.ok(codes[2] > 25, JSON.stringify(codes));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
