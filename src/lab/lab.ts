@@ -212,6 +212,17 @@ async function ipQuiet(args: string[]): Promise<void> {
   await run("ip", args);
 }
 
+/** Names of the network namespaces that exist (`ip netns list`). */
+async function netnsList(): Promise<Set<string>> {
+  const out = await must("ip", ["netns", "list"]);
+  return new Set(
+    out
+      .split("\n")
+      .map((l) => l.split(" ")[0])
+      .filter((n): n is string => Boolean(n)),
+  );
+}
+
 /**
  * Refuses (UserError) when a lab namespace already exists or a lab prefix overlaps an address or
  * route of the root namespace. Runs after any previous lab of this inventory was torn down, so
@@ -219,12 +230,7 @@ async function ipQuiet(args: string[]): Promise<void> {
  */
 async function checkOverlap(plan: LabPlan): Promise<void> {
   const problems: string[] = [];
-  const existing = new Set(
-    (await must("ip", ["netns", "list"]))
-      .split("\n")
-      .map((l) => l.split(" ")[0])
-      .filter(Boolean),
-  );
+  const existing = await netnsList();
   for (const ns of [plan.switchNs, ...plan.hosts.map((h) => h.ns)]) {
     if (existing.has(ns))
       problems.push(`namespace ${ns} already exists (a lab of site ${plan.site} from another inventory?)`);
@@ -702,6 +708,7 @@ export async function waitReady(lab: Lab, timeoutMs: number): Promise<void> {
  */
 export async function labUp(inv: Inventory, opts: UpOptions = {}): Promise<Lab> {
   const log = opts.log ?? (() => {});
+  if (process.getuid?.() !== 0) throw new UserError("keel lab up needs root (it creates network namespaces)");
   const plan = planLab(inv);
   const dir = labDir(inv);
   if (readState(dir)) {
@@ -790,12 +797,7 @@ export interface LabStatus {
 export async function labStatus(dir: string): Promise<LabStatus | null> {
   const state = readState(dir);
   if (!state) return null;
-  const nsList = new Set(
-    (await run("ip", ["netns", "list"])).stdout
-      .split("\n")
-      .map((l) => l.split(" ")[0])
-      .filter(Boolean),
-  );
+  const nsList = await netnsList();
   const hosts = state.hosts.map((h) => ({
     host: h.host,
     ns: h.ns,

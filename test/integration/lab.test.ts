@@ -146,12 +146,18 @@ test("Prometheus has every monitored host as an active target that is up", async
   );
 });
 
-test("WireGuard: gw-vpn has a recent handshake with admin, seen over SSH on the host", () => {
+test("WireGuard: gw-vpn has recent handshakes with admin and gpu, seen over SSH on the host", () => {
   const r = ssh(GW, "wg show wg0 latest-handshakes");
   assert.equal(r.code, 0);
-  const [, ts] = r.stdout.trim().split(/\s+/);
-  assert.ok(Date.now() / 1000 - Number(ts) < 180, r.stdout);
-  assert.match(ssh(GW, "wg show wg0 allowed-ips").stdout, new RegExp(`\\s10\\.${octet + 1}\\.0\\.250/32`));
+  const stamps = r.stdout.trim().split("\n");
+  assert.equal(stamps.length, 2, r.stdout);
+  for (const line of stamps) assert.ok(Date.now() / 1000 - Number(line.split(/\s+/)[1]) < 180, r.stdout);
+  const allowed = ssh(GW, "wg show wg0 allowed-ips").stdout;
+  assert.match(allowed, new RegExp(`\\s10\\.${octet + 1}\\.0\\.250/32`));
+  assert.match(allowed, new RegExp(`\\s${GPU.replaceAll(".", "\\.")}/32`));
+  // each host sees only its own WireGuard interfaces (private /run/wireguard)
+  assert.equal(ssh(GW, "wg show interfaces").stdout.trim(), "wg0");
+  assert.equal(ssh(GPU, "wg show interfaces").stdout.trim(), "wgp0p1");
 });
 
 test("the firewall follows allow: lan-probe (svc-1) is refused at gpu:9100, mon is admitted", async () => {
@@ -211,14 +217,14 @@ test("fault setSysctl: the value changes inside the host only, and is restored",
 });
 
 test("fault removeWireguardPeer: the peer is gone from wg0, and back with a handshake after undo", async () => {
-  const before = ssh(GW, "wg show wg0 peers").stdout.trim();
-  assert.notEqual(before, "");
+  const admin = lab.state.wireguard[0]!.peers.find((p) => p.name === "admin")!.publicKey;
+  assert.match(ssh(GW, "wg show wg0 peers").stdout, new RegExp(admin.replace(/[+/]/g, "\\$&")));
   const undo = await removeWireguardPeer(lab, "gw-vpn", "admin");
-  assert.equal(ssh(GW, "wg show wg0 peers").stdout.trim(), "");
+  assert.doesNotMatch(ssh(GW, "wg show wg0 peers").stdout, new RegExp(admin.replace(/[+/]/g, "\\$&")));
   await undo();
-  const hs = ssh(GW, "wg show wg0 latest-handshakes").stdout.trim().split(/\s+/);
-  assert.equal(hs[0], before);
-  assert.ok(Number(hs[1]) > 0);
+  const hs = ssh(GW, "wg show wg0 latest-handshakes").stdout;
+  const line = hs.split("\n").find((l) => l.startsWith(admin));
+  assert.ok(line && Number(line.split(/\s+/)[1]) > 0, hs);
 });
 
 test("fault removePrometheusTarget: the host is no longer scraped until undone", async () => {

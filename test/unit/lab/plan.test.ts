@@ -121,6 +121,10 @@ test("wireguard: the gateway admits each peer by its /32 on the shared network; 
   assert.equal(admin!.ns, null);
   assert.deepEqual(admin!.allowedIps, ["10.21.0.250/32"]);
   assert.equal(admin!.endpoint, "10.21.0.1:51820");
+  const gpu = gw!.peers[1]!;
+  assert.equal(gpu.ns, "keel-unit-gpu");
+  assert.deepEqual(gpu.allowedIps, ["10.20.0.10/32"]);
+  assert.equal(gpu.endpoint, "10.20.0.2:51820");
 });
 
 test("names that do not fit are refused as user errors", () => {
