@@ -365,6 +365,7 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
       await must("ip", ["-n", hp.ns, "link", "set", l.ifname, "up"]);
     }
     const place = hostPlace(lab, hp.host);
+    for (const k of hp.skippedSysctl) log(`host ${hp.host}: sysctl ${k} is not per-namespace; not applied`);
     for (const [k, v] of hp.sysctl) {
       const [c, a] = placeCmd(place, "sysctl", ["-qw", `${k}=${v}`]);
       await must(c, a);
@@ -443,6 +444,8 @@ async function prepareFiles(lab: Lab): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const ssh = hp.services.find((s) => s.daemon === "sshd");
     if (ssh) {
+      rmSync(join(dir, "ssh_host_ed25519_key"), { force: true }); // ssh-keygen would ask before overwriting
+      rmSync(join(dir, "ssh_host_ed25519_key.pub"), { force: true });
       await must("ssh-keygen", [
         "-q",
         "-t",

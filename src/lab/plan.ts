@@ -65,6 +65,8 @@ export interface HostPlan {
   routes: RoutePlan[];
   /** net.* sysctls applied inside the namespace; other keys are not namespaced and are skipped. */
   sysctl: [string, string][];
+  /** Declared sysctl keys that are not per-namespace and so are not applied. */
+  skippedSysctl: string[];
   services: ServicePlan[];
   /** The nftables script that creates table `inet keel` for this host. */
   firewall: string;
@@ -492,6 +494,7 @@ export function planLab(inv: Inventory): LabPlan {
       h.name,
     ),
     sysctl: Object.entries(h.sysctl).filter(([k]) => k.startsWith("net.")),
+    skippedSysctl: Object.keys(h.sysctl).filter((k) => !k.startsWith("net.")),
     services: h.services.map((s) => servicePlan(h, s)),
     firewall: firewallScript(inv, h, local),
   }));
