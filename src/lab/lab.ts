@@ -280,6 +280,34 @@ async function checkOverlap(plan: LabPlan): Promise<void> {
   }
 }
 
+/** Home directory of a local user (from /etc/passwd), if any. */
+function homeOf(user: string): string | undefined {
+  try {
+    const line = readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${user}:`));
+    return line?.split(":")[5] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Shell commands (for the host's private mount namespace) that cover the SSH user's shell
+ * start-up files with Debian's defaults from /etc/skel (or nothing), so the operator's own
+ * dotfiles (pyenv, nvm, ...) neither slow down nor change what runs over SSH on the twin.
+ */
+function freshDotfiles(user: string | undefined): string {
+  const home = user ? homeOf(user) : undefined;
+  if (!home || home === "/") return "";
+  return [".bashrc", ".profile", ".bash_profile", ".bash_login"]
+    .map((f) => {
+      const src = existsSync(`/etc/skel/${f}`) ? `/etc/skel/${f}` : "/dev/null";
+      return `; [ -f '${home}/${f}' ] && mount --bind ${src} '${home}/${f}' || true`;
+    })
+    .join("");
+}
+
 /** Makes /run/keel-lab a private mount so mount-namespace files can be bound there. */
 async function ensureMountDir(): Promise<void> {
   mkdirSync(MOUNT_DIR, { recursive: true });
@@ -321,7 +349,8 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
       ),
     });
     saveLab(lab);
-    // private mount namespace (own /run/wireguard for UAPI sockets, sysfs of this netns) and hostname
+    // private mount namespace (own /run/wireguard for UAPI sockets, sysfs of this netns, fresh
+    // dotfiles for the SSH user) and hostname
     await must("nsenter", [
       `--net=/run/netns/${hp.ns}`,
       "unshare",
@@ -331,7 +360,7 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
       "private",
       "sh",
       "-c",
-      `hostname ${hp.host} && mount -t tmpfs -o mode=0755 keel-wg /run/wireguard && { umount -l /sys && mount -t sysfs keel-sys /sys || true; }`,
+      `set -e; hostname ${hp.host}; mount -t tmpfs -o mode=0755 keel-wg /run/wireguard; { umount -l /sys && mount -t sysfs keel-sys /sys; } || true${freshDotfiles(lab.inventory.hosts.find((h) => h.name === hp.host)?.ssh?.user)}`,
     ]);
     await must("ip", ["-n", hp.ns, "link", "set", "lo", "up"]);
     for (const l of hp.links) {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -120,6 +120,10 @@ test("sshd is key-only and a login with the lab identity works, through gw-vpn",
   const r = ssh(GPU, "hostname; ip -br addr show eth0");
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^gpu\n/);
+  // the operator's dotfiles are covered by Debian's defaults inside the twin
+  if (existsSync("/root/.bashrc") && existsSync("/etc/skel/.bashrc")) {
+    assert.equal(ssh(GPU, "cat ~/.bashrc").stdout, readFileSync("/etc/skel/.bashrc", "utf8"));
+  }
   assert.match(r.stdout, new RegExp(GPU.replaceAll(".", "\\.")));
 });
 
