@@ -6,8 +6,8 @@
  *   ready (`--timeout MS`, default 30000) and prints the status; exit 1 naming what did not
  *   come up (the partial lab is removed unless `--keep`).
  * - `down`: removes everything `up` recorded; safe to run twice (exit 0 either way).
- * - `status`: each host namespace, its addresses and daemons (running/stopped, real/stand-in);
- *   exit 0 when all run, 1 otherwise (or when the lab is not up).
+ * - `status [--json]`: each host namespace, its addresses and daemons (running/stopped,
+ *   real/stand-in); exit 0 when all run, 1 otherwise (or when the lab is not up).
  */
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -27,15 +27,11 @@ function fail(err: unknown): void {
   process.exitCode = 1;
 }
 
-async function printStatus(dir: string): Promise<void> {
+async function printStatus(dir: string, json = false): Promise<void> {
   const s = await labStatus(dir);
-  if (!s) {
-    process.stdout.write("the lab is not up\n");
-    process.exitCode = 1;
-    return;
-  }
-  process.stdout.write(formatStatus(s));
-  process.exitCode = s.healthy ? 0 : 1;
+  if (json) process.stdout.write(`${JSON.stringify(s ?? { up: false }, null, 2)}\n`);
+  else process.stdout.write(s ? formatStatus(s) : "the lab is not up\n");
+  process.exitCode = s?.healthy ? 0 : 1;
 }
 
 /** Registers `keel lab up|down|status FILE`. */
@@ -79,7 +75,8 @@ export function register(program: Command): void {
     .command("status")
     .description("list host namespaces, addresses and daemons; exit 0 when all run")
     .argument("<file>", "inventory file (keel.yaml)")
-    .action(async (file: string) => {
-      await printStatus(dirOf(file));
+    .option("--json", 'print the status as JSON (`{"up": false}` when the lab is not up)')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      await printStatus(dirOf(file), opts.json === true);
     });
 }

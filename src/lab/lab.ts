@@ -816,6 +816,7 @@ export interface DaemonStatus {
 
 /** What `keel lab status` reports. */
 export interface LabStatus {
+  up: true;
   site: string;
   startedAt: string;
   hosts: { host: string; ns: string; exists: boolean; addresses: string[] }[];
@@ -846,6 +847,7 @@ export async function labStatus(dir: string): Promise<LabStatus | null> {
     fault: p.fault ?? false,
   }));
   return {
+    up: true,
     site: state.site,
     startedAt: state.startedAt,
     hosts,

@@ -180,6 +180,17 @@ test("status reports every daemon running (CLI exit 0)", async () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /grafana +standin +stand-in .* running/);
   assert.match(r.stdout, /prometheus +prometheus +real .* running/);
+  const j = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "lab", "status", "--json", inv.file],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(j.status, 0, j.stderr);
+  const parsed = JSON.parse(j.stdout) as { up: boolean; healthy: boolean; daemons: { real: boolean }[] };
+  assert.ok(parsed.up && parsed.healthy);
+  assert.equal(parsed.daemons.filter((d) => !d.real).length, 2); // grafana and web are stand-ins
 });
 
 test("fault enablePasswordAuth: sshd offers passwords until undone", async () => {

@@ -153,3 +153,20 @@ test("examples/lab: ssh admits both vantages; gpu's node_exporter does not admit
   }
   assert.equal(planLab(ex).rootLinks[0]!.addresses[0], "10.99.0.250/24");
 });
+
+test("IPv6 networks: ip6 firewall sources, /128 allowed-ips, bracketed endpoints", () => {
+  const v6 = labInventory({ site: "unit", dir: "/nonexistent", octet: 20 });
+  v6.networks[1] = { ...v6.networks[1]!, cidr: "fd00:21::/64", family: 6 };
+  v6.hosts[0]!.addresses[1]!.address = "fd00:21::1";
+  v6.vantages[0]!.addresses = [{ network: "vpn", address: "fd00:21::250" }];
+  const plan = planLab(v6);
+  const gpu = plan.hosts.find((h) => h.host === "gpu")!;
+  assert.match(gpu.firewall, /ip6 saddr \{ fd00:21::\/64 \} tcp dport 9100 accept/);
+  assert.match(gpu.firewall, /ip saddr \{ 10\.20\.0\.3\/32 \} tcp dport 9100 accept/);
+  const admin = plan.wireguard[0]!.peers[0]!;
+  assert.deepEqual(admin.allowedIps, ["fd00:21::250/128"]);
+  assert.equal(admin.endpoint, "[fd00:21::1]:51820");
+  assert.deepEqual(plan.rootLinks[0]!.addresses, ["fd00:21::250/64"]);
+  assert.deepEqual(plan.rootRoutes, []); // no IPv4 route through an IPv6 next hop
+  assert.deepEqual(gpu.routes, []);
+});
