@@ -105,7 +105,13 @@ export function spawnDaemon(lab: Lab, rec: Omit<ProcessRecord, "pid">): ProcessR
   const child = spawn(cmd, args, {
     detached: true,
     stdio: ["ignore", fd, fd],
-    env: { ...process.env, ...rec.env },
+    // a clean environment: the operator's (proxies, NODE_OPTIONS, test-runner variables) stays out
+    env: {
+      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+      HOME: "/root",
+      LANG: "C.UTF-8",
+      ...rec.env,
+    },
   });
   closeSync(fd);
   child.on("error", () => {});
