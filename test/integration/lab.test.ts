@@ -209,6 +209,15 @@ test("fault stopService: the port is refused until undone", async () => {
   assert.equal((await labStatus(lab.dir))?.healthy, true);
 });
 
+test("fault stopService on the WireGuard gateway: wg0 is gone, and back with handshakes after undo", async () => {
+  const undo = await stopService(lab, "gw-vpn", "wireguard");
+  assert.notEqual(ssh(GW, "wg show wg0").code, 0);
+  await undo();
+  const hs = ssh(GW, "wg show wg0 latest-handshakes").stdout.trim().split("\n");
+  assert.equal(hs.length, 2);
+  assert.ok(hs.every((l) => Number(l.split(/\s+/)[1]) > 0));
+});
+
 test("fault addUndeclaredListener: a listener on the host's address, gone after undo", async () => {
   const undo = await addUndeclaredListener(lab, "gpu", 7777, GPU);
   assert.match(ssh(GPU, "ss -Hltn").stdout, new RegExp(`${GPU.replaceAll(".", "\\.")}:7777`));
