@@ -9,7 +9,9 @@
  * 2. the JSON Schema of `schema.ts` (ajv, allErrors), with ajv's instance paths mapped back to
  *    YAML node ranges;
  * 3. cross-reference rules (addresses inside networks, names that must exist, overlaps…), run
- *    when the document has the schema's shape.
+ *    on what is left after cutting the parts the schema rejected, so one run reports both kinds.
+ *
+ * A YAML syntax error stops after pass 1 (there is no document to check).
  *
  * Then defaults are merged in (see `model.ts`).
  */
@@ -327,7 +329,8 @@ function findDuplicateKeys(node: unknown, segs: Segment[], loc: Locator, problem
       if (seen.has(k)) {
         const firstLine = loc.at(first?.range?.[0]).line;
         const kind = keyKind(segs);
-        const where = kind === "key" ? ` in ${describe(undefined, segs)}` : "";
+        const where =
+          kind === "key" || segs[segs.length - 1] === "address" ? ` in ${describe(undefined, segs)}` : "";
         problems.push({
           pos: loc.at(keyNode?.range?.[0]),
           message: `duplicate ${kind} "${k}"${where} (first defined at line ${firstLine}); each must appear once`,
@@ -400,6 +403,8 @@ function valueMessage(
     case "address":
       return `${subj} is not an IP address; expected IPv4 (10.20.0.4) or IPv6 (fd00::4)`;
     case "addressForm":
+      if (e.keyword === "minProperties")
+        return `${label} is empty; expected at least one entry such as { lan: 10.20.0.4 }`;
       return `${subj} is invalid; expected an address (10.20.0.4) or a mapping of network name to address ({ lan: 10.20.0.4 })`;
     case "hostSsh":
       return `${subj} is invalid; expected a mapping of ssh settings (user, port, identity, allow) or false`;
@@ -433,22 +438,28 @@ function valueMessage(
   return `${subj} is invalid: ${e.message ?? "does not match the schema"}`;
 }
 
+/**
+ * The ajv errors worth reporting: a bad key name yields both the name schema's own error (at the
+ * mapping) and a propertyNames error naming the key; only the latter is kept.
+ */
+function relevantErrors(errors: ErrorObject[]): ErrorObject[] {
+  const badKeyNames = new Set(errors.filter((e) => e.keyword === "propertyNames").map((e) => e.instancePath));
+  return errors.filter(
+    (e) =>
+      e.propertyName === undefined &&
+      !(
+        badKeyNames.has(e.instancePath) &&
+        !["propertyNames", "additionalProperties", "required"].includes(e.keyword)
+      ),
+  );
+}
+
 function schemaProblems(data: unknown, loc: Locator): Problem[] {
   if (validateSchema(data)) return [];
   const problems: Problem[] = [];
-  const errors = validateSchema.errors ?? [];
-  // a bad key name yields the name schema's own error (at the mapping) and a propertyNames
-  // error naming the key; only the latter is reported
-  const badKeyNames = new Set(errors.filter((e) => e.keyword === "propertyNames").map((e) => e.instancePath));
   const valueDone = new Set<string>();
-  for (const e of errors) {
+  for (const e of relevantErrors(validateSchema.errors ?? [])) {
     const segs = fixSegments(data, pathOf(e.instancePath));
-    if (e.propertyName !== undefined) continue;
-    if (
-      badKeyNames.has(e.instancePath) &&
-      !["propertyNames", "additionalProperties", "required"].includes(e.keyword)
-    )
-      continue;
     if (e.keyword === "additionalProperties") {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const props = (e.parentSchema as { properties?: Record<string, unknown> }).properties ?? {};
@@ -491,6 +502,69 @@ function schemaProblems(data: unknown, loc: Locator): Problem[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Between passes 2 and 3: cut what the schema rejected, so the cross-reference rules can still
+// run on the rest (every problem in one go) without tripping over ill-typed values.
+
+/** What was cut from the data, so pass 3 neither crashes on it nor reports its consequences. */
+interface Pruned {
+  /** Joined paths (`hosts/gpu/ssh`) of the values that were cut. */
+  paths: Set<string>;
+  /** Names of networks, hosts and vantages that were cut: they exist, but cannot be checked. */
+  names: { networks: string[]; hosts: string[]; vantages: string[] };
+}
+
+const SECTIONS = ["networks", "hosts", "vantages"] as const;
+
+/** Deletes the value at `segs` (or the list holding it); false when only the root could go. */
+function cut(root: Record<string, unknown>, segs: Segment[], pruned: Pruned): boolean {
+  let at = segs.length;
+  let cur: unknown = root;
+  for (let i = 0; i < segs.length; i++) {
+    if (Array.isArray(cur)) {
+      at = i; // cut the whole list: removing one item would shift the positions of the others
+      break;
+    }
+    cur =
+      cur !== null && typeof cur === "object" ? (cur as Record<string, unknown>)[String(segs[i])] : undefined;
+  }
+  const path = segs.slice(0, at);
+  if (path.length === 0) return false;
+  const parent = getIn(root, path.slice(0, -1));
+  if (parent === null || typeof parent !== "object") return false;
+  const key = String(path[path.length - 1]);
+  delete (parent as Record<string, unknown>)[key];
+  pruned.paths.add(path.join("/"));
+  const section = SECTIONS.find((sec) => sec === path[0]);
+  if (section && path.length === 2) pruned.names[section].push(key);
+  return !(section && path.length === 1); // a whole section gone: names cannot be checked
+}
+
+/**
+ * Returns a copy of `data` with every part the schema rejects cut out (repeating, since a cut
+ * can leave a required key missing), or undefined when too much is wrong to check further.
+ */
+function pruneToSchema(data: unknown): { raw: RawInventory; pruned: Pruned } | undefined {
+  if (data === null || typeof data !== "object" || Array.isArray(data)) return undefined;
+  // pass 3 reads neither keel nor site, and never normalises a file with problems
+  const root: Record<string, unknown> = { ...structuredClone(data), keel: 1, site: "x" };
+  const pruned: Pruned = { paths: new Set(), names: { networks: [], hosts: [], vantages: [] } };
+  for (let round = 0; round < 8; round++) {
+    if (validateSchema(root)) return { raw: root as unknown as RawInventory, pruned };
+    for (const e of relevantErrors(validateSchema.errors ?? [])) {
+      const segs = fixSegments(root, pathOf(e.instancePath));
+      const extra =
+        e.keyword === "additionalProperties"
+          ? (e.params as { additionalProperty: string }).additionalProperty
+          : e.keyword === "propertyNames"
+            ? (e.params as { propertyName: string }).propertyName
+            : undefined;
+      if (!cut(root, extra === undefined ? segs : [...segs, extra], pruned)) return undefined;
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Pass 3: cross-reference rules, then normalisation.
 
 interface Owner {
@@ -510,10 +584,12 @@ class Checker {
   constructor(
     readonly raw: RawInventory,
     readonly loc: Locator,
+    readonly pruned: Pruned = { paths: new Set(), names: { networks: [], hosts: [], vantages: [] } },
   ) {
-    this.networkNames = Object.keys(raw.networks ?? {});
-    this.hostNames = Object.keys(raw.hosts ?? {});
-    const declared = Object.keys(raw.vantages ?? {});
+    // names cut by pruneToSchema still exist: references to them are not reported
+    this.networkNames = [...Object.keys(raw.networks ?? {}), ...pruned.names.networks];
+    this.hostNames = [...Object.keys(raw.hosts ?? {}), ...pruned.names.hosts];
+    const declared = [...Object.keys(raw.vantages ?? {}), ...pruned.names.vantages];
     this.vantageNames = declared.length > 0 ? declared : ["local"];
     this.allowNames = ["any", ...this.networkNames, ...this.hostNames, ...this.vantageNames];
   }
@@ -648,13 +724,15 @@ class Checker {
         return out;
       }
       const inNets = [...this.prefixes].filter(([, p]) => contains(p, addr)).map(([n]) => n);
+      // a network whose cidr is broken might be the one meant: say nothing rather than guess
+      const allUsable = this.prefixes.size === this.networkNames.length;
       if (inNets.length === 1) add(inNets[0]!, form, segs);
-      else if (inNets.length === 0)
+      else if (inNets.length === 0 && allUsable)
         this.problem(
           segs,
           `address ${form} of ${owner} is in no network; expected an address inside one of ${[...this.prefixes].map(([n, p]) => `${n} (${formatPrefix(p)})`).join(", ") || "the networks (none are declared)"}`,
         );
-      else
+      else if (inNets.length > 1)
         this.problem(
           segs,
           `address ${form} of ${owner} is in more than one network (${inNets.join(", ")}); write { NETWORK: ${form} } to say which`,
@@ -781,6 +859,11 @@ class Checker {
         continue;
       }
       if (!v.local) {
+        if (
+          this.pruned.paths.has([...segs, "local"].join("/")) ||
+          this.pruned.paths.has([...segs, "via"].join("/"))
+        )
+          continue; // its local/via value is already reported
         this.problem(segs, `vantage "${name}" needs either local: true or via: HOST`, "key");
         continue;
       }
@@ -1012,9 +1095,14 @@ export function parseInventory(text: string, file: string): Inventory {
   if (problems.length > 0 && data === undefined) throw new UserError(problems.sort(byPosition));
   const schema = schemaProblems(data, loc);
   problems.push(...schema);
-  if (schema.length > 0) throw new UserError(problems.sort(byPosition));
-  const raw = data as RawInventory;
-  const checker = new Checker(raw, loc);
+  let raw = data as RawInventory;
+  let pruned: Pruned | undefined;
+  if (schema.length > 0) {
+    const rest = pruneToSchema(data);
+    if (!rest) throw new UserError(problems.sort(byPosition));
+    ({ raw, pruned } = rest);
+  }
+  const checker = new Checker(raw, loc, pruned);
   checker.checkNetworks();
   const hostAddresses = checker.checkHosts();
   checker.checkWireguard();

@@ -20,7 +20,6 @@ const PORT_PATTERN =
 
 export const inventorySchema = {
   $schema: "http://json-schema.org/draft-07/schema#",
-  $id: "https://keel.dev/schema/inventory-1.json",
   title: "Keel inventory (format version 1)",
   description: "One YAML file describing a site: networks, hosts, services, who may reach them, vantages.",
   type: "object",
@@ -103,6 +102,7 @@ export const inventorySchema = {
       description:
         "One address per attached network ({ lan: 10.20.0.2, vpn: 10.99.0.1 }; the first is primary), or one address (shorthand) that falls in exactly one network.",
       type: ["string", "object"],
+      minProperties: 1,
       propertyNames: { $ref: "#/definitions/name" },
       additionalProperties: { $ref: "#/definitions/address" },
     },

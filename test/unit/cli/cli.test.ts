@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { inventorySchema } from "../../../src/inventory/schema.js";
+import { ensureBuilt } from "./built.js";
 
 const run = promisify(execFile);
 
 /** Runs the built CLI; returns exit code, stdout and stderr. */
 async function keel(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  if (!existsSync("dist/cli/main.js"))
-    execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
+  ensureBuilt();
   try {
     const { stdout, stderr } = await run(process.execPath, ["dist/cli/main.js", ...args]);
     return { code: 0, stdout, stderr };
@@ -37,14 +37,14 @@ test("keel validate prints every problem located and exits 2", async () => {
     const f = join(dir, "keel.yaml");
     writeFileSync(
       f,
-      "keel: 1\nsite: lab\nhosts:\n  a: { address: 10.1.1.1, adress: x }\n  b: { address: 10.1.1.2, tags: x }\n",
+      "keel: 1\nsite: lab\nnetworks:\n  lan: { cidr: 10.1.1.0/24 }\nhosts:\n  a: { address: 10.1.1.1, adress: x }\n  b: { address: 10.1.1.2, tags: x }\n",
     );
     const r = await keel("validate", f);
     assert.equal(r.code, 2);
     assert.equal(r.stdout, "");
     assert.deepEqual(r.stderr.trimEnd().split("\n"), [
-      `${f}:4:27: unknown key "adress" in host "a" (did you mean "address"?); expected one of address, tags, sysctl, wireguard, ssh, node_exporter, services, listeners`,
-      `${f}:5:33: tags of host "b" must be a list; got a string`,
+      `${f}:6:27: unknown key "adress" in host "a" (did you mean "address"?); expected one of address, tags, sysctl, wireguard, ssh, node_exporter, services, listeners`,
+      `${f}:7:33: tags of host "b" must be a list; got a string`,
     ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import fc from "fast-check";
 import { UserError } from "../../../src/errors.js";
 import { parseInventory } from "../../../src/inventory/load.js";
+import { ensureBuilt } from "../cli/built.js";
 import { mutate, mutationsArb } from "./mutate.js";
 
 const CONTRACT = readFileSync("test/fixtures/contract-example.yaml", "utf8");
@@ -51,8 +52,7 @@ test("fuzz: thousands of mutated inventories load or fail with located problems,
 const run = promisify(execFile);
 
 test("fuzz: the built CLI exits 0 or 2 with located lines and no stack trace", async () => {
-  if (!existsSync("dist/cli/main.js"))
-    execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
+  ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), "keel-fuzz-"));
   try {
     const samples = fc.sample(mutationsArb, { seed: SEED + 1, numRuns: 50 });

@@ -716,21 +716,50 @@ test("a vantage needs local: true or via", () => {
 
 // ---- several problems ------------------------------------------------------------------------
 
-test("all problems are reported, not just the first", () => {
+test("all problems are reported, not just the first: shape and cross-reference problems together", () => {
   const ps = problemsOf(
     yaml(
       "keel: 1",
       "site: lab",
       "networks:",
       "  lan: { cidr: 10.20.0.1/24 }",
+      "  vpn: { cidr: 10.99.0.0/24, mtu: 1400 }",
       "hosts:",
-      "  a: { address: 10.30.0.5, services: [{ name: web, port: 80, allow: [nobody] }] }",
+      "  a: { address: { vpn: 10.99.0.5 }, services: [{ name: web, port: 80, allow: [nobody] }] }",
     ),
   );
   assert.equal(ps.length, 3, ps.join("\n"));
   assert.match(ps[0]!, /^t\.yaml:4:16: .*host bits set/);
-  assert.match(ps[1]!, /^t\.yaml:6:17: address 10\.30\.0\.5 of host "a" is in no network/);
-  assert.match(ps[2]!, /^t\.yaml:6:70: allow of service "web" of host "a" names "nobody"/);
+  assert.match(ps[1]!, /^t\.yaml:5:30: unknown key "mtu" in network "vpn"/);
+  assert.match(ps[2]!, /^t\.yaml:7:79: allow of service "web" of host "a" names "nobody"/);
+});
+
+test("what the schema rejects is not reported again as a broken reference", () => {
+  // network lan lacks its cidr: the host's address under lan is not checked, nor reported
+  assert.match(
+    oneProblem(
+      yaml(
+        "keel: 1",
+        "site: lab",
+        "networks:",
+        "  lan: { gateway: 10.20.0.1 }",
+        "hosts:",
+        "  a: { address: { lan: 10.20.0.5 } }",
+      ),
+    ),
+    /^t\.yaml:4:3: network "lan" is missing required key "cidr"$/,
+  );
+  // host b has no address: allow [b] still names an existing host
+  assert.match(
+    oneProblem(
+      yaml(
+        ...BASE,
+        "  b: { tags: [x] }",
+        "  c: { address: 10.20.0.7, services: [{ name: w, port: 80, allow: [b] }] }",
+      ),
+    ),
+    /^t\.yaml:8:3: host "b" is missing required key "address"$/,
+  );
 });
 
 test("all schema problems are reported together", () => {
@@ -742,5 +771,16 @@ test("UserError is what parseInventory throws for bad input", () => {
   assert.throws(
     () => parseInventory(readFileSync(CONTRACT, "utf8").replace("keel: 1", "keel: 3"), "x.yaml"),
     UserError,
+  );
+});
+
+test("an address mapping needs at least one network; duplicate networks in it are located", () => {
+  assert.equal(
+    oneProblem(yaml(...BASE, "  b: { address: {} }")),
+    't.yaml:8:17: address of host "b" is empty; expected at least one entry such as { lan: 10.20.0.4 }',
+  );
+  assert.equal(
+    oneProblem(yaml(...BASE, "  b:", "    address:", "      lan: 10.20.0.6", "      lan: 10.20.0.7")),
+    't.yaml:11:7: duplicate network name "lan" in address of host "b" (first defined at line 10); each must appear once',
   );
 });
