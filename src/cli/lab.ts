@@ -4,7 +4,8 @@
  *
  * - `up`: builds the twin (replacing a lab already up for FILE), waits until every daemon is
  *   ready (`--timeout MS`, default 30000) and prints the status; exit 1 naming what did not
- *   come up (the partial lab is removed unless `--keep`).
+ *   come up (the partial lab is removed unless `--keep`). Ctrl-C (SIGINT/SIGTERM) stops it at the
+ *   next step and removes the partial lab (exit 130).
  * - `down`: removes everything `up` recorded; safe to run twice (exit 0 either way).
  * - `status [--json]`: each host namespace, its addresses and daemons (running/stopped,
  *   real/stand-in); exit 0 when all run, 1 otherwise (or when the lab is not up).
@@ -48,15 +49,25 @@ export function register(program: Command): void {
     .option("-q, --quiet", "print no progress")
     .action(async (file: string, opts: { timeout: number; keep?: boolean; quiet?: boolean }) => {
       const inv = loadInventory(file);
+      // Ctrl-C or SIGTERM: stop at the next step and remove the partial lab instead of leaving it
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
       try {
         const up = await labUp(inv, {
           timeoutMs: opts.timeout,
           keepOnFailure: opts.keep === true,
+          signal: interrupt.signal,
           log: opts.quiet ? () => {} : (l) => process.stderr.write(`${l}\n`),
         });
         await printStatus(up.dir);
       } catch (err) {
         fail(err);
+        if (interrupt.signal.aborted) process.exitCode = 130;
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
       }
     });
   lab

@@ -60,6 +60,13 @@ export interface UpOptions {
   log?: (line: string) => void;
   /** Leave a failed lab in place (recorded, so `down` still cleans it) instead of removing it. */
   keepOnFailure?: boolean;
+  /** Aborting it (e.g. on Ctrl-C) stops `up` at the next step and removes the partial lab. */
+  signal?: AbortSignal;
+}
+
+/** Throws a LabError when `signal` was aborted. */
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new LabError("interrupted; the partial lab was removed");
 }
 
 /** The lab state directory of an inventory: `<inventory dir>/.keel/lab`. */
@@ -324,7 +331,7 @@ async function ensureMountDir(): Promise<void> {
   await must("mount", ["--make-private", MOUNT_DIR]);
 }
 
-async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
+async function buildNetwork(lab: Lab, log: (s: string) => void, signal?: AbortSignal): Promise<void> {
   const { plan, state } = lab;
   await ensureMountDir();
   const sw = plan.switchNs;
@@ -337,6 +344,7 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
     await must("ip", ["-n", sw, "link", "set", b.name, "up"]);
   }
   for (const hp of plan.hosts) {
+    checkAbort(signal);
     log(`host ${hp.host}: namespace ${hp.ns}`);
     await must("ip", ["netns", "add", hp.ns]);
     state.namespaces.push(hp.ns);
@@ -722,9 +730,10 @@ export async function notReady(lab: Lab): Promise<string[]> {
 }
 
 /** Waits until {@link notReady} is empty; throws a LabError naming what did not come up. */
-export async function waitReady(lab: Lab, timeoutMs: number): Promise<void> {
+export async function waitReady(lab: Lab, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    checkAbort(signal);
     const pending = await notReady(lab);
     if (pending.length === 0) return;
     if (Date.now() > deadline) {
@@ -757,7 +766,8 @@ export async function labUp(inv: Inventory, opts: UpOptions = {}): Promise<Lab> 
   const lab: Lab = { inventory: inv, plan, dir, state: emptyState(inv.site, inv.file) };
   saveLab(lab);
   try {
-    await buildNetwork(lab, log);
+    await buildNetwork(lab, log, opts.signal);
+    checkAbort(opts.signal);
     await prepareFiles(lab);
     for (const hp of plan.hosts) {
       for (const sp of hp.services) {
@@ -765,9 +775,10 @@ export async function labUp(inv: Inventory, opts: UpOptions = {}): Promise<Lab> 
         if (rec) spawnDaemon(lab, rec);
       }
     }
+    checkAbort(opts.signal);
     await startWireguard(lab);
     log("waiting for daemons to be ready");
-    await waitReady(lab, opts.timeoutMs ?? 30_000);
+    await waitReady(lab, opts.timeoutMs ?? 30_000, opts.signal);
     lab.state.ready = true;
     saveLab(lab);
     return lab;
