@@ -25,14 +25,16 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import ipaddr from "ipaddr.js";
 import { UserError } from "../errors.js";
 import { resolveIdentityPath } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
+import { contains, overlaps, parsePrefix } from "../net/prefix.js";
 import {
   type HostPlan,
+  hostPrefix,
   type LabPlan,
   planLab,
-  prefixesOverlap,
   prometheusYaml,
   type ServicePlan,
   type WgGatewayPlan,
@@ -256,10 +258,9 @@ async function checkOverlap(plan: LabPlan): Promise<void> {
   for (const l of addrs) {
     for (const a of l.addr_info ?? []) {
       if (a.scope === "link") continue;
-      taken.push({
-        prefix: `${a.local}/${a.prefixlen}`,
-        what: `address ${a.local}/${a.prefixlen} on ${l.ifname}`,
-      });
+      const cidr = `${a.local}/${a.prefixlen}`;
+      const net = (a.local.includes(":") ? ipaddr.IPv6 : ipaddr.IPv4).networkAddressFromCIDR(cidr);
+      taken.push({ prefix: `${net.toString()}/${a.prefixlen}`, what: `address ${cidr} on ${l.ifname}` });
     }
   }
   for (const fam of ["-4", "-6"]) {
@@ -271,14 +272,14 @@ async function checkOverlap(plan: LabPlan): Promise<void> {
     for (const r of routes) {
       if (r.dst === "default" || r.type === "multicast") continue;
       if (r.dst.startsWith("fe80:") || r.dst.startsWith("ff00:")) continue;
-      const prefix = r.dst.includes("/") ? r.dst : `${r.dst}/${r.dst.includes(":") ? 128 : 32}`;
+      const prefix = r.dst.includes("/") ? r.dst : hostPrefix(r.dst);
       taken.push({ prefix, what: `route ${r.dst}${r.dev ? ` dev ${r.dev}` : ""}` });
     }
   }
   for (const b of plan.bridges) {
     const hit = taken.find((t) => {
       try {
-        return prefixesOverlap(b.cidr, t.prefix);
+        return overlaps(parsePrefix(b.cidr), parsePrefix(t.prefix));
       } catch {
         return false;
       }
@@ -433,7 +434,10 @@ async function buildNetwork(lab: Lab, log: (s: string) => void, signal?: AbortSi
   for (const r of plan.rootRoutes) {
     await must("ip", ["route", "add", r.cidr, "via", r.via]);
     const dev =
-      plan.rootLinks.find((l) => l.addresses.some((a) => prefixesOverlap(a, `${r.via}/32`)))?.ifname ?? "";
+      plan.rootLinks.find((l) => {
+        const cidr = plan.bridges.find((b) => b.network === l.network)?.cidr;
+        return cidr !== undefined && contains(parsePrefix(cidr), r.via);
+      })?.ifname ?? "";
     state.rootRoutes.push({ cidr: r.cidr, via: r.via, dev });
     saveLab(lab);
   }

@@ -4,30 +4,27 @@ import { loadInventory } from "../../../src/inventory/load.js";
 import {
   allowSources,
   firewallScript,
-  lastUsable,
+  freeAddressFromTop,
   localVantageAddresses,
   planLab,
-  prefixesOverlap,
   prometheusYaml,
 } from "../../../src/lab/plan.js";
+import { overlaps, parsePrefix } from "../../../src/net/prefix.js";
 import { labInventory } from "../../lab/fixture.js";
 
+const overlap = (a: string, b: string) => overlaps(parsePrefix(a), parsePrefix(b));
 const inv = labInventory({ site: "unit", dir: "/nonexistent", octet: 20 });
 
-test("lastUsable is the address before broadcast (IPv4) or the last address (IPv6)", () => {
-  assert.equal(lastUsable("10.99.0.0/24"), "10.99.0.254");
-  assert.equal(lastUsable("10.0.0.0/31"), "10.0.0.1");
-  assert.equal(lastUsable("fd00:1::/64"), "fd00:1::ffff:ffff:ffff:ffff");
-  assert.equal(lastUsable("10.1.0.0/24", new Set(["10.1.0.254", "10.1.0.253"])), "10.1.0.252");
-  assert.equal(lastUsable("10.1.0.0/16", new Set(["10.1.255.254"])), "10.1.255.253");
-  assert.throws(() => lastUsable("10.1.0.0/30", new Set(["10.1.0.1", "10.1.0.2"])), /no free address/);
-});
-
-test("prefixesOverlap compares families and containment", () => {
-  assert.ok(prefixesOverlap("10.0.0.0/8", "10.1.2.0/24"));
-  assert.ok(prefixesOverlap("10.1.2.3/32", "10.1.0.0/16"));
-  assert.ok(!prefixesOverlap("10.1.0.0/16", "10.2.0.0/16"));
-  assert.ok(!prefixesOverlap("10.0.0.0/8", "fd00::/8"));
+test("freeAddressFromTop: highest usable address not in use", () => {
+  assert.equal(freeAddressFromTop("10.99.0.0/24"), "10.99.0.254");
+  assert.equal(freeAddressFromTop("10.0.0.0/31"), "10.0.0.1");
+  assert.equal(freeAddressFromTop("fd00:1::/64"), "fd00:1::ffff:ffff:ffff:ffff");
+  assert.equal(freeAddressFromTop("10.1.0.0/24", new Set(["10.1.0.254", "10.1.0.253"])), "10.1.0.252");
+  assert.equal(freeAddressFromTop("10.1.0.0/16", new Set(["10.1.255.254"])), "10.1.255.253");
+  assert.throws(
+    () => freeAddressFromTop("10.1.0.0/30", new Set(["10.1.0.1", "10.1.0.2"])),
+    /no free address/,
+  );
 });
 
 test("names: host and switch namespaces, 15-character interface names", () => {
@@ -139,15 +136,15 @@ test("examples/lab: ssh admits both vantages; gpu's node_exporter does not admit
   const ne = allowSources(ex, gpu.services.find((s) => s.kind === "node_exporter")!.allow, local)!;
   const probe = ex.vantages.find((v) => v.name === "lan-probe")!;
   const probeAddr = `${ex.hosts.find((h) => h.name === probe.via)!.addresses[0]!.address}/32`;
-  assert.ok(!ne.some((p) => prefixesOverlap(p, probeAddr)), `${ne} admits ${probeAddr}`);
+  assert.ok(!ne.some((p) => overlap(p, probeAddr)), `${ne} admits ${probeAddr}`);
   for (const h of ex.hosts) {
     const ssh = allowSources(ex, h.services.find((s) => s.kind === "ssh")!.allow, local)!;
     assert.ok(
-      ssh.some((p) => prefixesOverlap(p, probeAddr)),
+      ssh.some((p) => overlap(p, probeAddr)),
       `${h.name} ssh from lan-probe`,
     );
     assert.ok(
-      ssh.some((p) => prefixesOverlap(p, "10.99.0.250/32")),
+      ssh.some((p) => overlap(p, "10.99.0.250/32")),
       `${h.name} ssh from admin`,
     );
   }
