@@ -840,6 +840,8 @@ export interface LabStatus {
   up: true;
   site: string;
   startedAt: string;
+  /** False while `up` is still running, or when it failed and the lab was kept (`--keep`). */
+  ready: boolean;
   hosts: { host: string; ns: string; exists: boolean; addresses: string[] }[];
   rootLinks: { ifname: string; network: string; addresses: string[] }[];
   daemons: DaemonStatus[];
@@ -871,6 +873,7 @@ export async function labStatus(dir: string): Promise<LabStatus | null> {
     up: true,
     site: state.site,
     startedAt: state.startedAt,
+    ready: state.ready,
     hosts,
     rootLinks: state.rootLinks,
     daemons,
@@ -880,7 +883,9 @@ export async function labStatus(dir: string): Promise<LabStatus | null> {
 
 /** Human-readable status, one namespace per paragraph. */
 export function formatStatus(s: LabStatus): string {
-  const lines = [`lab ${s.site}, up since ${s.startedAt}`];
+  const lines = [
+    `lab ${s.site}, up since ${s.startedAt}${s.ready ? "" : " (not ready: still starting, or kept after a failure)"}`,
+  ];
   const daemonLine = (d: DaemonStatus) =>
     `    ${d.service.padEnd(20)} ${d.daemon.padEnd(14)} ${(d.real ? "real" : "stand-in").padEnd(9)} pid ${String(d.pid).padEnd(8)} ${d.running ? "running" : "stopped"}${d.fault ? " (fault)" : ""}`;
   for (const h of s.hosts) {
