@@ -4,10 +4,11 @@
  *
  * - `up`: builds the twin (replacing a lab already up for FILE), waits until every daemon is
  *   ready (`--timeout MS`, default 30000) and prints the status; exit 1 naming what did not
- *   come up (the partial lab is removed unless `--keep`).
+ *   come up (the partial lab is removed unless `--keep`). Ctrl-C (SIGINT/SIGTERM) stops it at the
+ *   next step and removes the partial lab (exit 130).
  * - `down`: removes everything `up` recorded; safe to run twice (exit 0 either way).
- * - `status`: each host namespace, its addresses and daemons (running/stopped, real/stand-in);
- *   exit 0 when all run, 1 otherwise (or when the lab is not up).
+ * - `status [--json]`: each host namespace, its addresses and daemons (running/stopped,
+ *   real/stand-in); exit 0 when all run, 1 otherwise (or when the lab is not up).
  */
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -27,15 +28,11 @@ function fail(err: unknown): void {
   process.exitCode = 1;
 }
 
-async function printStatus(dir: string): Promise<void> {
+async function printStatus(dir: string, json = false): Promise<void> {
   const s = await labStatus(dir);
-  if (!s) {
-    process.stdout.write("the lab is not up\n");
-    process.exitCode = 1;
-    return;
-  }
-  process.stdout.write(formatStatus(s));
-  process.exitCode = s.healthy ? 0 : 1;
+  if (json) process.stdout.write(`${JSON.stringify(s ?? { up: false }, null, 2)}\n`);
+  else process.stdout.write(s ? formatStatus(s) : "the lab is not up\n");
+  process.exitCode = s?.healthy ? 0 : 1;
 }
 
 /** Registers `keel lab up|down|status FILE`. */
@@ -52,15 +49,25 @@ export function register(program: Command): void {
     .option("-q, --quiet", "print no progress")
     .action(async (file: string, opts: { timeout: number; keep?: boolean; quiet?: boolean }) => {
       const inv = loadInventory(file);
+      // Ctrl-C or SIGTERM: stop at the next step and remove the partial lab instead of leaving it
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
       try {
         const up = await labUp(inv, {
           timeoutMs: opts.timeout,
           keepOnFailure: opts.keep === true,
+          signal: interrupt.signal,
           log: opts.quiet ? () => {} : (l) => process.stderr.write(`${l}\n`),
         });
         await printStatus(up.dir);
       } catch (err) {
         fail(err);
+        if (interrupt.signal.aborted) process.exitCode = 130;
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
       }
     });
   lab
@@ -79,7 +86,8 @@ export function register(program: Command): void {
     .command("status")
     .description("list host namespaces, addresses and daemons; exit 0 when all run")
     .argument("<file>", "inventory file (keel.yaml)")
-    .action(async (file: string) => {
-      await printStatus(dirOf(file));
+    .option("--json", 'print the status as JSON (`{"up": false}` when the lab is not up)')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      await printStatus(dirOf(file), opts.json === true);
     });
 }

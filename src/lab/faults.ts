@@ -26,6 +26,7 @@ import {
   spawnDaemon,
   sshdConfig,
   startWireguardGateway,
+  waitReady,
   wgHandshakes,
 } from "./lab.js";
 import { prometheusYaml } from "./plan.js";
@@ -34,6 +35,17 @@ import type { ProcessRecord } from "./state.js";
 
 /** Restores what a fault changed. Safe to call once; resolves when the twin is healthy again. */
 export type Undo = () => Promise<void>;
+
+/** How long an undo waits for the whole twin to be ready again. */
+const HEAL_TIMEOUT_MS = 30_000;
+
+/** Wraps an undo so that it resolves only once every daemon of the lab is ready again. */
+function healing(lab: Lab, restore: () => Promise<void>): Undo {
+  return async () => {
+    await restore();
+    await waitReady(lab, HEAL_TIMEOUT_MS);
+  };
+}
 
 async function until(what: string, test: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -100,7 +112,7 @@ export async function enablePasswordAuth(lab: Lab, host: string): Promise<Undo> 
     });
   };
   await reload(true);
-  return () => reload(false);
+  return healing(lab, () => reload(false));
 }
 
 /** Kills the daemon serving a service; undo starts it again and waits until it listens. */
@@ -109,7 +121,7 @@ export async function stopService(lab: Lab, host: string, service: string): Prom
   const pl = place(lab, host);
   await killProcess(p);
   if (p.port !== undefined && p.protocol) await waitListening(pl, p.port, p.protocol, false);
-  return async () => {
+  return healing(lab, async () => {
     lab.state.processes = lab.state.processes.filter((x) => x !== p);
     saveLab(lab);
     if (p.daemon === "wireguard") {
@@ -124,7 +136,7 @@ export async function stopService(lab: Lab, host: string, service: string): Prom
       spawnDaemon(lab, rec ?? { ...p });
     }
     if (p.port !== undefined && p.protocol) await waitListening(pl, p.port, p.protocol, true);
-  };
+  });
 }
 
 /**
@@ -154,11 +166,11 @@ export async function addUndeclaredListener(
     if (!pidAlive(rec.pid)) throw new LabError(`the undeclared listener on ${address}:${port} exited`);
     return (await listening(pl)).has(`tcp:${port}`);
   });
-  return async () => {
+  return healing(lab, async () => {
     await killProcess(rec);
     lab.state.processes = lab.state.processes.filter((x) => x !== rec);
     saveLab(lab);
-  };
+  });
 }
 
 async function nft(pl: Place, args: string[]): Promise<string> {
@@ -193,9 +205,9 @@ export async function openPort(
   ]);
   const handle = /# handle (\d+)/.exec(out)?.[1];
   if (!handle) throw new LabError(`nft did not report the handle of the rule it added: ${out}`);
-  return async () => {
+  return healing(lab, async () => {
     await nft(pl, ["delete", "rule", "inet", "keel", "faults", "handle", handle]);
-  };
+  });
 }
 
 /** Sets a sysctl inside a host's namespace (net.* keys); undo restores the previous value. */
@@ -205,9 +217,9 @@ export async function setSysctl(lab: Lab, host: string, key: string, value: stri
   const pl = place(lab, host);
   const before = (await mustAt(pl, "sysctl", ["-n", key])).trim();
   await mustAt(pl, "sysctl", ["-qw", `${key}=${value}`]);
-  return async () => {
+  return healing(lab, async () => {
     await mustAt(pl, "sysctl", ["-qw", `${key}=${before}`]);
-  };
+  });
 }
 
 /** Re-adds the gateway on each peer's side so every peer handshakes again at once. */
@@ -238,10 +250,10 @@ export async function removeWireguardPeer(lab: Lab, host: string, peerName: stri
   if (!w || !peer) throw new UserError(`${host} has no WireGuard peer "${peerName}" in the lab`);
   const pl = place(lab, host);
   await mustAt(pl, "wg", ["set", w.ifname, "peer", peer.publicKey, "remove"]);
-  return async () => {
+  return healing(lab, async () => {
     await mustAt(pl, "wg", ["set", w.ifname, ...gatewayPeerArgs(peer.publicKey, peer.allowedIps)]);
     await kickPeers(lab, host, peerName);
-  };
+  });
 }
 
 async function promTargets(pl: Place, port: number): Promise<string[]> {
@@ -273,7 +285,7 @@ export async function removePrometheusTarget(lab: Lab, promHost: string, targetH
     prom.targets.filter((t) => t.host !== targetHost),
     false,
   );
-  return () => apply(prom.targets, true);
+  return healing(lab, () => apply(prom.targets, true));
 }
 
 /** Drops every packet to and from a host's namespace (no reject, loopback spared); undo lifts it. */
@@ -296,7 +308,7 @@ export async function blackhole(lab: Lab, host: string): Promise<Undo> {
     "",
   ].join("\n");
   await mustAt(pl, "nft", ["-f", "-"], { input: script });
-  return async () => {
+  return healing(lab, async () => {
     await mustAt(pl, "nft", ["delete", "table", "inet", "keel-blackhole"]);
-  };
+  });
 }

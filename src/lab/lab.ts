@@ -25,14 +25,16 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import ipaddr from "ipaddr.js";
 import { UserError } from "../errors.js";
 import { resolveIdentityPath } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
+import { contains, overlaps, parsePrefix } from "../net/prefix.js";
 import {
   type HostPlan,
+  hostPrefix,
   type LabPlan,
   planLab,
-  prefixesOverlap,
   prometheusYaml,
   type ServicePlan,
   type WgGatewayPlan,
@@ -60,6 +62,13 @@ export interface UpOptions {
   log?: (line: string) => void;
   /** Leave a failed lab in place (recorded, so `down` still cleans it) instead of removing it. */
   keepOnFailure?: boolean;
+  /** Aborting it (e.g. on Ctrl-C) stops `up` at the next step and removes the partial lab. */
+  signal?: AbortSignal;
+}
+
+/** Throws a LabError when `signal` was aborted. */
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new LabError("interrupted; the partial lab was removed");
 }
 
 /** The lab state directory of an inventory: `<inventory dir>/.keel/lab`. */
@@ -105,7 +114,13 @@ export function spawnDaemon(lab: Lab, rec: Omit<ProcessRecord, "pid">): ProcessR
   const child = spawn(cmd, args, {
     detached: true,
     stdio: ["ignore", fd, fd],
-    env: { ...process.env, ...rec.env },
+    // a clean environment: the operator's (proxies, NODE_OPTIONS, test-runner variables) stays out
+    env: {
+      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+      HOME: "/root",
+      LANG: "C.UTF-8",
+      ...rec.env,
+    },
   });
   closeSync(fd);
   child.on("error", () => {});
@@ -212,6 +227,17 @@ async function ipQuiet(args: string[]): Promise<void> {
   await run("ip", args);
 }
 
+/** Names of the network namespaces that exist (`ip netns list`). */
+async function netnsList(): Promise<Set<string>> {
+  const out = await must("ip", ["netns", "list"]);
+  return new Set(
+    out
+      .split("\n")
+      .map((l) => l.split(" ")[0])
+      .filter((n): n is string => Boolean(n)),
+  );
+}
+
 /**
  * Refuses (UserError) when a lab namespace already exists or a lab prefix overlaps an address or
  * route of the root namespace. Runs after any previous lab of this inventory was torn down, so
@@ -219,12 +245,7 @@ async function ipQuiet(args: string[]): Promise<void> {
  */
 async function checkOverlap(plan: LabPlan): Promise<void> {
   const problems: string[] = [];
-  const existing = new Set(
-    (await must("ip", ["netns", "list"]))
-      .split("\n")
-      .map((l) => l.split(" ")[0])
-      .filter(Boolean),
-  );
+  const existing = await netnsList();
   for (const ns of [plan.switchNs, ...plan.hosts.map((h) => h.ns)]) {
     if (existing.has(ns))
       problems.push(`namespace ${ns} already exists (a lab of site ${plan.site} from another inventory?)`);
@@ -237,10 +258,9 @@ async function checkOverlap(plan: LabPlan): Promise<void> {
   for (const l of addrs) {
     for (const a of l.addr_info ?? []) {
       if (a.scope === "link") continue;
-      taken.push({
-        prefix: `${a.local}/${a.prefixlen}`,
-        what: `address ${a.local}/${a.prefixlen} on ${l.ifname}`,
-      });
+      const cidr = `${a.local}/${a.prefixlen}`;
+      const net = (a.local.includes(":") ? ipaddr.IPv6 : ipaddr.IPv4).networkAddressFromCIDR(cidr);
+      taken.push({ prefix: `${net.toString()}/${a.prefixlen}`, what: `address ${cidr} on ${l.ifname}` });
     }
   }
   for (const fam of ["-4", "-6"]) {
@@ -252,14 +272,14 @@ async function checkOverlap(plan: LabPlan): Promise<void> {
     for (const r of routes) {
       if (r.dst === "default" || r.type === "multicast") continue;
       if (r.dst.startsWith("fe80:") || r.dst.startsWith("ff00:")) continue;
-      const prefix = r.dst.includes("/") ? r.dst : `${r.dst}/${r.dst.includes(":") ? 128 : 32}`;
+      const prefix = r.dst.includes("/") ? r.dst : hostPrefix(r.dst);
       taken.push({ prefix, what: `route ${r.dst}${r.dev ? ` dev ${r.dev}` : ""}` });
     }
   }
   for (const b of plan.bridges) {
     const hit = taken.find((t) => {
       try {
-        return prefixesOverlap(b.cidr, t.prefix);
+        return overlaps(parsePrefix(b.cidr), parsePrefix(t.prefix));
       } catch {
         return false;
       }
@@ -274,6 +294,34 @@ async function checkOverlap(plan: LabPlan): Promise<void> {
   }
 }
 
+/** Home directory of a local user (from /etc/passwd), if any. */
+function homeOf(user: string): string | undefined {
+  try {
+    const line = readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${user}:`));
+    return line?.split(":")[5] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Shell commands (for the host's private mount namespace) that cover the SSH user's shell
+ * start-up files with Debian's defaults from /etc/skel (or nothing), so the operator's own
+ * dotfiles (pyenv, nvm, ...) neither slow down nor change what runs over SSH on the twin.
+ */
+function freshDotfiles(user: string | undefined): string {
+  const home = user ? homeOf(user) : undefined;
+  if (!home || home === "/") return "";
+  return [".bashrc", ".profile", ".bash_profile", ".bash_login"]
+    .map((f) => {
+      const src = existsSync(`/etc/skel/${f}`) ? `/etc/skel/${f}` : "/dev/null";
+      return `; [ -f '${home}/${f}' ] && mount --bind ${src} '${home}/${f}' || true`;
+    })
+    .join("");
+}
+
 /** Makes /run/keel-lab a private mount so mount-namespace files can be bound there. */
 async function ensureMountDir(): Promise<void> {
   mkdirSync(MOUNT_DIR, { recursive: true });
@@ -284,7 +332,7 @@ async function ensureMountDir(): Promise<void> {
   await must("mount", ["--make-private", MOUNT_DIR]);
 }
 
-async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
+async function buildNetwork(lab: Lab, log: (s: string) => void, signal?: AbortSignal): Promise<void> {
   const { plan, state } = lab;
   await ensureMountDir();
   const sw = plan.switchNs;
@@ -297,6 +345,7 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
     await must("ip", ["-n", sw, "link", "set", b.name, "up"]);
   }
   for (const hp of plan.hosts) {
+    checkAbort(signal);
     log(`host ${hp.host}: namespace ${hp.ns}`);
     await must("ip", ["netns", "add", hp.ns]);
     state.namespaces.push(hp.ns);
@@ -315,7 +364,8 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
       ),
     });
     saveLab(lab);
-    // private mount namespace (own /run/wireguard for UAPI sockets, sysfs of this netns) and hostname
+    // private mount namespace (own /run/wireguard for UAPI sockets, sysfs of this netns, fresh
+    // dotfiles for the SSH user) and hostname
     await must("nsenter", [
       `--net=/run/netns/${hp.ns}`,
       "unshare",
@@ -325,7 +375,7 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
       "private",
       "sh",
       "-c",
-      `hostname ${hp.host} && mount -t tmpfs -o mode=0755 keel-wg /run/wireguard && { umount -l /sys && mount -t sysfs keel-sys /sys || true; }`,
+      `set -e; hostname ${hp.host}; mount -t tmpfs -o mode=0755 keel-wg /run/wireguard; { umount -l /sys && mount -t sysfs keel-sys /sys; } || true${freshDotfiles(lab.inventory.hosts.find((h) => h.name === hp.host)?.ssh?.user)}`,
     ]);
     await must("ip", ["-n", hp.ns, "link", "set", "lo", "up"]);
     for (const l of hp.links) {
@@ -359,6 +409,7 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
       await must("ip", ["-n", hp.ns, "link", "set", l.ifname, "up"]);
     }
     const place = hostPlace(lab, hp.host);
+    for (const k of hp.skippedSysctl) log(`host ${hp.host}: sysctl ${k} is not per-namespace; not applied`);
     for (const [k, v] of hp.sysctl) {
       const [c, a] = placeCmd(place, "sysctl", ["-qw", `${k}=${v}`]);
       await must(c, a);
@@ -383,7 +434,10 @@ async function buildNetwork(lab: Lab, log: (s: string) => void): Promise<void> {
   for (const r of plan.rootRoutes) {
     await must("ip", ["route", "add", r.cidr, "via", r.via]);
     const dev =
-      plan.rootLinks.find((l) => l.addresses.some((a) => prefixesOverlap(a, `${r.via}/32`)))?.ifname ?? "";
+      plan.rootLinks.find((l) => {
+        const cidr = plan.bridges.find((b) => b.network === l.network)?.cidr;
+        return cidr !== undefined && contains(parsePrefix(cidr), r.via);
+      })?.ifname ?? "";
     state.rootRoutes.push({ cidr: r.cidr, via: r.via, dev });
     saveLab(lab);
   }
@@ -437,6 +491,8 @@ async function prepareFiles(lab: Lab): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const ssh = hp.services.find((s) => s.daemon === "sshd");
     if (ssh) {
+      rmSync(join(dir, "ssh_host_ed25519_key"), { force: true }); // ssh-keygen would ask before overwriting
+      rmSync(join(dir, "ssh_host_ed25519_key.pub"), { force: true });
       await must("ssh-keygen", [
         "-q",
         "-t",
@@ -678,9 +734,10 @@ export async function notReady(lab: Lab): Promise<string[]> {
 }
 
 /** Waits until {@link notReady} is empty; throws a LabError naming what did not come up. */
-export async function waitReady(lab: Lab, timeoutMs: number): Promise<void> {
+export async function waitReady(lab: Lab, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    checkAbort(signal);
     const pending = await notReady(lab);
     if (pending.length === 0) return;
     if (Date.now() > deadline) {
@@ -702,6 +759,7 @@ export async function waitReady(lab: Lab, timeoutMs: number): Promise<void> {
  */
 export async function labUp(inv: Inventory, opts: UpOptions = {}): Promise<Lab> {
   const log = opts.log ?? (() => {});
+  if (process.getuid?.() !== 0) throw new UserError("keel lab up needs root (it creates network namespaces)");
   const plan = planLab(inv);
   const dir = labDir(inv);
   if (readState(dir)) {
@@ -712,7 +770,8 @@ export async function labUp(inv: Inventory, opts: UpOptions = {}): Promise<Lab> 
   const lab: Lab = { inventory: inv, plan, dir, state: emptyState(inv.site, inv.file) };
   saveLab(lab);
   try {
-    await buildNetwork(lab, log);
+    await buildNetwork(lab, log, opts.signal);
+    checkAbort(opts.signal);
     await prepareFiles(lab);
     for (const hp of plan.hosts) {
       for (const sp of hp.services) {
@@ -720,9 +779,10 @@ export async function labUp(inv: Inventory, opts: UpOptions = {}): Promise<Lab> 
         if (rec) spawnDaemon(lab, rec);
       }
     }
+    checkAbort(opts.signal);
     await startWireguard(lab);
     log("waiting for daemons to be ready");
-    await waitReady(lab, opts.timeoutMs ?? 30_000);
+    await waitReady(lab, opts.timeoutMs ?? 30_000, opts.signal);
     lab.state.ready = true;
     saveLab(lab);
     return lab;
@@ -777,8 +837,11 @@ export interface DaemonStatus {
 
 /** What `keel lab status` reports. */
 export interface LabStatus {
+  up: true;
   site: string;
   startedAt: string;
+  /** False while `up` is still running, or when it failed and the lab was kept (`--keep`). */
+  ready: boolean;
   hosts: { host: string; ns: string; exists: boolean; addresses: string[] }[];
   rootLinks: { ifname: string; network: string; addresses: string[] }[];
   daemons: DaemonStatus[];
@@ -790,12 +853,7 @@ export interface LabStatus {
 export async function labStatus(dir: string): Promise<LabStatus | null> {
   const state = readState(dir);
   if (!state) return null;
-  const nsList = new Set(
-    (await run("ip", ["netns", "list"])).stdout
-      .split("\n")
-      .map((l) => l.split(" ")[0])
-      .filter(Boolean),
-  );
+  const nsList = await netnsList();
   const hosts = state.hosts.map((h) => ({
     host: h.host,
     ns: h.ns,
@@ -812,8 +870,10 @@ export async function labStatus(dir: string): Promise<LabStatus | null> {
     fault: p.fault ?? false,
   }));
   return {
+    up: true,
     site: state.site,
     startedAt: state.startedAt,
+    ready: state.ready,
     hosts,
     rootLinks: state.rootLinks,
     daemons,
@@ -823,7 +883,9 @@ export async function labStatus(dir: string): Promise<LabStatus | null> {
 
 /** Human-readable status, one namespace per paragraph. */
 export function formatStatus(s: LabStatus): string {
-  const lines = [`lab ${s.site}, up since ${s.startedAt}`];
+  const lines = [
+    `lab ${s.site}, up since ${s.startedAt}${s.ready ? "" : " (not ready: still starting, or kept after a failure)"}`,
+  ];
   const daemonLine = (d: DaemonStatus) =>
     `    ${d.service.padEnd(20)} ${d.daemon.padEnd(14)} ${(d.real ? "real" : "stand-in").padEnd(9)} pid ${String(d.pid).padEnd(8)} ${d.running ? "running" : "stopped"}${d.fault ? " (fault)" : ""}`;
   for (const h of s.hosts) {

@@ -16,6 +16,16 @@ import { createHash } from "node:crypto";
 import ipaddr from "ipaddr.js";
 import { UserError } from "../errors.js";
 import type { Host, Inventory, Network, Protocol, Service, Vantage } from "../inventory/model.js";
+import {
+  type Address,
+  canonicalAddress,
+  contains,
+  familyOf,
+  firstUsable,
+  lastUsable,
+  parseAddress,
+  parsePrefix,
+} from "../net/prefix.js";
 
 /** Which program serves a service in the twin. */
 export type DaemonKind = "sshd" | "node_exporter" | "prometheus" | "wireguard" | "standin";
@@ -65,6 +75,8 @@ export interface HostPlan {
   routes: RoutePlan[];
   /** net.* sysctls applied inside the namespace; other keys are not namespaced and are skipped. */
   sysctl: [string, string][];
+  /** Declared sysctl keys that are not per-namespace and so are not applied. */
+  skippedSysctl: string[];
   services: ServicePlan[];
   /** The nftables script that creates table `inet keel` for this host. */
   firewall: string;
@@ -136,27 +148,40 @@ export function nsName(site: string, host: string): string {
   return `keel-${site}-${host}`;
 }
 
-/** The last usable address of a prefix (the one before broadcast for IPv4, the last for IPv6). */
-export function lastUsable(cidr: string): string {
-  const [addr, len] = ipaddr.parseCIDR(cidr);
+/** The address just below `addr` (via ipaddr.js byte arrays). */
+function previous(addr: Address): Address {
   const bytes = addr.toByteArray();
-  const bits = bytes.length * 8;
-  for (let i = 0; i < bytes.length; i++) {
-    const hostBits = Math.max(0, Math.min(8, (i + 1) * 8 - len));
-    bytes[i] = (bytes[i] ?? 0) | ((1 << hostBits) - 1);
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    const v = bytes[i]! - 1;
+    bytes[i] = (v + 256) % 256;
+    if (v >= 0) break;
   }
-  if (addr.kind() === "ipv4" && bits - len >= 2) {
-    // step back from broadcast
-    let i = bytes.length - 1;
-    while (i >= 0 && bytes[i] === 0) bytes[i--] = 255;
-    if (i >= 0) bytes[i] = (bytes[i] ?? 0) - 1;
+  return ipaddr.fromByteArray(bytes);
+}
+
+/**
+ * The highest usable address of a prefix (below broadcast for IPv4) that is not in `used`
+ * (canonical forms); throws a UserError when none is free.
+ */
+export function freeAddressFromTop(cidr: string, used: ReadonlySet<string> = new Set()): string {
+  const p = parsePrefix(cidr);
+  const first = canonicalAddress(firstUsable(p));
+  for (let a = lastUsable(p); ; a = previous(a)) {
+    const text = canonicalAddress(a);
+    if (!used.has(text)) return text;
+    if (text === first)
+      throw new UserError(`no free address left in ${cidr} for the lab's root-namespace veth`);
   }
-  return ipaddr.fromByteArray(bytes).toString();
 }
 
 /** Prefix length of a CIDR. */
 function prefixLen(cidr: string): number {
-  return ipaddr.parseCIDR(cidr)[1];
+  return parsePrefix(cidr).length;
+}
+
+/** The network (by name) whose prefix contains `address`. */
+function networkOf(inv: Inventory, address: string): Network | undefined {
+  return inv.networks.find((n) => contains(parsePrefix(n.cidr), address));
 }
 
 /** Address with brackets when IPv6, for `ADDRESS:PORT`. */
@@ -166,15 +191,7 @@ export function hostPort(address: string, port: number): string {
 
 /** `/32` or `/128` host prefix of an address. */
 export function hostPrefix(address: string): string {
-  return `${address}/${address.includes(":") ? 128 : 32}`;
-}
-
-/** True when two CIDR prefixes share any address. */
-export function prefixesOverlap(a: string, b: string): boolean {
-  const pa = ipaddr.parseCIDR(a);
-  const pb = ipaddr.parseCIDR(b);
-  if (pa[0].kind() !== pb[0].kind()) return false;
-  return pa[1] <= pb[1] ? pb[0].match(pa) : pa[0].match(pb);
+  return `${address}/${familyOf(parseAddress(address)) === 6 ? 128 : 32}`;
 }
 
 /** The address of a host on a network, if attached. */
@@ -228,9 +245,17 @@ export function routesFor(inv: Inventory, attached: string[], self?: string): Ro
   return out;
 }
 
-/** Addresses of each local vantage: declared ones, else the last usable address of each network. */
+/**
+ * Addresses of each local vantage: declared ones, else the last usable address of each of its
+ * networks that no host, gateway or other vantage uses.
+ */
 export function localVantageAddresses(inv: Inventory): Record<string, string[]> {
   const out: Record<string, string[]> = {};
+  const used = new Set<string>([
+    ...inv.hosts.flatMap((h) => h.addresses.map((a) => a.address)),
+    ...inv.networks.flatMap((n) => (n.gateway ? [n.gateway] : [])),
+    ...inv.vantages.flatMap((v) => (v.type === "local" ? v.addresses.map((a) => a.address) : [])),
+  ]);
   for (const v of inv.vantages) {
     if (v.type !== "local") continue;
     const addrs: string[] = [];
@@ -238,7 +263,7 @@ export function localVantageAddresses(inv: Inventory): Record<string, string[]> 
       const declared = v.addresses.filter((a) => a.network === netName).map((a) => a.address);
       const net = inv.networks.find((n) => n.name === netName);
       if (declared.length > 0) addrs.push(...declared);
-      else if (net) addrs.push(lastUsable(net.cidr));
+      else if (net) addrs.push(freeAddressFromTop(net.cidr, used));
     }
     out[v.name] = addrs;
   }
@@ -254,7 +279,7 @@ function vantageNetAddresses(inv: Inventory, v: Vantage, local: Record<string, s
   const addrs = local[v.name] ?? [];
   return addrs.map((address) => ({
     address,
-    network: inv.networks.find((n) => prefixesOverlap(n.cidr, hostPrefix(address)))?.name ?? "",
+    network: networkOf(inv, address)?.name ?? "",
   }));
 }
 
@@ -472,6 +497,7 @@ export function planLab(inv: Inventory): LabPlan {
       h.name,
     ),
     sysctl: Object.entries(h.sysctl).filter(([k]) => k.startsWith("net.")),
+    skippedSysctl: Object.keys(h.sysctl).filter((k) => !k.startsWith("net.")),
     services: h.services.map((s) => servicePlan(h, s)),
     firewall: firewallScript(inv, h, local),
   }));
@@ -481,7 +507,7 @@ export function planLab(inv: Inventory): LabPlan {
   for (const v of inv.vantages) {
     if (v.type !== "local") continue;
     for (const address of local[v.name] ?? []) {
-      const net = inv.networks.find((n) => prefixesOverlap(n.cidr, hostPrefix(address)));
+      const net = networkOf(inv, address);
       if (!net) continue;
       const set = rootNets.get(net.name) ?? new Set<string>();
       set.add(address);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -120,6 +120,10 @@ test("sshd is key-only and a login with the lab identity works, through gw-vpn",
   const r = ssh(GPU, "hostname; ip -br addr show eth0");
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^gpu\n/);
+  // the operator's dotfiles are covered by Debian's defaults inside the twin
+  if (existsSync("/root/.bashrc") && existsSync("/etc/skel/.bashrc")) {
+    assert.equal(ssh(GPU, "cat ~/.bashrc").stdout, readFileSync("/etc/skel/.bashrc", "utf8"));
+  }
   assert.match(r.stdout, new RegExp(GPU.replaceAll(".", "\\.")));
 });
 
@@ -146,12 +150,18 @@ test("Prometheus has every monitored host as an active target that is up", async
   );
 });
 
-test("WireGuard: gw-vpn has a recent handshake with admin, seen over SSH on the host", () => {
+test("WireGuard: gw-vpn has recent handshakes with admin and gpu, seen over SSH on the host", () => {
   const r = ssh(GW, "wg show wg0 latest-handshakes");
   assert.equal(r.code, 0);
-  const [, ts] = r.stdout.trim().split(/\s+/);
-  assert.ok(Date.now() / 1000 - Number(ts) < 180, r.stdout);
-  assert.match(ssh(GW, "wg show wg0 allowed-ips").stdout, new RegExp(`\\s10\\.${octet + 1}\\.0\\.250/32`));
+  const stamps = r.stdout.trim().split("\n");
+  assert.equal(stamps.length, 2, r.stdout);
+  for (const line of stamps) assert.ok(Date.now() / 1000 - Number(line.split(/\s+/)[1]) < 180, r.stdout);
+  const allowed = ssh(GW, "wg show wg0 allowed-ips").stdout;
+  assert.match(allowed, new RegExp(`\\s10\\.${octet + 1}\\.0\\.250/32`));
+  assert.match(allowed, new RegExp(`\\s${GPU.replaceAll(".", "\\.")}/32`));
+  // each host sees only its own WireGuard interfaces (private /run/wireguard)
+  assert.equal(ssh(GW, "wg show interfaces").stdout.trim(), "wg0");
+  assert.equal(ssh(GPU, "wg show interfaces").stdout.trim(), "wgp0p1");
 });
 
 test("the firewall follows allow: lan-probe (svc-1) is refused at gpu:9100, mon is admitted", async () => {
@@ -170,6 +180,17 @@ test("status reports every daemon running (CLI exit 0)", async () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /grafana +standin +stand-in .* running/);
   assert.match(r.stdout, /prometheus +prometheus +real .* running/);
+  const j = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "lab", "status", "--json", inv.file],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(j.status, 0, j.stderr);
+  const parsed = JSON.parse(j.stdout) as { up: boolean; healthy: boolean; daemons: { real: boolean }[] };
+  assert.ok(parsed.up && parsed.healthy);
+  assert.equal(parsed.daemons.filter((d) => !d.real).length, 2); // grafana and web are stand-ins
 });
 
 test("fault enablePasswordAuth: sshd offers passwords until undone", async () => {
@@ -186,6 +207,15 @@ test("fault stopService: the port is refused until undone", async () => {
   await undo();
   assert.equal((await fetch(`http://${GPU}:9100/metrics`)).status, 200);
   assert.equal((await labStatus(lab.dir))?.healthy, true);
+});
+
+test("fault stopService on the WireGuard gateway: wg0 is gone, and back with handshakes after undo", async () => {
+  const undo = await stopService(lab, "gw-vpn", "wireguard");
+  assert.notEqual(ssh(GW, "wg show wg0").code, 0);
+  await undo();
+  const hs = ssh(GW, "wg show wg0 latest-handshakes").stdout.trim().split("\n");
+  assert.equal(hs.length, 2);
+  assert.ok(hs.every((l) => Number(l.split(/\s+/)[1]) > 0));
 });
 
 test("fault addUndeclaredListener: a listener on the host's address, gone after undo", async () => {
@@ -211,14 +241,14 @@ test("fault setSysctl: the value changes inside the host only, and is restored",
 });
 
 test("fault removeWireguardPeer: the peer is gone from wg0, and back with a handshake after undo", async () => {
-  const before = ssh(GW, "wg show wg0 peers").stdout.trim();
-  assert.notEqual(before, "");
+  const admin = lab.state.wireguard[0]!.peers.find((p) => p.name === "admin")!.publicKey;
+  assert.match(ssh(GW, "wg show wg0 peers").stdout, new RegExp(admin.replace(/[+/]/g, "\\$&")));
   const undo = await removeWireguardPeer(lab, "gw-vpn", "admin");
-  assert.equal(ssh(GW, "wg show wg0 peers").stdout.trim(), "");
+  assert.doesNotMatch(ssh(GW, "wg show wg0 peers").stdout, new RegExp(admin.replace(/[+/]/g, "\\$&")));
   await undo();
-  const hs = ssh(GW, "wg show wg0 latest-handshakes").stdout.trim().split(/\s+/);
-  assert.equal(hs[0], before);
-  assert.ok(Number(hs[1]) > 0);
+  const hs = ssh(GW, "wg show wg0 latest-handshakes").stdout;
+  const line = hs.split("\n").find((l) => l.startsWith(admin));
+  assert.ok(line && Number(line.split(/\s+/)[1]) > 0, hs);
 });
 
 test("fault removePrometheusTarget: the host is no longer scraped until undone", async () => {

@@ -19,7 +19,11 @@ export interface FixtureOptions {
   octet: number;
 }
 
-/** The example site: gw-vpn (router + WireGuard), mon (Prometheus, Grafana), gpu, svc-1 (web). */
+/**
+ * The example site: gw-vpn (router + WireGuard), mon (Prometheus, Grafana), gpu, svc-1 (web).
+ * Unlike the example, gpu is also a WireGuard peer of gw-vpn, so a peer inside a host
+ * namespace is exercised too.
+ */
 export function labInventory(o: FixtureOptions): Inventory {
   const lan = `10.${o.octet}.0`;
   const vpn = `10.${o.octet + 1}.0`;
@@ -77,7 +81,7 @@ export function labInventory(o: FixtureOptions): Inventory {
         [svc("wireguard", 51820, ["any"], { protocol: "udp" })],
         {
           sysctl: { "net.ipv4.ip_forward": "1" },
-          wireguard: { interface: "wg0", port: 51820, peers: ["admin"] },
+          wireguard: { interface: "wg0", port: 51820, peers: ["admin", "gpu"] },
           tags: ["monitored", "vpn-gateway"],
         },
       ),

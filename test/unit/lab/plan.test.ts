@@ -4,27 +4,27 @@ import { loadInventory } from "../../../src/inventory/load.js";
 import {
   allowSources,
   firewallScript,
-  lastUsable,
+  freeAddressFromTop,
   localVantageAddresses,
   planLab,
-  prefixesOverlap,
   prometheusYaml,
 } from "../../../src/lab/plan.js";
+import { overlaps, parsePrefix } from "../../../src/net/prefix.js";
 import { labInventory } from "../../lab/fixture.js";
 
+const overlap = (a: string, b: string) => overlaps(parsePrefix(a), parsePrefix(b));
 const inv = labInventory({ site: "unit", dir: "/nonexistent", octet: 20 });
 
-test("lastUsable is the address before broadcast (IPv4) or the last address (IPv6)", () => {
-  assert.equal(lastUsable("10.99.0.0/24"), "10.99.0.254");
-  assert.equal(lastUsable("10.0.0.0/31"), "10.0.0.1");
-  assert.equal(lastUsable("fd00:1::/64"), "fd00:1::ffff:ffff:ffff:ffff");
-});
-
-test("prefixesOverlap compares families and containment", () => {
-  assert.ok(prefixesOverlap("10.0.0.0/8", "10.1.2.0/24"));
-  assert.ok(prefixesOverlap("10.1.2.3/32", "10.1.0.0/16"));
-  assert.ok(!prefixesOverlap("10.1.0.0/16", "10.2.0.0/16"));
-  assert.ok(!prefixesOverlap("10.0.0.0/8", "fd00::/8"));
+test("freeAddressFromTop: highest usable address not in use", () => {
+  assert.equal(freeAddressFromTop("10.99.0.0/24"), "10.99.0.254");
+  assert.equal(freeAddressFromTop("10.0.0.0/31"), "10.0.0.1");
+  assert.equal(freeAddressFromTop("fd00:1::/64"), "fd00:1::ffff:ffff:ffff:ffff");
+  assert.equal(freeAddressFromTop("10.1.0.0/24", new Set(["10.1.0.254", "10.1.0.253"])), "10.1.0.252");
+  assert.equal(freeAddressFromTop("10.1.0.0/16", new Set(["10.1.255.254"])), "10.1.255.253");
+  assert.throws(
+    () => freeAddressFromTop("10.1.0.0/30", new Set(["10.1.0.1", "10.1.0.2"])),
+    /no free address/,
+  );
 });
 
 test("names: host and switch namespaces, 15-character interface names", () => {
@@ -58,6 +58,8 @@ test("local vantages without declared addresses get the last usable address of e
   const bare = labInventory({ site: "unit", dir: "/nonexistent", octet: 20 });
   bare.vantages[0]!.addresses = [];
   assert.deepEqual(localVantageAddresses(bare), { admin: ["10.21.0.254"] });
+  bare.hosts[0]!.addresses.push({ network: "vpn", address: "10.21.0.254" });
+  assert.deepEqual(localVantageAddresses(bare), { admin: ["10.21.0.253"] });
 });
 
 test("allow sources: networks as prefixes, hosts and vantages as their addresses, any as null", () => {
@@ -116,6 +118,10 @@ test("wireguard: the gateway admits each peer by its /32 on the shared network; 
   assert.equal(admin!.ns, null);
   assert.deepEqual(admin!.allowedIps, ["10.21.0.250/32"]);
   assert.equal(admin!.endpoint, "10.21.0.1:51820");
+  const gpu = gw!.peers[1]!;
+  assert.equal(gpu.ns, "keel-unit-gpu");
+  assert.deepEqual(gpu.allowedIps, ["10.20.0.10/32"]);
+  assert.equal(gpu.endpoint, "10.20.0.2:51820");
 });
 
 test("names that do not fit are refused as user errors", () => {
@@ -130,17 +136,34 @@ test("examples/lab: ssh admits both vantages; gpu's node_exporter does not admit
   const ne = allowSources(ex, gpu.services.find((s) => s.kind === "node_exporter")!.allow, local)!;
   const probe = ex.vantages.find((v) => v.name === "lan-probe")!;
   const probeAddr = `${ex.hosts.find((h) => h.name === probe.via)!.addresses[0]!.address}/32`;
-  assert.ok(!ne.some((p) => prefixesOverlap(p, probeAddr)), `${ne} admits ${probeAddr}`);
+  assert.ok(!ne.some((p) => overlap(p, probeAddr)), `${ne} admits ${probeAddr}`);
   for (const h of ex.hosts) {
     const ssh = allowSources(ex, h.services.find((s) => s.kind === "ssh")!.allow, local)!;
     assert.ok(
-      ssh.some((p) => prefixesOverlap(p, probeAddr)),
+      ssh.some((p) => overlap(p, probeAddr)),
       `${h.name} ssh from lan-probe`,
     );
     assert.ok(
-      ssh.some((p) => prefixesOverlap(p, "10.99.0.250/32")),
+      ssh.some((p) => overlap(p, "10.99.0.250/32")),
       `${h.name} ssh from admin`,
     );
   }
   assert.equal(planLab(ex).rootLinks[0]!.addresses[0], "10.99.0.250/24");
+});
+
+test("IPv6 networks: ip6 firewall sources, /128 allowed-ips, bracketed endpoints", () => {
+  const v6 = labInventory({ site: "unit", dir: "/nonexistent", octet: 20 });
+  v6.networks[1] = { ...v6.networks[1]!, cidr: "fd00:21::/64", family: 6 };
+  v6.hosts[0]!.addresses[1]!.address = "fd00:21::1";
+  v6.vantages[0]!.addresses = [{ network: "vpn", address: "fd00:21::250" }];
+  const plan = planLab(v6);
+  const gpu = plan.hosts.find((h) => h.host === "gpu")!;
+  assert.match(gpu.firewall, /ip6 saddr \{ fd00:21::\/64 \} tcp dport 9100 accept/);
+  assert.match(gpu.firewall, /ip saddr \{ 10\.20\.0\.3\/32 \} tcp dport 9100 accept/);
+  const admin = plan.wireguard[0]!.peers[0]!;
+  assert.deepEqual(admin.allowedIps, ["fd00:21::250/128"]);
+  assert.equal(admin.endpoint, "[fd00:21::1]:51820");
+  assert.deepEqual(plan.rootLinks[0]!.addresses, ["fd00:21::250/64"]);
+  assert.deepEqual(plan.rootRoutes, []); // no IPv4 route through an IPv6 next hop
+  assert.deepEqual(gpu.routes, []);
 });
