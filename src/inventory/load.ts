@@ -29,6 +29,7 @@ import {
   type Node,
   type Pair,
   parseDocument,
+  type YAMLMap,
 } from "yaml";
 import { type Problem, UserError } from "../errors.js";
 import {
@@ -250,6 +251,19 @@ class Locator {
     return { file: this.file, line: Math.max(1, line), col: Math.max(1, col) };
   }
 
+  /** Key → pair of each mapping, built once per mapping (the last of duplicate keys wins). */
+  private readonly index = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    let byKey = this.index.get(map);
+    if (!byKey) {
+      byKey = new Map();
+      for (const p of map.items) byKey.set(keyText(p.key), p);
+      this.index.set(map, byKey);
+    }
+    return byKey.get(key);
+  }
+
   private deref(node: unknown): unknown {
     return isAlias(node) ? node.resolve(this.doc) : node;
   }
@@ -266,7 +280,7 @@ class Locator {
       const cur = this.deref(node);
       let pair: Pair | undefined;
       if (isMap(cur)) {
-        for (const p of cur.items) if (keyText(p.key) === String(s)) pair = p;
+        pair = this.pairOf(cur, String(s));
         if (!pair) break;
         const keyNode = pair.key as Node | null;
         const keyOffset = keyNode?.range?.[0];

@@ -49,6 +49,7 @@ export function httpGetVia(
   maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
 ): Promise<HttpResponse> {
   const ac = new AbortController();
+  let finished = false;
   const work = (async (): Promise<HttpResponse> => {
     let res: Dispatcher.ResponseData;
     try {
@@ -58,6 +59,9 @@ export function httpGetVia(
         signal: ac.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
+        // a probe is one exchange: close the connection (as blackbox_exporter does) rather than
+        // keep thousands of idle keep-alive sockets open for the rest of the run
+        reset: true,
       });
     } catch (e) {
       // A via host that failed stays a VantageError (the check is undecided, not failed).
@@ -94,6 +98,7 @@ export function httpGetVia(
       body: Buffer.concat(chunks).toString("utf8"),
     };
     if (truncated) out.truncated = true;
+    finished = true;
     return out;
   })();
   return raceDeadline(
@@ -103,6 +108,9 @@ export function httpGetVia(
     () => {
       throw new ProbeError(`GET ${url}: no response within ${timeoutMs} ms`);
     },
-    () => ac.abort(),
+    // abort only an exchange still under way (an abort builds an error object: not for nothing)
+    () => {
+      if (!finished) ac.abort();
+    },
   );
 }
