@@ -24,7 +24,7 @@ import {
   type Undo,
 } from "../../src/lab/faults.js";
 import { type Lab, labDown, labUp } from "../../src/lab/lab.js";
-import type { Report } from "../../src/verify/types.js";
+import { CHECK_KINDS, type Report } from "../../src/verify/types.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const cli = path.join(root, "dist/cli/main.js");
@@ -102,20 +102,7 @@ describe("keel verify on the example lab twin", { concurrency: false }, () => {
       assert.equal(c.host, "svc-1");
       assert.equal(c.message, "vantage lan-probe runs on svc-1 itself");
     }
-    for (const kind of [
-      "reachable",
-      "ssh.key-only",
-      "ssh.login",
-      "port.open",
-      "port.closed",
-      "http",
-      "listeners",
-      "sysctl",
-      "wireguard.peers",
-      "prometheus.targets",
-      "grafana",
-      "node_exporter",
-    ]) {
+    for (const kind of CHECK_KINDS) {
       assert.ok(
         report.checks.some((c) => c.kind === kind && c.status === "pass"),
         `a passing ${kind} check on the healthy twin`,
