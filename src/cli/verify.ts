@@ -160,7 +160,7 @@ async function verify(file: string, flags: VerifyFlags): Promise<number> {
 
   if (flags.junit) {
     try {
-      writeFileSync(flags.junit, renderJUnit(report));
+      writeFileSync(flags.junit, await renderJUnit(report));
     } catch (err) {
       throw new UserError(`--junit: cannot write ${flags.junit}: ${(err as Error).message}`);
     }

@@ -4,7 +4,6 @@
  * `error` and `skipped` children, as produced by Maven Surefire and read by Jenkins/GitLab).
  */
 import pc from "picocolors";
-import { create } from "xmlbuilder2";
 import type { CheckResult, CheckStatus, Report } from "./types.js";
 
 const ORDER: Record<CheckStatus, number> = { fail: 0, error: 1, skip: 2, pass: 3 };
@@ -81,7 +80,9 @@ export function progressLine(
  * JUnit XML of a report: one `testsuite` per host (name = host), one `testcase` per check
  * (classname = host, name = check id, time in seconds).
  */
-export function renderJUnit(report: Report): string {
+export async function renderJUnit(report: Report): Promise<string> {
+  // loaded on demand: xmlbuilder2 costs ~0.1 s of start-up that runs without --junit need not pay
+  const { create } = await import("xmlbuilder2");
   const byHost = new Map<string, CheckResult[]>();
   for (const r of report.checks) {
     const list = byHost.get(r.host) ?? [];

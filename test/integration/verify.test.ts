@@ -90,7 +90,11 @@ after(async () => {
 
 describe("keel verify on the example lab twin", { concurrency: false }, () => {
   test("healthy twin: every check passes (the via vantage's own host is skip), exit 0", () => {
-    const { code, report } = verify();
+    const junit = path.join(dir, "junit.xml");
+    const { code, report } = verify("--junit", junit);
+    const xml = readFileSync(junit, "utf8");
+    assert.match(xml, new RegExp(`<testsuites [^>]*tests="${report.checks.length}" failures="0" errors="0"`));
+    assert.match(xml, /<testcase classname="gpu" name="gpu\/listeners" time="[\d.]+"\/>/);
     assert.deepEqual(broken(report), []);
     assert.equal(code, 0);
     assert.equal(report.summary.fail + report.summary.error, 0);

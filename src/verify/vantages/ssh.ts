@@ -59,6 +59,8 @@ export class ViaProber implements Prober {
   #conn: Promise<SshClient> | undefined;
   /** The via connection (also while it is still logging in, so `close` can end it). */
   #client: SshClient | undefined;
+  /** Set by close(): a login still under way ends its connection instead of keeping it. */
+  #closed = false;
   readonly #pool: SshPool;
   /** Bounds concurrent exec channels on the via connection (ping, nc). */
   readonly #viaLimit: LimitFunction;
@@ -113,12 +115,19 @@ export class ViaProber implements Prober {
     } else {
       throw new VantageError(`${this.failurePrefix}: no identity given and SSH_AUTH_SOCK is not set`);
     }
+    if (this.#closed) throw new VantageError(`${this.failurePrefix}: the prober is closed`);
     const client = new SshClient();
     this.#client = client;
     const work = new Promise<SshClient>((resolve, reject) => {
       let ready = false;
       client.on("ready", () => {
         ready = true;
+        if (this.#closed) {
+          // close() ran while this login was under way: do not leave a session open
+          client.end();
+          reject(new VantageError(`${this.failurePrefix}: the prober is closed`));
+          return;
+        }
         resolve(client);
       });
       client.on("error", (e) => {
@@ -300,11 +309,17 @@ export class ViaProber implements Prober {
 
   /** Ends the HTTP clients, the tunnelled SSH connections and the via connection (also one still logging in). */
   async close(): Promise<void> {
-    for (const c of this.#httpClients.values()) await c.destroy().catch(() => undefined);
+    this.#closed = true;
+    // The HTTP clients run over channels of the SSH connection: take the connection down first
+    // (that closes every channel), then the clients without waiting on them: a client whose
+    // channel is half-closed would wait forever for a close that only the connection can give.
+    const http = [...this.#httpClients.values()];
     this.#httpClients.clear();
     await this.#pool.close();
     this.#client?.end();
+    this.#client?.destroy();
     this.#client = undefined;
+    for (const c of http) c.destroy().catch(() => undefined);
   }
 
   /** Runs a command on the via host itself over the shared connection. */

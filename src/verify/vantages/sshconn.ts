@@ -106,7 +106,9 @@ export function describeIdentity(target: SshTarget): string {
  */
 export class SshPool {
   readonly #conns = new Map<string, Promise<Conn>>();
+  /** Every client made, from creation (not only once logged in), so close() ends all of them. */
   readonly #clients = new Set<Client>();
+  #closed = false;
   readonly #openStream: OpenStream | undefined;
   readonly #maxChannels: number;
 
@@ -157,7 +159,12 @@ export class SshPool {
 
   /** Closes every connection. */
   async close(): Promise<void> {
-    for (const c of this.#clients) c.end();
+    this.#closed = true;
+    // end() only half-closes; destroy() makes sure no session outlives the prober
+    for (const c of this.#clients) {
+      c.end();
+      c.destroy();
+    }
     this.#clients.clear();
     this.#conns.clear();
   }
@@ -204,12 +211,19 @@ export class SshPool {
         throw new ProbeError(`${prefix}: ${errorMessage(e)}`);
       }
     }
+    if (this.#closed) throw new ProbeError(`${prefix}: the prober is closed`);
     const client = new Client();
+    this.#clients.add(client);
     const work = new Promise<Conn>((resolve, reject) => {
       let ready = false;
       client.on("ready", () => {
         ready = true;
-        this.#clients.add(client);
+        if (this.#closed) {
+          // close() ran while this login was under way: do not leave a session open
+          client.end();
+          reject(new ProbeError(`${prefix}: the prober is closed`));
+          return;
+        }
         resolve({ client, limit: pLimit(this.#maxChannels) });
       });
       client.on("error", (e) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { renderJUnit, renderText } from "../../../src/verify/report.js";
+import { progressLine, renderJUnit, renderText } from "../../../src/verify/report.js";
 import type { Report } from "../../../src/verify/types.js";
 
 const report: Report = {
@@ -60,8 +60,8 @@ test("text report lists failures first with message and observed, then the total
   assert.ok(renderText(report, { color: false, verbose: true }).includes("PASS  a/reachable@admin"));
 });
 
-test("JUnit XML has one suite per host and failure/error/skipped elements, escaped", () => {
-  const xml = renderJUnit(report);
+test("JUnit XML has one suite per host and failure/error/skipped elements, escaped", async () => {
+  const xml = await renderJUnit(report);
   assert.match(
     xml,
     /<testsuites name="keel verify examples\/lab\/keel.yaml" tests="4" failures="1" errors="1" skipped="1"/,
@@ -73,4 +73,12 @@ test("JUnit XML has one suite per host and failure/error/skipped elements, escap
   );
   assert.match(xml, /<error message="cannot log in to b &lt;&amp;&gt;" type="listeners">/);
   assert.match(xml, /<skipped message="vantage x runs on c itself"\/>/);
+});
+
+test("the live progress line counts done, failures and errors, and names the last check", () => {
+  const last = report.checks[1]!;
+  assert.equal(
+    progressLine(7, 120, { fail: 2, error: 1 }, last),
+    "[   7/120 ] 2 fail, 1 error  gpu/port.closed/node_exporter@lan-probe",
+  );
 });
