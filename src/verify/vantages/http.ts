@@ -39,6 +39,9 @@ export function describeHttpError(e: unknown): string {
  * is not read; `truncated` is then true).
  *
  * @param timeoutMs deadline for the whole exchange (connect, headers and body), in ms.
+ * @param closeConnection close the connection after the response (`reset`): right for direct
+ *   TCP probes, where keep-alive would hold thousands of idle sockets; wrong over an SSH channel,
+ *   which never reports the close undici then waits for before its next request.
  * @throws ProbeError `GET URL: connection refused` / `… no response within N ms` and the like.
  */
 export function httpGetVia(
@@ -47,6 +50,7 @@ export function httpGetVia(
   timeoutMs: number,
   signal: AbortSignal | undefined,
   maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+  closeConnection = false,
 ): Promise<HttpResponse> {
   const ac = new AbortController();
   let finished = false;
@@ -59,9 +63,7 @@ export function httpGetVia(
         signal: ac.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        // a probe is one exchange: close the connection (as blackbox_exporter does) rather than
-        // keep thousands of idle keep-alive sockets open for the rest of the run
-        reset: true,
+        reset: closeConnection,
       });
     } catch (e) {
       // A via host that failed stays a VantageError (the check is undecided, not failed).

@@ -179,6 +179,9 @@ export class LocalProber implements Prober {
       timeoutMs,
       signal,
       options.maxBodyBytes,
+      // one exchange per probe: close it (as blackbox_exporter does) rather than keep thousands
+      // of idle keep-alive sockets open for the rest of the run
+      true,
     );
   }
 
