@@ -158,33 +158,36 @@ async function verify(file: string, flags: VerifyFlags): Promise<number> {
   if (live) process.stderr.write("\r\x1b[2K");
   const report = buildReport(file, started, results);
 
+  // The report first: whatever happens to the history database, the run's result is shown.
+  if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+    process.stdout.write(renderText(report, { color, verbose: flags.verbose === true }));
+  }
+  if (flags.history && ac.signal.aborted) {
+    process.stderr.write("keel: the run was interrupted; it is not stored in the history\n");
+  } else if (flags.history) {
+    const db = flags.db ?? defaultDbPath(file);
+    try {
+      const store = new SqliteStore(db);
+      try {
+        store.saveRun(report);
+      } finally {
+        store.close();
+      }
+    } catch (err) {
+      // The checks ran and their verdict stands (exit 0/1); only the record of them is missing.
+      process.stderr.write(
+        `keel: warning: ${flags.db ? "--db: " : ""}this run was not stored in ${db}: ${(err as Error).message}\n`,
+      );
+    }
+  }
   if (flags.junit) {
     try {
       writeFileSync(flags.junit, await renderJUnit(report));
     } catch (err) {
       throw new UserError(`--junit: cannot write ${flags.junit}: ${(err as Error).message}`);
     }
-  }
-  if (flags.history) {
-    const db = flags.db ?? defaultDbPath(file);
-    let store: SqliteStore;
-    try {
-      store = new SqliteStore(db);
-    } catch (err) {
-      throw new UserError(
-        `${flags.db ? "--db: " : ""}cannot open history database ${db}: ${(err as Error).message}`,
-      );
-    }
-    try {
-      store.saveRun(report);
-    } finally {
-      store.close();
-    }
-  }
-  if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else {
-    const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
-    process.stdout.write(renderText(report, { color, verbose: flags.verbose === true }));
   }
   return exitStatusOf(report);
 }

@@ -135,7 +135,11 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
       const first = specs.length;
       const address = probeAddress(h, v);
       const admitted = h.services.filter((s) => admits(s.allow, v));
-      const tcpPorts = admitted.filter((s) => s.protocol === "tcp").map((s) => s.port);
+      // Any declared TCP port: a refusal from one the vantage is not admitted to also proves the
+      // host is up. Admitted ports first, since they are the likeliest to answer.
+      const tcpPorts = [
+        ...new Set([...admitted, ...h.services].filter((s) => s.protocol === "tcp").map((s) => s.port)),
+      ];
       add(h, "reachable", v, { kind: "reachable", address, tcpPorts });
       const ssh =
         h.services.find((s) => s.kind === "ssh" && s.name === "ssh") ??

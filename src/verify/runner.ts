@@ -66,15 +66,21 @@ function resultOf(spec: CheckSpec, outcome: CheckOutcome, durationMs: number): C
 async function runOne(
   spec: CheckSpec,
   opts: RunOptions,
-  probers: Map<string, Prober>,
+  probers: Map<string, Prober | Error>,
 ): Promise<CheckOutcome> {
   const mod = opts.kinds[spec.kind];
   if (!mod) return { status: "error", message: `no check kind ${spec.kind} is registered` };
   let prober = probers.get(spec.vantage);
   if (!prober) {
-    prober = opts.proberFor(spec.vantage);
+    // A vantage that cannot be set up makes its checks error; it must not end the run.
+    try {
+      prober = opts.proberFor(spec.vantage);
+    } catch (err) {
+      prober = err instanceof Error ? err : new Error(String(err));
+    }
     probers.set(spec.vantage, prober);
   }
+  if (prober instanceof Error) return outcomeOfError(prober, spec);
   const ac = new AbortController();
   const onAbort = () => ac.abort(opts.signal?.reason);
   opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -108,7 +114,7 @@ export async function runChecks(specs: CheckSpec[], opts: RunOptions): Promise<C
   const limit = pLimit(opts.concurrency);
   // every check in flight listens on the run's signal: that is up to `concurrency` listeners
   if (opts.signal) setMaxListeners(opts.concurrency + 10, opts.signal);
-  const probers = new Map<string, Prober>();
+  const probers = new Map<string, Prober | Error>();
   let done = 0;
   const total = specs.length;
   const finish = (r: CheckResult): CheckResult => {
@@ -132,7 +138,7 @@ export async function runChecks(specs: CheckSpec[], opts: RunOptions): Promise<C
       }),
     );
   } finally {
-    await Promise.allSettled([...probers.values()].map((p) => p.close()));
+    await Promise.allSettled([...probers.values()].map((p) => (p instanceof Error ? undefined : p.close())));
   }
 }
 

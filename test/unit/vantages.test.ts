@@ -61,3 +61,22 @@ test("raceDeadline settles with the work, the timeout value, or the abort reason
     /gave up/,
   );
 });
+
+test("raceDeadline with an already-aborted signal still swallows a late rejection of the work", async () => {
+  const ac = new AbortController();
+  ac.abort(new Error("stop"));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    const late = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("late")), 5));
+    await assert.rejects(
+      raceDeadline(late, 1000, ac.signal, () => 0),
+      /stop/,
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+});

@@ -81,8 +81,15 @@ export function judgeWireguard(
   const problems: string[] = [];
   const report: Record<string, unknown>[] = [];
   const matched = new Set<WgPeer>();
+  // A peer with no address in the inventory cannot be told apart from the others: undecided.
+  const unknown: string[] = [];
   for (const d of declared) {
     const label = `peer ${d.name}`;
+    if (d.addresses.length === 0) {
+      unknown.push(d.name);
+      report.push({ name: d.name, configured: null });
+      continue;
+    }
     const candidates = peers.filter((p) => peerHasAddress(p, d.addresses));
     candidates.forEach((p) => {
       matched.add(p);
@@ -109,7 +116,17 @@ export function judgeWireguard(
     .filter((p) => !matched.has(p))
     .map((p) => ({ publicKey: p.publicKey, allowedIps: p.allowedIps, endpoint: p.endpoint }));
   const observed = { peers: report, unexpected };
-  if (problems.length > 0) return { status: "fail", message: problems.join("; "), observed };
+  const unknownNote = unknown.length
+    ? `cannot identify peer${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} on ${iface}: no address in the inventory (give the vantage an \`address:\`)`
+    : "";
+  if (problems.length > 0) {
+    return {
+      status: "fail",
+      message: [...problems, ...(unknownNote ? [unknownNote] : [])].join("; "),
+      observed,
+    };
+  }
+  if (unknownNote) return { status: "error", message: unknownNote, observed };
   const extra = unexpected.length
     ? ` (${unexpected.length} undeclared peer${unexpected.length > 1 ? "s" : ""})`
     : "";

@@ -50,15 +50,16 @@ export function raceDeadline<T>(
         }),
       Math.max(0, timeoutMs),
     );
+    // Handlers first, so a late rejection of `work` is swallowed even when already aborted.
+    work.then(
+      (v) => finish(() => resolve(v)),
+      (e: unknown) => finish(() => reject(e)),
+    );
     if (signal?.aborted) {
       onAbort();
       return;
     }
     signal?.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (v) => finish(() => resolve(v)),
-      (e: unknown) => finish(() => reject(e)),
-    );
   });
 }
 

@@ -84,3 +84,28 @@ test("wgCommand quotes the interface and drops the private-key line on the host"
   assert.match(wgCommand("wg0"), /wg show wg0 dump\) \|\| exit \$\?; .*tail -n \+2; date \+%s$/);
   assert.match(wgCommand("wg0; rm -rf /"), /wg show 'wg0; rm -rf \/' dump/);
 });
+
+test("a declared peer with no address in the inventory is undecided (error), not a failure", () => {
+  // The contract's example: `peers: [admin]` where admin is a local vantage with no address.
+  const only = judgeWireguard("wg0", [{ name: "admin", addresses: [] }], parseWgDump(DUMP), NOW, 180);
+  assert.equal(only.status, "error");
+  assert.equal(
+    only.message,
+    "cannot identify peer admin on wg0: no address in the inventory (give the vantage an `address:`)",
+  );
+  const withMissing = judgeWireguard(
+    "wg0",
+    [
+      { name: "admin", addresses: [] },
+      { name: "gone", addresses: ["10.99.0.77"] },
+    ],
+    parseWgDump(DUMP),
+    NOW,
+    180,
+  );
+  assert.equal(withMissing.status, "fail", "a real problem still fails");
+  assert.match(
+    withMissing.message,
+    /^peer gone \(10\.99\.0\.77\) is not configured on wg0; cannot identify peer admin/,
+  );
+});

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -87,4 +87,47 @@ test("keel history prints state changes, text and JSON, filtered by --check", ()
     json.map((c) => c.checkId),
     ["gpu/listeners", "mon/listeners", "gpu/listeners", "gpu/listeners"],
   );
+});
+
+test("a history database that cannot be written is a warning: the report is printed and its exit status kept", () => {
+  // One host on loopback with one TCP service on a port nothing listens on: port.open fails
+  // (refused). Only 127.0.0.1 is probed.
+  const inv = path.join(dir, "lo.yaml");
+  writeFileSync(
+    inv,
+    [
+      "keel: 1",
+      "site: lo",
+      "networks: { lo: { cidr: 127.0.0.0/8 } }",
+      "vantages: { here: { local: true, networks: [lo] } }",
+      "hosts:",
+      "  box: { address: 127.0.0.1, ssh: false, services: [{ name: app, port: 1 }] }",
+      "",
+    ].join("\n"),
+  );
+  const notADir = path.join(dir, "not-a-dir");
+  writeFileSync(notADir, "a file where the database's folder should be\n");
+  const r = keel(
+    "verify",
+    inv,
+    "--json",
+    "--only",
+    "*/port.*",
+    "--db",
+    path.join(notADir, "keel.db"),
+    "--junit",
+    path.join(dir, "j.xml"),
+  );
+  assert.equal(r.status, 1, r.stderr);
+  const report = JSON.parse(r.stdout) as {
+    summary: { fail: number };
+    checks: { id: string; message: string }[];
+  };
+  assert.equal(report.summary.fail, 1);
+  assert.match(
+    report.checks.find((c) => c.id === "box/port.open/app@here")?.message ?? "",
+    /127\.0\.0\.1:1\/tcp is refused/,
+  );
+  assert.match(r.stderr, /^keel: warning: --db: this run was not stored in .*not-a-dir\/keel\.db: /m);
+  assert.match(readFileSync(path.join(dir, "j.xml"), "utf8"), /<testsuites /);
 });

@@ -139,3 +139,14 @@ test("identity paths: ~ expands to the home directory, relative paths resolve ag
   assert.ok(identityPath(inv, "~/.ssh/id_ed25519")?.endsWith("/.ssh/id_ed25519"));
   assert.equal(identityPath(inv, undefined), undefined);
 });
+
+test("reachable falls back to every declared TCP port, admitted ones first", () => {
+  const specs = deriveChecks(contractExample());
+  const r = specs.find((s) => s.id === "gw-vpn/reachable@lan-probe");
+  assert.ok(r && r.params.kind === "reachable");
+  // lan-probe is admitted to none of gw-vpn's TCP ports (ssh: vpn; node_exporter: mon, vpn)
+  assert.deepEqual(r.params.tcpPorts, [22, 9100]);
+  const m = specs.find((s) => s.id === "mon/reachable@admin");
+  assert.ok(m && m.params.kind === "reachable");
+  assert.deepEqual(m.params.tcpPorts, [9090, 3000, 22, 9100]);
+});

@@ -143,3 +143,25 @@ test("report summary and exit status follow the contract", () => {
   assert.equal(exitStatusOf(buildReport("k.yaml", started, [{ ...base, id: "a", status: "error" }])), 1);
   assert.equal(exitStatusOf(buildReport("k.yaml", started, [{ ...base, id: "a", status: "fail" }])), 1);
 });
+
+test("a vantage whose prober cannot be built makes its checks error; the run goes on", async () => {
+  const kinds = kind(async () => ({ status: "pass", message: "ok" }));
+  const specs = [spec("a/reachable@bad", "bad"), spec("b/reachable@admin"), spec("c/reachable@bad", "bad")];
+  const results = await runChecks(specs, {
+    concurrency: 2,
+    timeoutMs: 100,
+    kinds,
+    proberFor: (v) => {
+      if (v === "bad") throw new VantageError("vantage bad: gpu has ssh: false, so probes cannot run on it");
+      return prober(v);
+    },
+  });
+  assert.deepEqual(
+    results.map((r) => [r.id, r.status, r.message]),
+    [
+      ["a/reachable@bad", "error", "vantage bad: gpu has ssh: false, so probes cannot run on it"],
+      ["b/reachable@admin", "pass", "ok"],
+      ["c/reachable@bad", "error", "vantage bad: gpu has ssh: false, so probes cannot run on it"],
+    ],
+  );
+});
