@@ -253,6 +253,23 @@ describe("LocalProber", () => {
     }
   });
 
+  test("sshExec: a command whose time ran out while it waited for a channel never runs", async () => {
+    const p = new LocalProber("admin", { maxChannelsPerConnection: 1 });
+    const marker = join(tmpdir(), `keel-queued-${process.pid}`);
+    rmSync(marker, { force: true });
+    try {
+      const t = target(keyOnly);
+      const first = p.sshExec(t, "sleep 1", 5000);
+      await assert.rejects(p.sshExec(t, `touch ${marker}`, 300), ProbeError);
+      assert.equal((await first).code, 0);
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(existsSync(marker), false, "the queued command ran after its deadline");
+    } finally {
+      rmSync(marker, { force: true });
+      await p.close();
+    }
+  });
+
   test("sshExec to a black-holed target costs one timeout, then fails at once", async () => {
     const p = new LocalProber("admin");
     try {

@@ -137,17 +137,29 @@ export class SshPool {
       return await conn.limit(() => {
         const left = timeoutMs - (Date.now() - started);
         if (signal?.aborted) return Promise.reject(new ProbeError(`"${command}" on ${who}: aborted`));
+        // Its time ran out while it waited for a channel: do not run it at all.
+        if (left <= 0) {
+          return Promise.reject(
+            new ProbeError(`"${command}" on ${who} did not finish within ${timeoutMs} ms`),
+          );
+        }
         let channel: ClientChannel | undefined;
+        let gaveUp = false;
         return raceDeadline(
           runOnce(conn.client, command, (c) => {
             channel = c;
+            // a channel that opens after the deadline would outlive its slot: close it at once
+            if (gaveUp) c.close();
           }),
           left,
           signal,
           () => {
             throw new ProbeError(`"${command}" on ${who} did not finish within ${timeoutMs} ms`);
           },
-          () => channel?.close(),
+          () => {
+            gaveUp = true;
+            channel?.close();
+          },
         );
       });
     })();
