@@ -12,7 +12,7 @@ import { loadInventory } from "../inventory/load.js";
 import type { Inventory, Vantage } from "../inventory/model.js";
 import { SqliteStore } from "../store/sqlite.js";
 import { checkKinds } from "../verify/checks/index.js";
-import { deriveChecks, identityPath, probeAddress } from "../verify/derive.js";
+import { deriveChecks, sshTarget } from "../verify/derive.js";
 import { progressLine, renderJUnit, renderText } from "../verify/report.js";
 import {
   buildReport,
@@ -62,18 +62,11 @@ const collect = (value: string, prev: string[] = []) => [
 export function viaLogin(inv: Inventory, v: Vantage): SshTarget {
   const h = inv.hosts.find((x) => x.name === v.via);
   if (!h) throw new VantageError(`vantage ${v.name}: via host ${v.via} is not in the inventory`);
-  if (!h.ssh)
-    throw new VantageError(`vantage ${v.name}: ${h.name} has ssh: false, so probes cannot run on it`);
   const locals = inv.vantages.filter((x) => x.type === "local");
-  const here: Vantage = locals[0] ?? { ...v, networks: [] };
-  const target: SshTarget = {
-    host: h.name,
-    address: probeAddress(h, { ...here, networks: locals.flatMap((x) => x.networks) }),
-    port: h.ssh.port,
-    user: h.ssh.user,
-  };
-  const identity = identityPath(inv, h.ssh.identity);
-  if (identity) target.identity = identity;
+  const here: Vantage = { ...(locals[0] ?? v), networks: locals.flatMap((x) => x.networks) };
+  const target = sshTarget(inv, h, here);
+  if (!target)
+    throw new VantageError(`vantage ${v.name}: ${h.name} has ssh: false, so probes cannot run on it`);
   return target;
 }
 

@@ -16,8 +16,7 @@
  * - Content checks (http, prometheus.targets, grafana, node_exporter) run from the first vantage
  *   the service admits, so a site is not asked the same question from every vantage.
  */
-import { homedir } from "node:os";
-import path from "node:path";
+import { resolveIdentityPath } from "../inventory/load.js";
 import type { Host, Inventory, Protocol, Service, Vantage } from "../inventory/model.js";
 import type { CheckKind, CheckParams, CheckSpec, SshTarget } from "./types.js";
 
@@ -64,23 +63,11 @@ export function mayReach(h: Host, v: Vantage): boolean {
   return h.services.some((s) => admits(s.allow, v));
 }
 
-/**
- * Expands `~/` and resolves a relative identity path against the inventory's directory.
- * Returns undefined when no identity is configured (the SSH agent is used).
- */
-export function identityPath(inv: Inventory, identity: string | undefined): string | undefined {
-  if (!identity) return undefined;
-  if (identity === "~") return homedir();
-  if (identity.startsWith("~/")) return path.join(homedir(), identity.slice(2));
-  return path.resolve(inv.dir, identity);
-}
-
 /** How vantage `v` logs in to host `h` over SSH; undefined when the host has `ssh: false`. */
 export function sshTarget(inv: Inventory, h: Host, v: Vantage): SshTarget | undefined {
   if (!h.ssh) return undefined;
   const target: SshTarget = { host: h.name, address: probeAddress(h, v), port: h.ssh.port, user: h.ssh.user };
-  const identity = identityPath(inv, h.ssh.identity);
-  if (identity) target.identity = identity;
+  if (h.ssh.identity) target.identity = resolveIdentityPath(inv, h.ssh.identity);
   return target;
 }
 

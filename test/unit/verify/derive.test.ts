@@ -4,9 +4,9 @@ import {
   admits,
   checkId,
   deriveChecks,
-  identityPath,
   mayReach,
   probeAddress,
+  sshTarget,
 } from "../../../src/verify/derive.js";
 import { contractExample, vantage } from "../../helpers/inventory.js";
 
@@ -135,9 +135,14 @@ test("derivation is deterministic", () => {
 
 test("identity paths: ~ expands to the home directory, relative paths resolve against the inventory", () => {
   const inv = contractExample();
-  assert.equal(identityPath(inv, ".keel/id"), "/srv/site/.keel/id");
-  assert.ok(identityPath(inv, "~/.ssh/id_ed25519")?.endsWith("/.ssh/id_ed25519"));
-  assert.equal(identityPath(inv, undefined), undefined);
+  const [admin] = inv.vantages;
+  const gpu = inv.hosts.find((h) => h.name === "gpu");
+  assert.ok(admin && gpu?.ssh);
+  const identityPath = (identity: string | undefined) =>
+    sshTarget(inv, { ...gpu, ssh: { ...gpu.ssh!, identity } }, admin)?.identity;
+  assert.equal(identityPath(".keel/id"), "/srv/site/.keel/id");
+  assert.ok(identityPath("~/.ssh/id_ed25519")?.endsWith("/.ssh/id_ed25519"));
+  assert.equal(identityPath(undefined), undefined);
 });
 
 test("reachable falls back to every declared TCP port, admitted ones first", () => {
