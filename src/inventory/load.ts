@@ -15,6 +15,7 @@
  *
  * Then defaults are merged in (see `model.ts`).
  */
+
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
@@ -46,6 +47,7 @@ import {
   parsePrefix,
   tryParseAddress,
 } from "../net/prefix.js";
+import { defaultAlertSettings, defaultServeSettings } from "../serve/settings.js";
 import type {
   Host,
   HttpProbe,
@@ -1091,6 +1093,8 @@ function normalise(
     defaults: { ssh: defaultSsh, nodeExporter: defaultNodeExporter },
     hosts,
     vantages,
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
   };
 }
 

@@ -147,6 +147,73 @@ export interface Defaults {
   nodeExporter: NodeExporterSettings;
 }
 
+/**
+ * Per-kind scheduling and state thresholds for `keel serve` (`serve.checks` in YAML, keyed by
+ * check kind or `default`). Nagios/Icinga terms: a check is soft-failing until it fails
+ * `failAfter` times in a row, then hard-failing until it passes `recoverAfter` times in a row.
+ */
+export interface CheckSchedule {
+  /** Interval between runs of one check, in ms (YAML: Prometheus duration, e.g. `30s`). */
+  intervalMs: number;
+  /** Consecutive failures (fail or error) that make the state hard (default 3). */
+  failAfter: number;
+  /** Consecutive passes that recover a hard-failing check (default 2). */
+  recoverAfter: number;
+}
+
+/** An API token (`serve.tokens`): declared by its SHA-256 hash or by an `${ENV}` reference. */
+export interface ApiToken {
+  /** Who the token belongs to; written to the audit log. */
+  name: string;
+  /** `viewer` reads; `operator` may also trigger runs. */
+  role: "viewer" | "operator";
+  /** Lower-case hex SHA-256 of the token (YAML `sha256:`). */
+  sha256?: string;
+  /** Name of the environment variable holding the token (YAML `token: ${NAME}`). */
+  env?: string;
+  pos: SourcePosition;
+}
+
+/** Retention of check history in the store (`serve.retention`). */
+export interface Retention {
+  /** Raw results are kept this long, in ms (default 7 days); older ones are downsampled. */
+  rawMs: number;
+  /** Downsampled buckets are this wide, in ms (default 1 hour). */
+  bucketMs: number;
+  /** Nothing is kept longer than this, in ms (default 365 days). */
+  maxAgeMs: number;
+  /** At most this many raw results per check (default 10,000); the oldest go first. */
+  perCheck: number;
+}
+
+/** Settings of `keel serve` (the `serve:` section, a Keel extension; all optional in YAML). */
+export interface ServeSettings {
+  /** `host:port` to listen on (default `127.0.0.1:8484`; the `--listen` flag overrides it). */
+  listen: string;
+  /** Schedule by check kind, with every kind filled in from `default`. */
+  checks: Record<string, CheckSchedule>;
+  /** Flapping: `changes` or more state changes within the last `window` results (default 6 in 20). */
+  flapping: { window: number; changes: number };
+  retention: Retention;
+  tokens: ApiToken[];
+}
+
+/** A generic webhook receiving hard state changes as JSON (`alerts.webhooks`). */
+export interface Webhook {
+  name: string;
+  url: string;
+  /** Extra request headers; values may be `${ENV}` references, resolved when sending. */
+  headers: Record<string, string>;
+  pos: SourcePosition;
+}
+
+/** Where hard state changes are sent (the `alerts:` section, a Keel extension). */
+export interface AlertSettings {
+  /** Alertmanager base URLs (v2 API: `POST {url}/api/v2/alerts`). */
+  alertmanagers: string[];
+  webhooks: Webhook[];
+}
+
 export interface Inventory {
   /** Path of the inventory file as given on the command line. */
   file: string;
@@ -160,4 +227,8 @@ export interface Inventory {
   defaults: Defaults;
   hosts: Host[];
   vantages: Vantage[];
+  /** `serve:` with every default filled in. */
+  serve: ServeSettings;
+  /** `alerts:`; empty lists when absent. */
+  alerts: AlertSettings;
 }

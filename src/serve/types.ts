@@ -1,0 +1,73 @@
+/**
+ * The contract between the parts of `keel serve`: the engine (scheduler, soft/hard states,
+ * reload, alerts), the store, the HTTP API and the dashboard. All of them read the same plain,
+ * serialisable objects (architecture.md: "results are data").
+ */
+
+import type { Problem } from "../errors.js";
+import type { Inventory } from "../inventory/model.js";
+import type { CheckKind, CheckResult, CheckStatus } from "../verify/types.js";
+
+/**
+ * State of a check in the Nagios/Icinga sense: `ok`; `soft` (failing, fewer than `failAfter`
+ * times in a row, or recovering, fewer than `recoverAfter` passes in a row); `hard`
+ * (failing for real: alerts follow hard states only); `unknown` until the first result;
+ * `skipped` for checks the derivation skips.
+ */
+export type HardState = "ok" | "soft" | "hard" | "unknown" | "skipped";
+
+/** The latest state of one check as the engine keeps it in memory. */
+export interface CheckState {
+  id: string;
+  kind: CheckKind;
+  host: string;
+  service?: string;
+  vantage?: string;
+  /** Latest result's status; `null` before the first run. */
+  status: CheckStatus | null;
+  /** Latest result's message. */
+  message: string;
+  observed?: Record<string, unknown>;
+  /** Latest result's duration in ms. */
+  durationMs: number;
+  state: HardState;
+  /** Consecutive results with the current status (fail and error count together). */
+  consecutive: number;
+  /** When `state` last changed (ISO 8601); null before the first result. */
+  since: string | null;
+  /** When the latest result arrived (ISO 8601). */
+  lastRunAt: string | null;
+  /** When the check runs next (ISO 8601). */
+  nextRunAt: string | null;
+  /** Too many state changes within the flapping window. */
+  flapping: boolean;
+  /**
+   * Set when a parent check (the host's `reachable` from the same vantage) is failing: this
+   * check raises no alerts of its own. Holds the parent's check id.
+   */
+  suppressedBy?: string;
+}
+
+/** An event the engine emits; the API streams these to the dashboard (Server-Sent Events). */
+export type EngineEvent =
+  | { type: "result"; result: CheckResult; state: CheckState }
+  | { type: "state"; state: CheckState; from: HardState }
+  | { type: "reload"; ok: boolean; problems: Problem[] };
+
+/** Which checks `runNow` runs: all, one host's, or those whose id matches a glob (picomatch). */
+export type RunSelector = { all: true } | { host: string } | { glob: string };
+
+/** What `keel serve`'s API needs from the engine. */
+export interface Engine {
+  /** The inventory being served (the last valid one). */
+  inventory(): Inventory;
+  /** Located problems of the last rejected inventory; empty when the file on disk is valid. */
+  problems(): Problem[];
+  /** Current states, in derivation order. */
+  states(): CheckState[];
+  state(id: string): CheckState | undefined;
+  /** Runs the selected checks now; resolves with their results. Throws `UserError` on an empty selection. */
+  runNow(selector: RunSelector): Promise<CheckResult[]>;
+  /** Subscribes to events; returns the unsubscribe function. */
+  subscribe(listener: (e: EngineEvent) => void): () => void;
+}
