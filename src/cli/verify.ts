@@ -13,14 +13,9 @@ import type { Inventory, Vantage } from "../inventory/model.js";
 import { SqliteStore } from "../store/sqlite.js";
 import { checkKinds } from "../verify/checks/index.js";
 import { deriveChecks, sshTarget } from "../verify/derive.js";
+import { autoWorkers, isPortable, runChecksParallel } from "../verify/parallel.js";
 import { progressLine, renderJUnit, renderText } from "../verify/report.js";
-import {
-  buildReport,
-  DEFAULT_CONCURRENCY,
-  DEFAULT_TIMEOUT_MS,
-  exitStatusOf,
-  runChecks,
-} from "../verify/runner.js";
+import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, exitStatusOf } from "../verify/runner.js";
 import type { Prober, SshTarget } from "../verify/types.js";
 import { VantageError } from "../verify/types.js";
 import { LocalProber } from "../verify/vantages/local.js";
@@ -44,6 +39,7 @@ interface VerifyFlags {
   history: boolean;
   verbose?: boolean;
   progress: boolean;
+  workers: number | "auto";
 }
 
 const collect = (value: string, prev: string[] = []) => [
@@ -103,6 +99,14 @@ export const registerVerify: RegisterCommand = (program: Command) => {
         .argParser(intFlag(10, 600000))
         .default(DEFAULT_TIMEOUT_MS),
     )
+    .addOption(
+      new Option(
+        "--workers <n>",
+        "worker threads for network probes from local vantages (auto: by site size and CPUs)",
+      )
+        .argParser((v: string) => (v === "auto" ? "auto" : intFlag(0, 64)(v)))
+        .default("auto"),
+    )
     .option("--db <path>", "history database (default: .keel/keel.db beside the inventory)")
     .option("--no-history", "do not store this run in the history database")
     .option("--no-progress", "no live progress line on a terminal")
@@ -136,7 +140,17 @@ async function verify(file: string, flags: VerifyFlags): Promise<number> {
   process.once("SIGINT", onSigint);
   const live = flags.progress && !flags.json && process.stderr.isTTY === true;
   const bad = { fail: 0, error: 0 };
-  const results = await runChecks(specs, {
+  const localVantages = new Set(inv.vantages.filter((v) => v.type === "local").map((v) => v.name));
+  const workers =
+    flags.workers === "auto"
+      ? autoWorkers(
+          specs.filter((s) => s.skip === undefined && (!only || only(s.id)) && isPortable(s, localVantages))
+            .length,
+        )
+      : flags.workers;
+  const results = await runChecksParallel(specs, {
+    workers,
+    localVantages,
     concurrency: flags.concurrency,
     timeoutMs: flags.timeout,
     kinds: checkKinds,

@@ -17,22 +17,14 @@
  */
 
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { Ajv, type ErrorObject } from "ajv";
+import type * as AjvLib from "ajv";
+import type { ErrorObject, ValidateFunction } from "ajv";
 import { CORE_SCHEMA, load as loadFast } from "js-yaml";
-import {
-  type Document,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  type Pair,
-  parseDocument,
-  type YAMLMap,
-} from "yaml";
+import type * as YamlLib from "yaml";
+import type { Document, LineCounter, Node, Pair, YAMLMap } from "yaml";
 import { type Problem, UserError } from "../errors.js";
 import {
   AddressError,
@@ -130,9 +122,48 @@ export const SUPPORTED_VERSIONS = [1] as const;
 // ---------------------------------------------------------------------------------------------
 // The validator, compiled once.
 
-// inlineRefs: false keeps each definition a function of its own: faster to compile (CLI start-up)
-const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, inlineRefs: false });
-const validateSchema = ajv.compile(inventorySchema);
+// The libraries of the located path (`yaml`, ajv with verbose errors) are loaded on first use:
+// a valid inventory never needs them, and they are a good part of the CLI's start-up time.
+const require = createRequire(import.meta.url);
+let yamlLib: typeof YamlLib | undefined;
+/** The `yaml` library, loaded on first use. */
+function Y(): typeof YamlLib {
+  yamlLib ??= require("yaml") as typeof YamlLib;
+  return yamlLib;
+}
+
+let locatedValidator: ValidateFunction | undefined;
+/** ajv with every error and its schema (`verbose`), compiled on first use; for located problems. */
+function validateSchema(data: unknown): boolean {
+  if (!locatedValidator) {
+    const { Ajv } = require("ajv") as typeof AjvLib;
+    // inlineRefs: false keeps each definition a function of its own: faster to compile
+    const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, inlineRefs: false });
+    locatedValidator = ajv.compile(inventorySchema);
+  }
+  const ok = locatedValidator(data);
+  validateSchema.errors = locatedValidator.errors;
+  return ok;
+}
+validateSchema.errors = null as ValidateFunction["errors"];
+
+let fastValidator: ((data: unknown) => boolean) | undefined;
+/**
+ * Yes/no schema validation for the fast path: the validator ajv's standalone mode wrote at build
+ * time (`scripts/build-validator.mjs` → `dist/inventory/inventory-validator.cjs`), which loads in
+ * a few milliseconds; when running from source, compiled here instead.
+ */
+function isValid(data: unknown): boolean {
+  if (!fastValidator) {
+    try {
+      fastValidator = require("./inventory-validator.cjs") as (data: unknown) => boolean;
+    } catch {
+      const { Ajv } = require("ajv") as typeof AjvLib;
+      fastValidator = new Ajv({ allowUnionTypes: true }).compile(inventorySchema);
+    }
+  }
+  return fastValidator(data);
+}
 
 /** Maps each (sub)schema object of a definition to the definition's name, to label ajv errors. */
 const definitionOf = new Map<object, string>();
@@ -268,7 +299,7 @@ class Locator {
   }
 
   private deref(node: unknown): unknown {
-    return isAlias(node) ? node.resolve(this.doc) : node;
+    return Y().isAlias(node) ? node.resolve(this.doc) : node;
   }
 
   /**
@@ -282,7 +313,7 @@ class Locator {
       const s = segs[i]!;
       const cur = this.deref(node);
       let pair: Pair | undefined;
-      if (isMap(cur)) {
+      if (Y().isMap(cur)) {
         pair = this.pairOf(cur, String(s));
         if (!pair) break;
         const keyNode = pair.key as Node | null;
@@ -291,7 +322,7 @@ class Locator {
         if (i === segs.length - 1 && which === "key") return this.at(keyOffset ?? offset);
         offset = valueOffset ?? keyOffset ?? offset;
         node = pair.value;
-      } else if (isSeq(cur) && typeof s === "number") {
+      } else if (Y().isSeq(cur) && typeof s === "number") {
         const item = cur.items[s] as Node | undefined;
         if (!item) break;
         offset = item.range?.[0] ?? offset;
@@ -320,22 +351,32 @@ class LazyPositions implements Positions {
     readonly text: string,
   ) {}
 
-  private locator(): Locator {
-    this.#loc ??= parseYaml(this.text, this.file).loc;
-    return this.#loc;
-  }
-
+  /**
+   * A position whose `line` and `col` are own enumerable getters (so spread, JSON and deep
+   * equality see plain numbers), resolved on first read.
+   */
   pos(segs: readonly Segment[], which: "key" | "value" = "value"): SourcePosition {
     const path = [...segs];
     let found: SourcePosition | undefined;
     const get = (): SourcePosition => {
-      found ??= this.locator().pos(path, which);
+      found ??= this.resolve(path, which);
       return found;
     };
-    const p = { file: this.file } as SourcePosition;
-    Object.defineProperty(p, "line", { get: () => get().line, enumerable: true });
-    Object.defineProperty(p, "col", { get: () => get().col, enumerable: true });
-    return p;
+    return {
+      file: this.file,
+      get line() {
+        return get().line;
+      },
+      get col() {
+        return get().col;
+      },
+    };
+  }
+
+  /** The located position of a path (parses with `yaml` on the first call). */
+  resolve(segs: readonly Segment[], which: "key" | "value"): SourcePosition {
+    this.#loc ??= parseYaml(this.text, this.file).loc;
+    return this.#loc.pos(segs, which);
   }
 }
 
@@ -366,7 +407,7 @@ function fastParse(text: string): unknown {
 }
 
 function keyText(key: unknown): string {
-  if (isScalar(key)) return String(key.value ?? "");
+  if (Y().isScalar(key)) return String(key.value ?? "");
   return String(key);
 }
 
@@ -380,8 +421,8 @@ interface Parsed {
 }
 
 function parseYaml(text: string, file: string): Parsed {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
+  const lc = new (Y().LineCounter)();
+  const doc = Y().parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   const loc = new Locator(file, doc, lc);
   const problems: Problem[] = [];
   for (const e of doc.errors) {
@@ -400,7 +441,7 @@ function parseYaml(text: string, file: string): Parsed {
 }
 
 function findDuplicateKeys(node: unknown, segs: Segment[], loc: Locator, problems: Problem[]): void {
-  if (isMap(node)) {
+  if (Y().isMap(node)) {
     const seen = new Map<string, Node | null>();
     for (const pair of node.items) {
       const k = keyText(pair.key);
@@ -418,7 +459,7 @@ function findDuplicateKeys(node: unknown, segs: Segment[], loc: Locator, problem
       } else seen.set(k, keyNode);
       findDuplicateKeys(pair.value, [...segs, k], loc, problems);
     }
-  } else if (isSeq(node)) {
+  } else if (Y().isSeq(node)) {
     node.items.forEach((item, i) => {
       findDuplicateKeys(item, [...segs, i], loc, problems);
     });
@@ -1176,7 +1217,7 @@ function byPosition(a: Problem, b: Problem): number {
 export function parseInventory(text: string, file: string): Inventory {
   // Fast path: a valid inventory, read by js-yaml, positions resolved only if asked for.
   const data = fastParse(text);
-  if (data !== undefined && validateSchema(data)) {
+  if (data !== undefined && isValid(data)) {
     const raw = data as RawInventory;
     const loc = new LazyPositions(file, text);
     const checker = new Checker(raw, loc);

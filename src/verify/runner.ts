@@ -3,7 +3,6 @@
  * vantage's prober. Judgement lives in the check kinds; this module only schedules and turns
  * exceptions into `error` results, so one broken vantage or black-holed host cannot stall a run.
  */
-import { setMaxListeners } from "node:events";
 import pLimit from "p-limit";
 import type { CheckKindModule, CheckOutcome, CheckResult, CheckSpec, Prober, Report } from "./types.js";
 import { ProbeError, VantageError } from "./types.js";
@@ -67,6 +66,7 @@ async function runOne(
   spec: CheckSpec,
   opts: RunOptions,
   probers: Map<string, Prober | Error>,
+  inflight: Set<AbortController>,
 ): Promise<CheckOutcome> {
   const mod = opts.kinds[spec.kind];
   if (!mod) return { status: "error", message: `no check kind ${spec.kind} is registered` };
@@ -81,16 +81,20 @@ async function runOne(
     probers.set(spec.vantage, prober);
   }
   if (prober instanceof Error) return outcomeOfError(prober, spec);
+  // The run's signal reaches this check through `inflight` (one listener for the whole run,
+  // not one per check: EventTarget listeners cost more than the probe on a fast network).
   const ac = new AbortController();
-  const onAbort = () => ac.abort(opts.signal?.reason);
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
-  const soft = setTimeout(() => ac.abort(new Error("timeout")), opts.timeoutMs + ABORT_SLACK_MS);
-  let hard: NodeJS.Timeout | undefined;
+  inflight.add(ac);
+  let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<CheckOutcome>((resolve) => {
-    hard = setTimeout(
-      () => resolve({ status: "error", message: `no answer within the ${opts.timeoutMs} ms timeout` }),
-      opts.timeoutMs + TIMEOUT_GRACE_MS,
-    );
+    // First abort the check (timeout + slack), then give up on it (timeout + grace).
+    timer = setTimeout(() => {
+      ac.abort(new Error("timeout"));
+      timer = setTimeout(
+        () => resolve({ status: "error", message: `no answer within the ${opts.timeoutMs} ms timeout` }),
+        TIMEOUT_GRACE_MS - ABORT_SLACK_MS,
+      );
+    }, opts.timeoutMs + ABORT_SLACK_MS);
   });
   try {
     const run = mod
@@ -98,9 +102,8 @@ async function runOne(
       .catch((err: unknown) => outcomeOfError(err, spec));
     return await Promise.race([run, deadline]);
   } finally {
-    clearTimeout(soft);
-    clearTimeout(hard);
-    opts.signal?.removeEventListener("abort", onAbort);
+    clearTimeout(timer);
+    inflight.delete(ac);
   }
 }
 
@@ -112,9 +115,12 @@ export async function runChecks(specs: CheckSpec[], opts: RunOptions): Promise<C
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1)
     throw new RangeError("concurrency must be ≥ 1");
   const limit = pLimit(opts.concurrency);
-  // every check in flight listens on the run's signal: that is up to `concurrency` listeners
-  if (opts.signal) setMaxListeners(opts.concurrency + 10, opts.signal);
   const probers = new Map<string, Prober | Error>();
+  const inflight = new Set<AbortController>();
+  const onRunAbort = (): void => {
+    for (const ac of inflight) ac.abort(opts.signal?.reason);
+  };
+  opts.signal?.addEventListener("abort", onRunAbort, { once: true });
   let done = 0;
   const total = specs.length;
   const finish = (r: CheckResult): CheckResult => {
@@ -132,12 +138,13 @@ export async function runChecks(specs: CheckSpec[], opts: RunOptions): Promise<C
           if (opts.signal?.aborted)
             return finish(resultOf(spec, { status: "skip", message: "run interrupted" }, 0));
           const t0 = performance.now();
-          const outcome = await runOne(spec, opts, probers);
+          const outcome = await runOne(spec, opts, probers, inflight);
           return finish(resultOf(spec, outcome, performance.now() - t0));
         });
       }),
     );
   } finally {
+    opts.signal?.removeEventListener("abort", onRunAbort);
     await Promise.allSettled([...probers.values()].map((p) => (p instanceof Error ? undefined : p.close())));
   }
 }
