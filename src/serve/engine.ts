@@ -29,8 +29,10 @@
  * stays firing until its check recovers. A child that turns hard while its parent passes does
  * not alert at once when the parent has not run since: the parent runs first (Nagios'
  * on-demand host check), since the child may simply have noticed the outage before its
- * parent's next slot; only if the parent still passes does the child alert. When the parent passes again, a child that is still hard raises
- * its alert then.
+ * parent's next slot; only if the parent still passes does the child alert. When the parent
+ * passes again, a child that is still hard raises its alert with its next failing result from
+ * a run started after that (not at once: when a host comes back, its services usually come
+ * back with it, and must not alert for having been down with it).
  *
  * Alerts follow hard states only: a check that turns hard (and is not suppressed) fires; a
  * firing check that is back to `ok`, or that leaves the inventory on reload, is resolved.
@@ -119,6 +121,10 @@ interface Entry {
   alerting: boolean;
   /** The `hardSince` for which the parent was asked before alerting (Nagios' on-demand host check). */
   parentAskedFor: string | null;
+  /** When the latest run started (epoch ms; after waiting for a concurrency slot). */
+  runStartedAt: number;
+  /** When the parent last passed after failing (epoch ms): runs started before saw the outage. */
+  parentRecoveredAt: number;
   /** Next scheduled run, epoch ms (Infinity: never). */
   nextAt: number;
   inflight: Promise<CheckResult> | undefined;
@@ -509,6 +515,8 @@ export class KeelEngine implements Engine {
       hardSince: null,
       alerting: false,
       parentAskedFor: null,
+      runStartedAt: 0,
+      parentRecoveredAt: Number.NEGATIVE_INFINITY,
       nextAt: Number.POSITIVE_INFINITY,
       inflight: undefined,
       removed: false,
@@ -570,6 +578,7 @@ export class KeelEngine implements Engine {
     const timeoutMs = Math.min(this.timeoutMs, e.sched.intervalMs);
     const started = this.clock.now();
     const run = this.limit(async () => {
+      e.runStartedAt = this.clock.now();
       const [result] = await runChecks([e.spec], {
         concurrency: 1,
         timeoutMs,
@@ -660,12 +669,23 @@ export class KeelEngine implements Engine {
     if (from !== next || wasFlapping !== s.flapping || wasSuppressed !== s.suppressedBy)
       this.emit({ type: "state", state: { ...s }, from });
     if (this.opts.store && r.status !== "skip") this.save(r, now);
-    this.reconcileAlert(e);
+    this.reconcileAlert(e, this.freshFailure(e));
 
     // a parent whose failing changed re-decides its children
     if (e.spec.kind === "reachable" && (prevStatus === null || isFailing(prevStatus) !== failing)) {
-      for (const child of this.children.get(e.spec.id) ?? []) this.updateSuppression(child, true);
+      for (const child of this.children.get(e.spec.id) ?? []) {
+        if (!failing && prevStatus !== null) child.parentRecoveredAt = now;
+        this.updateSuppression(child, true);
+      }
     }
+  }
+
+  /**
+   * The check's latest result is failing and was observed after its parent last recovered: a
+   * run that started while the host was still down says nothing new.
+   */
+  private freshFailure(e: Entry): boolean {
+    return isFailing(e.state.status) && e.runStartedAt >= e.parentRecoveredAt;
   }
 
   /** Sets `suppressedBy` from the parent's latest result; true when it changed. */
@@ -679,17 +699,21 @@ export class KeelEngine implements Engine {
     return before !== e.state.suppressedBy;
   }
 
+  /** Re-decides `suppressedBy` after the parent's result; alerts wait for the child's own next result. */
   private updateSuppression(e: Entry, announce: boolean): void {
     if (!this.setSuppressed(e)) return;
     if (announce) this.emit({ type: "state", state: { ...e.state }, from: e.state.state });
-    this.reconcileAlert(e);
   }
 
-  /** Fires or resolves the check's alert to match its state (see the module doc). */
-  private reconcileAlert(e: Entry): void {
+  /**
+   * Fires or resolves the check's alert to match its state (see the module doc). Only a
+   * failing result of the check itself (`failed`) may fire: a child whose parent recovered
+   * alerts when it fails again, not because the parent came back.
+   */
+  private reconcileAlert(e: Entry, failed: boolean): void {
     const s = e.state;
     if (!e.alerting) {
-      if (s.state !== "hard" || s.suppressedBy !== undefined || e.removed || this.stopped) return;
+      if (!failed || s.state !== "hard" || s.suppressedBy !== undefined || e.removed || this.stopped) return;
       // Before a child alerts, its parent runs once more (Nagios' on-demand host check): the
       // child may have noticed the outage first, its parent's latest result being older.
       const pid = parentId(e.spec);
@@ -700,8 +724,8 @@ export class KeelEngine implements Engine {
       if (parent && parent.spec.skip === undefined && parentStale && e.parentAskedFor !== e.hardSince) {
         e.parentAskedFor = e.hardSince;
         const asked = (parent.inflight ?? this.dispatch(parent)).then(
-          () => this.reconcileAlert(e),
-          () => this.reconcileAlert(e),
+          () => this.reconcileAlert(e, this.freshFailure(e)),
+          () => this.reconcileAlert(e, this.freshFailure(e)),
         );
         this.inflight.add(asked);
         void asked.finally(() => this.inflight.delete(asked));

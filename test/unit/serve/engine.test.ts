@@ -339,10 +339,14 @@ test("an unreachable host suppresses its checks from that vantage: no alerts of 
   assert.equal(by(PG), undefined, "another host's checks are not suppressed");
   assert.deepEqual(t.engine.alertDispatcher()?.firingIds(), [REACH], "only the parent fires");
 
-  // the host answers again but its service stays down: the children raise their own alerts now
+  // the host answers again: its checks are no longer suppressed, but alert only when they fail again
   t.outcomes.set(REACH, "pass");
   await t.next(REACH);
   assert.equal(by(API), undefined);
+  assert.deepEqual(t.engine.alertDispatcher()?.firingIds(), [REACH]);
+  // the service stays down: its checks fail again and raise their own alerts
+  await t.next(API);
+  await t.next(HTTP);
   assert.deepEqual(t.engine.alertDispatcher()?.firingIds().sort(), [API, HTTP, REACH].sort());
   const unsuppressed = t.events.find(
     (e) =>
@@ -544,4 +548,26 @@ test("stop waits for checks in flight and leaves no timers", async () => {
     ["late"],
   );
   assert.equal(clock.pending, 0, "no timer left");
+});
+
+test("a host that comes back with its services raises no alerts for them", async () => {
+  const t = setup();
+  const fired: string[] = [];
+  const d = t.engine.alertDispatcher()!;
+  const fire = d.fire.bind(d);
+  d.fire = (state, startsAt) => {
+    fired.push(state.id);
+    fire(state, startsAt);
+  };
+  await t.step(999);
+  for (const id of [REACH, API, HTTP]) t.outcomes.set(id, "fail");
+  await t.next(API, 4);
+  assert.deepEqual(d.firingIds(), [REACH]);
+  for (const id of [REACH, API, HTTP]) t.outcomes.set(id, "pass");
+  await t.next(REACH, 2);
+  await t.next(API, 2);
+  await t.next(HTTP, 2);
+  assert.equal(t.engine.state(API)?.state, "ok");
+  assert.deepEqual(d.firingIds(), []);
+  assert.deepEqual([...new Set(fired)], [REACH], "only the parent ever fired");
 });
