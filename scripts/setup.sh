@@ -9,7 +9,7 @@ need=()
 for pair in \
   sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client \
   prometheus-node-exporter:prometheus-node-exporter prometheus:prometheus \
-  prometheus-blackbox-exporter:prometheus-blackbox-exporter \
+  prometheus-blackbox-exporter:prometheus-blackbox-exporter prometheus-alertmanager:prometheus-alertmanager \
   wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute2 ss:iproute2 \
   sysctl:procps ping:iputils-ping nc:netcat-openbsd /usr/bin/time:time python3:python3 make:make g++:g++ \
   curl:curl nsenter:util-linux unshare:util-linux mountpoint:util-linux; do

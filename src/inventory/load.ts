@@ -18,6 +18,7 @@
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type * as AjvLib from "ajv";
@@ -40,19 +41,25 @@ import {
   parsePrefix,
   tryParseAddress,
 } from "../net/prefix.js";
-import { defaultAlertSettings, defaultServeSettings } from "../serve/settings.js";
+import { DEFAULT_FLAPPING, DEFAULT_RETENTION, defaultServeSettings, schedules } from "../serve/settings.js";
+import { DURATION_EXPECTED, formatDuration, parseDuration } from "./duration.js";
 import type {
+  AlertSettings,
+  ApiToken,
+  CheckSchedule,
   Host,
   HttpProbe,
   InterfaceAddress,
   Inventory,
   Network,
   NodeExporterSettings,
+  ServeSettings,
   Service,
   ServiceKind,
   SourcePosition,
   SshSettings,
   Vantage,
+  Webhook,
 } from "./model.js";
 import { inventorySchema } from "./schema.js";
 
@@ -100,6 +107,33 @@ interface RawVantage {
   via?: string;
   address?: RawAddress;
 }
+interface RawSchedule {
+  interval?: string;
+  fail_after?: number;
+  recover_after?: number;
+}
+interface RawToken {
+  name: string;
+  role: "viewer" | "operator";
+  sha256?: string;
+  token?: string;
+}
+interface RawServe {
+  listen?: string;
+  checks?: Record<string, RawSchedule>;
+  flapping?: { window?: number; changes?: number };
+  retention?: { raw?: string; bucket?: string; max_age?: string; per_check?: number };
+  tokens?: RawToken[];
+}
+interface RawWebhook {
+  name: string;
+  url: string;
+  headers?: Record<string, string>;
+}
+interface RawAlerts {
+  alertmanager?: string[];
+  webhooks?: RawWebhook[];
+}
 interface RawInventory {
   keel: 1;
   site: string;
@@ -108,6 +142,8 @@ interface RawInventory {
   defaults?: { ssh?: RawSsh; node_exporter?: RawNodeExporter };
   hosts?: Record<string, RawHost>;
   vantages?: Record<string, RawVantage>;
+  serve?: RawServe;
+  alerts?: RawAlerts;
 }
 
 type Segment = string | number;
@@ -242,6 +278,7 @@ function describe(data: unknown, segs: readonly Segment[]): string {
   if (n === 0) return "the inventory";
   const [a, b, c, d] = segs;
   if (n === 1) return String(a);
+  if (a === "serve" || a === "alerts") return describeSettings(data, segs);
   if (a === "defaults" && n === 2) return `defaults.${String(b)}`;
   if (n === 2 && a === "networks") return `network "${String(b)}"`;
   if (n === 2 && a === "hosts") return `host "${String(b)}"`;
@@ -256,6 +293,24 @@ function describe(data: unknown, segs: readonly Segment[]): string {
   const last = segs[n - 1]!;
   const parent = describe(data, segs.slice(0, -1));
   return typeof last === "number" ? `item ${last + 1} of ${parent}` : `${last} of ${parent}`;
+}
+
+/**
+ * Human description of a place in `serve:` or `alerts:`: the dotted path (`serve.checks.http`),
+ * list items by name (`token "alice"`, `webhook "chat"`) or number (`item 2 of alerts.alertmanager`).
+ */
+function describeSettings(data: unknown, segs: readonly Segment[]): string {
+  const [a, b, c] = segs;
+  if ((b === "tokens" || b === "webhooks") && typeof c === "number") {
+    const name = getIn(data, [a!, b, c, "name"]);
+    const what = b === "tokens" ? "API token" : "webhook";
+    const base = typeof name === "string" ? `${what} "${name}"` : `${what} ${c + 1} of ${String(a)}.${b}`;
+    const rest = segs.slice(3);
+    return rest.length === 0 ? base : `${rest.join(".")} of ${base}`;
+  }
+  const last = segs[segs.length - 1];
+  if (typeof last === "number") return `${segs.slice(0, -1).join(".")} item ${last + 1}`;
+  return segs.join(".");
 }
 
 /** What kind of name the keys of the mapping at `segs` are, for messages about those keys. */
@@ -501,12 +556,30 @@ function valueMessage(
   const last = segs[segs.length - 1];
   const parent = segs.slice(0, -1);
   // "port \"70000/tcp\" of service \"x\" of host \"gpu\"": the key, its value, then where it is
+  const inSettings = segs[0] === "serve" || segs[0] === "alerts";
+  const inItem = inSettings && (segs[1] === "tokens" || segs[1] === "webhooks") && segs.length > 3;
   const subj =
-    typeof last === "string" &&
-    !(parent.length === 1 && ["networks", "hosts", "vantages"].includes(String(parent[0])))
-      ? `${last} ${show(value)}${parent.length > 0 ? ` of ${describe(data, parent)}` : ""}`
-      : `${label} ${show(value)}`;
+    inSettings && !inItem
+      ? `${label} ${show(value)}`
+      : typeof last === "string" &&
+          !(parent.length === 1 && ["networks", "hosts", "vantages"].includes(String(parent[0])))
+        ? `${last} ${show(value)}${parent.length > 0 ? ` of ${describe(data, parent)}` : ""}`
+        : `${label} ${show(value)}`;
   switch (def) {
+    case "duration":
+      return `${subj} is not a duration; expected ${DURATION_EXPECTED}`;
+    case "sha256": {
+      // never echo it: a token pasted here by mistake would end up in logs
+      const len = typeof value === "string" ? `${value.length} characters` : typeName(value);
+      return `${label} is not a SHA-256 (got ${len}); expected 64 hexadecimal digits, e.g. from \`printf %s TOKEN | sha256sum\``;
+    }
+    case "envRef":
+      // never echo it: it is most likely the secret itself
+      return `${label} must be an environment variable reference such as \${KEEL_TOKEN}, not the secret itself; set the variable, or give sha256: (the hex SHA-256 of the token) instead`;
+    case "url":
+      return `${subj} is not an http:// or https:// URL; expected e.g. ${segs[1] === "alertmanager" ? "http://10.20.0.3:9093" : "http://10.20.0.5:8080/hook"}`;
+    case "listen":
+      return `${subj} is invalid; expected HOST:PORT such as 127.0.0.1:8484`;
     case "version":
       return `keel: ${show(value)} is not a supported format version; this Keel supports version ${SUPPORTED_VERSIONS.join(", ")} (keel: 1)`;
     case "name":
@@ -553,8 +626,12 @@ function valueMessage(
     return `${subj} is invalid; expected an absolute path starting with "/"`;
   if (e.keyword === "minimum" || e.keyword === "maximum") {
     const s = e.parentSchema as { minimum?: number; maximum?: number };
+    if (s.maximum === undefined)
+      return `${subj} is out of range; expected a whole number of at least ${s.minimum}`;
     return `${subj} is out of range; expected a whole number from ${s.minimum} to ${s.maximum}`;
   }
+  if (e.keyword === "enum" && last === "role")
+    return `${subj} is not a role; expected viewer (reads) or operator (may also trigger runs)`;
   if (e.keyword === "minProperties") return `${label} is empty; expected at least one entry`;
   return `${subj} is invalid: ${e.message ?? "does not match the schema"}`;
 }
@@ -585,6 +662,13 @@ function schemaProblems(data: unknown, loc: Locator): Problem[] {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const props = (e.parentSchema as { properties?: Record<string, unknown> }).properties ?? {};
       const allowed = Object.keys(props);
+      if (segs.join("/") === "serve/checks") {
+        problems.push({
+          pos: loc.pos([...segs, key], "key"),
+          message: `unknown check kind "${key}" in serve.checks${didYouMean(key, allowed)}; expected default or one of ${allowed.filter((k) => k !== "default").join(", ")}`,
+        });
+        continue;
+      }
       problems.push({
         pos: loc.pos([...segs, key], "key"),
         message: `unknown key "${key}" in ${describe(data, segs)}${didYouMean(key, allowed)}; expected one of ${allowed.join(", ")}`,
@@ -602,6 +686,13 @@ function schemaProblems(data: unknown, loc: Locator): Problem[] {
     }
     if (e.keyword === "propertyNames") {
       const name = (e.params as { propertyName: string }).propertyName;
+      if (segs[segs.length - 1] === "headers") {
+        problems.push({
+          pos: loc.pos([...segs, name], "key"),
+          message: `header name ${JSON.stringify(name)} in ${describe(data, segs)} is not a valid HTTP header name; expected letters, digits and !#$%&'*+.^_\`|~- (RFC 9110 token)`,
+        });
+        continue;
+      }
       problems.push({
         pos: loc.pos([...segs, name], "key"),
         message: `${keyKind(segs)} ${JSON.stringify(name)} in ${describe(data, segs)} is not a valid name; expected ${DNS_LABEL}`,
@@ -645,6 +736,7 @@ function cut(root: Record<string, unknown>, segs: Segment[], pruned: Pruned): bo
       at = i; // cut the whole list: removing one item would shift the positions of the others
       break;
     }
+    if (cur === undefined) return true; // an enclosing value (a list) was already cut this round
     cur =
       cur !== null && typeof cur === "object" ? (cur as Record<string, unknown>)[String(segs[i])] : undefined;
   }
@@ -1012,6 +1104,139 @@ class Checker {
     }
     return out;
   }
+
+  /** Rules of `serve:` the schema cannot express: interval floor, flapping, retention order, tokens. */
+  checkServe(): void {
+    const serve = this.raw.serve;
+    if (!serve) return;
+    if (serve.listen !== undefined && !parseListen(serve.listen))
+      this.problem(
+        ["serve", "listen"],
+        `serve.listen ${show(serve.listen)} is invalid; expected HOST:PORT with an IP address or host name and a port from 0 to 65535, e.g. 127.0.0.1:8484 or [::1]:8484`,
+      );
+    for (const [kind, sched] of Object.entries(serve.checks ?? {})) {
+      if (sched.interval === undefined) continue;
+      const ms = parseDuration(sched.interval);
+      if (ms !== undefined && ms < MIN_INTERVAL_MS)
+        this.problem(
+          ["serve", "checks", kind, "interval"],
+          `serve.checks.${kind}.interval ${sched.interval} is too short; expected at least 1s`,
+        );
+    }
+    const f = serve.flapping;
+    if (f?.changes !== undefined) {
+      const window = f.window ?? DEFAULT_FLAPPING.window;
+      if (f.changes >= window)
+        this.problem(
+          ["serve", "flapping", "changes"],
+          `serve.flapping.changes ${f.changes} can never be reached: ${window} results hold at most ${window - 1} changes; expected a number from 1 to ${window - 1}`,
+        );
+    }
+    const r = serve.retention ?? {};
+    for (const key of ["raw", "bucket", "max_age"] as const) {
+      const text = r[key];
+      if (text !== undefined && parseDuration(text) === 0)
+        this.problem(
+          ["serve", "retention", key],
+          `serve.retention.${key} is 0; expected a duration above zero`,
+        );
+    }
+    if (r.max_age !== undefined) {
+      const maxAge = parseDuration(r.max_age);
+      const raw = r.raw !== undefined ? parseDuration(r.raw) : DEFAULT_RETENTION.rawMs;
+      if (maxAge !== undefined && maxAge > 0 && raw !== undefined && maxAge < raw)
+        this.problem(
+          ["serve", "retention", "max_age"],
+          `serve.retention.max_age ${r.max_age} is shorter than raw (${r.raw ?? formatDuration(raw)}); expected at least as long as raw`,
+        );
+    }
+    const names = new Map<string, SourcePosition>();
+    (serve.tokens ?? []).forEach((t, i) => {
+      const segs = ["serve", "tokens", i];
+      const hasHash = t.sha256 !== undefined;
+      const hasToken = t.token !== undefined;
+      if (hasHash === hasToken)
+        this.problem(
+          segs,
+          `${this.label(segs)} has ${hasHash ? "both sha256 and token" : "neither sha256 nor token"}; expected exactly one: sha256: HEX (the token's SHA-256) or token: \${ENV_VAR}`,
+        );
+      const first = names.get(t.name);
+      if (first !== undefined)
+        this.problem(
+          [...segs, "name"],
+          `API token name "${t.name}" is used twice (first at line ${first.line}); token names must be unique`,
+        );
+      else names.set(t.name, this.loc.pos([...segs, "name"]));
+    });
+  }
+
+  /** Rules of `alerts:` the schema cannot express: URLs that parse, unique webhook names. */
+  checkAlerts(): void {
+    const alerts = this.raw.alerts;
+    if (!alerts) return;
+    (alerts.alertmanager ?? []).forEach((url, i) => {
+      const why = urlProblem(url);
+      if (why)
+        this.problem(
+          ["alerts", "alertmanager", i],
+          `alertmanager URL ${why.secret ? `(item ${i + 1})` : show(url)} ${why.message}; expected Alertmanager's base URL such as http://10.20.0.3:9093`,
+        );
+    });
+    const names = new Map<string, SourcePosition>();
+    (alerts.webhooks ?? []).forEach((w, i) => {
+      const segs = ["alerts", "webhooks", i];
+      const why = urlProblem(w.url);
+      if (why)
+        this.problem(
+          [...segs, "url"],
+          `url ${why.secret ? "" : `${show(w.url)} `}of ${this.label(segs)} ${why.message}; expected e.g. http://10.20.0.5:8080/hook`,
+        );
+      const first = names.get(w.name);
+      if (first !== undefined)
+        this.problem(
+          [...segs, "name"],
+          `webhook name "${w.name}" is used twice (first at line ${first.line}); webhook names must be unique`,
+        );
+      else names.set(w.name, this.loc.pos([...segs, "name"]));
+    });
+  }
+}
+
+/** Shortest interval `serve.checks` accepts, in ms. */
+export const MIN_INTERVAL_MS = 1000;
+
+/**
+ * Splits a listen address `HOST:PORT` (`[IPv6]:PORT` for IPv6) into host and port.
+ * @returns undefined when it is not one (no port, port outside 0–65535, bad host).
+ */
+export function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  if (m[1] !== undefined) return isIP(m[1]) === 6 ? { host: m[1], port } : undefined;
+  const host = m[2]!;
+  const hostname =
+    /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+  return isIP(host) === 4 || hostname.test(host) ? { host, port } : undefined;
+}
+
+/**
+ * Why `url` is not a usable http(s) URL for sending alerts, or undefined when it is; `secret`
+ * when the URL holds credentials and must not be echoed.
+ */
+function urlProblem(url: string): { message: string; secret?: true } | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { message: "is not a URL" };
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") return { message: "is not http:// or https://" };
+  if (u.hostname === "") return { message: "has no host" };
+  if (u.username !== "" || u.password !== "")
+    return { message: "holds credentials (user:password@), a literal secret in the inventory", secret: true };
+  return undefined;
 }
 
 function uniqueNetworks(addrs: InterfaceAddress[]): string[] {
@@ -1199,8 +1424,61 @@ function normalise(
     defaults: { ssh: defaultSsh, nodeExporter: defaultNodeExporter },
     hosts,
     vantages,
-    serve: defaultServeSettings(),
-    alerts: defaultAlertSettings(),
+    serve: normaliseServe(raw.serve, loc),
+    alerts: normaliseAlerts(raw.alerts, loc),
+  };
+}
+
+/** Durations that passed the schema parse; `fallback` when absent. */
+function ms(text: string | undefined, fallback: number): number {
+  return text === undefined ? fallback : parseDuration(text)!;
+}
+
+function normaliseServe(raw: RawServe | undefined, loc: Positions): ServeSettings {
+  const d = defaultServeSettings();
+  if (!raw) return d;
+  const declared: Record<string, Partial<CheckSchedule>> = {};
+  for (const [kind, sched] of Object.entries(raw.checks ?? {})) {
+    const p: Partial<CheckSchedule> = {};
+    if (sched.interval !== undefined) p.intervalMs = parseDuration(sched.interval)!;
+    if (sched.fail_after !== undefined) p.failAfter = sched.fail_after;
+    if (sched.recover_after !== undefined) p.recoverAfter = sched.recover_after;
+    declared[kind] = p;
+  }
+  const r = raw.retention ?? {};
+  return {
+    listen: raw.listen ?? d.listen,
+    checks: schedules(declared),
+    flapping: { ...d.flapping, ...raw.flapping },
+    retention: {
+      rawMs: ms(r.raw, d.retention.rawMs),
+      bucketMs: ms(r.bucket, d.retention.bucketMs),
+      maxAgeMs: ms(r.max_age, d.retention.maxAgeMs),
+      perCheck: r.per_check ?? d.retention.perCheck,
+    },
+    tokens: (raw.tokens ?? []).map(
+      (t, i): ApiToken => ({
+        name: t.name,
+        role: t.role,
+        ...(t.sha256 !== undefined ? { sha256: t.sha256.toLowerCase() } : {}),
+        ...(t.token !== undefined ? { env: t.token.slice(2, -1) } : {}),
+        pos: loc.pos(["serve", "tokens", i]),
+      }),
+    ),
+  };
+}
+
+function normaliseAlerts(raw: RawAlerts | undefined, loc: Positions): AlertSettings {
+  return {
+    alertmanagers: (raw?.alertmanager ?? []).map((u) => u.replace(/\/+$/, "")),
+    webhooks: (raw?.webhooks ?? []).map(
+      (w, i): Webhook => ({
+        name: w.name,
+        url: w.url,
+        headers: { ...w.headers },
+        pos: loc.pos(["alerts", "webhooks", i]),
+      }),
+    ),
   };
 }
 
@@ -1234,6 +1512,8 @@ function checkAll(checker: Checker) {
   const hostAddresses = checker.checkHosts();
   checker.checkWireguard();
   const vantageAddresses = checker.checkVantages();
+  checker.checkServe();
+  checker.checkAlerts();
   return { hostAddresses, vantageAddresses };
 }
 

@@ -2,7 +2,6 @@
  * A hand-built Inventory mirroring examples/lab/keel.yaml, with its own site name and prefixes
  * so that test labs never collide with each other or with a lab of the example.
  */
-
 import type { Host, Inventory, Service, SourcePosition } from "../../src/inventory/model.js";
 import { defaultAlertSettings, defaultServeSettings } from "../../src/serve/settings.js";
 
@@ -55,8 +54,6 @@ export function labInventory(o: FixtureOptions): Inventory {
     dir: o.dir,
     version: 1,
     site: o.site,
-    serve: defaultServeSettings(),
-    alerts: defaultAlertSettings(),
     networks: [
       {
         name: "lan",
@@ -107,6 +104,8 @@ export function labInventory(o: FixtureOptions): Inventory {
         [svc("web", 8080, ["lan", "vpn"], { kind: "http", http: { path: "/", expect: 200 } })],
       ),
     ],
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
     vantages: [
       {
         name: "admin",

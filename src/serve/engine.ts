@@ -1,0 +1,774 @@
+/**
+ * The engine of `keel serve`: runs the derived checks continuously, keeps the latest state of
+ * every check in memory (soft/hard states, flapping, topology suppression), writes each result
+ * to the store, sends alerts on hard state changes and reloads the inventory.
+ *
+ * Scheduling (Prometheus' way of spreading scrapes): each check runs every `interval` of its
+ * kind, at a fixed phase inside the interval derived from a hash of its id (FNV-1a), so the
+ * probes of a site spread evenly over the interval and keep their slots across restarts. The
+ * first run after start comes within `min(interval, startupSpreadMs)`, at the same hashed
+ * fraction, so the dashboard fills quickly without a burst. A check never overlaps itself: a
+ * run that is still going when its slot comes makes it skip that slot. Runs go through the
+ * verify runner (per-check timeout `min(timeoutMs, interval)`, errors become `error` results)
+ * under one concurrency limit shared by scheduled runs and `runNow`.
+ *
+ * States (Nagios/Icinga: `max_check_attempts`, soft and hard states; thresholds per kind from
+ * `serve.checks`): a failing result (fail or error) of a check that is `ok` makes it `soft`;
+ * `failAfter` failing results in a row make it `hard`. A passing result of a soft-failing check
+ * makes it `ok` at once (no alert was raised); a hard check needs `recoverAfter` passes in a
+ * row (until then it is `soft` again, and its alert stays firing), and one failure on the way
+ * makes it `hard` again. `skip` specs (derivation skips) are `skipped` and never run.
+ *
+ * Flapping (Nagios' flap detection, simplified): a check is flapping while its last `window`
+ * results (passing vs failing) changed `changes` times or more.
+ *
+ * Topology suppression: a host's `reachable` check from vantage V is the parent of every other
+ * check of that host run from V (network, content and SSH checks alike). While the parent's
+ * latest result is failing (the parent is soft- or hard-failing), the children carry
+ * `suppressedBy` = the parent's id and raise no new alerts; an alert that was already firing
+ * stays firing until its check recovers. A child that turns hard while its parent passes does
+ * not alert at once when the parent has not run since: the parent runs first (Nagios'
+ * on-demand host check), since the child may simply have noticed the outage before its
+ * parent's next slot; only if the parent still passes does the child alert. When the parent
+ * passes again, a child that is still hard raises its alert with its next failing result from
+ * a run started after that (not at once: when a host comes back, its services usually come
+ * back with it, and must not alert for having been down with it).
+ *
+ * Alerts follow hard states only: a check that turns hard (and is not suppressed) fires; a
+ * firing check that is back to `ok`, or that leaves the inventory on reload, is resolved.
+ *
+ * Reload: on `reload()`, SIGHUP and (with `watch`) changes of the file. An invalid inventory is
+ * rejected: its located problems are kept (`problems()`) and announced as a `reload` event,
+ * and the last valid inventory keeps running. A valid one replaces it: checks whose id still
+ * exists keep their state and alerts, new ones start `unknown`, removed ones stop (resolving
+ * their alerts).
+ */
+import { type FSWatcher, readFileSync, watch } from "node:fs";
+import path from "node:path";
+import pLimit, { type LimitFunction } from "p-limit";
+import picomatch from "picomatch";
+import { proberFactory } from "../cli/verify.js";
+import { formatProblem, type Problem, UserError } from "../errors.js";
+import { parseInventory } from "../inventory/load.js";
+import type { CheckSchedule, Inventory } from "../inventory/model.js";
+import { checkKinds } from "../verify/checks/index.js";
+import { checkId, deriveChecks } from "../verify/derive.js";
+import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, runChecks } from "../verify/runner.js";
+import type { CheckKindModule, CheckResult, CheckSpec, Prober } from "../verify/types.js";
+import { AlertDispatcher, type AlertOptions } from "./alerts.js";
+import { type Clock, systemClock } from "./clock.js";
+import { ProberPool } from "./probers.js";
+import type { CheckState, Engine, EngineEvent, HardState, RunSelector } from "./types.js";
+
+/** Where results go: the store's `saveResults` (src/store/types.ts `ResultStore`) fits. */
+export interface ResultSink {
+  /**
+   * Records results that arrived at `at` (skips are never passed). A rejection is logged; the
+   * engine's in-memory state is updated regardless.
+   */
+  saveResults(results: readonly CheckResult[], at: Date): Promise<void>;
+}
+
+/** Default spread of the first runs after start, ms. */
+export const DEFAULT_STARTUP_SPREAD_MS = 10_000;
+/** Default debounce of file-change events before a reload, ms (editors write in several steps). */
+export const DEFAULT_WATCH_DEBOUNCE_MS = 250;
+
+/** Options of `KeelEngine` / `startEngine`. */
+export interface EngineOptions {
+  /** The inventory file; reloads read it again. */
+  file: string;
+  /** The inventory already loaded from `file`; when absent the constructor loads it. */
+  inventory?: Inventory;
+  /** Where results are written (normally the store); none when absent. */
+  store?: ResultSink;
+  clock?: Clock;
+  /** Checks in flight at once, scheduled and `runNow` together (default 64). */
+  concurrency?: number;
+  /** Per-check timeout in ms (default 10,000); a check also never gets longer than its interval. */
+  timeoutMs?: number;
+  /** First runs after start spread over `min(interval, this)` ms (default 10,000). */
+  startupSpreadMs?: number;
+  /** Check kind modules (default: every kind of `keel verify`). */
+  kinds?: Record<string, CheckKindModule>;
+  /** Makes the prober factory of an inventory (default: local and via probers, as `keel verify`). */
+  probers?: (inv: Inventory) => (vantage: string) => Prober;
+  /** Options of the alert dispatcher (`site` comes from the inventory); `false`: send no alerts. */
+  alerts?: Omit<AlertOptions, "site" | "clock" | "log"> | false;
+  /** Reload when the file changes (fs.watch on its directory, debounced). Default false. */
+  watch?: boolean;
+  /** Debounce of file changes, ms (default 250). */
+  watchDebounceMs?: number;
+  /** Reload on SIGHUP. Default false. */
+  sighup?: boolean;
+  /** Log line sink (default: stderr with a `keel serve:` prefix). */
+  log?: (line: string) => void;
+}
+
+interface Entry {
+  spec: CheckSpec;
+  sched: CheckSchedule;
+  state: CheckState;
+  /** Offset of the check's slots inside its interval, ms. */
+  phaseMs: number;
+  /** The latest results as failing (true) or passing (false), oldest first, at most `window`. */
+  recent: boolean[];
+  /** Turned hard and not yet back to ok. */
+  hardFailing: boolean;
+  /** When the state last turned hard (ISO 8601). */
+  hardSince: string | null;
+  /** Its alert is firing. */
+  alerting: boolean;
+  /** The `hardSince` for which the parent was asked before alerting (Nagios' on-demand host check). */
+  parentAskedFor: string | null;
+  /** When the latest run started (epoch ms; after waiting for a concurrency slot). */
+  runStartedAt: number;
+  /** When the parent last passed after failing (epoch ms): runs started before saw the outage. */
+  parentRecoveredAt: number;
+  /** Next scheduled run, epoch ms (Infinity: never). */
+  nextAt: number;
+  inflight: Promise<CheckResult> | undefined;
+  /** Set when a reload removed the check: a result still coming is dropped. */
+  removed: boolean;
+}
+
+/** FNV-1a 32-bit hash of a string: a stable, well-spread phase for a check id. */
+export function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** The parent of a check in the topology: the host's `reachable` check from the same vantage. */
+export function parentId(spec: CheckSpec): string | undefined {
+  if (spec.kind === "reachable" || !spec.vantage) return undefined;
+  return checkId(spec.host, "reachable", undefined, spec.vantage);
+}
+
+/**
+ * First slot of a check strictly after `after`: slots are `phase + k × interval` (epoch ms).
+ */
+export function nextSlot(after: number, intervalMs: number, phaseMs: number): number {
+  return phaseMs + intervalMs * (Math.floor((after - phaseMs) / intervalMs) + 1);
+}
+
+function isFailing(status: CheckResult["status"] | null): boolean {
+  return status === "fail" || status === "error";
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * The engine (see the module doc). Construct it, then `start()`; `stop()` ends it.
+ * `startEngine` does both the way `keel serve` wants.
+ */
+export class KeelEngine implements Engine {
+  private inv: Inventory;
+  private problemList: Problem[] = [];
+  private entries = new Map<string, Entry>();
+  private order: Entry[] = [];
+  private children = new Map<string, Entry[]>();
+  private readonly listeners = new Set<(e: EngineEvent) => void>();
+  private readonly clock: Clock;
+  private readonly limit: LimitFunction;
+  private readonly timeoutMs: number;
+  private readonly startupSpreadMs: number;
+  private readonly kinds: Record<string, CheckKindModule>;
+  private readonly makeProbers: (inv: Inventory) => (vantage: string) => Prober;
+  private pool: ProberPool;
+  private readonly retiredPools = new Set<Promise<void>>();
+  private readonly alerts: AlertDispatcher | undefined;
+  private readonly log: (line: string) => void;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly storeWrites = new Set<Promise<void>>();
+  private timer: unknown;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private running = false;
+  private stopped = false;
+  private watcher: FSWatcher | undefined;
+  private watchTimer: unknown;
+  private lastText: string | undefined;
+  private reloading: Promise<boolean> | undefined;
+  private readonly onSighup = () => {
+    this.log("SIGHUP: reloading the inventory");
+    void this.reload();
+  };
+  /** When the engine started (ISO 8601). */
+  startedAt: string | null = null;
+  /** When the inventory was last loaded successfully (ISO 8601). */
+  reloadedAt: string;
+
+  /**
+   * @throws UserError (located problems) when `opts.inventory` is absent and the file is not a
+   *   valid inventory: at start there is no last valid inventory to fall back to.
+   */
+  constructor(private readonly opts: EngineOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? ((line) => process.stderr.write(`keel serve: ${line}\n`));
+    this.limit = pLimit(opts.concurrency ?? DEFAULT_CONCURRENCY);
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.startupSpreadMs = opts.startupSpreadMs ?? DEFAULT_STARTUP_SPREAD_MS;
+    this.kinds = opts.kinds ?? checkKinds;
+    this.makeProbers = opts.probers ?? proberFactory;
+    if (opts.inventory) this.inv = opts.inventory;
+    else {
+      const text = this.read();
+      this.inv = parseInventory(text, opts.file);
+      this.lastText = text;
+    }
+    this.reloadedAt = iso(this.clock.now());
+    this.pool = new ProberPool(this.makeProbers(this.inv), this.clock);
+    this.alerts =
+      opts.alerts === false
+        ? undefined
+        : new AlertDispatcher(this.inv.alerts, {
+            ...opts.alerts,
+            site: this.inv.site,
+            clock: this.clock,
+            log: this.log,
+          });
+    this.install(deriveChecks(this.inv), new Map());
+  }
+
+  // ---- Engine -------------------------------------------------------------------------------
+
+  inventory(): Inventory {
+    return this.inv;
+  }
+
+  problems(): Problem[] {
+    return this.problemList;
+  }
+
+  /** Snapshots: later results do not change the objects returned. */
+  states(): CheckState[] {
+    return this.order.map((e) => ({ ...e.state }));
+  }
+
+  state(id: string): CheckState | undefined {
+    const e = this.entries.get(id);
+    return e ? { ...e.state } : undefined;
+  }
+
+  subscribe(listener: (e: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Runs the selected checks now (a check already running is not started twice: its run's
+   * result is returned). Their schedule is unchanged. Resolves with one result per selected
+   * check, in derivation order (skipped checks give their `skip` result).
+   * @throws UserError when the selection matches no check.
+   */
+  async runNow(selector: RunSelector): Promise<CheckResult[]> {
+    let picked: Entry[];
+    let what: string;
+    if ("all" in selector) {
+      picked = this.order;
+      what = "all";
+    } else if ("host" in selector) {
+      picked = this.order.filter((e) => e.spec.host === selector.host);
+      what = `host "${selector.host}"`;
+    } else {
+      const match = picomatch(selector.glob, { bash: true });
+      picked = this.order.filter((e) => match(e.spec.id));
+      what = `glob "${selector.glob}"`;
+    }
+    if (picked.length === 0) throw new UserError(`no check matches ${what}; GET /api/checks lists every id`);
+    return Promise.all(
+      picked.map((e) => {
+        if (e.spec.skip !== undefined) return Promise.resolve(this.skipResult(e));
+        return e.inflight ?? this.dispatch(e);
+      }),
+    );
+  }
+
+  // ---- life cycle ---------------------------------------------------------------------------
+
+  /** Starts scheduling (and, per the options, watching the file and SIGHUP). Idempotent. */
+  start(): void {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    const now = this.clock.now();
+    this.startedAt = iso(now);
+    for (const e of this.order) {
+      if (e.spec.skip !== undefined) continue;
+      const spread = Math.min(e.sched.intervalMs, this.startupSpreadMs);
+      e.nextAt = now + Math.floor((fnv1a(e.spec.id) / 2 ** 32) * spread);
+      e.state.nextRunAt = iso(e.nextAt);
+    }
+    if (this.opts.watch) this.startWatch();
+    if (this.opts.sighup) process.on("SIGHUP", this.onSighup);
+    this.arm();
+  }
+
+  /**
+   * Stops: no new runs, no more reloads; waits for checks in flight and store writes, then
+   * closes the probers and the alert dispatcher (firing alerts are left firing: Alertmanager
+   * resolves them by their `endsAt` if nothing else comes). Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.running = false;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.watchTimer !== undefined) this.clock.clearTimeout(this.watchTimer);
+    this.watcher?.close();
+    this.watcher = undefined;
+    process.removeListener("SIGHUP", this.onSighup);
+    await this.reloading?.catch(() => undefined);
+    await this.idle();
+    await Promise.all([this.pool.close(), ...this.retiredPools]);
+    await this.alerts?.close();
+  }
+
+  /** Resolves when no check is in flight and every store write has settled. */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0 || this.storeWrites.size > 0)
+      await Promise.allSettled([...this.inflight, ...this.storeWrites]);
+  }
+
+  /** The alert dispatcher (for tests and `/metrics`), if alerts are on. */
+  alertDispatcher(): AlertDispatcher | undefined {
+    return this.alerts;
+  }
+
+  // ---- reload -------------------------------------------------------------------------------
+
+  /**
+   * Reads the file again. Valid: the new inventory replaces the old one (see the module doc)
+   * and `problems()` empties. Invalid: the old one keeps running and `problems()` holds the
+   * located problems. Emits a `reload` event either way; an unchanged file is a no-op.
+   * @returns true when the file on disk is now the inventory being served.
+   */
+  reload(): Promise<boolean> {
+    const run = (this.reloading ?? Promise.resolve(true)).then(() => this.reloadNow());
+    this.reloading = run;
+    void run.finally(() => {
+      if (this.reloading === run) this.reloading = undefined;
+    });
+    return run;
+  }
+
+  /** Never rejects: an unexpected error is reported like an invalid inventory. */
+  private async reloadNow(): Promise<boolean> {
+    if (this.stopped) return false;
+    let text: string;
+    let inv: Inventory;
+    try {
+      text = this.read();
+      if (text === this.lastText && this.problemList.length === 0) return true;
+      inv = parseInventory(text, this.opts.file);
+      deriveChecks(inv);
+    } catch (err) {
+      const e =
+        err instanceof UserError
+          ? err
+          : new UserError(`${this.opts.file}: cannot be loaded: ${(err as Error).message ?? String(err)}`);
+      this.lastText = undefined;
+      this.problemList = e.problems;
+      this.log(
+        `${this.opts.file} was not reloaded, the last valid inventory keeps running:\n${e.problems.map(formatProblem).join("\n")}`,
+      );
+      this.emit({ type: "reload", ok: false, problems: e.problems });
+      return false;
+    }
+    this.lastText = text;
+    this.problemList = [];
+    const old = this.entries;
+    this.inv = inv;
+    this.reloadedAt = iso(this.clock.now());
+    const oldPool = this.pool;
+    this.pool = new ProberPool(this.makeProbers(inv), this.clock);
+    this.retire(oldPool);
+    this.alerts?.update(inv.alerts, inv.site);
+    this.install(deriveChecks(inv), old);
+    this.log(`${this.opts.file} reloaded: ${this.order.length} checks`);
+    this.emit({ type: "reload", ok: true, problems: [] });
+    this.arm();
+    return true;
+  }
+
+  private read(): string {
+    try {
+      return readFileSync(this.opts.file, "utf8");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why =
+        code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : (e as Error).message;
+      throw new UserError(`${this.opts.file}: cannot read the inventory: ${why}`);
+    }
+  }
+
+  /** Closes a replaced prober pool once the checks that use it have finished. */
+  private retire(pool: ProberPool): void {
+    const done: Promise<void> = Promise.allSettled([...this.inflight])
+      .then(() => pool.close())
+      .finally(() => this.retiredPools.delete(done));
+    this.retiredPools.add(done);
+  }
+
+  private startWatch(): void {
+    const file = path.resolve(this.opts.file);
+    const base = path.basename(file);
+    try {
+      // the directory, not the file: editors replace the file (rename), which ends a file watch
+      this.watcher = watch(path.dirname(file), (_event, name) => {
+        if (name !== null && name.toString() !== base) return;
+        if (this.watchTimer !== undefined) this.clock.clearTimeout(this.watchTimer);
+        this.watchTimer = this.clock.setTimeout(() => {
+          this.watchTimer = undefined;
+          void this.reload();
+        }, this.opts.watchDebounceMs ?? DEFAULT_WATCH_DEBOUNCE_MS);
+      });
+      this.watcher.on("error", (e) => this.log(`watching ${file} failed (${e.message}); reload with SIGHUP`));
+    } catch (e) {
+      this.log(`cannot watch ${file} (${(e as Error).message}); reload with SIGHUP`);
+    }
+  }
+
+  // ---- checks and states --------------------------------------------------------------------
+
+  /** Builds the entries of `specs`, carrying over the state of those in `old` with the same id. */
+  private install(specs: CheckSpec[], old: Map<string, Entry>): void {
+    const now = this.clock.now();
+    const entries = new Map<string, Entry>();
+    const order: Entry[] = [];
+    for (const spec of specs) {
+      const sched = this.inv.serve.checks[spec.kind] ?? this.inv.serve.checks.default!;
+      const phaseMs = fnv1a(spec.id) % sched.intervalMs;
+      const prev = old.get(spec.id);
+      let e: Entry;
+      if (prev && !prev.removed && (prev.spec.skip === undefined) === (spec.skip === undefined)) {
+        e = prev;
+        const intervalChanged = e.sched.intervalMs !== sched.intervalMs;
+        e.spec = spec;
+        e.sched = sched;
+        e.phaseMs = phaseMs;
+        if (spec.skip !== undefined) e.state.message = spec.skip;
+        else if (intervalChanged && this.running && e.inflight === undefined) {
+          e.nextAt = nextSlot(now, sched.intervalMs, phaseMs);
+          e.state.nextRunAt = iso(e.nextAt);
+        }
+        const window = this.inv.serve.flapping.window;
+        if (e.recent.length > window) e.recent.splice(0, e.recent.length - window);
+      } else {
+        e = this.newEntry(spec, sched, phaseMs);
+        if (this.running && spec.skip === undefined) {
+          e.nextAt =
+            now + Math.floor((fnv1a(spec.id) / 2 ** 32) * Math.min(sched.intervalMs, this.startupSpreadMs));
+          e.state.nextRunAt = iso(e.nextAt);
+        }
+        if (prev) this.drop(prev);
+      }
+      entries.set(spec.id, e);
+      order.push(e);
+    }
+    for (const [id, prev] of old) if (!entries.has(id)) this.drop(prev);
+    this.entries = entries;
+    this.order = order;
+    this.children = new Map();
+    for (const e of order) {
+      const pid = parentId(e.spec);
+      const parent = pid !== undefined ? entries.get(pid) : undefined;
+      if (!parent || parent.spec.skip !== undefined) continue;
+      const list = this.children.get(pid!) ?? [];
+      list.push(e);
+      this.children.set(pid!, list);
+    }
+    // suppression may have changed with the topology
+    for (const e of order) this.updateSuppression(e, false);
+  }
+
+  private newEntry(spec: CheckSpec, sched: CheckSchedule, phaseMs: number): Entry {
+    const skipped = spec.skip !== undefined;
+    const state: CheckState = {
+      id: spec.id,
+      kind: spec.kind,
+      host: spec.host,
+      status: skipped ? "skip" : null,
+      message: skipped ? spec.skip! : "not run yet",
+      durationMs: 0,
+      state: skipped ? "skipped" : "unknown",
+      consecutive: 0,
+      since: null,
+      lastRunAt: null,
+      nextRunAt: null,
+      flapping: false,
+    };
+    if (spec.service !== undefined) state.service = spec.service;
+    if (spec.vantage && spec.id.includes("@")) state.vantage = spec.vantage;
+    return {
+      spec,
+      sched,
+      state,
+      phaseMs,
+      recent: [],
+      hardFailing: false,
+      hardSince: null,
+      alerting: false,
+      parentAskedFor: null,
+      runStartedAt: 0,
+      parentRecoveredAt: Number.NEGATIVE_INFINITY,
+      nextAt: Number.POSITIVE_INFINITY,
+      inflight: undefined,
+      removed: false,
+    };
+  }
+
+  /** A check left the inventory: its run is dropped, its alert resolved. */
+  private drop(e: Entry): void {
+    e.removed = true;
+    if (e.alerting) {
+      e.alerting = false;
+      this.alerts?.resolve({ ...e.state, message: `${e.state.id} was removed from the inventory` });
+    }
+  }
+
+  private skipResult(e: Entry): CheckResult {
+    const r: CheckResult = {
+      id: e.spec.id,
+      kind: e.spec.kind,
+      host: e.spec.host,
+      status: "skip",
+      message: e.spec.skip ?? "",
+      durationMs: 0,
+    };
+    if (e.spec.service !== undefined) r.service = e.spec.service;
+    if (e.state.vantage !== undefined) r.vantage = e.state.vantage;
+    return r;
+  }
+
+  /** Arms the scheduler's one timer for the earliest due check. */
+  private arm(): void {
+    if (!this.running) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const e of this.order) if (e.inflight === undefined && e.nextAt < next) next = e.nextAt;
+    if (next === this.timerAt && this.timer !== undefined) return;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = next;
+    if (next === Number.POSITIVE_INFINITY) return;
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.tick();
+    }, next - this.clock.now());
+  }
+
+  private tick(): void {
+    if (!this.running) return;
+    const now = this.clock.now();
+    for (const e of this.order) {
+      if (e.inflight === undefined && e.nextAt <= now) void this.dispatch(e);
+    }
+    this.arm();
+  }
+
+  /** Runs one check (under the shared limit) and applies its result. */
+  private dispatch(e: Entry): Promise<CheckResult> {
+    const pool = this.pool;
+    const timeoutMs = Math.min(this.timeoutMs, e.sched.intervalMs);
+    const started = this.clock.now();
+    const run = this.limit(async () => {
+      e.runStartedAt = this.clock.now();
+      const [result] = await runChecks([e.spec], {
+        concurrency: 1,
+        timeoutMs,
+        kinds: this.kinds,
+        proberFor: (v) => pool.get(v),
+      });
+      return result!;
+    }).then(
+      (result) => {
+        e.inflight = undefined;
+        if (!e.removed && !this.stopped) {
+          this.reschedule(e, started); // first, so the events carry the next run
+          this.apply(e, result);
+        }
+        return result;
+      },
+      (err: unknown) => {
+        // the runner turns check failures into results; this is a bug, not a check outcome
+        e.inflight = undefined;
+        this.log(`running ${e.spec.id} failed unexpectedly: ${(err as Error).message}`);
+        if (!e.removed && !this.stopped) this.reschedule(e, started);
+        throw err;
+      },
+    );
+    e.inflight = run;
+    const tracked = run.catch(() => undefined).finally(() => this.inflight.delete(tracked));
+    this.inflight.add(tracked);
+    return run;
+  }
+
+  /** Sets the next run of `e` after a run that started at `started` (epoch ms). */
+  private reschedule(e: Entry, started: number): void {
+    const after = Math.max(this.clock.now(), started + e.sched.intervalMs / 2);
+    e.nextAt = nextSlot(after, e.sched.intervalMs, e.phaseMs);
+    e.state.nextRunAt = iso(e.nextAt);
+    // the timer is armed for the earliest idle check; only an earlier one needs re-arming
+    if (this.running && e.nextAt < this.timerAt) this.arm();
+  }
+
+  /** Applies a result: state machine, flapping, suppression, events, store, alerts. */
+  private apply(e: Entry, r: CheckResult): void {
+    const now = this.clock.now();
+    const at = iso(now);
+    const s = e.state;
+    const from = s.state;
+    const wasFlapping = s.flapping;
+    const prevStatus = s.status;
+    const failing = isFailing(r.status);
+
+    // consecutive results with the same status (fail and error together)
+    const same = prevStatus !== null && prevStatus !== "skip" && isFailing(prevStatus) === failing;
+    s.consecutive = same ? s.consecutive + 1 : 1;
+    s.status = r.status;
+    s.message = r.message;
+    s.durationMs = r.durationMs;
+    if (r.observed !== undefined) s.observed = r.observed;
+    else delete s.observed;
+    s.lastRunAt = at;
+
+    let next: HardState;
+    if (r.status === "skip") next = "skipped";
+    else if (failing) {
+      if (e.hardFailing || s.consecutive >= e.sched.failAfter) next = "hard";
+      else next = "soft";
+    } else if (e.hardFailing) next = s.consecutive >= e.sched.recoverAfter ? "ok" : "soft";
+    else next = "ok";
+    if (next === "hard" && !e.hardFailing) {
+      e.hardFailing = true;
+      e.hardSince = at;
+    }
+    if (next === "ok") e.hardFailing = false;
+    if (next !== from || s.since === null) s.since = at;
+    s.state = next;
+
+    if (r.status !== "skip") {
+      e.recent.push(failing);
+      const window = this.inv.serve.flapping.window;
+      if (e.recent.length > window) e.recent.splice(0, e.recent.length - window);
+      let changes = 0;
+      for (let i = 1; i < e.recent.length; i++) if (e.recent[i] !== e.recent[i - 1]) changes++;
+      s.flapping = changes >= this.inv.serve.flapping.changes;
+    }
+
+    const wasSuppressed = s.suppressedBy;
+    this.setSuppressed(e);
+
+    this.emit({ type: "result", result: r, state: { ...s } });
+    if (from !== next || wasFlapping !== s.flapping || wasSuppressed !== s.suppressedBy)
+      this.emit({ type: "state", state: { ...s }, from });
+    if (this.opts.store && r.status !== "skip") this.save(r, now);
+    this.reconcileAlert(e, this.freshFailure(e));
+
+    // a parent whose failing changed re-decides its children
+    if (e.spec.kind === "reachable" && (prevStatus === null || isFailing(prevStatus) !== failing)) {
+      for (const child of this.children.get(e.spec.id) ?? []) {
+        if (!failing && prevStatus !== null) child.parentRecoveredAt = now;
+        this.updateSuppression(child, true);
+      }
+    }
+  }
+
+  /**
+   * The check's latest result is failing and was observed after its parent last recovered: a
+   * run that started while the host was still down says nothing new.
+   */
+  private freshFailure(e: Entry): boolean {
+    return isFailing(e.state.status) && e.runStartedAt >= e.parentRecoveredAt;
+  }
+
+  /** Sets `suppressedBy` from the parent's latest result; true when it changed. */
+  private setSuppressed(e: Entry): boolean {
+    const pid = parentId(e.spec);
+    const parent = pid !== undefined ? this.entries.get(pid) : undefined;
+    const suppress = parent !== undefined && parent.spec.skip === undefined && isFailing(parent.state.status);
+    const before = e.state.suppressedBy;
+    if (suppress) e.state.suppressedBy = pid!;
+    else delete e.state.suppressedBy;
+    return before !== e.state.suppressedBy;
+  }
+
+  /** Re-decides `suppressedBy` after the parent's result; alerts wait for the child's own next result. */
+  private updateSuppression(e: Entry, announce: boolean): void {
+    if (!this.setSuppressed(e)) return;
+    if (announce) this.emit({ type: "state", state: { ...e.state }, from: e.state.state });
+  }
+
+  /**
+   * Fires or resolves the check's alert to match its state (see the module doc). Only a
+   * failing result of the check itself (`failed`) may fire: a child whose parent recovered
+   * alerts when it fails again, not because the parent came back.
+   */
+  private reconcileAlert(e: Entry, failed: boolean): void {
+    const s = e.state;
+    if (!e.alerting) {
+      if (!failed || s.state !== "hard" || s.suppressedBy !== undefined || e.removed || this.stopped) return;
+      // Before a child alerts, its parent runs once more (Nagios' on-demand host check): the
+      // child may have noticed the outage first, its parent's latest result being older.
+      const pid = parentId(e.spec);
+      const parent = pid !== undefined ? this.entries.get(pid) : undefined;
+      const parentStale =
+        parent !== undefined &&
+        (parent.state.lastRunAt === null || parent.state.lastRunAt < (e.hardSince ?? ""));
+      if (parent && parent.spec.skip === undefined && parentStale && e.parentAskedFor !== e.hardSince) {
+        e.parentAskedFor = e.hardSince;
+        const asked = (parent.inflight ?? this.dispatch(parent)).then(
+          () => this.reconcileAlert(e, this.freshFailure(e)),
+          () => this.reconcileAlert(e, this.freshFailure(e)),
+        );
+        this.inflight.add(asked);
+        void asked.finally(() => this.inflight.delete(asked));
+        return;
+      }
+      e.alerting = true;
+      this.alerts?.fire({ ...s }, e.hardSince ?? s.since ?? iso(this.clock.now()));
+      return;
+    }
+    if (s.state === "ok") {
+      e.alerting = false;
+      this.alerts?.resolve({ ...s });
+    } else this.alerts?.fire({ ...s }, e.hardSince ?? iso(this.clock.now()));
+  }
+
+  private save(r: CheckResult, now: number): void {
+    const write: Promise<void> = this.opts
+      .store!.saveResults([r], new Date(now))
+      .catch((err: unknown) => {
+        this.log(`store: the result of ${r.id} at ${iso(now)} was not stored: ${(err as Error).message}`);
+      })
+      .finally(() => this.storeWrites.delete(write));
+    this.storeWrites.add(write);
+  }
+
+  private emit(e: EngineEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log(`an event listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+/**
+ * Creates and starts the engine the way `keel serve` runs it: watching the file and reloading
+ * on SIGHUP unless the options say otherwise.
+ * @throws UserError when the inventory is not valid at start (nothing to fall back to).
+ */
+export function startEngine(opts: EngineOptions): KeelEngine {
+  const engine = new KeelEngine({ watch: true, sighup: true, ...opts });
+  engine.start();
+  return engine;
+}
