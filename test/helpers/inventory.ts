@@ -3,6 +3,7 @@
  * shape the loader produces. Tests of the loader itself read YAML files instead.
  */
 import type { Host, Inventory, Service, Vantage } from "../../src/inventory/model.js";
+import { defaultAlertSettings, defaultServeSettings } from "../../src/serve/settings.js";
 
 const pos = { file: "test.yaml", line: 1, col: 1 };
 
@@ -98,6 +99,8 @@ export function contractExample(): Inventory {
     ],
     defaults: { ssh, nodeExporter: { port: 9100, allow: ["mon", "vpn"] } },
     hosts,
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
     vantages: [
       vantage("admin", { networks: ["vpn"] }),
       vantage("lan-probe", {
