@@ -19,7 +19,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import picomatch from "picomatch";
 import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
-import type { CheckResult, CheckStatus } from "../verify/types.js";
+import type { CheckResult } from "../verify/types.js";
 import { AuditLog, type Principal, type Role, roleAllows, TokenTable } from "./auth.js";
 import { createMetrics } from "./metrics.js";
 import { buildOpenApi, type RouteRecord } from "./openapi.js";
@@ -43,62 +43,19 @@ declare module "fastify" {
   }
 }
 
-/** One raw result in a check's history. */
-export interface HistoryPoint {
-  /** ISO 8601. */
-  at: string;
-  status: CheckStatus;
-  /** ms. */
-  durationMs: number;
-  message?: string;
-}
-
-/** Downsampled results of one bucket (`serve.retention.bucket` wide). */
-export interface HistoryBucket {
-  /** ISO 8601 start of the bucket. */
-  start: string;
-  pass: number;
-  fail: number;
-  error: number;
-  skip: number;
-}
-
-/** A change of a check's state. */
-export interface StateChange {
-  /** ISO 8601. */
-  at: string;
-  from: string | null;
-  to: string;
-  message?: string;
-}
-
-/** One recorded run of checks. */
-export interface Run {
-  id: number | string;
-  /** ISO 8601. */
-  startedAt: string;
-  /** ms. */
-  durationMs: number;
-  pass?: number;
-  fail?: number;
-  error?: number;
-  skip?: number;
-}
-
-/** A check's history as `GET /api/checks/:id/history` answers it. */
-export interface CheckHistory {
-  points: HistoryPoint[];
-  buckets: HistoryBucket[];
-  changes: StateChange[];
-}
-
 /**
- * What the API reads from the results store (`src/store/`), adapted by `keel serve`.
- * Times are ISO 8601 strings; `limit` bounds each list (the newest kept), oldest first.
+ * What the API reads from the results store. This is the subset of `ResultStore`
+ * (`src/store/types.ts`) the routes use, written structurally so any `ResultStore` fits; the
+ * shapes (spans, buckets, changes, runs) are the store's, described in `schemas.ts`.
  */
 export interface ApiStore {
-  history(id: string, q: { since?: string; until?: string; limit: number }): Promise<CheckHistory>;
-  runs(limit: number): Promise<Run[]>;
+  /** Raw points (spans), buckets and state changes of one check, each oldest first. */
+  history(
+    checkId: string,
+    q?: { sinceMs?: number; untilMs?: number; limit?: number },
+  ): Promise<{ points: object[]; buckets: object[]; changes: object[] }>;
+  /** The newest `limit` stored runs, newest first. */
+  runs(limit?: number): Promise<object[]>;
 }
 
 /** Options of {@link buildServer}. */
@@ -756,7 +713,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     async (req) => {
       const { id } = req.params;
       checkOr404(id);
-      const q: { since?: string; until?: string; limit: number } = { limit: req.query.limit };
+      const q: { sinceMs?: number; untilMs?: number; limit: number } = { limit: req.query.limit };
       for (const k of ["since", "until"] as const) {
         const v = req.query[k];
         if (v === undefined) continue;
@@ -766,10 +723,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
             400,
             `${k}: "${v}" is not a time; expected ISO 8601, e.g. 2025-01-31T12:00:00Z`,
           );
-        q[k] = new Date(t).toISOString();
+        q[`${k}Ms`] = t;
       }
-      if (q.since && q.until && q.since > q.until) throw new HttpError(400, "since: must not be after until");
-      return { id, ...(await store.history(id, q)) };
+      if (q.sinceMs !== undefined && q.untilMs !== undefined && q.sinceMs > q.untilMs)
+        throw new HttpError(400, "since: must not be after until");
+      const h = await store.history(id, q);
+      return { id, points: h.points, buckets: h.buckets, changes: h.changes };
     },
   );
 

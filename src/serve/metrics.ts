@@ -21,7 +21,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { CheckStatus } from "../verify/types.js";
-import type { Engine, HardState } from "./types.js";
+import type { CheckState, Engine, HardState } from "./types.js";
 
 /** `keel_check_status` values (Nagios plugin return codes: OK, WARNING→fail, CRITICAL→error, UNKNOWN→skip). */
 export const STATUS_CODE: Record<CheckStatus, number> = { pass: 0, fail: 1, error: 2, skip: 3 };
@@ -45,25 +45,32 @@ export function createMetrics(engine: Engine): KeelMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "keel_" });
 
+  // Per-check samples follow the engine's events (a scrape of 50,000 checks then only
+  // serialises); after a reload, and at start, they are refilled from engine.states().
+  let refill = true;
+  const labelsOf = (s: CheckState) => ({
+    id: s.id,
+    kind: s.kind,
+    host: s.host,
+    service: s.service ?? "",
+    vantage: s.vantage ?? "",
+  });
+  const setCheck = (s: CheckState) => {
+    if (s.status === null) return;
+    const labels = labelsOf(s);
+    status.set(labels, STATUS_CODE[s.status]);
+    duration.set(labels, s.durationMs / 1000);
+    hard.set(labels, s.state === "hard" ? 1 : 0);
+  };
   const fillChecks = () => {
+    if (!refill) return;
+    refill = false;
     status.reset();
     duration.reset();
     hard.reset();
-    for (const s of engine.states()) {
-      if (s.status === null) continue;
-      const labels = {
-        id: s.id,
-        kind: s.kind,
-        host: s.host,
-        service: s.service ?? "",
-        vantage: s.vantage ?? "",
-      };
-      status.set(labels, STATUS_CODE[s.status]);
-      duration.set(labels, s.durationMs / 1000);
-      hard.set(labels, s.state === "hard" ? 1 : 0);
-    }
+    for (const s of engine.states()) setCheck(s);
   };
-  // one pass over the states fills all three; the first gauge's collect runs it
+  // registered first, so its collect runs before the other two are read
   const status = new Gauge({
     name: "keel_check_status",
     help: "Latest result of each check: 0 pass, 1 fail, 2 error, 3 skip (Nagios plugin return codes)",
@@ -139,9 +146,13 @@ export function createMetrics(engine: Engine): KeelMetrics {
 
   const unsubscribe = engine.subscribe((e) => {
     if (e.type === "result") {
+      if (!refill) setCheck(e.state);
       results.inc({ kind: e.result.kind, status: e.result.status });
       runDuration.observe({ kind: e.result.kind }, e.result.durationMs / 1000);
+    } else if (e.type === "state") {
+      if (!refill) setCheck(e.state);
     } else if (e.type === "reload") {
+      if (e.ok) refill = true;
       reloadOk.set(e.ok ? 1 : 0);
       reloadAt.set(Date.now() / 1000);
     }

@@ -8,7 +8,7 @@ import picomatch from "picomatch";
 import type { Problem } from "../../src/errors.js";
 import { UserError } from "../../src/errors.js";
 import type { Inventory } from "../../src/inventory/model.js";
-import type { ApiStore, CheckHistory, HistoryPoint, Run, StateChange } from "../../src/serve/api.js";
+import type { ApiStore } from "../../src/serve/api.js";
 import type { CheckState, Engine, EngineEvent, HardState, RunSelector } from "../../src/serve/types.js";
 import { deriveChecks } from "../../src/verify/derive.js";
 import type { CheckOutcome, CheckResult, CheckSpec } from "../../src/verify/types.js";
@@ -110,7 +110,7 @@ export class MemoryEngine implements Engine {
     s.lastRunAt = at.toISOString();
     if (to !== from) s.since = at.toISOString();
     s.state = to;
-    this.store.add(result, at, from, to);
+    this.store.add(result, at);
     this.emit({ type: "result", result, state: s });
     if (to !== from) this.emit({ type: "state", state: s, from });
     return s;
@@ -147,43 +147,92 @@ export class MemoryEngine implements Engine {
   }
 }
 
-export class MemoryStore implements ApiStore {
-  private points = new Map<string, HistoryPoint[]>();
-  private changes = new Map<string, StateChange[]>();
-  private runList: Run[] = [];
+type Point = {
+  at: string;
+  until: string;
+  status: string;
+  message: string;
+  count: number;
+  durationMs: number;
+  runId: number | null;
+};
+type Change = {
+  checkId: string;
+  at: string;
+  runId: number | null;
+  from: string | null;
+  to: string;
+  message: string;
+};
+type StoredRun = {
+  id: number;
+  startedAt: string;
+  durationMs: number;
+  inventory: string;
+  summary: { pass: number; fail: number; error: number; skip: number };
+};
 
-  add(r: CheckResult, at: Date, from: HardState, to: HardState): void {
+/** The store's shapes (src/store/types.ts) with one span per result; skips are not stored. */
+export class MemoryStore implements ApiStore {
+  private points = new Map<string, Point[]>();
+  private changes = new Map<string, Change[]>();
+  private runList: StoredRun[] = [];
+
+  add(r: CheckResult, at: Date): void {
+    if (r.status === "skip") return;
     const list = this.points.get(r.id) ?? [];
-    list.push({ at: at.toISOString(), status: r.status, durationMs: r.durationMs, message: r.message });
+    const prev = list.at(-1);
+    const iso = at.toISOString();
+    list.push({
+      at: iso,
+      until: iso,
+      status: r.status,
+      message: r.message,
+      count: 1,
+      durationMs: r.durationMs,
+      runId: null,
+    });
     this.points.set(r.id, list);
-    if (from !== to) {
+    if (prev?.status !== r.status) {
       const c = this.changes.get(r.id) ?? [];
-      c.push({ at: at.toISOString(), from, to, message: r.message });
+      c.push({
+        checkId: r.id,
+        at: iso,
+        runId: null,
+        from: prev?.status ?? null,
+        to: r.status,
+        message: r.message,
+      });
       this.changes.set(r.id, c);
     }
   }
 
   addRun(started: Date, results: CheckResult[]): void {
-    const c = { pass: 0, fail: 0, error: 0, skip: 0 };
-    for (const r of results) c[r.status]++;
+    const summary = { pass: 0, fail: 0, error: 0, skip: 0 };
+    for (const r of results) summary[r.status]++;
     this.runList.unshift({
       id: this.runList.length + 1,
       startedAt: started.toISOString(),
       durationMs: Date.now() - started.getTime(),
-      ...c,
+      inventory: "keel.yaml",
+      summary,
     });
   }
 
-  async history(id: string, q: { since?: string; until?: string; limit: number }): Promise<CheckHistory> {
-    const within = (at: string) => (!q.since || at >= q.since) && (!q.until || at <= q.until);
+  async history(id: string, q: { sinceMs?: number; untilMs?: number; limit?: number } = {}) {
+    const limit = q.limit ?? 1000;
+    const within = (at: string) =>
+      (q.sinceMs === undefined || Date.parse(at) >= q.sinceMs) &&
+      (q.untilMs === undefined || Date.parse(at) <= q.untilMs);
     return {
-      points: (this.points.get(id) ?? []).filter((p) => within(p.at)).slice(-q.limit),
+      checkId: id,
+      points: (this.points.get(id) ?? []).filter((p) => within(p.at)).slice(-limit),
       buckets: [],
-      changes: (this.changes.get(id) ?? []).filter((c) => within(c.at)).slice(-q.limit),
+      changes: (this.changes.get(id) ?? []).filter((c) => within(c.at)).slice(-limit),
     };
   }
 
-  async runs(limit: number): Promise<Run[]> {
+  async runs(limit = 50): Promise<StoredRun[]> {
     return this.runList.slice(0, limit);
   }
 }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import Ajv2020 from "ajv/dist/2020.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import type { FastifyInstance } from "fastify";
 import type { Inventory } from "../../../src/inventory/model.js";
 import { buildServer } from "../../../src/serve/api.js";
@@ -49,7 +49,8 @@ const answers: string[] = [];
 let engine: MemoryEngine;
 let app: FastifyInstance;
 
-const as = (token: string | null) => (token ? { authorization: `Bearer ${token}` } : {});
+const as = (token: string | null): Record<string, string> =>
+  token ? { authorization: `Bearer ${token}` } : {};
 
 async function get(url: string, token: string | null = VIEWER) {
   const res = await app.inject({ method: "GET", url, headers: as(token) });
@@ -203,10 +204,10 @@ describe("runs", () => {
   test("GET /api/runs lists recorded runs, newest first, limited", async () => {
     const res = await get("/api/runs?limit=2");
     assert.equal(res.statusCode, 200);
-    const { items } = res.json() as { items: { id: number; pass: number }[] };
+    const { items } = res.json() as { items: { id: number; summary: { pass: number } }[] };
     assert.equal(items.length, 2);
     assert.ok(items[0]!.id > items[1]!.id);
-    assert.equal(typeof items[0]!.pass, "number");
+    assert.equal(typeof items[0]!.summary.pass, "number");
     assert.equal((await get("/api/runs?limit=0")).statusCode, 400);
   });
 });
@@ -353,7 +354,11 @@ describe("reading", () => {
     assert.equal(h.id, id);
     assert.ok(h.points.length >= 2);
     assert.ok(h.points.every((p: { status: string }) => p.status === "fail"));
-    assert.equal(h.changes[0].to, "soft");
+    assert.deepEqual(
+      h.changes.map((c: { from: string | null; to: string }) => [c.from, c.to]),
+      [[null, "fail"]],
+    );
+    assert.equal(h.points[0].count, 1);
     assert.deepEqual(h.buckets, []);
     const future = await get(`/api/checks/${encodeURIComponent(id)}/history?since=2999-01-01T00:00:00Z`);
     assert.deepEqual(future.json().points, []);
