@@ -2,6 +2,7 @@
  * Builds normalised Inventory objects for unit tests of pure functions (derive, report), in the
  * shape the loader produces. Tests of the loader itself read YAML files instead.
  */
+
 import type { Host, Inventory, Service, Vantage } from "../../src/inventory/model.js";
 import { defaultAlertSettings, defaultServeSettings } from "../../src/serve/settings.js";
 
@@ -92,6 +93,8 @@ export function contractExample(): Inventory {
     dir: "/srv/site",
     version: 1,
     site: "lab",
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
     domain: "lab.internal",
     networks: [
       { name: "lan", cidr: "10.20.0.0/24", family: 4, gateway: "10.20.0.1", dns: ["ns1"], ranges: [], pos },

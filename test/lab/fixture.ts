@@ -2,6 +2,7 @@
  * A hand-built Inventory mirroring examples/lab/keel.yaml, with its own site name and prefixes
  * so that test labs never collide with each other or with a lab of the example.
  */
+
 import type { Host, Inventory, Service, SourcePosition } from "../../src/inventory/model.js";
 import { defaultAlertSettings, defaultServeSettings } from "../../src/serve/settings.js";
 
@@ -54,6 +55,8 @@ export function labInventory(o: FixtureOptions): Inventory {
     dir: o.dir,
     version: 1,
     site: o.site,
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
     networks: [
       {
         name: "lan",
