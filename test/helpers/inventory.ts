@@ -102,8 +102,6 @@ export function contractExample(): Inventory {
     ],
     defaults: { ssh, nodeExporter: { port: 9100, allow: ["mon", "vpn"] } },
     hosts,
-    serve: defaultServeSettings(),
-    alerts: defaultAlertSettings(),
     vantages: [
       vantage("admin", { networks: ["vpn"] }),
       vantage("lan-probe", {

@@ -107,8 +107,6 @@ export function labInventory(o: FixtureOptions): Inventory {
         [svc("web", 8080, ["lan", "vpn"], { kind: "http", http: { path: "/", expect: 200 } })],
       ),
     ],
-    serve: defaultServeSettings(),
-    alerts: defaultAlertSettings(),
     vantages: [
       {
         name: "admin",
