@@ -42,8 +42,11 @@ export function defaultAuditPath(inventoryFile: string): string {
 export interface LifeCycle {
   app: FastifyInstance;
   listen: ListenAddress;
-  /** SIGHUP: re-read the inventory (the engine keeps the last valid one on errors). */
-  reload: () => Promise<void> | void;
+  /**
+   * SIGHUP: re-read the inventory (the engine keeps the last valid one on errors). Leave it
+   * out when the engine handles SIGHUP itself.
+   */
+  reload?: () => Promise<void> | void;
   /** After the server closed: stop the engine, flush and close the store. */
   stop: () => Promise<void>;
   /** One line per event, to stderr by default. */
@@ -68,10 +71,12 @@ export async function serveUntilStopped(o: LifeCycle): Promise<number> {
   log(`keel serve: listening on http://${shown}`);
   return new Promise<number>((resolve) => {
     let stopping = false;
+    const reload = o.reload;
     const onHup = () => {
+      if (!reload) return;
       log("keel serve: SIGHUP: reloading the inventory");
       Promise.resolve()
-        .then(o.reload)
+        .then(reload)
         .catch((err: Error) => log(`keel serve: reload failed: ${err.message}`));
     };
     const onStop = (signal: NodeJS.Signals) => {
@@ -92,7 +97,7 @@ export async function serveUntilStopped(o: LifeCycle): Promise<number> {
           },
         );
     };
-    process.on("SIGHUP", onHup);
+    if (reload) process.on("SIGHUP", onHup);
     process.on("SIGINT", onStop);
     process.on("SIGTERM", onStop);
   });
