@@ -5,7 +5,8 @@
 import { type ReactNode, useEffect, useState, useSyncExternalStore } from "react";
 import { forgetReason, getToken, onTokenChange, setToken } from "./api.js";
 import { type LiveStatus, live } from "./events.js";
-import { href, useApi, useLive, useRoute } from "./hooks.js";
+import { href, useLive, useRoute } from "./hooks.js";
+import { resetOverview, useOverview } from "./overview.js";
 import { Check } from "./views/Check.js";
 import { Checks } from "./views/Checks.js";
 import { Host } from "./views/Host.js";
@@ -48,17 +49,16 @@ function Page(): ReactNode {
 
 function TopBar(): ReactNode {
   const status = useLiveStatus();
-  const inv = useApi<{ site: string; problems: unknown[] }>("api/inventory");
+  const ov = useOverview();
   const [events, setEvents] = useState(0);
   useLive((b) => {
     setEvents((n) => n + b.length);
-    if (b.some((e) => e.type === "reload")) inv.reload();
   });
-  const problems = inv.data?.problems.length ?? 0;
+  const problems = ov.data?.problems.length ?? 0;
   return (
     <header className="top">
       <span className="site" data-testid="site">
-        {inv.data ? inv.data.site : "keel"}
+        {ov.data ? ov.data.site : "keel"}
       </span>
       <nav>
         <a href={href()}>Overview</a>
@@ -82,6 +82,7 @@ function TopBar(): ReactNode {
 export function App(): ReactNode {
   const token = useToken();
   useEffect(() => {
+    resetOverview();
     if (token === null) {
       live.stop();
       return;

@@ -64,7 +64,7 @@ export function VirtualList(p: VirtualListProps): ReactNode {
     <div
       ref={ref}
       className="vlist"
-      style={{ height: p.height }}
+      style={{ height: Math.max(p.rowHeight * 3, Math.min(p.height, p.count * p.rowHeight + 2)) }}
       data-testid={p.testId}
       data-count={p.count}
       data-version={p.version}

@@ -141,8 +141,15 @@ export function HistoryChart({
           <title>{s.status}</title>
         </rect>
       ))}
-      {ticks.map((t) => (
-        <text key={t} x={x(t)} y={H - 4} fontSize="10" textAnchor="middle" fill="#6a737d">
+      {ticks.map((t, i) => (
+        <text
+          key={t}
+          x={x(t)}
+          y={H - 4}
+          fontSize="10"
+          textAnchor={i === 0 ? "start" : i === ticks.length - 1 ? "end" : "middle"}
+          fill="#6a737d"
+        >
           {new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
         </text>
       ))}

@@ -1,32 +1,12 @@
 /**
  * Overview: counts, the inventory's validation errors, failing checks first (hard, then soft),
- * then every host (virtualised, filtered server-side). Live: failing rows are patched from the
- * event stream at once; counts and the failing list are refetched at most every 2 s.
+ * then every host (virtualised, filtered server-side). Live: see overview.ts.
  */
 import { type ReactNode, useEffect, useRef } from "react";
-import type { CheckState, Overview as OverviewData } from "../api.js";
 import { CheckTable, ProblemList, RunButton } from "../components.js";
-import { latestStates } from "../events.js";
-import { href, useApi, useLive, useThrottled } from "../hooks.js";
+import { href } from "../hooks.js";
+import { useOverview } from "../overview.js";
 import { HostsPanel } from "./Hosts.js";
-
-const ORDER: Record<string, number> = { hard: 0, soft: 1 };
-
-/** Applies live states to the failing list: failing ones in (hard first), recovered ones out. */
-function patchFailing(failing: CheckState[], updates: Map<string, CheckState>): CheckState[] {
-  if (updates.size === 0) return failing;
-  const byId = new Map(failing.map((c) => [c.id, c]));
-  let changed = false;
-  for (const [id, s] of updates) {
-    const failingNow = s.state === "hard" || s.state === "soft";
-    if (failingNow) {
-      byId.set(id, s);
-      changed = true;
-    } else if (byId.delete(id)) changed = true;
-  }
-  if (!changed) return failing;
-  return [...byId.values()].sort((a, b) => (ORDER[a.state] ?? 2) - (ORDER[b.state] ?? 2));
-}
 
 function Count({ label, n, tone, testId }: { label: string; n: number; tone?: string; testId: string }) {
   return (
@@ -38,13 +18,7 @@ function Count({ label, n, tone, testId }: { label: string; n: number; tone?: st
 }
 
 export function Overview(): ReactNode {
-  const ov = useApi<OverviewData>("api/overview");
-  const refetch = useThrottled(ov.reload, 2000);
-  useLive((events) => {
-    const updates = latestStates(events);
-    ov.set((d) => ({ ...d, failing: patchFailing(d.failing, updates) }));
-    if (events.length > 0) refetch();
-  });
+  const ov = useOverview();
 
   const marked = useRef(false);
   useEffect(() => {
@@ -108,9 +82,9 @@ export function Overview(): ReactNode {
             <CheckTable checks={d.failing} testId="failing" />
           )}
         </>
-      ) : ov.loading ? (
+      ) : ov.error ? null : (
         <p className="muted">loading…</p>
-      ) : null}
+      )}
       <h2>Hosts</h2>
       <HostsPanel height={420} />
     </>
