@@ -20,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
+import { CORE_SCHEMA, load as loadFast } from "js-yaml";
 import {
   type Document,
   isAlias,
@@ -299,6 +300,69 @@ class Locator {
     }
     return this.at(offset);
   }
+}
+
+/** Where the checker and `normalise` get source positions from. */
+interface Positions {
+  pos(segs: readonly Segment[], which?: "key" | "value"): SourcePosition;
+}
+
+/**
+ * Positions for an inventory read on the fast path (`js-yaml`, which keeps no positions): each
+ * position's `line` and `col` are enumerable getters that, on first use, parse the text once
+ * more with `yaml` (which keeps them) and look the path up there. A valid inventory whose
+ * positions nobody reads never pays for the second parse.
+ */
+class LazyPositions implements Positions {
+  #loc: Locator | undefined;
+  constructor(
+    readonly file: string,
+    readonly text: string,
+  ) {}
+
+  private locator(): Locator {
+    this.#loc ??= parseYaml(this.text, this.file).loc;
+    return this.#loc;
+  }
+
+  pos(segs: readonly Segment[], which: "key" | "value" = "value"): SourcePosition {
+    const path = [...segs];
+    let found: SourcePosition | undefined;
+    const get = (): SourcePosition => {
+      found ??= this.locator().pos(path, which);
+      return found;
+    };
+    const p = { file: this.file } as SourcePosition;
+    Object.defineProperty(p, "line", { get: () => get().line, enumerable: true });
+    Object.defineProperty(p, "col", { get: () => get().col, enumerable: true });
+    return p;
+  }
+}
+
+/**
+ * The fast path's parse: `js-yaml` with the YAML 1.2 core schema (the schema `yaml` uses too),
+ * about eight times faster than `yaml`'s document parse on large inventories.
+ * Returns undefined, sending the caller to the slow path (`yaml` with positions, which reports
+ * every problem located), when js-yaml rejects the text (syntax errors, duplicate keys, several
+ * documents) or when the data shares nodes (YAML anchors and aliases: the slow path bounds
+ * their expansion).
+ */
+function fastParse(text: string): unknown {
+  let data: unknown;
+  try {
+    data = loadFast(text, { schema: CORE_SCHEMA });
+  } catch {
+    return undefined;
+  }
+  const seen = new Set<object>();
+  const shares = (v: unknown): boolean => {
+    if (v === null || typeof v !== "object") return false;
+    if (seen.has(v)) return true;
+    seen.add(v);
+    for (const c of Array.isArray(v) ? v : Object.values(v)) if (shares(c)) return true;
+    return false;
+  };
+  return shares(data) ? undefined : data;
 }
 
 function keyText(key: unknown): string {
@@ -585,7 +649,8 @@ function pruneToSchema(data: unknown): { raw: RawInventory; pruned: Pruned } | u
 
 interface Owner {
   what: string;
-  line: number;
+  /** Where it was declared (read `.line` only when reporting: positions may be lazy). */
+  pos: SourcePosition;
 }
 
 class Checker {
@@ -599,7 +664,7 @@ class Checker {
 
   constructor(
     readonly raw: RawInventory,
-    readonly loc: Locator,
+    readonly loc: Positions,
     readonly pruned: Pruned = { paths: new Set(), names: { networks: [], hosts: [], vantages: [] } },
   ) {
     // names cut by pruneToSchema still exist: references to them are not reported
@@ -726,11 +791,11 @@ class Checker {
       if (prev) {
         this.problem(
           at,
-          `address ${canon} of ${owner} is already used by ${prev.what} (line ${prev.line}); addresses must be unique across the site`,
+          `address ${canon} of ${owner} is already used by ${prev.what} (line ${prev.pos.line}); addresses must be unique across the site`,
         );
         return;
       }
-      this.addressOwners.set(canon, { what: owner, line: this.loc.pos(at).line });
+      this.addressOwners.set(canon, { what: owner, pos: this.loc.pos(at) });
       out.push({ network, address: canon });
     };
     if (typeof form === "string") {
@@ -789,16 +854,16 @@ class Checker {
       addresses.set(name, this.resolveAddresses([...segs, "address"], host.address, `host "${name}"`));
       if (host.ssh) this.checkAllow([...segs, "ssh", "allow"], host.ssh.allow);
       if (host.node_exporter) this.checkAllow([...segs, "node_exporter", "allow"], host.node_exporter.allow);
-      const serviceLines = new Map<string, number>();
+      const serviceLines = new Map<string, SourcePosition>();
       (host.services ?? []).forEach((svc, i) => {
         const ss = [...segs, "services", i];
         const first = serviceLines.get(svc.name);
         if (first !== undefined)
           this.problem(
             [...ss, "name"],
-            `service name "${svc.name}" is used twice on host "${name}" (first at line ${first}); service names must be unique per host`,
+            `service name "${svc.name}" is used twice on host "${name}" (first at line ${first.line}); service names must be unique per host`,
           );
-        else serviceLines.set(svc.name, this.loc.pos([...ss, "name"]).line);
+        else serviceLines.set(svc.name, this.loc.pos([...ss, "name"]));
         this.checkAllow([...ss, "allow"], svc.allow);
         if (typeof svc.http === "object" && svc.http.body !== undefined) {
           try {
@@ -926,7 +991,7 @@ function normaliseHttp(http: RawService["http"], kind: ServiceKind | undefined):
 function normalise(
   raw: RawInventory,
   file: string,
-  loc: Locator,
+  loc: Positions,
   checker: Checker,
   hostAddresses: Map<string, InterfaceAddress[]>,
   vantageAddresses: Map<string, InterfaceAddress[]>,
@@ -1109,6 +1174,30 @@ function byPosition(a: Problem, b: Problem): number {
  * @throws UserError listing every problem found, each located `file:line:col`, sorted by position.
  */
 export function parseInventory(text: string, file: string): Inventory {
+  // Fast path: a valid inventory, read by js-yaml, positions resolved only if asked for.
+  const data = fastParse(text);
+  if (data !== undefined && validateSchema(data)) {
+    const raw = data as RawInventory;
+    const loc = new LazyPositions(file, text);
+    const checker = new Checker(raw, loc);
+    const checked = checkAll(checker);
+    if (checker.problems.length === 0)
+      return normalise(raw, file, loc, checker, checked.hostAddresses, checked.vantageAddresses);
+  }
+  // Slow path: `yaml` with positions, every problem reported and located.
+  return parseLocated(text, file);
+}
+
+function checkAll(checker: Checker) {
+  checker.checkNetworks();
+  const hostAddresses = checker.checkHosts();
+  checker.checkWireguard();
+  const vantageAddresses = checker.checkVantages();
+  return { hostAddresses, vantageAddresses };
+}
+
+/** `parseInventory` on `yaml` alone, with positions throughout. Exported for the tests that compare both paths. */
+export function parseLocated(text: string, file: string): Inventory {
   const { data, loc, problems } = parseYaml(text, file);
   if (problems.length > 0 && data === undefined) throw new UserError(problems.sort(byPosition));
   const schema = schemaProblems(data, loc);
@@ -1121,10 +1210,7 @@ export function parseInventory(text: string, file: string): Inventory {
     ({ raw, pruned } = rest);
   }
   const checker = new Checker(raw, loc, pruned);
-  checker.checkNetworks();
-  const hostAddresses = checker.checkHosts();
-  checker.checkWireguard();
-  const vantageAddresses = checker.checkVantages();
+  const { hostAddresses, vantageAddresses } = checkAll(checker);
   problems.push(...checker.problems);
   if (problems.length > 0) throw new UserError(problems.sort(byPosition));
   return normalise(raw, file, loc, checker, hostAddresses, vantageAddresses);

@@ -93,6 +93,8 @@ export function contractExample(): Inventory {
     dir: "/srv/site",
     version: 1,
     site: "lab",
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
     domain: "lab.internal",
     networks: [
       { name: "lan", cidr: "10.20.0.0/24", family: 4, gateway: "10.20.0.1", dns: ["ns1"], ranges: [], pos },

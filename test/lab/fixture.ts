@@ -55,6 +55,8 @@ export function labInventory(o: FixtureOptions): Inventory {
     dir: o.dir,
     version: 1,
     site: o.site,
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
     networks: [
       {
         name: "lan",

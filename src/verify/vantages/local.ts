@@ -4,7 +4,6 @@
 import { spawn } from "node:child_process";
 import dgram from "node:dgram";
 import net from "node:net";
-import { Agent } from "undici";
 import {
   type ExecResult,
   type HttpGetOptions,
@@ -16,7 +15,7 @@ import {
   VantageError,
 } from "../types.js";
 import { hostPort, raceDeadline } from "./deadline.js";
-import { httpGetVia } from "./http.js";
+import { httpGetOnce } from "./http.js";
 import { askAuthMethods, DEFAULT_MAX_CHANNELS, SshPool } from "./sshconn.js";
 
 /** Options of `LocalProber`. */
@@ -46,7 +45,6 @@ export const UDP_WAIT_MS = 1500;
 export class LocalProber implements Prober {
   readonly vantage: string;
   readonly #ssh: SshPool;
-  readonly #http = new Agent({ pipelining: 1, connections: 8 });
   readonly #ping: string;
 
   /** @param vantage the vantage's name, as in the inventory (used in messages). */
@@ -173,16 +171,7 @@ export class LocalProber implements Prober {
     signal?: AbortSignal,
     options: HttpGetOptions = {},
   ): Promise<HttpResponse> {
-    return httpGetVia(
-      this.#http,
-      `http://${hostPort(address, port)}${path}`,
-      timeoutMs,
-      signal,
-      options.maxBodyBytes,
-      // one exchange per probe: close it (as blackbox_exporter does) rather than keep thousands
-      // of idle keep-alive sockets open for the rest of the run
-      true,
-    );
+    return httpGetOnce(address, port, path, timeoutMs, signal, options.maxBodyBytes);
   }
 
   /** See `askAuthMethods` (RFC 4252 §5.2, the `none` method). */
@@ -207,7 +196,6 @@ export class LocalProber implements Prober {
   /** Ends every SSH connection and the HTTP agent's keep-alive sockets. */
   async close(): Promise<void> {
     await this.#ssh.close();
-    await this.#http.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { UserError } from "../../../src/errors.js";
-import { parseInventory } from "../../../src/inventory/load.js";
+import { parseInventory, parseLocated } from "../../../src/inventory/load.js";
 import { ensureBuilt } from "../cli/built.js";
 import { mutate, mutationsArb } from "./mutate.js";
 
@@ -47,6 +47,83 @@ test("fuzz: thousands of mutated inventories load or fail with located problems,
   // the mutations must exercise both outcomes, or the test proves little
   assert.ok(seen.rejected > 500, JSON.stringify(seen));
   assert.ok(seen.ok > 20, JSON.stringify(seen));
+});
+
+/** The outcome of one loader as plain data: the model with positions read, or the problem lines. */
+function outcome(load: (text: string, file: string) => unknown, text: string): unknown {
+  try {
+    return { ok: JSON.parse(JSON.stringify(load(text, "f.yaml"))) };
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    return { problems: e.problems.map((p) => `${p.pos?.line}:${p.pos?.col}: ${p.message}`) };
+  }
+}
+
+test("fuzz: the fast path (js-yaml) and the located path (yaml) agree on every mutated inventory", () => {
+  let accepted = 0;
+  fc.assert(
+    fc.property(mutationsArb, (ms) => {
+      const text = mutate(CONTRACT, ms);
+      const fast = outcome(parseInventory, text);
+      assert.deepEqual(fast, outcome(parseLocated, text));
+      if ((fast as { ok?: unknown }).ok) accepted++;
+    }),
+    { seed: SEED + 2, numRuns: 1000 },
+  );
+  assert.ok(accepted > 20, `only ${accepted} accepted: the comparison proves little`);
+});
+
+test("fast path: lazy positions in the model resolve to the same lines and columns as the located path", () => {
+  const fast = parseInventory(CONTRACT, "f.yaml");
+  const located = parseLocated(CONTRACT, "f.yaml");
+  assert.deepEqual(
+    fast.hosts.map((h) => [h.pos, h.services.map((s) => s.pos)]),
+    located.hosts.map((h) => [h.pos, h.services.map((s) => s.pos)]),
+  );
+  assert.equal(fast.hosts[0]?.pos.line, located.hosts[0]?.pos.line);
+  assert.ok((located.hosts[0]?.pos.line ?? 0) > 1);
+});
+
+test("fast path: anchors and aliases, duplicate keys and syntax errors go to the located path", () => {
+  const dup = CONTRACT.replace("site: lab", "site: lab\nsite: lab2");
+  assert.throws(
+    () => parseInventory(dup, "f.yaml"),
+    (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.problems[0]?.message ?? "", /duplicate|twice/i);
+      assert.ok((e.problems[0]?.pos?.line ?? 0) > 1);
+      return true;
+    },
+  );
+  const aliased = `${CONTRACT}\nx-anchor: &a [1]\n`;
+  assert.deepEqual(outcome(parseInventory, aliased), outcome(parseLocated, aliased));
+});
+
+test("fast path: YAML 1.2 core scalars are read the same by both parsers", () => {
+  const forms = [
+    "0x16",
+    "0o26",
+    "026",
+    "22.0",
+    "+22",
+    "1_000",
+    ".inf",
+    "~",
+    "null",
+    "True",
+    "yes",
+    "on",
+    "2024-01-01",
+    "'22'",
+    "0b10110",
+    "22e0",
+    "-0",
+  ];
+  for (const form of forms) {
+    const text = CONTRACT.replace("port: 51820\n", `port: ${form}\n`).replace("site: lab ", `site: ${form} `);
+    assert.notEqual(text, CONTRACT);
+    assert.deepEqual(outcome(parseInventory, text), outcome(parseLocated, text), form);
+  }
 });
 
 const run = promisify(execFile);
