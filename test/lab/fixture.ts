@@ -126,7 +126,5 @@ export function labInventory(o: FixtureOptions): Inventory {
         pos,
       },
     ],
-    serve: defaultServeSettings(),
-    alerts: defaultAlertSettings(),
   };
 }
