@@ -22,9 +22,11 @@ type StatusListener = (s: LiveStatus) => void;
  */
 export function parseEventStream(buffer: string): { data: string[]; rest: string } {
   const data: string[] = [];
-  const normalised = buffer.replace(/\r\n?/g, "\n");
+  // a CR at the very end may be the first half of a CRLF split across chunks: keep it raw
+  const hold = buffer.endsWith("\r") ? "\r" : "";
+  const normalised = (hold ? buffer.slice(0, -1) : buffer).replace(/\r\n?/g, "\n");
   const blocks = normalised.split("\n\n");
-  const rest = blocks.pop() ?? "";
+  const rest = (blocks.pop() ?? "") + hold;
   for (const block of blocks) {
     const lines: string[] = [];
     for (const line of block.split("\n")) {

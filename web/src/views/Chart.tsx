@@ -5,7 +5,7 @@
  */
 import type { ReactNode } from "react";
 import type { HistoryBucket, HistoryPoint } from "../api.js";
-import { colourOf } from "./Timeline.js";
+import { colourOf } from "../timeline.js";
 
 const W = 1000;
 const H = 180;
