@@ -250,12 +250,17 @@ export function bigSite(hosts = 5000, now = Date.now()): SiteData {
   };
 }
 
-/** A raw result of the generated history. */
-export interface Point {
+/** A span of the generated history: consecutive results with the same status and message. */
+export interface Span {
   at: string;
+  until: string;
   status: CheckStatus;
+  message: string;
+  count: number;
+  /** Mean, min and max duration in ms. */
   durationMs: number;
-  message?: string;
+  minMs: number;
+  maxMs: number;
 }
 
 /** A downsampled bucket of the generated history. */
@@ -265,52 +270,69 @@ export interface Bucket {
   pass: number;
   fail: number;
   error: number;
-  skip: number;
   avgMs: number;
+  minMs: number;
   maxMs: number;
 }
 
-/** A state change of the generated history. */
+/** A status change of the generated history. */
 export interface Change {
+  checkId: string;
   at: string;
-  from: HardState | null;
-  to: HardState;
-  message?: string;
+  from: CheckStatus | null;
+  to: CheckStatus;
+  message: string;
 }
 
 const HOUR = 3_600_000;
 
 /**
- * A check's history up to `now`: raw points every `intervalMs` for the last 24 h (at most
- * `maxPoints`), hourly buckets for the 6 days before, and the hard-state changes. A check
- * failing now fails from `since` on; passing checks had one short outage 5 h ago when their
- * seed says so.
+ * A check's history up to `now`, in the shapes of the store (src/serve/schemas.ts): raw
+ * results every `intervalMs` for the last 24 h merged into spans of the same status and
+ * message, hourly buckets for the 6 days before, and the status changes. A check failing now
+ * fails from `since` on; half of the others (by seed) had a short outage 5 h ago.
  */
 export function historyOf(
   s: CheckState,
   intervalMs: number,
   now: number,
-  maxPoints = 2000,
-): { points: Point[]; buckets: Bucket[]; changes: Change[] } {
+): { points: Span[]; buckets: Bucket[]; changes: Change[] } {
   const r = rng(hash(s.id) ^ 0x5bd1e995);
   const failingSince =
     s.state === "hard" || s.state === "soft" ? Date.parse(s.since ?? "") : Number.POSITIVE_INFINITY;
   const outage: [number, number] | null =
     r() < 0.5 ? [now - 5 * HOUR, now - 5 * HOUR + 4 * intervalMs] : null;
   const failedAt = (t: number) => t >= failingSince || (outage !== null && t >= outage[0] && t < outage[1]);
-  const step = Math.max(intervalMs, Math.ceil((24 * HOUR) / maxPoints));
-  const points: Point[] = [];
-  for (let t = now - 24 * HOUR; t <= now; t += step) {
+  const points: Span[] = [];
+  const changes: Change[] = [];
+  const first = now - 24 * HOUR;
+  for (let t = first - ((first - now) % intervalMs); t <= now; t += intervalMs) {
     const fail = s.status !== "skip" && failedAt(t);
-    points.push({
-      at: new Date(t).toISOString(),
-      status: s.status === "skip" ? "skip" : fail ? "fail" : "pass",
-      durationMs: Math.round((fail ? 900 : 5) + r() * 30),
-      ...(fail ? { message: s.message } : {}),
-    });
+    const status: CheckStatus = s.status === "skip" ? "skip" : fail ? "fail" : "pass";
+    const message = fail ? (t >= failingSince ? s.message : "connect timed out") : "ok";
+    const ms = Math.round((fail ? 900 : 5) + r() * 30);
+    const at = new Date(t).toISOString();
+    const last = points[points.length - 1];
+    if (last && last.status === status && last.message === message) {
+      last.until = at;
+      last.durationMs = (last.durationMs * last.count + ms) / (last.count + 1);
+      last.count++;
+      last.minMs = Math.min(last.minMs, ms);
+      last.maxMs = Math.max(last.maxMs, ms);
+      continue;
+    }
+    if (status !== "skip" && last?.status !== status)
+      changes.push({
+        checkId: s.id,
+        at,
+        from: (last?.status as CheckStatus | undefined) ?? null,
+        to: status,
+        message,
+      });
+    points.push({ at, until: at, status, message, count: 1, durationMs: ms, minMs: ms, maxMs: ms });
   }
   const buckets: Bucket[] = [];
-  for (let t = now - 7 * 24 * HOUR; t < now - 24 * HOUR; t += HOUR) {
+  for (let t = now - 7 * 24 * HOUR; t < first; t += HOUR) {
     const n = Math.round(HOUR / intervalMs);
     const bad = r() < 0.02 ? Math.ceil(r() * n) : 0;
     buckets.push({
@@ -319,18 +341,10 @@ export function historyOf(
       pass: n - bad,
       fail: bad,
       error: 0,
-      skip: 0,
       avgMs: Math.round(5 + r() * 20),
+      minMs: 3,
       maxMs: Math.round(30 + r() * 60),
     });
   }
-  const changes: Change[] = [{ at: new Date(now - 7 * 24 * HOUR).toISOString(), from: null, to: "ok" }];
-  if (outage) {
-    changes.push({ at: new Date(outage[0]).toISOString(), from: "ok", to: "soft" });
-    changes.push({ at: new Date(outage[0] + 2 * intervalMs).toISOString(), from: "soft", to: "hard" });
-    changes.push({ at: new Date(outage[1]).toISOString(), from: "hard", to: "ok" });
-  }
-  if (s.state === "hard" || s.state === "soft")
-    changes.push({ at: new Date(failingSince).toISOString(), from: "ok", to: s.state, message: s.message });
   return { points, buckets, changes };
 }

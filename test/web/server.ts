@@ -190,22 +190,27 @@ export async function startFixtureServer(data: SiteData, port = 0): Promise<Fixt
     const host = hostIndex.get(name);
     if (!host) return bad(reply, 404, `no host "${name}" in the inventory`);
     const checks = (byHost.get(name) ?? []).map((i) => data.states[i]!);
-    const services: string[] = [];
-    const vantages: string[] = [];
+    // every declared service × every vantage, as the real API builds it
+    const services = host.services.map((x) => x.name);
+    const vantages = data.vantages.map((v) => v.name);
+    const byKey = new Map<string, CheckState>();
+    for (const c of checks)
+      if ((c.kind === "port.open" || c.kind === "port.closed") && c.service && c.vantage)
+        byKey.set(`${c.service}\n${c.vantage}`, c);
     const cells = [];
-    for (const c of checks) {
-      if ((c.kind !== "port.open" && c.kind !== "port.closed") || !c.service || !c.vantage) continue;
-      if (!services.includes(c.service)) services.push(c.service);
-      if (!vantages.includes(c.vantage)) vantages.push(c.vantage);
-      cells.push({
-        service: c.service,
-        vantage: c.vantage,
-        expected: c.status === "skip" ? null : c.kind === "port.open" ? "open" : "closed",
-        observed: (c.observed?.state as string | undefined) ?? null,
-        checkId: c.id,
-        ok: c.status === "pass" ? true : c.status === "fail" || c.status === "error" ? false : null,
-      });
-    }
+    for (const service of services)
+      for (const vantage of vantages) {
+        const c = byKey.get(`${service}\n${vantage}`);
+        const observed = c?.observed?.state;
+        cells.push({
+          service,
+          vantage,
+          expected: c ? (c.kind === "port.open" ? "open" : "closed") : null,
+          observed: typeof observed === "string" ? observed : null,
+          checkId: c?.id ?? null,
+          ok: c?.status === "pass" ? true : c?.status === "fail" || c?.status === "error" ? false : null,
+        });
+      }
     return { host, checks, posture: { services, vantages, cells } };
   });
 
@@ -242,9 +247,9 @@ export async function startFixtureServer(data: SiteData, port = 0): Promise<Fixt
     if (Number.isNaN(since)) return bad(reply, 400, `since: "${q.since}" is not an ISO 8601 time`);
     return {
       id,
-      points: h.points.filter((p) => Date.parse(p.at) >= since),
+      points: h.points.filter((p) => Date.parse(p.until) >= since),
       buckets: h.buckets.filter((b) => Date.parse(b.end) >= since),
-      changes: h.changes,
+      changes: h.changes.filter((c) => Date.parse(c.at) >= since),
     };
   });
 

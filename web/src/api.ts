@@ -91,33 +91,37 @@ export interface HostDetail {
 }
 
 /**
- * One raw result in a check's history. The dashboard reads `at` (ISO 8601), `status`,
- * `durationMs` and, when present, `message`.
+ * A span of consecutive results of one check with the same status and message (the store's
+ * raw history, docs/serve.md; src/serve/schemas.ts `HistoryPoint`): first result `at`, last
+ * `until`, `count` results, mean/min/max duration in ms.
  */
 export interface HistoryPoint {
   at: string;
+  until?: string;
   status: CheckStatus;
-  durationMs: number;
   message?: string;
+  count?: number;
+  durationMs: number;
+  minMs?: number;
+  maxMs?: number;
 }
 
-/**
- * Downsampled results of one bucket (older than the raw retention). The dashboard reads
- * `start`/`end` (ISO 8601), the per-status counts and, when present, `avgMs`/`maxMs`.
- */
+/** Every result of one check in `[start, end)` (ISO 8601), counted by status; durations in ms. */
 export interface HistoryBucket {
   start: string;
   end: string;
   pass: number;
   fail: number;
   error: number;
-  skip: number;
+  skip?: number;
+  minMs?: number;
   avgMs?: number;
   maxMs?: number;
 }
 
-/** A change of a check's status or state; `to` is a CheckStatus or a HardState. */
+/** A change of a check's status (or hard state): `from`/`to` are CheckStatus or HardState values. */
 export interface StateChange {
+  checkId?: string;
   at: string;
   from: string | null;
   to: string;

@@ -21,7 +21,10 @@ export function colourOf(v: string | null | undefined): string {
 /** Values of `changes[].to` that are hard states (the rest are statuses). */
 export const HARD_STATES = new Set(["ok", "soft", "hard", "unknown", "skipped"]);
 
-/** Segments `[from, to)` in ms with their value, clipped to `[start, end]`. */
+/**
+ * Segments `[from, to)` in ms with their value, clipped to `[start, end]`. Before the first
+ * change inside the window the value is the last change before it, else that change's `from`.
+ */
 export function segments(
   changes: StateChange[],
   start: number,
@@ -31,12 +34,17 @@ export function segments(
   const out: { from: number; to: number; value: string | null }[] = [];
   let value: string | null = null;
   let at = start;
+  let seen = false;
   for (const c of sorted) {
     const t = Date.parse(c.at);
     if (t <= start) {
       value = c.to;
+      seen = true;
       continue;
     }
+    // changes may be cut at the window's start: the first one inside says what came before
+    if (!seen) value = c.from;
+    seen = true;
     if (t >= end) break;
     out.push({ from: at, to: t, value });
     value = c.to;

@@ -55,6 +55,11 @@ test("timeline segments: the value before the window carries in, changes split, 
     { from: 1800, to: 2000, value: "ok" },
   ]);
   assert.deepEqual(segments([], 0, 10), [{ from: 0, to: 10, value: null }]);
+  // changes cut at the window's start: the first one inside tells what came before it
+  assert.deepEqual(segments([{ at: at(1500), from: "pass", to: "fail" }], 1000, 2000), [
+    { from: 1000, to: 1500, value: "pass" },
+    { from: 1500, to: 2000, value: "fail" },
+  ]);
 });
 
 function st(id: string, state: CheckState["state"]): CheckState {

@@ -1,7 +1,8 @@
 /**
- * History chart of one check, drawn as SVG: duration (ms) of each raw result as a line with
- * failed results marked, a status strip underneath, and downsampled buckets (older results)
- * as bars of their mean duration with a strip coloured by their failure ratio.
+ * History chart of one check, drawn as SVG: each span of raw results (consecutive results with
+ * the same status) as its mean duration over its time with its min–max range shaded, failed
+ * spans marked red, a status strip underneath; downsampled buckets (older results) as bars of
+ * their mean duration with a strip coloured by their failure ratio.
  */
 import type { ReactNode } from "react";
 import type { HistoryBucket, HistoryPoint } from "../api.js";
@@ -35,27 +36,38 @@ export function HistoryChart({
   const span = Math.max(1, end - start);
   const x = (t: number) => PAD_L + ((t - start) / span) * (W - PAD_L - 4);
   const pts = points
-    .map((p) => ({ t: Date.parse(p.at), p }))
-    .filter((p) => p.t >= start && p.t <= end)
+    .map((p) => {
+      const t = Date.parse(p.at);
+      const u = p.until ? Date.parse(p.until) : t;
+      return { t, u: Number.isNaN(u) ? t : u, p };
+    })
+    .filter((p) => p.u >= start && p.t <= end)
     .sort((a, b) => a.t - b.t);
   const bks = buckets
     .map((b) => ({ t0: Date.parse(b.start), t1: Date.parse(b.end), b }))
     .filter((b) => b.t1 >= start && b.t0 <= end);
   const maxMs = niceMax(
-    Math.max(0, ...pts.map((p) => p.p.durationMs), ...bks.map((b) => b.b.maxMs ?? b.b.avgMs ?? 0)),
+    Math.max(
+      0,
+      ...pts.map((p) => p.p.maxMs ?? p.p.durationMs),
+      ...bks.map((b) => b.b.maxMs ?? b.b.avgMs ?? 0),
+    ),
   );
-  const y = (ms: number) => 4 + plotH - (ms / maxMs) * plotH;
+  const y = (ms: number) => 4 + plotH - (Math.min(ms, maxMs) / maxMs) * plotH;
+  const cx = (t: number) => x(Math.min(end, Math.max(start, t)));
+  // mean duration: a level over each span, joined to the next span
   const line = pts.map(
-    (p, i) => `${i === 0 ? "M" : "L"}${x(p.t).toFixed(1)},${y(p.p.durationMs).toFixed(1)}`,
+    (p, i) =>
+      `${i === 0 ? "M" : "L"}${cx(p.t).toFixed(1)},${y(p.p.durationMs).toFixed(1)}L${cx(p.u).toFixed(1)},${y(p.p.durationMs).toFixed(1)}`,
   );
 
-  // status strip: merge consecutive raw points of the same status
+  // status strip: each span until the next one starts; merge neighbours of the same status
   const strip: { x0: number; x1: number; status: string }[] = [];
   for (let i = 0; i < pts.length; i++) {
     const cur = pts[i]!;
     const next = pts[i + 1];
-    const x0 = x(cur.t);
-    const x1 = next ? x(next.t) : x(end);
+    const x0 = cx(cur.t);
+    const x1 = Math.max(x0 + 1, next ? cx(next.t) : cx(cur.u));
     const last = strip[strip.length - 1];
     if (last && last.status === cur.p.status) last.x1 = x1;
     else strip.push({ x0, x1, status: cur.p.status });
@@ -81,7 +93,7 @@ export function HistoryChart({
         </g>
       ))}
       {bks.map((b) => {
-        const total = b.b.pass + b.b.fail + b.b.error + b.b.skip;
+        const total = b.b.pass + b.b.fail + b.b.error + (b.b.skip ?? 0);
         const bad = total > 0 ? (b.b.fail + b.b.error) / total : 0;
         const x0 = x(Math.max(start, b.t0));
         const w = Math.max(1, x(Math.min(end, b.t1)) - x0 - 0.5);
@@ -112,22 +124,39 @@ export function HistoryChart({
           </g>
         );
       })}
+      {pts
+        .filter((p) => p.p.minMs !== undefined && p.p.maxMs !== undefined && p.u > p.t)
+        .map((p) => (
+          <rect
+            key={`r${p.t}`}
+            x={cx(p.t)}
+            width={Math.max(0.5, cx(p.u) - cx(p.t))}
+            y={y(p.p.maxMs ?? 0)}
+            height={Math.max(0.5, y(p.p.minMs ?? 0) - y(p.p.maxMs ?? 0))}
+            fill="#0969da"
+            opacity={0.12}
+          />
+        ))}
       {line.length > 0 ? <path d={line.join("")} fill="none" stroke="#0969da" strokeWidth={1.2} /> : null}
       {pts
         .filter((p) => p.p.status === "fail" || p.p.status === "error")
         .map((p) => (
-          <circle
-            key={p.t}
-            cx={x(p.t)}
-            cy={y(p.p.durationMs)}
-            r={2.5}
-            fill="#cf222e"
-            data-testid="failed-point"
-          >
+          <g key={`f${p.t}`} data-testid="failed-point">
+            <line
+              x1={cx(p.t)}
+              x2={Math.max(cx(p.t) + 1, cx(p.u))}
+              y1={y(p.p.durationMs)}
+              y2={y(p.p.durationMs)}
+              stroke="#cf222e"
+              strokeWidth={2.5}
+            />
+            <circle cx={cx(p.t)} cy={y(p.p.durationMs)} r={2.5} fill="#cf222e" />
             <title>
-              {new Date(p.t).toLocaleString()} {p.p.status}: {p.p.message ?? ""}
+              {new Date(p.t).toLocaleString()}
+              {p.u > p.t ? ` – ${new Date(p.u).toLocaleString()}` : ""}: {p.p.count ?? 1} × {p.p.status}{" "}
+              {p.p.message ?? ""}
             </title>
-          </circle>
+          </g>
         ))}
       {strip.map((s) => (
         <rect

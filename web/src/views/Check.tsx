@@ -32,14 +32,39 @@ export function Check({ id }: { id: string }): ReactNode {
       const changes = [...h.changes];
       for (const e of mine) {
         if (e.type === "result") {
-          points.push({
-            at: e.state.lastRunAt ?? new Date().toISOString(),
-            status: e.result.status,
-            durationMs: e.result.durationMs,
-            message: e.result.message,
-          });
-        } else if (e.type === "state") {
-          changes.push({ at: e.state.since ?? new Date().toISOString(), from: e.from, to: e.state.state });
+          const at = e.state.lastRunAt ?? new Date().toISOString();
+          const last = points[points.length - 1];
+          if (last && last.status === e.result.status && last.message === e.result.message) {
+            // the same span goes on: extend it (as the store does)
+            const n = last.count ?? 1;
+            points[points.length - 1] = {
+              ...last,
+              until: at,
+              count: n + 1,
+              durationMs: (last.durationMs * n + e.result.durationMs) / (n + 1),
+              minMs: Math.min(last.minMs ?? last.durationMs, e.result.durationMs),
+              maxMs: Math.max(last.maxMs ?? last.durationMs, e.result.durationMs),
+            };
+          } else {
+            points.push({
+              at,
+              until: at,
+              status: e.result.status,
+              message: e.result.message,
+              count: 1,
+              durationMs: e.result.durationMs,
+              minMs: e.result.durationMs,
+              maxMs: e.result.durationMs,
+            });
+          }
+          const lastChange = changes[changes.length - 1];
+          if (e.result.status !== "skip" && lastChange?.to !== e.result.status)
+            changes.push({
+              at,
+              from: lastChange?.to ?? null,
+              to: e.result.status,
+              message: e.result.message,
+            });
         }
       }
       return { ...h, points, changes };
