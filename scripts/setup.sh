@@ -12,7 +12,7 @@ for pair in \
   prometheus-blackbox-exporter:prometheus-blackbox-exporter prometheus-alertmanager:prometheus-alertmanager \
   wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute2 ss:iproute2 \
   sysctl:procps ping:iputils-ping nc:netcat-openbsd /usr/bin/time:time python3:python3 make:make g++:g++ \
-  curl:curl nsenter:util-linux unshare:util-linux mountpoint:util-linux; do
+  curl:curl nsenter:util-linux unshare:util-linux mountpoint:util-linux /usr/bin/chromium:chromium; do
   bin=${pair%%:*} pkg=${pair#*:}
   case "$bin" in
     /*) [ -x "$bin" ] || need+=("$pkg") ;;

@@ -1,0 +1,24 @@
+/**
+ * Vite build of the dashboard: `web/` → `dist/web`, served by `keel serve` (and by the fixture
+ * server of test/web/ during development). Relative asset paths and hash routing, so the
+ * dashboard works under any path without server-side routing.
+ */
+import path from "node:path";
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vite";
+
+export default defineConfig({
+  root: import.meta.dirname,
+  base: "./",
+  plugins: [react()],
+  build: {
+    outDir: path.resolve(import.meta.dirname, "../dist/web"),
+    emptyOutDir: true,
+    sourcemap: false,
+    target: "es2022",
+  },
+  server: {
+    // `npx vite --config web/vite.config.ts` proxies the API to a running fixture server or keel serve.
+    proxy: { "/api": process.env.KEEL_API ?? "http://127.0.0.1:8484" },
+  },
+});
