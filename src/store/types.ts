@@ -5,21 +5,25 @@
  *
  * Design (the size bound follows from it; see the README, "History storage"):
  * - Raw history is run-length encoded: a **span** is a run of consecutive results of one check
- *   with the same status and message inside one bucket period (`retention.bucketMs`), stored
- *   as one row `{first, last, count, min/sum/max duration}`. A check that keeps passing costs one
- *   row per bucket period, a flapping check one row per change.
- * - The store keeps each check's open span in memory and writes what changed since the last
- *   write (added counts, newer `last`) at most every `flushMs` of result time, on `flush()`,
- *   `saveRun()` and `close()`, in one transaction. A crash loses at most the results since
- *   the last flush; what is on disk is always consistent.
+ *   with the same status and message, stored as one row `{first, last, count, min/sum/max
+ *   duration}`. A check that keeps passing costs one row however long it passes; a flapping
+ *   check one row per change.
+ * - Downsampled history is written as results arrive: per check, one **bucket** row per
+ *   `retention.bucketMs` period `{start, width, pass, fail, error, min/sum/max duration}`. So
+ *   folding raw results into buckets costs nothing later: retention only drops rows.
+ * - The store keeps each check's open span and open bucket in memory and writes what changed
+ *   since the last write (added counts, newer `last`) as upserts, at most every `flushMs` of
+ *   result time, on `flush()`, `saveRun()` and `close()`, in one transaction. A crash loses at
+ *   most the results since the last write; what is on disk is always consistent.
  * - Retention (`applyRetention`, run automatically every `retentionEveryMs` of result time)
- *   folds spans older than `rawMs`, and the oldest spans of a check holding more than
- *   `perCheck` raw results, into per-check **buckets** `{start, width, pass, fail, error,
- *   min/sum/max duration}`, then drops buckets older than `maxAgeMs`, runs older than
- *   `maxAgeMs` and checks with no data left. Each step runs in bounded transactions.
- * - Size bound, per check: at most `maxAgeMs / bucketMs + 1` buckets, and raw spans holding at
- *   most `perCheck` results (each span holds at least one, and the newest span is never
- *   folded by the count limit), so at most `perCheck` span rows.
+ *   drops spans that ended more than `rawMs` ago, the oldest spans of a check whose spans hold
+ *   more than `perCheck` results (never its newest span), buckets that ended more than
+ *   `maxAgeMs` ago, runs older than `maxAgeMs` and checks with no rows left, each in bounded
+ *   transactions (every row it drops is expired on its own, so stopping half way is consistent).
+ * - Size bound, per check: at most `maxAgeMs / bucketMs + 1` buckets (+1 per bucket-width
+ *   change) and at most `perCheck` spans (each holds at least one result), so the store holds at
+ *   most `checks x (maxAgeMs / bucketMs + 1 + perCheck)` history rows, plus runs younger than
+ *   `maxAgeMs`, however long it runs.
  *
  * Times in results are ISO 8601 strings (JSON-ready for the API); query bounds are epoch ms.
  *
@@ -34,7 +38,7 @@ export type StoredStatus = Exclude<CheckStatus, "skip">;
 
 /**
  * One raw history point: a span of consecutive results of one check with the same status and
- * message, within one bucket period. A single result is a span with `count` 1 and `at === until`.
+ * message. A single result is a span with `count` 1 and `at === until`.
  */
 export interface HistoryPoint {
   /** Time of the span's first result (ISO 8601). */
@@ -56,8 +60,8 @@ export interface HistoryPoint {
 
 /**
  * Downsampled history: every result of one check in `[start, end)`, counted by status, with
- * duration statistics. Buckets cover the whole stored history, raw period included (buckets of
- * the raw period are computed from its spans), so a chart can draw one series.
+ * duration statistics. Buckets cover the whole stored history, raw period included, so a chart
+ * can draw one series.
  */
 export interface HistoryBucket {
   /** Bucket start, inclusive (ISO 8601). */
@@ -128,10 +132,10 @@ export interface ChangesQuery {
 
 /** What one retention pass did (row counts). */
 export interface RetentionReport {
-  /** Spans folded into buckets because they were older than `rawMs`. */
-  foldedByAge: number;
-  /** Spans folded into buckets because their check held more than `perCheck` raw results. */
-  foldedByCount: number;
+  /** Spans dropped because they ended more than `rawMs` ago (their results stay in buckets). */
+  spansDroppedByAge: number;
+  /** Spans dropped because their check's spans held more than `perCheck` results. */
+  spansDroppedByCount: number;
   /** Buckets dropped because they ended more than `maxAgeMs` ago. */
   bucketsDropped: number;
   runsDropped: number;
@@ -166,6 +170,8 @@ export interface StoreOptions {
   flushMs?: number;
   /** Run `applyRetention` automatically when this long has passed since the last pass, ms of result time; default 600,000. */
   retentionEveryMs?: number;
+  /** Receives errors of background work (timer flushes, automatic retention); default: one line on stderr. */
+  onError?: (err: Error) => void;
 }
 
 /**
@@ -189,9 +195,12 @@ export interface ResultStore {
   /**
    * Records results that arrived at `at` (serve's scheduled results; no run). Skips are not
    * stored. Buffered in memory and written by the next flush (see `StoreOptions.flushMs`); a
-   * result older than its check's latest is recorded at the latest time + 1 ms if it starts a
-   * new span, so spans of a check never overlap.
-   * @throws TypeError (before recording anything) when a result's status is not pass/fail/error/skip.
+   * result older than its check's latest counts at the latest time (+ 1 ms if it starts a new
+   * span), so spans of a check never overlap. When this call triggers a write (or a retention
+   * pass is due) it resolves after it; a failed write rejects, and the results stay buffered
+   * for the next write. Failures of an automatic retention pass go to `onError`.
+   * @throws TypeError (before recording anything) for a bad `at` or a malformed result: empty id,
+   * status not pass/fail/error/skip, message not a string, duration not a finite number >= 0.
    */
   saveResults(results: readonly CheckResult[], at: Date): Promise<void>;
 
