@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { Option } from "commander";
 import { UserError } from "../errors.js";
-import { SqliteStore } from "../store/sqlite.js";
+import { isPostgresUrl, openStore, type ResultStore } from "../store/index.js";
 import type { RegisterCommand } from "./commands.js";
 import { intFlag } from "./options.js";
 import { defaultDbPath } from "./verify.js";
@@ -24,16 +24,19 @@ export const registerHistory: RegisterCommand = (program: Command) => {
     .description("show when checks changed state (started failing, recovered), oldest first")
     .argument("[file]", "inventory file whose history to read (its .keel/keel.db)", "keel.yaml")
     .option("--check <id>", "only this check id")
-    .option("--db <path>", "history database (default: .keel/keel.db beside the inventory)")
+    .option(
+      "--db <path|url>",
+      "history database: a SQLite file or a postgres:// URL (default: .keel/keel.db beside the inventory)",
+    )
     .addOption(
       new Option("--limit <n>", "at most N changes (the newest)")
         .argParser(intFlag(1, 1_000_000))
         .default(200),
     )
     .option("--json", "print the changes as a JSON array")
-    .action((file: string, flags: HistoryFlags) => {
+    .action(async (file: string, flags: HistoryFlags) => {
       const db = flags.db ?? defaultDbPath(file);
-      if (!existsSync(db)) {
+      if (!isPostgresUrl(db) && !existsSync(db)) {
         if (flags.db)
           throw new UserError(`--db: ${db} does not exist; expected a database written by keel verify`);
         process.stdout.write(
@@ -41,11 +44,16 @@ export const registerHistory: RegisterCommand = (program: Command) => {
         );
         return;
       }
-      const store = new SqliteStore(db);
+      let store: ResultStore;
+      try {
+        store = await openStore(db);
+      } catch (err) {
+        throw new UserError(`${flags.db ? "--db: " : ""}${(err as Error).message}`);
+      }
       try {
         const q: { checkId?: string; limit: number } = { limit: flags.limit };
         if (flags.check) q.checkId = flags.check;
-        const changes = store.stateChanges(q);
+        const changes = await store.stateChanges(q);
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(changes, null, 2)}\n`);
           return;
@@ -61,7 +69,7 @@ export const registerHistory: RegisterCommand = (program: Command) => {
           process.stdout.write(`${c.at}  ${c.checkId}  ${change}  ${c.message}\n`);
         }
       } finally {
-        store.close();
+        await store.close();
       }
     });
 };

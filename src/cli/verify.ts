@@ -10,7 +10,8 @@ import picomatch from "picomatch";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
 import type { Inventory, Vantage } from "../inventory/model.js";
-import { SqliteStore } from "../store/sqlite.js";
+import { isPostgresUrl, openStore } from "../store/index.js";
+import { redactUrl } from "../store/postgres.js";
 import { checkKinds } from "../verify/checks/index.js";
 import { deriveChecks, sshTarget } from "../verify/derive.js";
 import { autoWorkers, isPortable, runChecksParallel } from "../verify/parallel.js";
@@ -107,7 +108,10 @@ export const registerVerify: RegisterCommand = (program: Command) => {
         .argParser((v: string) => (v === "auto" ? "auto" : intFlag(0, 64)(v)))
         .default("auto"),
     )
-    .option("--db <path>", "history database (default: .keel/keel.db beside the inventory)")
+    .option(
+      "--db <path|url>",
+      "history database: a SQLite file or a postgres:// URL (default: .keel/keel.db beside the inventory)",
+    )
     .option("--no-history", "do not store this run in the history database")
     .option("--no-progress", "no live progress line on a terminal")
     .option("-v, --verbose", "also list passing and skipped checks")
@@ -176,16 +180,17 @@ async function verify(file: string, flags: VerifyFlags): Promise<number> {
   } else if (flags.history) {
     const db = flags.db ?? defaultDbPath(file);
     try {
-      const store = new SqliteStore(db);
+      const store = await openStore(db, { retention: inv.serve.retention });
       try {
-        store.saveRun(report);
+        await store.saveRun(report);
       } finally {
-        store.close();
+        await store.close();
       }
     } catch (err) {
       // The checks ran and their verdict stands (exit 0/1); only the record of them is missing.
+      const where = isPostgresUrl(db) ? redactUrl(db) : db;
       process.stderr.write(
-        `keel: warning: ${flags.db ? "--db: " : ""}this run was not stored in ${db}: ${(err as Error).message}\n`,
+        `keel: warning: ${flags.db ? "--db: " : ""}this run was not stored in ${where}: ${(err as Error).message}\n`,
       );
     }
   }

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { SqliteStore } from "../../../src/store/sqlite.js";
+import { openStore } from "../../../src/store/index.js";
 import { CLI, ensureBuilt } from "./built.js";
 
 const example = "examples/lab/keel.yaml";
@@ -58,12 +58,12 @@ test("keel history: a --db that does not exist is exit 2; a missing default data
   assert.match(none.stdout, /^no runs recorded yet/);
 });
 
-test("keel history prints state changes, text and JSON, filtered by --check", () => {
+test("keel history prints state changes, text and JSON, filtered by --check", async () => {
   const db = path.join(dir, "h.db");
-  const store = new SqliteStore(db);
+  const store = await openStore(db);
   const base = { kind: "listeners" as const, host: "gpu", durationMs: 1 };
   for (const [i, status] of (["pass", "fail", "pass"] as const).entries()) {
-    store.saveRun({
+    await store.saveRun({
       inventory: "keel.yaml",
       startedAt: `2026-11-23T10:0${i}:00.000Z`,
       durationMs: 1,
@@ -74,7 +74,7 @@ test("keel history prints state changes, text and JSON, filtered by --check", ()
       ],
     });
   }
-  store.close();
+  await store.close();
   const text = keel("history", "--db", db, "--check", "gpu/listeners");
   assert.equal(text.status, 0);
   assert.deepEqual(text.stdout.trimEnd().split("\n"), [

@@ -1,0 +1,31 @@
+/**
+ * Opening a results store: SQLite for a file path, PostgreSQL for a `postgres://` or
+ * `postgresql://` URL (libpq connection URI syntax, as `pg` reads it). Design and interface:
+ * `src/store/types.ts`.
+ */
+import { DEFAULT_RETENTION } from "../serve/settings.js";
+import { PostgresBackend } from "./postgres.js";
+import { SqliteBackend } from "./sqlite.js";
+import { BufferedStore } from "./store.js";
+import type { ResultStore, StoreOptions } from "./types.js";
+
+export type * from "./types.js";
+
+/** True when `spec` names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(spec: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(spec);
+}
+
+/**
+ * Opens the store at `spec` (a SQLite file, created with its directory if missing; or a
+ * PostgreSQL URL), creating or migrating its tables, and loads each check's newest span.
+ * @throws Error when the database cannot be opened, reached or migrated (the message says which),
+ * or was written by a newer Keel.
+ */
+export async function openStore(spec: string, opts: StoreOptions = {}): Promise<ResultStore> {
+  const bucketMs = (opts.retention ?? DEFAULT_RETENTION).bucketMs;
+  const backend = isPostgresUrl(spec)
+    ? await PostgresBackend.connect(spec)
+    : new SqliteBackend(spec, bucketMs);
+  return BufferedStore.open(backend, opts);
+}
