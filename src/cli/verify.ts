@@ -9,18 +9,14 @@ import { type Command, Option } from "commander";
 import picomatch from "picomatch";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
-import type { Inventory, Vantage } from "../inventory/model.js";
 import { isPostgresUrl, openStore } from "../store/index.js";
 import { redactUrl } from "../store/postgres.js";
 import { checkKinds } from "../verify/checks/index.js";
-import { deriveChecks, sshTarget } from "../verify/derive.js";
+import { deriveChecks } from "../verify/derive.js";
 import { autoWorkers, isPortable, runChecksParallel } from "../verify/parallel.js";
 import { progressLine, renderJUnit, renderText } from "../verify/report.js";
 import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, exitStatusOf } from "../verify/runner.js";
-import type { Prober, SshTarget } from "../verify/types.js";
-import { VantageError } from "../verify/types.js";
-import { LocalProber } from "../verify/vantages/local.js";
-import { ViaProber } from "../verify/vantages/ssh.js";
+import { proberFactory } from "../verify/vantages/index.js";
 import type { RegisterCommand } from "./commands.js";
 import { intFlag } from "./options.js";
 
@@ -50,32 +46,6 @@ const collect = (value: string, prev: string[] = []) => [
     .map((s) => s.trim())
     .filter(Boolean),
 ];
-
-/**
- * The SSH login Keel uses to reach a via vantage's host: at its address on a network a local
- * vantage sits in, else its first address (reached by routing).
- * @throws VantageError when the host has `ssh: false`.
- */
-export function viaLogin(inv: Inventory, v: Vantage): SshTarget {
-  const h = inv.hosts.find((x) => x.name === v.via);
-  if (!h) throw new VantageError(`vantage ${v.name}: via host ${v.via} is not in the inventory`);
-  const locals = inv.vantages.filter((x) => x.type === "local");
-  const here: Vantage = { ...(locals[0] ?? v), networks: locals.flatMap((x) => x.networks) };
-  const target = sshTarget(inv, h, here);
-  if (!target)
-    throw new VantageError(`vantage ${v.name}: ${h.name} has ssh: false, so probes cannot run on it`);
-  return target;
-}
-
-/** A prober factory for the vantages of an inventory. */
-export function proberFactory(inv: Inventory): (name: string) => Prober {
-  return (name: string) => {
-    const v = inv.vantages.find((x) => x.name === name);
-    if (!v) throw new VantageError(`no vantage named ${name}`);
-    if (v.type === "local") return new LocalProber(v.name);
-    return new ViaProber(v.name, viaLogin(inv, v));
-  };
-}
 
 export const registerVerify: RegisterCommand = (program: Command) => {
   program

@@ -1,0 +1,40 @@
+/**
+ * Probers for the vantages of an inventory: a `local` vantage probes from this machine
+ * (`LocalProber`), a `via` vantage runs its probes over SSH on its host (`ViaProber`). Shared by
+ * `keel verify` and `keel serve`'s engine.
+ */
+import type { Inventory, Vantage } from "../../inventory/model.js";
+import { sshTarget } from "../derive.js";
+import { type Prober, type SshTarget, VantageError } from "../types.js";
+import { LocalProber } from "./local.js";
+import { ViaProber } from "./ssh.js";
+
+/**
+ * The SSH login Keel uses to reach a via vantage's host: at its address on a network a local
+ * vantage sits in, else its first address (reached by routing).
+ * @throws VantageError when the via host is not in the inventory or has `ssh: false`.
+ */
+export function viaLogin(inv: Inventory, v: Vantage): SshTarget {
+  const h = inv.hosts.find((x) => x.name === v.via);
+  if (!h) throw new VantageError(`vantage ${v.name}: via host ${v.via} is not in the inventory`);
+  const locals = inv.vantages.filter((x) => x.type === "local");
+  const here: Vantage = { ...(locals[0] ?? v), networks: locals.flatMap((x) => x.networks) };
+  const target = sshTarget(inv, h, here);
+  if (!target)
+    throw new VantageError(`vantage ${v.name}: ${h.name} has ssh: false, so probes cannot run on it`);
+  return target;
+}
+
+/**
+ * A prober factory for the vantages of an inventory: vantage name → a new `Prober`.
+ * @throws VantageError (from the returned function) for an unknown vantage name or a via host
+ *   that cannot be logged into.
+ */
+export function proberFactory(inv: Inventory): (name: string) => Prober {
+  return (name: string) => {
+    const v = inv.vantages.find((x) => x.name === name);
+    if (!v) throw new VantageError(`no vantage named ${name}`);
+    if (v.type === "local") return new LocalProber(v.name);
+    return new ViaProber(v.name, viaLogin(inv, v));
+  };
+}
