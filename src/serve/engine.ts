@@ -52,21 +52,27 @@ import { parseInventory } from "../inventory/load.js";
 import type { CheckSchedule, Inventory } from "../inventory/model.js";
 import { checkKinds } from "../verify/checks/index.js";
 import { checkId, deriveChecks } from "../verify/derive.js";
-import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, runChecks } from "../verify/runner.js";
-import type { CheckKindModule, CheckResult, CheckSpec, Prober } from "../verify/types.js";
+import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, runChecks } from "../verify/runner.js";
+import type { CheckKindModule, CheckResult, CheckSpec, Prober, Report } from "../verify/types.js";
 import { proberFactory } from "../verify/vantages/index.js";
 import { AlertDispatcher, type AlertOptions } from "./alerts.js";
 import { type Clock, systemClock } from "./clock.js";
 import { ProberPool } from "./probers.js";
 import type { CheckState, Engine, EngineEvent, HardState, RunSelector } from "./types.js";
 
-/** Where results go: the store's `saveResults` (src/store/types.ts `ResultStore`) fits. */
+/** Where results go: the store (src/store/types.ts `ResultStore`) fits. */
 export interface ResultSink {
   /**
    * Records results that arrived at `at` (skips are never passed). A rejection is logged; the
    * engine's in-memory state is updated regardless.
    */
   saveResults(results: readonly CheckResult[], at: Date): Promise<void>;
+  /**
+   * Records the results of one `runNow` as a stored run (`GET /api/runs` lists it); resolves with
+   * its id. When present, those results go here instead of `saveResults`, so each is stored
+   * once. A rejection is logged; `runNow` still resolves with its results.
+   */
+  saveRun?(report: Report): Promise<number>;
 }
 
 /** Default spread of the first runs after start, ms. */
@@ -130,6 +136,13 @@ interface Entry {
   inflight: Promise<CheckResult> | undefined;
   /** Set when a reload removed the check: a result still coming is dropped. */
   removed: boolean;
+  /** The `runNow` run that records this check's next result (instead of `saveResults`). */
+  claim: RunClaim | undefined;
+}
+
+/** The results one `runNow` records as its stored run. */
+interface RunClaim {
+  results: CheckResult[];
 }
 
 /** FNV-1a 32-bit hash of a string: a stable, well-spread phase for a check id. */
@@ -263,7 +276,11 @@ export class KeelEngine implements Engine {
   /**
    * Runs the selected checks now (a check already running is not started twice: its run's
    * result is returned). Their schedule is unchanged. Resolves with one result per selected
-   * check, in derivation order (skipped checks give their `skip` result).
+   * check, in derivation order (skipped checks give their `skip` result), once they are applied
+   * and, when the store records runs (`ResultSink.saveRun`), stored as one run (`keel verify`'s
+   * report shape, `startedAt` = when `runNow` was called). Each result is stored once: those of
+   * this run go into the run, not to `saveResults`; a result that a concurrent `runNow` already
+   * claimed is returned but recorded in that run. A failed store write is logged.
    * @throws UserError when the selection matches no check.
    */
   async runNow(selector: RunSelector): Promise<CheckResult[]> {
@@ -281,12 +298,40 @@ export class KeelEngine implements Engine {
       what = `glob "${selector.glob}"`;
     }
     if (picked.length === 0) throw new UserError(`no check matches ${what}; GET /api/checks lists every id`);
-    return Promise.all(
+    const started = new Date(this.clock.now());
+    const store = this.opts.store;
+    const claim: RunClaim | undefined = store?.saveRun ? { results: [] } : undefined;
+    const results = await Promise.all(
       picked.map((e) => {
-        if (e.spec.skip !== undefined) return Promise.resolve(this.skipResult(e));
+        if (e.spec.skip !== undefined) {
+          const r = this.skipResult(e);
+          claim?.results.push(r);
+          return Promise.resolve(r);
+        }
+        if (claim && e.claim === undefined) e.claim = claim;
         return e.inflight ?? this.dispatch(e);
       }),
     );
+    if (store?.saveRun && claim && claim.results.length > 0 && !this.stopped) {
+      const order = new Map(results.map((r, i) => [r.id, i]));
+      claim.results.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+      const report = buildReport(this.opts.file, started, claim.results);
+      report.durationMs = Math.max(0, this.clock.now() - started.getTime());
+      const write: Promise<void> = store
+        .saveRun(report)
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            this.log(
+              `store: the run of ${what} at ${started.toISOString()} was not stored: ${(err as Error).message}`,
+            );
+          },
+        )
+        .finally(() => this.storeWrites.delete(write));
+      this.storeWrites.add(write);
+      await write;
+    }
+    return results;
   }
 
   // ---- life cycle ---------------------------------------------------------------------------
@@ -520,6 +565,7 @@ export class KeelEngine implements Engine {
       nextAt: Number.POSITIVE_INFINITY,
       inflight: undefined,
       removed: false,
+      claim: undefined,
     };
   }
 
@@ -592,12 +638,13 @@ export class KeelEngine implements Engine {
         if (!e.removed && !this.stopped) {
           this.reschedule(e, started); // first, so the events carry the next run
           this.apply(e, result);
-        }
+        } else e.claim = undefined;
         return result;
       },
       (err: unknown) => {
         // the runner turns check failures into results; this is a bug, not a check outcome
         e.inflight = undefined;
+        e.claim = undefined;
         this.log(`running ${e.spec.id} failed unexpectedly: ${(err as Error).message}`);
         if (!e.removed && !this.stopped) this.reschedule(e, started);
         throw err;
@@ -668,7 +715,10 @@ export class KeelEngine implements Engine {
     this.emit({ type: "result", result: r, state: { ...s } });
     if (from !== next || wasFlapping !== s.flapping || wasSuppressed !== s.suppressedBy)
       this.emit({ type: "state", state: { ...s }, from });
-    if (this.opts.store && r.status !== "skip") this.save(r, now);
+    const claim = e.claim;
+    e.claim = undefined;
+    if (claim) claim.results.push(r);
+    else if (this.opts.store && r.status !== "skip") this.save(r, now);
     this.reconcileAlert(e, this.freshFailure(e));
 
     // a parent whose failing changed re-decides its children
