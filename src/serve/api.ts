@@ -19,6 +19,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import picomatch from "picomatch";
 import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
+import type { ResultStore } from "../store/types.js";
 import type { CheckResult } from "../verify/types.js";
 import { AuditLog, type Principal, type Role, roleAllows, TokenTable } from "./auth.js";
 import { createMetrics } from "./metrics.js";
@@ -44,19 +45,10 @@ declare module "fastify" {
 }
 
 /**
- * What the API reads from the results store. This is the subset of `ResultStore`
- * (`src/store/types.ts`) the routes use, written structurally so any `ResultStore` fits; the
- * shapes (spans, buckets, changes, runs) are the store's, described in `schemas.ts`.
+ * What the API reads from the results store (`src/store/types.ts`): each check's history
+ * (spans, buckets, state changes) and the stored runs. Any `ResultStore` fits.
  */
-export interface ApiStore {
-  /** Raw points (spans), buckets and state changes of one check, each oldest first. */
-  history(
-    checkId: string,
-    q?: { sinceMs?: number; untilMs?: number; limit?: number },
-  ): Promise<{ points: object[]; buckets: object[]; changes: object[] }>;
-  /** The newest `limit` stored runs, newest first. */
-  runs(limit?: number): Promise<object[]>;
-}
+export type ApiStore = Pick<ResultStore, "history" | "runs">;
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {

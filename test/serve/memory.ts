@@ -10,6 +10,7 @@ import { UserError } from "../../src/errors.js";
 import type { Inventory } from "../../src/inventory/model.js";
 import type { ApiStore } from "../../src/serve/api.js";
 import type { CheckState, Engine, EngineEvent, HardState, RunSelector } from "../../src/serve/types.js";
+import type { HistoryPoint, Run, StateChange } from "../../src/store/types.js";
 import { deriveChecks } from "../../src/verify/derive.js";
 import type { CheckOutcome, CheckResult, CheckSpec } from "../../src/verify/types.js";
 
@@ -147,30 +148,9 @@ export class MemoryEngine implements Engine {
   }
 }
 
-type Point = {
-  at: string;
-  until: string;
-  status: string;
-  message: string;
-  count: number;
-  durationMs: number;
-  runId: number | null;
-};
-type Change = {
-  checkId: string;
-  at: string;
-  runId: number | null;
-  from: string | null;
-  to: string;
-  message: string;
-};
-type StoredRun = {
-  id: number;
-  startedAt: string;
-  durationMs: number;
-  inventory: string;
-  summary: { pass: number; fail: number; error: number; skip: number };
-};
+type Point = HistoryPoint;
+type Change = StateChange;
+type StoredRun = Run;
 
 /** The store's shapes (src/store/types.ts) with one span per result; skips are not stored. */
 export class MemoryStore implements ApiStore {
@@ -190,6 +170,8 @@ export class MemoryStore implements ApiStore {
       message: r.message,
       count: 1,
       durationMs: r.durationMs,
+      minMs: r.durationMs,
+      maxMs: r.durationMs,
       runId: null,
     });
     this.points.set(r.id, list);
