@@ -1,13 +1,30 @@
 /**
- * Pieces of `keel serve FILE` that do not depend on the engine and the store: the `--listen`
- * parser, the default audit log path, and the process life cycle (listen, SIGHUP reloads,
- * SIGINT/SIGTERM shut down gracefully). The command itself is registered once the engine
- * (`src/serve/engine.ts`) and the store (`src/store/`) are on main; see README "keel serve".
+ * `keel serve FILE`: runs the derived checks continuously (the engine, `src/serve/engine.ts`),
+ * writes their results to the store (`src/store/`) and serves the dashboard, the JSON API,
+ * `/metrics` and Prometheus SD (`src/serve/api.ts`) until SIGINT or SIGTERM. Exit 0 after a
+ * clean stop, 1 when shutting down failed, 2 for an invalid inventory, a bad flag, a token whose
+ * environment variable is unset, a store that cannot be opened, an audit log that cannot be
+ * written or an address that cannot be listened on (e.g. the port is in use). See README,
+ * "Serving: `keel serve`".
+ *
+ * Start-up order: inventory, tokens, store, engine (not yet running), server, listen; only then
+ * do the checks start, so a refused start probes nothing and writes nothing.
  */
 import path from "node:path";
-import { InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import type { FastifyInstance } from "fastify";
 import ipaddr from "ipaddr.js";
+import { UserError } from "../errors.js";
+import { loadInventory, parseListen as parseInventoryListen } from "../inventory/load.js";
+import { buildServer } from "../serve/api.js";
+import { TokenTable } from "../serve/auth.js";
+import { KeelEngine } from "../serve/engine.js";
+import { isPostgresUrl, openStore, type ResultStore } from "../store/index.js";
+import { redactUrl } from "../store/postgres.js";
+import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from "../verify/runner.js";
+import type { RegisterCommand } from "./commands.js";
+import { intFlag } from "./options.js";
+import { defaultDbPath } from "./verify.js";
 
 /** Where to listen: an IP address (or `localhost`) and a TCP port. */
 export interface ListenAddress {
@@ -47,6 +64,8 @@ export interface LifeCycle {
    * out when the engine handles SIGHUP itself.
    */
   reload?: () => Promise<void> | void;
+  /** Once listening, before waiting for signals (e.g. start the engine). */
+  started?: () => void;
   /** After the server closed: stop the engine, flush and close the store. */
   stop: () => Promise<void>;
   /** One line per event, to stderr by default. */
@@ -69,6 +88,7 @@ export async function serveUntilStopped(o: LifeCycle): Promise<number> {
       ? `${where.family === "IPv6" ? `[${where.address}]` : where.address}:${where.port}`
       : `${o.listen.host}:${o.listen.port}`;
   log(`keel serve: listening on http://${shown}`);
+  o.started?.();
   return new Promise<number>((resolve) => {
     let stopping = false;
     const reload = o.reload;
@@ -101,4 +121,124 @@ export async function serveUntilStopped(o: LifeCycle): Promise<number> {
     process.on("SIGINT", onStop);
     process.on("SIGTERM", onStop);
   });
+}
+
+interface ServeFlags {
+  listen?: ListenAddress;
+  db?: string;
+  audit?: string;
+  concurrency: number;
+  timeout: number;
+}
+
+export const register: RegisterCommand = (program: Command) => {
+  program
+    .command("serve")
+    .description("run the checks continuously; serve the dashboard, the API, /metrics and Prometheus SD")
+    .argument("<file>", "inventory file (keel.yaml)")
+    .option(
+      "--listen <host:port>",
+      "address to listen on (default: serve.listen, else 127.0.0.1:8484)",
+      parseListen,
+    )
+    .option(
+      "--db <path|url>",
+      "results store: a SQLite file or a postgres:// URL (default: .keel/keel.db beside the inventory)",
+    )
+    .option("--audit <file>", "audit log of operator actions (default: .keel/audit.log beside the inventory)")
+    .addOption(
+      new Option("--concurrency <n>", "checks in flight at once")
+        .argParser(intFlag(1, 10000))
+        .default(DEFAULT_CONCURRENCY),
+    )
+    .addOption(
+      new Option("--timeout <ms>", "per-check timeout in milliseconds")
+        .argParser(intFlag(10, 600000))
+        .default(DEFAULT_TIMEOUT_MS),
+    )
+    .action(async (file: string, flags: ServeFlags) => {
+      process.exitCode = await serve(file, flags);
+    });
+};
+
+/** Why listening failed, in words, from the error's code (libuv names, as in listen(2)). */
+function listenProblem(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case "EADDRINUSE":
+      return "the port is already in use (another keel serve?); expected a free port";
+    case "EADDRNOTAVAIL":
+      return "the address is not one of this machine's; expected a local address";
+    case "EACCES":
+      return "permission denied (ports below 1024 need privileges); expected a port from 1024";
+    default:
+      return err.message;
+  }
+}
+
+async function serve(file: string, flags: ServeFlags): Promise<number> {
+  const inv = loadInventory(file);
+  const tokens = new TokenTable(inv.serve.tokens);
+  const log = (line: string) => process.stderr.write(`keel serve: ${line}\n`);
+  if (tokens.size === 0)
+    log(
+      `warning: ${file} declares no serve.tokens, so every endpoint but /healthz answers 401; see README "Access control"`,
+    );
+  // serve.listen was validated with the inventory
+  const listen = flags.listen ?? parseInventoryListen(inv.serve.listen)!;
+  const listenFrom = flags.listen ? "--listen" : `serve.listen (${file}; --listen overrides it)`;
+
+  const db = flags.db ?? defaultDbPath(file);
+  let store: ResultStore;
+  try {
+    store = await openStore(db, { retention: inv.serve.retention });
+  } catch (err) {
+    const where = isPostgresUrl(db) ? redactUrl(db) : db;
+    throw new UserError(
+      `${flags.db ? "--db: " : ""}cannot open the results store ${where}: ${(err as Error).message}`,
+    );
+  }
+
+  const engine = new KeelEngine({
+    file,
+    inventory: inv,
+    store,
+    concurrency: flags.concurrency,
+    timeoutMs: flags.timeout,
+    watch: true,
+    sighup: true,
+    log,
+  });
+  // a reloaded inventory may change the retention
+  engine.subscribe((e) => {
+    if (e.type === "reload" && e.ok) store.setRetention(engine.inventory().serve.retention);
+  });
+  const stop = async () => {
+    await engine.stop();
+    await store.close();
+  };
+
+  let app: FastifyInstance;
+  try {
+    app = await buildServer({
+      engine,
+      store,
+      tokens,
+      auditFile: flags.audit ?? defaultAuditPath(file),
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  try {
+    return await serveUntilStopped({ app, listen, started: () => engine.start(), stop });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    await stop();
+    const shown = listen.host.includes(":")
+      ? `[${listen.host}]:${listen.port}`
+      : `${listen.host}:${listen.port}`;
+    throw new UserError(
+      `${listenFrom}: cannot listen on ${shown}: ${listenProblem(err as NodeJS.ErrnoException)}`,
+    );
+  }
 }
