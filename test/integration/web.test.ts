@@ -6,6 +6,8 @@
  * host page's posture matrix, the check history chart, server-side filtering of a
  * virtualised list of 5,000 hosts, Run now for operators and its 403 for viewers, and the
  * inventory's validation errors. Every test saves screenshots in test-results/screenshots/.
+ * The overview, a fault as a failing check, the broken posture cell and the viewer's 403 are
+ * also tested against the real `keel serve` on the lab twin: test/integration/serve.test.ts.
  *
  * Needs `npm run build` (dist/web) and /usr/bin/chromium (scripts/setup.sh).
  */
