@@ -38,6 +38,22 @@ export function describeHttpError(e: unknown): string {
   }
 }
 
+/** The probe's view of a response: headers flattened (repeated ones joined with `, `), body as UTF-8. */
+function responseOf(
+  status: number,
+  raw: Record<string, string | string[] | undefined>,
+  chunks: Buffer[],
+  truncated: boolean,
+): HttpResponse {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  const out: HttpResponse = { status, headers, body: Buffer.concat(chunks).toString("utf8") };
+  if (truncated) out.truncated = true;
+  return out;
+}
+
 /**
  * GETs `url` through `dispatcher` and keeps at most `maxBodyBytes` bytes of the body (the rest
  * is not read; `truncated` is then true).
@@ -95,18 +111,8 @@ export function httpGetVia(
     } finally {
       if (truncated) res.body.destroy();
     }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) {
-      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
-    }
-    const out: HttpResponse = {
-      status: res.statusCode,
-      headers,
-      body: Buffer.concat(chunks).toString("utf8"),
-    };
-    if (truncated) out.truncated = true;
     finished = true;
-    return out;
+    return responseOf(res.statusCode, res.headers, chunks, truncated);
   })();
   return raceDeadline(
     work,
@@ -154,18 +160,8 @@ export function httpGetOnce(
         let size = 0;
         let truncated = false;
         const done = (): void => {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(res.headers)) {
-            if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
-          }
-          const out: HttpResponse = {
-            status: res.statusCode ?? 0,
-            headers,
-            body: Buffer.concat(chunks).toString("utf8"),
-          };
-          if (truncated) out.truncated = true;
           finished = true;
-          resolve(out);
+          resolve(responseOf(res.statusCode ?? 0, res.headers, chunks, truncated));
         };
         res.on("data", (b: Buffer) => {
           if (truncated) return;
