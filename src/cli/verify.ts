@@ -19,7 +19,7 @@ import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, exitStatusOf } fr
 import type { Prober, SshTarget } from "../verify/types.js";
 import { VantageError } from "../verify/types.js";
 import { LocalProber } from "../verify/vantages/local.js";
-import { ViaProber } from "../verify/vantages/ssh.js";
+import { lazyViaProber } from "../verify/vantages/via-lazy.js";
 import type { RegisterCommand } from "./commands.js";
 import { intFlag } from "./options.js";
 
@@ -72,7 +72,7 @@ export function proberFactory(inv: Inventory): (name: string) => Prober {
     const v = inv.vantages.find((x) => x.name === name);
     if (!v) throw new VantageError(`no vantage named ${name}`);
     if (v.type === "local") return new LocalProber(v.name);
-    return new ViaProber(v.name, viaLogin(inv, v));
+    return lazyViaProber(v.name, viaLogin(inv, v));
   };
 }
 
