@@ -3,6 +3,8 @@
  * AbortSignal, whatever the library underneath does.
  */
 
+import type { SshTarget } from "../types.js";
+
 /** The error a probe rejects with when its AbortSignal fires: the signal's reason when it is an Error. */
 export function abortReason(signal: AbortSignal): Error {
   const r: unknown = signal.reason;
@@ -76,4 +78,9 @@ export function errorMessage(e: unknown): string {
 /** Quotes one word for a POSIX shell (single quotes; `'` becomes `'\''`). */
 export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}
+
+/** Human description of how we log in: the key path or the agent. */
+export function describeIdentity(target: SshTarget): string {
+  return target.identity ?? "the SSH agent";
 }

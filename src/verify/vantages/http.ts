@@ -1,10 +1,9 @@
 /**
- * HTTP GET on top of `undici`, shared by the local prober (plain TCP) and the via prober (a
- * `direct-tcpip` channel through the via host).
+ * HTTP GET for probes: one-shot `node:http` exchanges for the local prober, and the pieces the
+ * via prober's undici path (`http-via.ts`) shares with it.
  */
 import http from "node:http";
-import { type Dispatcher, request } from "undici";
-import { type HttpResponse, ProbeError, VantageError } from "../types.js";
+import { type HttpResponse, ProbeError } from "../types.js";
 import { errorMessage, hostPort, raceDeadline } from "./deadline.js";
 
 /** User-Agent of Keel's HTTP probes. */
@@ -38,93 +37,32 @@ export function describeHttpError(e: unknown): string {
   }
 }
 
-/**
- * GETs `url` through `dispatcher` and keeps at most `maxBodyBytes` bytes of the body (the rest
- * is not read; `truncated` is then true).
- *
- * @param timeoutMs deadline for the whole exchange (connect, headers and body), in ms.
- * @param closeConnection close the connection after the response (`reset`): right for direct
- *   TCP probes, where keep-alive would hold thousands of idle sockets; wrong over an SSH channel,
- *   which never reports the close undici then waits for before its next request.
- * @throws ProbeError `GET URL: connection refused` / `… no response within N ms` and the like.
- */
-export function httpGetVia(
-  dispatcher: Dispatcher,
-  url: string,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-  maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
-  closeConnection = false,
-): Promise<HttpResponse> {
-  const ac = new AbortController();
-  let finished = false;
-  const work = (async (): Promise<HttpResponse> => {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(url, {
-        dispatcher,
-        method: "GET",
-        signal: ac.signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        reset: closeConnection,
-        headers: { "user-agent": USER_AGENT },
-      });
-    } catch (e) {
-      // A via host that failed stays a VantageError (the check is undecided, not failed).
-      if (e instanceof VantageError) throw e;
-      throw new ProbeError(`GET ${url}: ${describeHttpError(e)}`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let truncated = false;
-    try {
-      for await (const chunk of res.body) {
-        const b = chunk as Buffer;
-        if (size + b.length > maxBodyBytes) {
-          chunks.push(b.subarray(0, maxBodyBytes - size));
-          size = maxBodyBytes;
-          truncated = true;
-          break;
-        }
-        chunks.push(b);
-        size += b.length;
-      }
-    } catch (e) {
-      throw new ProbeError(`GET ${url}: reading the body failed: ${describeHttpError(e)}`);
-    } finally {
-      if (truncated) res.body.destroy();
-    }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) {
-      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
-    }
-    const out: HttpResponse = {
-      status: res.statusCode,
-      headers,
-      body: Buffer.concat(chunks).toString("utf8"),
-    };
-    if (truncated) out.truncated = true;
-    finished = true;
-    return out;
-  })();
-  return raceDeadline(
-    work,
-    timeoutMs,
-    signal,
-    () => {
-      throw new ProbeError(`GET ${url}: no response within ${timeoutMs} ms`);
-    },
-    // abort only an exchange still under way (an abort builds an error object: not for nothing)
-    () => {
-      if (!finished) ac.abort();
-    },
-  );
+/** The probe's view of a response: headers flattened (repeated ones joined with `, `), body as UTF-8. */
+export function responseOf(
+  status: number,
+  raw: Record<string, string | string[] | undefined>,
+  chunks: Buffer[],
+  truncated: boolean,
+): HttpResponse {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  const out: HttpResponse = { status, headers, body: Buffer.concat(chunks).toString("utf8") };
+  if (truncated) out.truncated = true;
+  return out;
 }
 
 /**
+ * The agent of one-shot probes: no keep-alive (each socket is closed after its response) and no
+ * limit on sockets per origin (the runner bounds concurrency). One shared agent rather than
+ * `agent: false`, which builds an agent per request.
+ */
+const ONE_SHOT = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+
+/**
  * One GET over a fresh, unshared TCP connection with Node's own HTTP/1.1 client (`node:http`,
- * `agent: false`, `Connection: close`), for probes from a local vantage.
+ * no keep-alive, `Connection: close`), for probes from a local vantage.
  *
  * Why not undici here: a probe run talks to thousands of distinct origins once each, and
  * undici builds a pool and a client per origin (and an error object when each is torn down),
@@ -148,24 +86,14 @@ export function httpGetOnce(
   let finished = false;
   const work = new Promise<HttpResponse>((resolve, reject) => {
     req = http.get(
-      { host, port, path, agent: false, headers: { connection: "close", "user-agent": USER_AGENT } },
+      { host, port, path, agent: ONE_SHOT, headers: { connection: "close", "user-agent": USER_AGENT } },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         let truncated = false;
         const done = (): void => {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(res.headers)) {
-            if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
-          }
-          const out: HttpResponse = {
-            status: res.statusCode ?? 0,
-            headers,
-            body: Buffer.concat(chunks).toString("utf8"),
-          };
-          if (truncated) out.truncated = true;
           finished = true;
-          resolve(out);
+          resolve(responseOf(res.statusCode ?? 0, res.headers, chunks, truncated));
         };
         res.on("data", (b: Buffer) => {
           if (truncated) return;

@@ -1,13 +1,14 @@
 /**
  * Probers for the vantages of an inventory: a `local` vantage probes from this machine
- * (`LocalProber`), a `via` vantage runs its probes over SSH on its host (`ViaProber`). Shared by
+ * (`LocalProber`), a `via` vantage runs its probes over SSH on its host (`ViaProber`, loaded on first use:
+ * `lazyViaProber`). Shared by
  * `keel verify` and `keel serve`'s engine.
  */
 import type { Inventory, Vantage } from "../../inventory/model.js";
 import { sshTarget } from "../derive.js";
 import { type Prober, type SshTarget, VantageError } from "../types.js";
 import { LocalProber } from "./local.js";
-import { ViaProber } from "./ssh.js";
+import { lazyViaProber } from "./via-lazy.js";
 
 /**
  * The SSH login Keel uses to reach a via vantage's host: at its address on a network a local
@@ -35,6 +36,6 @@ export function proberFactory(inv: Inventory): (name: string) => Prober {
     const v = inv.vantages.find((x) => x.name === name);
     if (!v) throw new VantageError(`no vantage named ${name}`);
     if (v.type === "local") return new LocalProber(v.name);
-    return new ViaProber(v.name, viaLogin(inv, v));
+    return lazyViaProber(v.name, viaLogin(inv, v));
   };
 }

@@ -16,7 +16,7 @@ import {
 } from "../types.js";
 import { hostPort, raceDeadline } from "./deadline.js";
 import { httpGetOnce } from "./http.js";
-import { askAuthMethods, DEFAULT_MAX_CHANNELS, SshPool } from "./sshconn.js";
+import type { SshPool } from "./sshconn.js";
 
 /** Options of `LocalProber`. */
 export interface LocalProberOptions {
@@ -44,13 +44,14 @@ export const UDP_WAIT_MS = 1500;
  */
 export class LocalProber implements Prober {
   readonly vantage: string;
-  readonly #ssh: SshPool;
+  #ssh: Promise<SshPool> | undefined;
+  readonly #maxChannels: number | undefined;
   readonly #ping: string;
 
   /** @param vantage the vantage's name, as in the inventory (used in messages). */
   constructor(vantage: string, options: LocalProberOptions = {}) {
     this.vantage = vantage;
-    this.#ssh = new SshPool(undefined, options.maxChannelsPerConnection ?? DEFAULT_MAX_CHANNELS);
+    this.#maxChannels = options.maxChannelsPerConnection;
     this.#ping = options.pingCommand ?? "ping";
   }
 
@@ -182,7 +183,8 @@ export class LocalProber implements Prober {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<string[]> {
-    return askAuthMethods(address, port, user, timeoutMs, signal);
+    // ssh2 is loaded on first use: a run without SSH checks never pays for it
+    return import("./sshconn.js").then((m) => m.askAuthMethods(address, port, user, timeoutMs, signal));
   }
 
   /**
@@ -190,12 +192,19 @@ export class LocalProber implements Prober {
    * `SSH_AUTH_SOCK`; host key not verified). See `SshPool.exec` for errors.
    */
   sshExec(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
-    return this.#ssh.exec(target, command, timeoutMs, signal);
+    return this.#sshPool().then((pool) => pool.exec(target, command, timeoutMs, signal));
   }
 
-  /** Ends every SSH connection and the HTTP agent's keep-alive sockets. */
+  #sshPool(): Promise<SshPool> {
+    this.#ssh ??= import("./sshconn.js").then(
+      (m) => new m.SshPool(undefined, this.#maxChannels ?? m.DEFAULT_MAX_CHANNELS),
+    );
+    return this.#ssh;
+  }
+
+  /** Ends every SSH connection. */
   async close(): Promise<void> {
-    await this.#ssh.close();
+    if (this.#ssh) await (await this.#ssh).close();
   }
 }
 

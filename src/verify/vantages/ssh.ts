@@ -18,7 +18,7 @@ import {
   VantageError,
 } from "../types.js";
 import { errorMessage, hostPort, raceDeadline, shellQuote } from "./deadline.js";
-import { httpGetVia } from "./http.js";
+import { httpGetVia } from "./http-via.js";
 import { askAuthMethods, DEFAULT_MAX_CHANNELS, describeIdentity, SshPool } from "./sshconn.js";
 
 /** Options of `ViaProber`. */

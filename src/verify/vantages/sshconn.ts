@@ -11,7 +11,9 @@ import type { Duplex } from "node:stream";
 import pLimit, { type LimitFunction } from "p-limit";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import { type ExecResult, ProbeError, type SshTarget, VantageError } from "../types.js";
-import { errorMessage, hostPort, raceDeadline } from "./deadline.js";
+import { describeIdentity, errorMessage, hostPort, raceDeadline } from "./deadline.js";
+
+export { describeIdentity };
 
 /**
  * Opens a byte stream to `address:port` (a TCP socket, or an SSH `direct-tcpip` channel through
@@ -89,11 +91,6 @@ export function askAuthMethods(
 interface Conn {
   client: Client;
   limit: LimitFunction;
-}
-
-/** Human description of how we log in: the key path or the agent. */
-export function describeIdentity(target: SshTarget): string {
-  return target.identity ?? "the SSH agent";
 }
 
 /**
