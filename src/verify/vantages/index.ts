@@ -1,8 +1,7 @@
 /**
  * Probers for the vantages of an inventory: a `local` vantage probes from this machine
- * (`LocalProber`), a `via` vantage runs its probes over SSH on its host (`ViaProber`, loaded on first use:
- * `lazyViaProber`). Shared by
- * `keel verify` and `keel serve`'s engine.
+ * (`LocalProber`), a `via` vantage runs its probes over SSH on its host (`ViaProber`, loaded on
+ * first use by `lazyViaProber`). Shared by `keel verify` and `keel serve`'s engine.
  */
 import type { Inventory, Vantage } from "../../inventory/model.js";
 import { sshTarget } from "../derive.js";
