@@ -281,7 +281,7 @@ async function storePart(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), "keel-sbench-store-"));
   try {
     log(
-      `store: a simulated day (${STORE_HOURS} h) of ${STORE_HOSTS} hosts' checks through saveResults, ` +
+      `store: ${STORE_HOURS} simulated hours of ${STORE_HOSTS} hosts' checks through saveResults, ` +
         `flushMs ${STORE_FLUSH_MS}; ${loadLine()}`,
     );
     const opts = { hosts: STORE_HOSTS, hours: STORE_HOURS, flushMs: STORE_FLUSH_MS };
