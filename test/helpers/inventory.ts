@@ -3,6 +3,7 @@
  * shape the loader produces. Tests of the loader itself read YAML files instead.
  */
 import type { Host, Inventory, Service, Vantage } from "../../src/inventory/model.js";
+import { defaultAlertSettings, defaultServeSettings } from "../../src/serve/settings.js";
 
 const pos = { file: "test.yaml", line: 1, col: 1 };
 
@@ -107,5 +108,7 @@ export function contractExample(): Inventory {
         addresses: [{ network: "lan", address: "10.20.0.10" }],
       }),
     ],
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
   };
 }
