@@ -76,8 +76,6 @@ interface Live {
 
 type Snapshot = Omit<Live, "row"> & { lastStatus: StoredStatus | null };
 
-const STATUSES: ReadonlySet<string> = new Set(["pass", "fail", "error", "skip"]);
-
 /**
  * Checks a batch before anything is recorded.
  * @throws TypeError naming the first bad result: an id that is not a non-empty string, a
@@ -89,10 +87,9 @@ export function validateResults(results: readonly CheckResult[]): void {
     const r = results[i] as CheckResult;
     if (typeof r.id !== "string" || r.id === "")
       throw new TypeError(`result ${i}: id must be a non-empty string`);
-    if (!STATUSES.has(r.status))
-      throw new TypeError(
-        `result ${r.id}: status must be pass, fail, error or skip, not ${String(r.status)}`,
-      );
+    const st = r.status;
+    if (st !== "pass" && st !== "fail" && st !== "error" && st !== "skip")
+      throw new TypeError(`result ${r.id}: status must be pass, fail, error or skip, not ${String(st)}`);
     if (typeof r.message !== "string") throw new TypeError(`result ${r.id}: message must be a string`);
     const d = r.durationMs;
     if (typeof d !== "number" || !(d >= 0) || d === Number.POSITIVE_INFINITY)
@@ -140,21 +137,27 @@ export class Aggregator {
    */
   apply(results: readonly CheckResult[], at: number, runId: number | null): void {
     const width = this.bucketMs;
+    const atStart = at - (((at % width) + width) % width);
+    const undo = this.undo;
     for (let i = 0; i < results.length; i++) {
       const r = results[i] as CheckResult;
       const status = r.status;
       if (status === "skip") continue;
       let live = this.lives.get(r.id);
       if (live === undefined) live = this.create(r);
-      else if (this.undo !== null && !this.undo.has(live)) this.undo.set(live, snapshot(live));
+      else if (undo !== null && !undo.has(live)) undo.set(live, snapshot(live));
       const d = Math.round(r.durationMs);
-      let t = at > live.lastAt ? at : live.lastAt;
+      // The common case: a result later than the check's latest, in the bucket of `at`.
+      let t = at;
+      let start = atStart;
       let s = live.span;
-      if (s === null || s.status !== status || s.message !== r.message) {
-        if (s !== null) {
-          if (t <= live.lastAt) t = live.lastAt + 1;
-          if (s.count > 0) this.pendingSpans.push(s);
-        }
+      const moved = s === null || s.status !== status || s.message !== r.message;
+      if (t <= live.lastAt) {
+        t = moved && s !== null ? live.lastAt + 1 : live.lastAt;
+        start = t - (((t % width) + width) % width);
+      }
+      if (moved) {
+        if (s !== null && s.count > 0) this.pendingSpans.push(s);
         s = {
           checkId: r.id,
           firstAt: t,
@@ -163,22 +166,22 @@ export class Aggregator {
           message: r.message,
           count: 0,
           sumMs: 0,
-          minMs: Infinity,
-          maxMs: -Infinity,
+          minMs: Number.POSITIVE_INFINITY,
+          maxMs: Number.NEGATIVE_INFINITY,
           prevStatus: live.row.lastStatus,
           runId,
         };
-        live.span = s;
+        live.span = s as SpanRow;
+        live.row.lastStatus = status;
       }
-      s.count++;
-      s.sumMs += d;
-      if (d < s.minMs) s.minMs = d;
-      if (d > s.maxMs) s.maxMs = d;
-      s.lastAt = t;
+      const span = s as SpanRow;
+      span.count++;
+      span.sumMs += d;
+      if (d < span.minMs) span.minMs = d;
+      if (d > span.maxMs) span.maxMs = d;
+      span.lastAt = t;
       live.lastAt = t;
-      live.row.lastStatus = status;
 
-      const start = t - (((t % width) + width) % width);
       let b = live.bucket;
       if (b === null || b.start !== start) {
         if (b !== null && b.pass + b.fail + b.error > 0) this.pendingBuckets.push(b);
@@ -190,8 +193,8 @@ export class Aggregator {
           fail: 0,
           error: 0,
           sumMs: 0,
-          minMs: Infinity,
-          maxMs: -Infinity,
+          minMs: Number.POSITIVE_INFINITY,
+          maxMs: Number.NEGATIVE_INFINITY,
         };
         live.bucket = b;
       }
@@ -248,6 +251,45 @@ export class Aggregator {
       if (b !== null && b.pass + b.fail + b.error > 0) buckets.push(b);
     }
     return { checks, spans, buckets: this.widthChanged ? mergeSameBucket(buckets) : buckets };
+  }
+
+  /**
+   * Takes everything waiting to be written as an independent batch (copies of the open rows'
+   * deltas, which restart from zero) and marks the checks written, so results can keep arriving
+   * while the batch is written. If the write fails, the caller keeps the batch and writes it
+   * (merged, `mergeBatches`) with the next one.
+   */
+  detach(): WriteBatch {
+    const spans = this.pendingSpans;
+    const buckets = this.pendingBuckets;
+    this.pendingSpans = [];
+    this.pendingBuckets = [];
+    const checks: CheckRow[] = [];
+    for (const live of this.dirty) {
+      if (!live.saved || live.savedStatus !== live.row.lastStatus) checks.push({ ...live.row });
+      live.dirty = false;
+      live.saved = true;
+      live.savedStatus = live.row.lastStatus;
+      const s = live.span;
+      if (s !== null && s.count > 0) {
+        spans.push({ ...s });
+        s.count = 0;
+        s.sumMs = 0;
+        s.minMs = Number.POSITIVE_INFINITY;
+        s.maxMs = Number.NEGATIVE_INFINITY;
+      }
+      const b = live.bucket;
+      if (b !== null && b.pass + b.fail + b.error > 0) {
+        buckets.push({ ...b });
+        b.pass = b.fail = b.error = b.sumMs = 0;
+        b.minMs = Number.POSITIVE_INFINITY;
+        b.maxMs = Number.NEGATIVE_INFINITY;
+      }
+    }
+    this.dirty = [];
+    const merged = this.widthChanged ? mergeSameBucket(buckets) : buckets;
+    this.widthChanged = false;
+    return { checks, spans, buckets: merged };
   }
 
   /** The batch was committed: clears the deltas; spans opened by the pending run get `runId`. */
@@ -348,6 +390,36 @@ export class Aggregator {
     if (b && b.pass + b.fail + b.error > 0) out.push(b);
     return out;
   }
+}
+
+/** True when a batch has nothing to write. */
+export function isEmpty(b: WriteBatch): boolean {
+  return b.checks.length === 0 && b.spans.length === 0 && b.buckets.length === 0;
+}
+
+/** Two batches as one: deltas of the same span or bucket added, each check's latest row kept. */
+export function mergeBatches(older: WriteBatch | null, newer: WriteBatch): WriteBatch {
+  if (older === null) return newer;
+  const checks = new Map(older.checks.map((c) => [c.id, c]));
+  for (const c of newer.checks) checks.set(c.id, c);
+  const spans = new Map<string, SpanRow>();
+  for (const x of [...older.spans, ...newer.spans]) {
+    const key = `${x.firstAt} ${x.checkId}`;
+    const m = spans.get(key);
+    if (m === undefined) spans.set(key, { ...x });
+    else {
+      m.count += x.count;
+      m.sumMs += x.sumMs;
+      m.minMs = Math.min(m.minMs, x.minMs);
+      m.maxMs = Math.max(m.maxMs, x.maxMs);
+      m.lastAt = Math.max(m.lastAt, x.lastAt);
+    }
+  }
+  return {
+    checks: [...checks.values()],
+    spans: [...spans.values()],
+    buckets: mergeSameBucket([...older.buckets, ...newer.buckets]),
+  };
 }
 
 /**

@@ -72,6 +72,9 @@ export interface Backend {
   /** Drops checks that have no spans and no buckets left; resolves with their ids. */
   dropChecks(): Promise<string[]>;
 
+  /** After a retention pass: lets the database reuse what it dropped (PostgreSQL: VACUUM when due; SQLite reuses free pages by itself). */
+  vacuum(): Promise<void>;
+
   setRetainedAt(ms: number): Promise<void>;
 
   stats(): Promise<Omit<StoreStats, "sizeBytes">>;

@@ -5,7 +5,16 @@
 import type { Retention } from "../inventory/model.js";
 import { DEFAULT_RETENTION } from "../serve/settings.js";
 import type { CheckResult, Report } from "../verify/types.js";
-import { Aggregator, type BucketRow, PENDING_RUN, type SpanRow, validateResults } from "./aggregate.js";
+import {
+  Aggregator,
+  type BucketRow,
+  isEmpty,
+  mergeBatches,
+  PENDING_RUN,
+  type SpanRow,
+  validateResults,
+  type WriteBatch,
+} from "./aggregate.js";
 import type { Backend } from "./backend.js";
 import type {
   ChangesQuery,
@@ -136,6 +145,13 @@ export class BufferedStore implements ResultStore {
   private lastRetentionAt: number;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** A batch whose write failed: written (merged) with the next one. */
+  private failed: WriteBatch | null = null;
+  /** The queued or running background write and retention pass, if any. */
+  private writing: Promise<void> | null = null;
+  private retaining: Promise<void> | null = null;
+  /** Set while `saveRun` stores a run: results arriving meanwhile wait for it. */
+  private barrier: Promise<void> | null = null;
 
   private constructor(
     private readonly db: Backend,
@@ -179,13 +195,36 @@ export class BufferedStore implements ResultStore {
     const t = at.getTime();
     if (!Number.isFinite(t)) throw new TypeError("saveResults: at must be a valid Date");
     validateResults(results);
-    return this.exclusive(async () => {
-      this.agg.apply(results, t, null);
-      if (t > this.clock) this.clock = t;
-      if (t - this.lastFlushAt >= this.flushMs) await this.flushNow();
-      else this.arm();
-      await this.maybeRetain(t);
-    });
+    while (this.barrier !== null) await this.barrier;
+    if (this.closed) throw new Error(`store ${this.location} is closed`);
+    this.agg.apply(results, t, null);
+    if (t > this.clock) this.clock = t;
+    // Backpressure: a write (or retention pass) that falls due while the previous one is still
+    // queued or running waits for it, so neither is ever skipped and memory stays bounded.
+    // (A failed write was reported to onError; its batch is written with the next.)
+    if (t - this.lastFlushAt >= this.flushMs) {
+      while (this.writing !== null) await this.writing;
+      if (t - this.lastFlushAt >= this.flushMs) {
+        this.lastFlushAt = this.clock;
+        this.writing = this.exclusive(() => this.writeNow())
+          .catch((err: Error) => this.onError(err))
+          .finally(() => {
+            this.writing = null;
+          });
+      }
+    } else this.arm();
+    if (t - this.lastRetentionAt >= this.retentionEveryMs) {
+      while (this.retaining !== null) await this.retaining;
+      if (t - this.lastRetentionAt >= this.retentionEveryMs) {
+        this.lastRetentionAt = t;
+        this.retaining = this.exclusive(() => this.retainNow(t))
+          .then(() => undefined)
+          .catch((err: Error) => this.onError(err))
+          .finally(() => {
+            this.retaining = null;
+          });
+      }
+    }
   }
 
   async saveRun(report: Report): Promise<number> {
@@ -193,38 +232,62 @@ export class BufferedStore implements ResultStore {
     if (!Number.isFinite(t))
       throw new TypeError(`saveRun: startedAt is not an ISO 8601 time: ${report.startedAt}`);
     validateResults(report.checks);
-    return this.exclusive(async () => {
-      this.agg.begin();
-      let runId: number;
-      try {
-        this.agg.apply(report.checks, t, PENDING_RUN);
-        runId = (await this.db.write(this.agg.batch(), report)) as number;
-      } catch (err) {
-        this.agg.rollback();
-        throw err;
-      }
-      this.agg.end();
-      this.agg.commit(runId);
-      if (t > this.clock) this.clock = t;
-      this.flushed();
-      await this.maybeRetain(t);
-      return runId;
+    while (this.barrier !== null) await this.barrier;
+    let release = () => {};
+    this.barrier = new Promise<void>((r) => {
+      release = r;
     });
+    try {
+      return await this.exclusive(async () => {
+        // Everything before the run first, so a failure below undoes exactly the run.
+        await this.writeNow();
+        this.agg.begin();
+        let runId: number;
+        try {
+          this.agg.apply(report.checks, t, PENDING_RUN);
+          runId = (await this.db.write(this.agg.batch(), report)) as number;
+        } catch (err) {
+          this.agg.rollback();
+          throw err;
+        }
+        this.agg.end();
+        this.agg.commit(runId);
+        if (t > this.clock) this.clock = t;
+        this.flushed(this.clock);
+        if (t - this.lastRetentionAt >= this.retentionEveryMs) {
+          this.lastRetentionAt = t;
+          await this.retainNow(t).catch((err: Error) => this.onError(err));
+        }
+        return runId;
+      });
+    } finally {
+      this.barrier = null;
+      release();
+    }
   }
 
   flush(): Promise<void> {
-    return this.exclusive(() => this.flushNow());
+    return this.exclusive(() => this.writeNow());
   }
 
-  private async flushNow(): Promise<void> {
-    if (!this.agg.pending()) return;
-    await this.db.write(this.agg.batch());
-    this.agg.commit();
-    this.flushed();
+  /** Writes everything waiting (a failed batch first), in one transaction; keeps it on failure. */
+  private async writeNow(): Promise<void> {
+    const upTo = this.clock;
+    const batch = mergeBatches(this.failed, this.agg.detach());
+    this.failed = null;
+    if (isEmpty(batch)) return;
+    try {
+      await this.db.write(batch);
+    } catch (err) {
+      this.failed = batch;
+      throw err;
+    }
+    this.flushed(upTo);
   }
 
-  private flushed(): void {
-    this.lastFlushAt = this.clock;
+  /** Everything up to `upTo` (result time) is written. */
+  private flushed(upTo: number): void {
+    if (upTo > this.lastFlushAt) this.lastFlushAt = upTo;
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -244,15 +307,10 @@ export class BufferedStore implements ResultStore {
     this.timer.unref();
   }
 
-  /** An automatic retention pass when one is due; its failure is reported, not thrown (the results are stored). */
-  private async maybeRetain(t: number): Promise<void> {
-    if (t - this.lastRetentionAt < this.retentionEveryMs) return;
-    this.lastRetentionAt = t;
-    try {
-      await this.retainNow(t);
-    } catch (err) {
-      this.onError(err as Error);
-    }
+  /** Unwritten span deltas of a failed write and in memory. */
+  private unwrittenSpans(checkId?: string): SpanRow[] {
+    const failed = (this.failed?.spans ?? []).filter((s) => checkId === undefined || s.checkId === checkId);
+    return [...failed, ...this.agg.pendingSpansOf(checkId)];
   }
 
   async history(checkId: string, q: HistoryQuery = {}): Promise<CheckHistory> {
@@ -261,12 +319,13 @@ export class BufferedStore implements ResultStore {
     const limit = q.limit ?? 1000;
     return this.exclusive(async () => {
       const stored = await this.db.spans(checkId, since, until);
-      const pending = this.agg.pendingSpansOf(checkId).filter((s) => s.lastAt >= since && s.firstAt <= until);
+      const pending = this.unwrittenSpans(checkId).filter((s) => s.lastAt >= since && s.firstAt <= until);
       const spans = mergeSpans(stored, pending);
       const storedBuckets = await this.db.buckets(checkId, since, until, limit);
-      const pendingBuckets = this.agg
-        .pendingBucketsOf(checkId)
-        .filter((b) => b.start + b.widthMs > since && b.start <= until);
+      const pendingBuckets = [
+        ...(this.failed?.buckets ?? []).filter((b) => b.checkId === checkId),
+        ...this.agg.pendingBucketsOf(checkId),
+      ].filter((b) => b.start + b.widthMs > since && b.start <= until);
       const buckets = mergeBuckets(storedBuckets, pendingBuckets);
       const changes = spans.filter((s) => isChange(s) && s.firstAt >= since);
       return {
@@ -286,7 +345,7 @@ export class BufferedStore implements ResultStore {
       const stored = await this.db.changes(q.checkId, since, until, limit);
       const seen = new Set(stored.map((s) => `${s.firstAt} ${s.checkId}`));
       const all = [...stored];
-      for (const p of this.agg.pendingSpansOf(q.checkId)) {
+      for (const p of this.unwrittenSpans(q.checkId)) {
         if (isChange(p) && p.firstAt >= since && p.firstAt <= until && !seen.has(`${p.firstAt} ${p.checkId}`))
           all.push(p);
       }
@@ -313,7 +372,7 @@ export class BufferedStore implements ResultStore {
   }
 
   private async retainNow(now: number): Promise<RetentionReport> {
-    await this.flushNow();
+    await this.writeNow();
     const r = this.retention;
     const rawCut = now - r.rawMs;
     const ageCut = now - r.maxAgeMs;
@@ -325,6 +384,7 @@ export class BufferedStore implements ResultStore {
     const runsDropped = await this.db.dropRuns(ageCut);
     const dropped = await this.db.dropChecks();
     this.agg.forgetChecks(dropped);
+    await this.db.vacuum();
     await this.db.setRetainedAt(now);
     this.lastRetentionAt = now;
     return {
@@ -342,17 +402,18 @@ export class BufferedStore implements ResultStore {
 
   stats(): Promise<StoreStats> {
     return this.exclusive(async () => {
-      await this.flushNow();
+      await this.writeNow();
       return { ...(await this.db.stats()), sizeBytes: await this.db.sizeBytes() };
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    while (this.barrier !== null) await this.barrier;
     const done = this.exclusive(async () => {
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
       try {
-        await this.flushNow();
+        await this.writeNow();
       } finally {
         await this.db.close();
       }

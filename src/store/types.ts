@@ -12,9 +12,10 @@
  *   `retention.bucketMs` period `{start, width, pass, fail, error, min/sum/max duration}`. So
  *   folding raw results into buckets costs nothing later: retention only drops rows.
  * - The store keeps each check's open span and open bucket in memory and writes what changed
- *   since the last write (added counts, newer `last`) as upserts, at most every `flushMs` of
- *   result time, on `flush()`, `saveRun()` and `close()`, in one transaction. A crash loses at
- *   most the results since the last write; what is on disk is always consistent.
+ *   since the last write (added counts, newer `last`) as upserts, in the background at most
+ *   every `flushMs` of result time, and on `flush()`, `saveRun()` and `close()`, each write one
+ *   transaction. A crash loses at most the results since the last write; what is on disk is
+ *   always consistent.
  * - Retention (`applyRetention`, run automatically every `retentionEveryMs` of result time)
  *   drops spans that ended more than `rawMs` ago, the oldest spans of a check whose spans hold
  *   more than `perCheck` results (never its newest span), buckets that ended more than
@@ -187,24 +188,28 @@ export interface ResultStore {
   readonly location: string;
 
   /**
-   * Stores a `keel verify` report as one run and its results (skips are not stored), together
-   * with any buffered results, in one transaction; resolves with the run id.
+   * Stores a `keel verify` report as one run and its results (skips are not stored) in one
+   * transaction, after writing any buffered results; resolves with the run id. Rejects (with
+   * nothing of the run stored, in memory or on disk) when either write fails.
    */
   saveRun(report: Report): Promise<number>;
 
   /**
    * Records results that arrived at `at` (serve's scheduled results; no run). Skips are not
-   * stored. Buffered in memory and written by the next flush (see `StoreOptions.flushMs`); a
-   * result older than its check's latest counts at the latest time (+ 1 ms if it starts a new
-   * span), so spans of a check never overlap. When this call triggers a write (or a retention
-   * pass is due) it resolves after it; a failed write rejects, and the results stay buffered
-   * for the next write. Failures of an automatic retention pass go to `onError`.
+   * stored. Resolves once they are recorded in memory: writes happen in the background, at most
+   * `flushMs` of result time apart (or on the timer), so a slow database never holds up the
+   * caller, except that a write that falls due while the previous one still runs waits for it.
+   * Calls made after this one (`flush`, `history`, `runs`, ...) run after the write it queued.
+   * A failed background write goes to `onError`, and its results are written with the next
+   * write (nothing is lost, nothing is written twice). While `saveRun` stores a run, this waits.
+   * A result older than its check's latest counts at the latest time (+ 1 ms if it starts a new
+   * span), so spans of a check never overlap.
    * @throws TypeError (before recording anything) for a bad `at` or a malformed result: empty id,
    * status not pass/fail/error/skip, message not a string, duration not a finite number >= 0.
    */
   saveResults(results: readonly CheckResult[], at: Date): Promise<void>;
 
-  /** Writes buffered results now (one transaction). */
+  /** Writes buffered results now (one transaction); rejects when the write fails (they stay buffered). */
   flush(): Promise<void>;
 
   /** Raw points, buckets and state changes of one check (buffered results included). */
@@ -228,7 +233,7 @@ export interface ResultStore {
    */
   sizeBytes(): Promise<number>;
 
-  /** Row counts and size. */
+  /** Row counts and size, after writing buffered results. */
   stats(): Promise<StoreStats>;
 
   /** Flushes and closes. The store cannot be used afterwards. */

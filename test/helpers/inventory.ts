@@ -110,5 +110,7 @@ export function contractExample(): Inventory {
         addresses: [{ network: "lan", address: "10.20.0.10" }],
       }),
     ],
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
   };
 }

@@ -125,5 +125,7 @@ export function labInventory(o: FixtureOptions): Inventory {
         pos,
       },
     ],
+    serve: defaultServeSettings(),
+    alerts: defaultAlertSettings(),
   };
 }

@@ -266,6 +266,23 @@ for (const [name, fresh] of Object.entries(backends)) {
       assert.equal(after.stats.checks, 4);
     });
 
+    test("results that arrive while a run is stored wait for it, in order", async () => {
+      const f = await fresh();
+      const store = await f.open({ flushMs: 0 });
+      const run = store.saveRun(report(T0, [result("a/x", "pass"), result("b/x", "pass")]));
+      const later = store.saveResults([result("a/x", "fail")], new Date(T0 + MIN));
+      assert.equal(await run, 1);
+      await later;
+      assert.deepEqual(
+        (await store.stateChanges({ checkId: "a/x" })).map((c) => [c.from, c.to, c.runId]),
+        [
+          [null, "pass", 1],
+          ["pass", "fail", null],
+        ],
+      );
+      await store.close();
+    });
+
     test("malformed results are refused before anything is recorded", async () => {
       const f = await fresh();
       const store = await f.open();
@@ -297,9 +314,16 @@ for (const [name, fresh] of Object.entries(backends)) {
     test("buffered results are written within flushMs of result time; close writes the rest", async () => {
       const f = await fresh();
       const store = await f.open({ flushMs: 5 * MIN });
-      const count = async () => (await onDisk(f, "a/x")).stats.rawResults;
-      for (let m = 0; m <= 4; m++) await store.saveResults([result("a/x", "pass")], new Date(T0 + m * MIN));
+      // What a second reader finds on disk once the writes queued so far are done (a later call
+      // on the store runs after them).
+      const count = async () => {
+        await store.runs(1);
+        return (await onDisk(f, "a/x")).stats.rawResults;
+      };
       // The first result is written at once (nothing written yet); the next four wait.
+      await store.saveResults([result("a/x", "pass")], new Date(T0));
+      assert.equal(await count(), 1);
+      for (let m = 1; m <= 4; m++) await store.saveResults([result("a/x", "pass")], new Date(T0 + m * MIN));
       assert.equal(await count(), 1);
       assert.equal((await store.history("a/x")).points[0]?.count, 5);
       await store.saveResults([result("a/x", "pass")], new Date(T0 + 5 * MIN));
@@ -307,8 +331,37 @@ for (const [name, fresh] of Object.entries(backends)) {
       await store.saveResults([result("a/x", "fail")], new Date(T0 + 6 * MIN));
       assert.equal(await count(), 6);
       await store.close();
-      assert.equal(await count(), 7);
+      assert.equal((await onDisk(f, "a/x")).stats.rawResults, 7);
       await assert.rejects(store.flush(), /is closed/);
+      await assert.rejects(store.saveResults([result("a/x", "pass")], new Date(T0 + 7 * MIN)), /is closed/);
+    });
+
+    test("a background write that fails is reported and its results are written with the next", async () => {
+      const f = await fresh();
+      const errors: Error[] = [];
+      const store = await f.open({ flushMs: MIN, onError: (err) => errors.push(err) });
+      await store.saveResults([result("a/x", "pass")], new Date(T0));
+      await store.runs(1);
+      const undo = await f.injectFault();
+      await store.saveResults([result("a/x", "fail"), result("boom/x", "pass")], new Date(T0 + MIN));
+      await store.runs(1);
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]?.message ?? "", /injected fault/);
+      assert.equal((await onDisk(f, "a/x")).stats.rawResults, 1);
+      await undo();
+      await store.saveResults([result("a/x", "fail")], new Date(T0 + 2 * MIN));
+      await store.runs(1);
+      assert.equal(errors.length, 1);
+      const disk = await onDisk(f, "a/x");
+      assert.equal(disk.stats.rawResults, 4);
+      assert.deepEqual(
+        disk.history.points.map((p) => [p.status, p.count]),
+        [
+          ["pass", 1],
+          ["fail", 2],
+        ],
+      );
+      await store.close();
     });
 
     test("results out of order never make spans overlap", async () => {
