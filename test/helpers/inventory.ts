@@ -110,7 +110,5 @@ export function contractExample(): Inventory {
         addresses: [{ network: "lan", address: "10.20.0.10" }],
       }),
     ],
-    serve: defaultServeSettings(),
-    alerts: defaultAlertSettings(),
   };
 }

@@ -125,7 +125,5 @@ export function labInventory(o: FixtureOptions): Inventory {
         pos,
       },
     ],
-    serve: defaultServeSettings(),
-    alerts: defaultAlertSettings(),
   };
 }
