@@ -2,7 +2,8 @@
  * Flag parsers for commander that turn bad values into a UserError naming the flag, so the
  * CLI exits 2 with a clear message instead of a stack trace.
  */
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
+import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from "../verify/runner.js";
 
 /** Parses a positive integer flag value within [min, max]. */
 export function intFlag(min: number, max: number): (value: string) => number {
@@ -13,4 +14,18 @@ export function intFlag(min: number, max: number): (value: string) => number {
     if (n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
     return n;
   };
+}
+
+/** `--concurrency N` (1–10000, default 64), shared by the commands that run checks. */
+export function concurrencyOption(): Option {
+  return new Option("--concurrency <n>", "checks in flight at once")
+    .argParser(intFlag(1, 10000))
+    .default(DEFAULT_CONCURRENCY);
+}
+
+/** `--timeout MS` (10–600000, default 10000), the per-check timeout of the commands that run checks. */
+export function timeoutOption(): Option {
+  return new Option("--timeout <ms>", "per-check timeout in milliseconds")
+    .argParser(intFlag(10, 600000))
+    .default(DEFAULT_TIMEOUT_MS);
 }

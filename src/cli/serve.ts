@@ -11,7 +11,7 @@
  * do the checks start, so a refused start probes nothing and writes nothing.
  */
 import path from "node:path";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import type { FastifyInstance } from "fastify";
 import ipaddr from "ipaddr.js";
 import { UserError } from "../errors.js";
@@ -21,9 +21,8 @@ import { TokenTable } from "../serve/auth.js";
 import { KeelEngine } from "../serve/engine.js";
 import { isPostgresUrl, openStore, type ResultStore } from "../store/index.js";
 import { redactUrl } from "../store/postgres.js";
-import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from "../verify/runner.js";
 import type { RegisterCommand } from "./commands.js";
-import { intFlag } from "./options.js";
+import { concurrencyOption, timeoutOption } from "./options.js";
 import { defaultDbPath } from "./verify.js";
 
 /** Where to listen: an IP address (or `localhost`) and a TCP port. */
@@ -146,16 +145,8 @@ export const register: RegisterCommand = (program: Command) => {
       "results store: a SQLite file or a postgres:// URL (default: .keel/keel.db beside the inventory)",
     )
     .option("--audit <file>", "audit log of operator actions (default: .keel/audit.log beside the inventory)")
-    .addOption(
-      new Option("--concurrency <n>", "checks in flight at once")
-        .argParser(intFlag(1, 10000))
-        .default(DEFAULT_CONCURRENCY),
-    )
-    .addOption(
-      new Option("--timeout <ms>", "per-check timeout in milliseconds")
-        .argParser(intFlag(10, 600000))
-        .default(DEFAULT_TIMEOUT_MS),
-    )
+    .addOption(concurrencyOption())
+    .addOption(timeoutOption())
     .action(async (file: string, flags: ServeFlags) => {
       process.exitCode = await serve(file, flags);
     });

@@ -15,10 +15,10 @@ import { checkKinds } from "../verify/checks/index.js";
 import { deriveChecks } from "../verify/derive.js";
 import { autoWorkers, isPortable, runChecksParallel } from "../verify/parallel.js";
 import { progressLine, renderJUnit, renderText } from "../verify/report.js";
-import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, exitStatusOf } from "../verify/runner.js";
+import { buildReport, exitStatusOf } from "../verify/runner.js";
 import { proberFactory } from "../verify/vantages/index.js";
 import type { RegisterCommand } from "./commands.js";
-import { intFlag } from "./options.js";
+import { concurrencyOption, intFlag, timeoutOption } from "./options.js";
 
 /** Default history database of an inventory: `.keel/keel.db` beside it. */
 export function defaultDbPath(inventoryFile: string): string {
@@ -60,16 +60,8 @@ export const registerVerify: RegisterCommand = (program: Command) => {
       collect,
     )
     .option("--vantage <name>", "run only from this vantage (repeatable, comma-separated)", collect)
-    .addOption(
-      new Option("--concurrency <n>", "checks in flight at once")
-        .argParser(intFlag(1, 10000))
-        .default(DEFAULT_CONCURRENCY),
-    )
-    .addOption(
-      new Option("--timeout <ms>", "per-check timeout in milliseconds")
-        .argParser(intFlag(10, 600000))
-        .default(DEFAULT_TIMEOUT_MS),
-    )
+    .addOption(concurrencyOption())
+    .addOption(timeoutOption())
     .addOption(
       new Option(
         "--workers <n>",

@@ -43,6 +43,7 @@
  * exists keep their state and alerts, new ones start `unknown`, removed ones stop (resolving
  * their alerts).
  */
+
 import { type FSWatcher, readFileSync, watch } from "node:fs";
 import path from "node:path";
 import pLimit, { type LimitFunction } from "p-limit";
@@ -58,6 +59,7 @@ import { proberFactory } from "../verify/vantages/index.js";
 import { AlertDispatcher, type AlertOptions } from "./alerts.js";
 import { type Clock, systemClock } from "./clock.js";
 import { ProberPool } from "./probers.js";
+import { MinQueue } from "./queue.js";
 import type { CheckState, Engine, EngineEvent, HardState, RunSelector } from "./types.js";
 
 /** Where results go: the store (src/store/types.ts `ResultStore`) fits. */
@@ -201,6 +203,8 @@ export class KeelEngine implements Engine {
   private readonly storeWrites = new Set<Promise<void>>();
   private timer: unknown;
   private timerAt = Number.POSITIVE_INFINITY;
+  /** Checks by next run (`setNext` pushes; stale items are skipped when popped). */
+  private readonly queue = new MinQueue<Entry>();
   private running = false;
   private stopped = false;
   private watcher: FSWatcher | undefined;
@@ -345,8 +349,7 @@ export class KeelEngine implements Engine {
     for (const e of this.order) {
       if (e.spec.skip !== undefined) continue;
       const spread = Math.min(e.sched.intervalMs, this.startupSpreadMs);
-      e.nextAt = now + Math.floor((fnv1a(e.spec.id) / 2 ** 32) * spread);
-      e.state.nextRunAt = iso(e.nextAt);
+      this.setNext(e, now + Math.floor((fnv1a(e.spec.id) / 2 ** 32) * spread));
     }
     if (this.opts.watch) this.startWatch();
     if (this.opts.sighup) process.on("SIGHUP", this.onSighup);
@@ -499,17 +502,17 @@ export class KeelEngine implements Engine {
         e.phaseMs = phaseMs;
         if (spec.skip !== undefined) e.state.message = spec.skip;
         else if (intervalChanged && this.running && e.inflight === undefined) {
-          e.nextAt = nextSlot(now, sched.intervalMs, phaseMs);
-          e.state.nextRunAt = iso(e.nextAt);
+          this.setNext(e, nextSlot(now, sched.intervalMs, phaseMs));
         }
         const window = this.inv.serve.flapping.window;
         if (e.recent.length > window) e.recent.splice(0, e.recent.length - window);
       } else {
         e = this.newEntry(spec, sched, phaseMs);
         if (this.running && spec.skip === undefined) {
-          e.nextAt =
-            now + Math.floor((fnv1a(spec.id) / 2 ** 32) * Math.min(sched.intervalMs, this.startupSpreadMs));
-          e.state.nextRunAt = iso(e.nextAt);
+          this.setNext(
+            e,
+            now + Math.floor((fnv1a(spec.id) / 2 ** 32) * Math.min(sched.intervalMs, this.startupSpreadMs)),
+          );
         }
         if (prev) this.drop(prev);
       }
@@ -592,11 +595,24 @@ export class KeelEngine implements Engine {
     return r;
   }
 
+  /** Sets when `e` runs next and queues it (the queue keeps stale items; `due` skips them). */
+  private setNext(e: Entry, at: number): void {
+    e.nextAt = at;
+    e.state.nextRunAt = iso(at);
+    this.queue.push(at, e);
+  }
+
+  /** True when a queue item still stands for a run: its entry is idle, current and due then. */
+  private static live(at: number, e: Entry): boolean {
+    return e.inflight === undefined && !e.removed && e.nextAt === at;
+  }
+
   /** Arms the scheduler's one timer for the earliest due check. */
   private arm(): void {
     if (!this.running) return;
-    let next = Number.POSITIVE_INFINITY;
-    for (const e of this.order) if (e.inflight === undefined && e.nextAt < next) next = e.nextAt;
+    while (this.queue.size > 0 && !KeelEngine.live(this.queue.peekKey(), this.queue.peek()!))
+      this.queue.pop();
+    const next = this.queue.size > 0 ? this.queue.peekKey() : Number.POSITIVE_INFINITY;
     if (next === this.timerAt && this.timer !== undefined) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
@@ -612,8 +628,11 @@ export class KeelEngine implements Engine {
   private tick(): void {
     if (!this.running) return;
     const now = this.clock.now();
-    for (const e of this.order) {
-      if (e.inflight === undefined && e.nextAt <= now) void this.dispatch(e);
+    // Earliest first, from the queue: O(due · log n) per tick, not a scan of every check.
+    while (this.queue.size > 0 && this.queue.peekKey() <= now) {
+      const at = this.queue.peekKey();
+      const e = this.queue.pop()!;
+      if (KeelEngine.live(at, e)) void this.dispatch(e);
     }
     this.arm();
   }
@@ -659,8 +678,7 @@ export class KeelEngine implements Engine {
   /** Sets the next run of `e` after a run that started at `started` (epoch ms). */
   private reschedule(e: Entry, started: number): void {
     const after = Math.max(this.clock.now(), started + e.sched.intervalMs / 2);
-    e.nextAt = nextSlot(after, e.sched.intervalMs, e.phaseMs);
-    e.state.nextRunAt = iso(e.nextAt);
+    this.setNext(e, nextSlot(after, e.sched.intervalMs, e.phaseMs));
     // the timer is armed for the earliest idle check; only an earlier one needs re-arming
     if (this.running && e.nextAt < this.timerAt) this.arm();
   }
