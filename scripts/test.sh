@@ -22,4 +22,4 @@ for d in "${dirs[@]}"; do
   [ -d "$d" ] && while IFS= read -r f; do files+=("$f"); done < <(find "$d" -name '*.test.ts' | sort)
 done
 if [ ${#files[@]} -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
-exec node --import tsx --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 "${files[@]}"
+exec node --import tsx --test --test-reporter=spec --test-concurrency=1 --test-timeout=1200000 "${files[@]}"
