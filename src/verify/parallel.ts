@@ -14,7 +14,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { type RunOptions, runChecks } from "./runner.js";
+import { type RunOptions, resultOf, runChecks } from "./runner.js";
 import type { CheckResult, CheckSpec } from "./types.js";
 
 /** Below this many portable checks a run stays on one thread (a worker costs ~50–100 ms to start). */
@@ -106,17 +106,7 @@ export async function runChecksParallel(
 }
 
 function missing(spec: CheckSpec, why: string): CheckResult {
-  const r: CheckResult = {
-    id: spec.id,
-    kind: spec.kind,
-    host: spec.host,
-    status: "error",
-    message: why,
-    durationMs: 0,
-  };
-  if (spec.service !== undefined) r.service = spec.service;
-  if (spec.vantage && spec.id.includes("@")) r.vantage = spec.vantage;
-  return r;
+  return resultOf(spec, { status: "error", message: why }, 0);
 }
 
 function runInWorker(

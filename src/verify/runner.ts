@@ -47,7 +47,8 @@ export function outcomeOfError(err: unknown, spec: CheckSpec): CheckOutcome {
   return { status: "error", message: `${spec.kind} check failed unexpectedly: ${msg}` };
 }
 
-function resultOf(spec: CheckSpec, outcome: CheckOutcome, durationMs: number): CheckResult {
+/** The report's result of `spec` with `outcome` (service and vantage carried over as the id shows them). */
+export function resultOf(spec: CheckSpec, outcome: CheckOutcome, durationMs: number): CheckResult {
   const r: CheckResult = {
     id: spec.id,
     kind: spec.kind,

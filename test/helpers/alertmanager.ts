@@ -9,7 +9,7 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { request } from "undici";
-import { type Daemon, freePort, tempDir, waitForPort } from "./daemons.js";
+import { type Daemon, freePort, stopChild, tempDir, waitForPort } from "./daemons.js";
 
 /** An alert as Alertmanager's `GET /api/v2/alerts` lists it (the fields the tests read). */
 export interface GettableAlert {
@@ -65,16 +65,10 @@ export async function startAlertmanager(): Promise<Alertmanager> {
       if (res.statusCode !== 200) throw new Error(`GET /api/v2/alerts: HTTP ${res.statusCode}`);
       return (await res.body.json()) as GettableAlert[];
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        const done = () => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        };
-        if (proc.exitCode !== null || proc.signalCode !== null) return done();
-        proc.once("exit", done);
-        proc.kill("SIGTERM");
-      }),
+    stop: async () => {
+      await stopChild(proc);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -45,6 +45,18 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** Sends `signal` to `proc` (unless it has already ended) and resolves once it has exited. */
+export function stopChild(proc: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      resolve();
+      return;
+    }
+    proc.once("exit", () => resolve());
+    proc.kill(signal);
+  });
+}
+
 function track(proc: ChildProcess, port: number, dir: string): Daemon {
   let log = "";
   proc.stderr?.on("data", (b: Buffer) => {
@@ -55,16 +67,10 @@ function track(proc: ChildProcess, port: number, dir: string): Daemon {
     port,
     dir,
     proc,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null || proc.signalCode !== null) {
-          resolve();
-          return;
-        }
-        proc.once("exit", () => resolve());
-        proc.kill("SIGTERM");
-        void log;
-      }),
+    stop: () => {
+      void log;
+      return stopChild(proc);
+    },
   };
 }
 

@@ -10,7 +10,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chownSync, existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
-import { freePort, tempDir } from "./daemons.js";
+import { freePort, stopChild, tempDir } from "./daemons.js";
 
 export interface Postgres {
   /** URL of the `postgres` maintenance database. */
@@ -114,15 +114,9 @@ export async function startPostgres(): Promise<Postgres> {
       }
       return `postgres://keel@127.0.0.1:${port}/${encodeURIComponent(name)}`;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        const done = () => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        };
-        if (proc.exitCode !== null || proc.signalCode !== null) return done();
-        proc.once("exit", done);
-        proc.kill("SIGINT");
-      }),
+    stop: async () => {
+      await stopChild(proc, "SIGINT");
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -29,11 +29,11 @@ export function Timeline({ checks }: { checks: CheckState[] }): ReactNode {
   useEffect(() => {
     const ac = new AbortController();
     const since = new Date(Date.now() - windowMs).toISOString();
-    const todo = [...ids];
+    const queue = [...ids];
     const got = new Map<string, StateChange[]>();
     setNow(Date.now());
     const worker = async () => {
-      for (let id = todo.shift(); id !== undefined; id = todo.shift()) {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
         const h = await api<History>(`api/checks/${encodeURIComponent(id)}/history${query({ since })}`, {
           signal: ac.signal,
         });
