@@ -16,11 +16,9 @@ import type { FastifyInstance } from "fastify";
 import ipaddr from "ipaddr.js";
 import { UserError } from "../errors.js";
 import { loadInventory, parseListen as parseInventoryListen } from "../inventory/load.js";
-import { buildServer } from "../serve/api.js";
 import { TokenTable } from "../serve/auth.js";
-import { KeelEngine } from "../serve/engine.js";
-import { isPostgresUrl, openStore, type ResultStore } from "../store/index.js";
-import { redactUrl } from "../store/postgres.js";
+import { isPostgresUrl, openStore, type ResultStore, redactUrl } from "../store/index.js";
+
 import type { RegisterCommand } from "./commands.js";
 import { concurrencyOption, timeoutOption } from "./options.js";
 import { defaultDbPath } from "./verify.js";
@@ -167,6 +165,12 @@ function listenProblem(err: NodeJS.ErrnoException): string {
 }
 
 async function serve(file: string, flags: ServeFlags): Promise<number> {
+  // The engine and the HTTP server (fastify, prom-client, undici) load only for this command,
+  // so `keel verify` and the rest start without them.
+  const [{ buildServer }, { KeelEngine }] = await Promise.all([
+    import("../serve/api.js"),
+    import("../serve/engine.js"),
+  ]);
   const inv = loadInventory(file);
   const tokens = new TokenTable(inv.serve.tokens);
   const log = (line: string) => process.stderr.write(`keel serve: ${line}\n`);

@@ -9,8 +9,8 @@ import { type Command, Option } from "commander";
 import picomatch from "picomatch";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
-import { isPostgresUrl, openStore } from "../store/index.js";
-import { redactUrl } from "../store/postgres.js";
+import { isPostgresUrl, openStore, redactUrl } from "../store/index.js";
+
 import { checkKinds } from "../verify/checks/index.js";
 import { deriveChecks } from "../verify/derive.js";
 import { autoWorkers, isPortable, runChecksParallel } from "../verify/parallel.js";

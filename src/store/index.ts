@@ -4,12 +4,10 @@
  * `src/store/types.ts`.
  */
 import { DEFAULT_RETENTION } from "../serve/settings.js";
-import { PostgresBackend } from "./postgres.js";
-import { SqliteBackend } from "./sqlite.js";
-import { BufferedStore } from "./store.js";
 import type { ResultStore, StoreOptions } from "./types.js";
 
 export type * from "./types.js";
+export { redactUrl } from "./url.js";
 
 /** True when `spec` names a PostgreSQL database rather than a SQLite file. */
 export function isPostgresUrl(spec: string): boolean {
@@ -21,11 +19,15 @@ export function isPostgresUrl(spec: string): boolean {
  * PostgreSQL URL), creating or migrating its tables, and loads each check's newest span.
  * @throws Error when the database cannot be opened, reached or migrated (the message says which),
  * or was written by a newer Keel.
+ *
+ * The backend's driver (`pg` or `better-sqlite3`) is imported here, on first use, so commands
+ * that never open a store do not pay for loading it.
  */
 export async function openStore(spec: string, opts: StoreOptions = {}): Promise<ResultStore> {
   const bucketMs = (opts.retention ?? DEFAULT_RETENTION).bucketMs;
   const backend = isPostgresUrl(spec)
-    ? await PostgresBackend.connect(spec)
-    : new SqliteBackend(spec, bucketMs);
+    ? await (await import("./postgres.js")).PostgresBackend.connect(spec)
+    : new (await import("./sqlite.js")).SqliteBackend(spec, bucketMs);
+  const { BufferedStore } = await import("./store.js");
   return BufferedStore.open(backend, opts);
 }

@@ -17,6 +17,7 @@ import {
   type SpanDrops,
 } from "./backend.js";
 import type { Run, StoreStats } from "./types.js";
+import { redactUrl } from "./url.js";
 
 const SCHEMA_VERSION = 2;
 /** Key of the advisory lock held while migrating (any constant; "keel" in ASCII). */
@@ -168,17 +169,6 @@ const types: pg.CustomTypesConfig = {
 export function intArray(values: readonly number[]): string {
   for (const v of values) if (!Number.isSafeInteger(v)) throw new RangeError(`not an integer: ${v}`);
   return `{${values.join(",")}}`;
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
-  }
 }
 
 /** PostgreSQL backend; see the module docstring. */
