@@ -13,14 +13,18 @@
  *    each for `GET /api/overview`, `GET /api/hosts` (first page) and a filtered
  *    `GET /api/hosts?q=h1&tag=rack-2&status=failing`, and prints p50/p99/max in ms, the serve
  *    process's RSS (now and peak) and CPU, and how many results per second it stored meanwhile.
+ *    Then it opens the dashboard of that same serve in Chromium, BENCH_WEB_RUNS cold loads
+ *    (`bench/first-render.ts`), and prints the first render against its 1 s target.
  * 2. Store: `bench/serve-store.ts` feeds a simulated day of the same site's checks through
  *    `saveResults` into a fresh SQLite store (and PostgreSQL with BENCH_PG=1) and prints its
  *    `sizeBytes()`.
  *
- * No targets: the issue names none for these (the dashboard's first render is `bench:web`).
- * Exit status 1 when something failed (serve did not come up, a request failed, ...).
+ * The only target is the dashboard's first render (under 1 s, issue #3 point 7); the issue names
+ * none for the API or the store. Exit status 1 when the target is missed or something failed
+ * (serve did not come up, a request failed, ...).
  *
  * Environment: BENCH_SERVE_HOSTS (5000), BENCH_REQUESTS (300), BENCH_SETTLE_S (30),
+ * BENCH_WEB_RUNS (5: cold Chromium loads of the dashboard, `bench/first-render.ts`),
  * BENCH_FIRST_ROUND_S (120: longest wait for every check's first result before measuring),
  * BENCH_STORE_HOSTS (BENCH_SERVE_HOSTS), BENCH_STORE_HOURS (24), BENCH_STORE_FLUSH_MS (the
  * store's default), BENCH_PG (unset: SQLite only), BENCH_SERVE_PART (all | live | store).
@@ -31,6 +35,7 @@ import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
+import { describeFirstRender, measureFirstRender } from "./first-render.js";
 import { BENCH_TOKEN, LISTENER_SOURCE, siteYaml } from "./serve-site.js";
 import { type DayReport, simulateDay } from "./serve-store.js";
 
@@ -51,6 +56,10 @@ const STORE_HOURS = Number(process.env.BENCH_STORE_HOURS ?? 24);
 const STORE_FLUSH_MS = Number(process.env.BENCH_STORE_FLUSH_MS ?? 600_000);
 const PART = process.env.BENCH_SERVE_PART ?? "all";
 const PORT = 8484;
+/** Cold browser runs of the dashboard's first render against the live serve. */
+const WEB_RUNS = Number(process.env.BENCH_WEB_RUNS ?? 5);
+/** Exit status of the live part when it ran but the first-render target was missed. */
+const MISSED = 3;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
 const ns = `keel-sbench-${process.pid}`;
@@ -237,6 +246,9 @@ async function inside(): Promise<void> {
     }
     const after = { results: await results(), cpu: cpuSeconds(pid), at: performance.now() };
     const seconds = (after.at - before.at) / 1000;
+    // The dashboard against this live serve, in Chromium (issue #3, point 7).
+    log(`dashboard first render against this keel serve (${WEB_RUNS} cold Chromium runs):`);
+    const web = await measureFirstRender(`${base}/`, BENCH_TOKEN, WEB_RUNS, (l) => log(`  ${l}`));
     const end = await overview();
     const mem = rss(pid);
     for (const l of lines) log(l);
@@ -247,6 +259,8 @@ async function inside(): Promise<void> {
         `${c.flapping} flapping; ${end.hosts.failing} of ${end.hosts.total} hosts failing`,
     );
     log(`serve process RSS: ${mb(mem.now)} now, ${mb(mem.peak)} peak`);
+    log(describeFirstRender(web));
+    if (!web.met) process.exitCode = MISSED;
     serve.kill("SIGTERM");
     const code = await new Promise<number | null>((r) =>
       serve.exitCode !== null ? r(serve.exitCode) : serve.once("exit", (c) => r(c)),
@@ -323,7 +337,10 @@ async function main(): Promise<void> {
         { stdio: "inherit" },
       );
       const code = await new Promise<number | null>((r) => child.once("exit", r));
-      if (code !== 0) throw new Error(`the live part failed (exit ${code})`);
+      if (code === MISSED) {
+        log("the dashboard's first render missed its 1 s target");
+        process.exitCode = 1;
+      } else if (code !== 0) throw new Error(`the live part failed (exit ${code})`);
     } finally {
       try {
         execFileSync("ip", ["netns", "del", ns]);

@@ -1,0 +1,9 @@
+/**
+ * The list of renderers. Adding an artifact kind touches its module, its test and this list.
+ */
+import type { Renderer } from "./types.js";
+
+export type * from "./types.js";
+
+/** Every renderer, in the order `keel render` runs them. */
+export const renderers: Renderer[] = [];

@@ -1,0 +1,56 @@
+/**
+ * The renderers of `keel render` (issue #4; contract: `docs/render.md`). A renderer turns the
+ * loaded inventory (addresses already allocated, see `src/ipam/`) into the files one core service
+ * reads: DNS zones, DHCP, cloud-init, Prometheus, nftables, WireGuard, Ansible. One module per
+ * kind under `src/render/`, listed once in `src/render/index.ts`.
+ */
+import type { Inventory } from "../inventory/model.js";
+
+/** The artifact kinds, as `--only` spells them. */
+export const RENDER_KINDS = [
+  "dns",
+  "dhcp",
+  "cloud-init",
+  "prometheus",
+  "nftables",
+  "wireguard",
+  "ansible",
+] as const;
+/** One artifact kind. */
+export type RenderKind = (typeof RENDER_KINDS)[number];
+
+/** One file a renderer produces. */
+export interface RenderedFile {
+  /** Path relative to the output directory, `/`-separated, e.g. `dns/db.lab.internal`. */
+  path: string;
+  /** The bytes (a string is written as UTF-8). */
+  content: string | Uint8Array;
+  /** File mode, e.g. 0o600 for files holding secrets; default 0o644. */
+  mode?: number;
+}
+
+/** Everything a renderer may read besides the inventory; renderers do no other I/O. */
+export interface RenderContext {
+  /** The time of the run (SOA serials use its UTC date). */
+  now: Date;
+  /**
+   * The content of a file this output directory already holds from an earlier render, by the
+   * same relative path; undefined when there is none. (DNS keeps its SOA serial this way.)
+   */
+  previous(path: string): string | undefined;
+  /**
+   * Directory of key files given with `--keys` (WireGuard private keys as `HOST.key`, base64 as
+   * `wg genkey` writes them); undefined when the flag was not given.
+   */
+  keysDir?: string;
+}
+
+/**
+ * A renderer: a function of the inventory and the context.
+ * @throws UserError (located when the inventory is at fault; naming the file when a key file is
+ * missing or malformed) for input it cannot render; the CLI then writes nothing.
+ */
+export interface Renderer {
+  kind: RenderKind;
+  render(inv: Inventory, ctx: RenderContext): RenderedFile[] | Promise<RenderedFile[]>;
+}
