@@ -11,7 +11,7 @@ for pair in \
   prometheus-node-exporter:prometheus-node-exporter prometheus:prometheus \
   prometheus-blackbox-exporter:prometheus-blackbox-exporter prometheus-alertmanager:prometheus-alertmanager \
   wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute2 ss:iproute2 \
-  sysctl:procps ping:iputils-ping nc:netcat-openbsd /usr/bin/time:time python3:python3 make:make g++:g++ \
+  sysctl:procps ping:iputils-ping fping:fping nc:netcat-openbsd /usr/bin/time:time python3:python3 make:make g++:g++ \
   curl:curl nginx:nginx-light nsenter:util-linux unshare:util-linux mountpoint:util-linux /usr/bin/chromium:chromium; do
   bin=${pair%%:*} pkg=${pair#*:}
   case "$bin" in

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import dgram from "node:dgram";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -110,6 +110,30 @@ describe("LocalProber", () => {
     const [ok, ms] = await elapsed(() => local.ping(ns.nsAddress, 1000));
     assert.equal(ok, false);
     assert.ok(ms < 1600, `took ${ms} ms`);
+  });
+
+  test("ping: concurrent requests share one fping process, each gets its own answer", async () => {
+    // a wrapper that logs each invocation, then runs the real fping
+    const dir = mkdtempSync(join(tmpdir(), "keel-fping-"));
+    try {
+      const log = join(dir, "calls");
+      const wrapper = join(dir, "fping");
+      writeFileSync(wrapper, `#!/bin/sh\necho "$@" >> ${log}\nexec fping "$@"\n`, { mode: 0o755 });
+      const p = new LocalProber("admin", { pingCommand: wrapper });
+      const answers = await Promise.all([
+        ...Array.from({ length: 40 }, (_, i) => p.ping(`127.0.0.${i + 1}`, 1000)),
+        p.ping(ns.nsAddress, 1000),
+        p.ping("127.0.0.1", 1000), // the same address twice in one batch
+      ]);
+      assert.deepEqual(answers.slice(0, 40), Array(40).fill(true));
+      assert.equal(answers[40], false, "the namespace drops echo requests");
+      assert.equal(answers[41], true);
+      const calls = readFileSync(log, "utf8").trim().split("\n");
+      assert.equal(calls.length, 1, `one fping for 42 requests, not ${calls.length}: ${calls.join(" | ")}`);
+      assert.match(calls[0]!, /^-a -r 0 -i 0 -t 1000 127\.0\.0\.1 /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("ping: a missing ping binary is a VantageError", async () => {

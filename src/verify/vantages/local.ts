@@ -1,7 +1,6 @@
 /**
  * The `local` vantage: probes run on the machine that runs Keel.
  */
-import { spawn } from "node:child_process";
 import dgram from "node:dgram";
 import net from "node:net";
 import {
@@ -15,6 +14,7 @@ import {
   VantageError,
 } from "../types.js";
 import { hostPort, raceDeadline } from "./deadline.js";
+import { PingBatcher } from "./fping.js";
 import { httpGetOnce } from "./http.js";
 import type { SshPool } from "./sshconn.js";
 
@@ -22,7 +22,7 @@ import type { SshPool } from "./sshconn.js";
 export interface LocalProberOptions {
   /** Concurrent SSH exec channels per target connection; default 8 (sshd `MaxSessions` is 10). */
   maxChannelsPerConnection?: number;
-  /** The `ping` binary to run; default `ping` from PATH (iputils, `ping(8)`). */
+  /** The fping binary to run for ICMP echo; default `fping` from PATH (`fping(8)`). */
   pingCommand?: string;
 }
 
@@ -35,7 +35,7 @@ export const UDP_WAIT_MS = 1500;
 
 /**
  * Probes from the machine running Keel: TCP with `node:net`, UDP with a connected `node:dgram`
- * socket, ICMP by spawning `ping -n -c 1 -W S ADDR`, HTTP with `undici`, SSH with `ssh2`.
+ * socket, ICMP with fping (many addresses per process), HTTP with `undici`, SSH with `ssh2`.
  *
  * SSH host keys are not verified (see `sshconn.ts`). One SSH connection per target is reused
  * across `sshExec` calls, with at most 8 concurrent exec channels on it.
@@ -46,13 +46,13 @@ export class LocalProber implements Prober {
   readonly vantage: string;
   #ssh: Promise<SshPool> | undefined;
   readonly #maxChannels: number | undefined;
-  readonly #ping: string;
+  readonly #pings: PingBatcher;
 
   /** @param vantage the vantage's name, as in the inventory (used in messages). */
   constructor(vantage: string, options: LocalProberOptions = {}) {
     this.vantage = vantage;
     this.#maxChannels = options.maxChannelsPerConnection;
-    this.#ping = options.pingCommand ?? "ping";
+    this.#pings = new PingBatcher({ vantage, command: options.pingCommand ?? "fping" });
   }
 
   /**
@@ -119,43 +119,14 @@ export class LocalProber implements Prober {
   }
 
   /**
-   * ICMP echo by spawning `ping -n -c 1 -W S ADDR` (`-6` for IPv6; `ping(8)` from iputils),
-   * S = the timeout rounded up to whole seconds; the child is killed at `timeoutMs` ms.
+   * ICMP echo: one echo request, waiting `timeoutMs` ms for the reply, through fping(8) with the
+   * requests of other checks that arrive within a few ms (`PingBatcher`, `fping.ts`).
    *
-   * @returns true when a reply came back (exit status 0).
-   * @throws VantageError when `ping` is missing or cannot run (e.g. no permission for raw sockets).
+   * @returns true when a reply came back.
+   * @throws VantageError when fping is missing or cannot run (e.g. no permission for raw sockets).
    */
   ping(address: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    const secs = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
-    const args = [...(net.isIPv6(address) ? ["-6"] : []), "-n", "-c", "1", "-W", secs, address];
-    const child = spawn(this.#ping, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    const work = new Promise<boolean>((resolve, reject) => {
-      child.stderr.on("data", (b: Buffer) => {
-        stderr += b.toString("utf8");
-      });
-      child.on("error", (e: NodeJS.ErrnoException) => {
-        reject(
-          new VantageError(
-            e.code === "ENOENT"
-              ? `${this.#ping} is not installed on vantage ${this.vantage}`
-              : `cannot run ${this.#ping} on vantage ${this.vantage}: ${e.message}`,
-          ),
-        );
-      });
-      child.on("close", (code) => {
-        if (code === 0) resolve(true);
-        else if (code === 1 || isNoRouteMessage(stderr)) resolve(false);
-        else reject(new VantageError(`${this.#ping} failed on vantage ${this.vantage}: ${stderr.trim()}`));
-      });
-    });
-    return raceDeadline(
-      work,
-      timeoutMs,
-      signal,
-      () => false,
-      () => child.kill("SIGKILL"),
-    );
+    return raceDeadline(this.#pings.ping(address, timeoutMs), timeoutMs + 1500, signal, () => false);
   }
 
   /**
@@ -219,8 +190,4 @@ export function portStateOfErrno(code: string | undefined): PortState | undefine
     default:
       return undefined;
   }
-}
-
-function isNoRouteMessage(stderr: string): boolean {
-  return /unreachable|no route|name or service not known|temporary failure in name resolution/i.test(stderr);
 }
