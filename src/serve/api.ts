@@ -67,6 +67,12 @@ export interface ServerOptions {
   logger?: false | { level?: string; stream?: NodeJS.WritableStream };
   /** Heartbeat comment interval of `/api/events`, in ms (default 15,000). */
   heartbeatMs?: number;
+  /**
+   * How long (ms) one computed `/api/overview` answers later requests (default 1,000). Counting
+   * 50,000 check states costs tens of ms; dashboards polling it need not each pay for it. A
+   * reload of the inventory invalidates it at once.
+   */
+  overviewMaxAgeMs?: number;
 }
 
 /** Default location of the built dashboard: `dist/web` at the package root. */
@@ -427,8 +433,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   const startedAt = new Date().toISOString();
   let reloadedAt = startedAt;
+  const overviewMaxAgeMs = opts.overviewMaxAgeMs ?? 1000;
+  let overviewCache: { at: number; body: unknown } | undefined;
   const unsubReload = engine.subscribe((e) => {
-    if (e.type === "reload") reloadedAt = new Date().toISOString();
+    if (e.type === "reload") {
+      reloadedAt = new Date().toISOString();
+      overviewCache = undefined;
+    }
   });
   app.addHook("onClose", async () => unsubReload());
 
@@ -477,6 +488,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       },
     },
     async () => {
+      const now = Date.now();
+      if (overviewCache && now - overviewCache.at < overviewMaxAgeMs) return overviewCache.body;
       const counts = {
         checks: 0,
         ...zeroCounts(),
@@ -497,7 +510,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       }
       failing.sort((a, b) => SEVERITY[b.state] - SEVERITY[a.state]);
       const hosts = index.summariesAll();
-      return {
+      const body = {
         site: index.inventory().site,
         counts,
         hosts: {
@@ -509,6 +522,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         reloadedAt,
         startedAt,
       };
+      overviewCache = { at: now, body };
+      return body;
     },
   );
 

@@ -103,6 +103,7 @@ before(async () => {
     auditFile,
     webRoot,
     logger: { level: "trace", stream },
+    overviewMaxAgeMs: 0, // these tests change states between requests; the cache has its own test
   });
   await app.ready();
 });
@@ -560,6 +561,35 @@ describe("secrets", () => {
       assert.ok(!all.includes(secret), "a token is in the logs");
       assert.ok(!answers.some((a) => a.includes(secret)), "a token is in an API answer");
       assert.ok(!readFileSync(auditFile, "utf8").includes(secret), "a token is in the audit log");
+    }
+  });
+});
+
+describe("overview cache", () => {
+  test("one computed overview answers for overviewMaxAgeMs; a reload invalidates it", async () => {
+    const eng = new MemoryEngine(inventory());
+    eng.outcome = () => ({ status: "pass", message: "fine" });
+    const srv = await buildServer({
+      engine: eng,
+      store: eng.store,
+      auditFile,
+      webRoot,
+      overviewMaxAgeMs: 300,
+    });
+    try {
+      const ask = async () =>
+        (await srv.inject({ url: "/api/overview", headers: { authorization: `Bearer ${VIEWER}` } })).json();
+      const before = await ask();
+      assert.equal(before.counts.pass, 0);
+      await eng.runNow({ all: true });
+      assert.equal((await ask()).counts.pass, 0, "within 300 ms: the cached overview");
+      await new Promise((r) => setTimeout(r, 350));
+      const fresh = await ask();
+      assert.ok(fresh.counts.pass > 0, "after 300 ms: recomputed");
+      eng.reload([{ pos: { file: "keel.yaml", line: 1, col: 1 }, message: "broken" }]);
+      assert.equal((await ask()).problems.length, 1, "a reload invalidates at once");
+    } finally {
+      await srv.close();
     }
   });
 });
