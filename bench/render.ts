@@ -74,7 +74,10 @@ try {
     const out = await once();
     inProcess.push(performance.now() - t0);
     files = out.length;
-    bytes = out.reduce((n, f) => n + (typeof f.content === "string" ? Buffer.byteLength(f.content) : f.content.length), 0);
+    bytes = out.reduce(
+      (n, f) => n + (typeof f.content === "string" ? Buffer.byteLength(f.content) : f.content.length),
+      0,
+    );
   }
   const cli: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -90,7 +93,9 @@ try {
     `render: ${HOSTS} hosts in a /16, renderers: ${renderers.map((r) => r.kind).join(", ")}; ${files} files, ${(bytes / 1e6).toFixed(1)} MB`,
   );
   console.log(`  in process (load + renderAll, median of 5): ${ip.toFixed(0)} ms`);
-  console.log(`  CLI end to end (keel render, median of 3, no VMs/DHCP: YAML keys pending): ${c.toFixed(0)} ms`);
+  console.log(
+    `  CLI end to end (keel render, median of 3, no VMs/DHCP: YAML keys pending): ${c.toFixed(0)} ms`,
+  );
   console.log(`  target < ${TARGET_MS} ms: ${ok ? "met" : "MISSED"}`);
   process.exitCode = ok ? 0 : 1;
 } finally {
