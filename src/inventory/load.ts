@@ -42,6 +42,7 @@ import {
   tryParseAddress,
 } from "../net/prefix.js";
 import { DEFAULT_FLAPPING, DEFAULT_RETENTION, defaultServeSettings, schedules } from "../serve/settings.js";
+import { checkDns, normaliseDns, type RawDns } from "./dns.js";
 import { DURATION_EXPECTED, formatDuration, parseDuration } from "./duration.js";
 import type {
   AlertSettings,
@@ -83,6 +84,7 @@ interface RawService {
   port: number | string;
   http?: string | { path: string; expect?: number; body?: string };
   allow?: string[];
+  dns?: string;
 }
 interface RawHost {
   address: RawAddress;
@@ -138,6 +140,7 @@ interface RawInventory {
   keel: 1;
   site: string;
   domain?: string;
+  dns?: RawDns;
   networks?: Record<string, RawNetwork>;
   defaults?: { ssh?: RawSsh; node_exporter?: RawNodeExporter };
   hosts?: Record<string, RawHost>;
@@ -278,6 +281,10 @@ function describe(data: unknown, segs: readonly Segment[]): string {
   if (n === 0) return "the inventory";
   const [a, b, c, d] = segs;
   if (n === 1) return String(a);
+  if (a === "dns" && b === "records" && typeof c === "number")
+    return n === 3
+      ? `record ${c + 1} of dns.records`
+      : `${segs.slice(3).join(".")} of record ${c + 1} of dns.records`;
   if (a === "serve" || a === "alerts") return describeSettings(data, segs);
   if (a === "defaults" && n === 2) return `defaults.${String(b)}`;
   if (n === 2 && a === "networks") return `network "${String(b)}"`;
@@ -606,6 +613,12 @@ function valueMessage(
       return `${subj} is invalid; expected a mapping of node_exporter settings (port, allow) or false`;
     case "http":
       return `${subj} is invalid; expected a path starting with "/" or { path, expect, body }`;
+    case "ttl":
+      return typeof value === "number" && Number.isInteger(value)
+        ? `${subj} is out of range; expected a TTL in seconds from 0 to 2147483647 (RFC 2181 §8)`
+        : `${subj} is not a TTL; expected a whole number of seconds from 0 to 2147483647`;
+    case "dnsName":
+      return `${subj} is not a DNS name; expected a name relative to domain: dot-separated labels of lowercase letters, digits and '-' (e.g. www)`;
     case "domain":
       return `${subj} is not a DNS domain; expected dot-separated labels such as lab.internal`;
     case "allow":
@@ -613,6 +626,8 @@ function valueMessage(
   }
   if (e.keyword === "pattern" && last === "name")
     return `${subj} is not a valid name; expected ${DNS_LABEL} (or node_exporter)`;
+  if (e.keyword === "enum" && last === "type" && segs[0] === "dns")
+    return `${subj} is not a record type; expected one of A, AAAA, CNAME, MX, TXT, SRV, NS, CAA`;
   if (e.keyword === "enum" && last === "kind")
     return `${subj} is not a service kind; expected one of ${KINDS.join(", ")}`;
   if (e.keyword === "const" && last === "local")
@@ -1323,6 +1338,7 @@ function normalise(
         protocol: proto === "udp" ? "udp" : "tcp",
         allow: [...(s.allow ?? ["any"])],
         ...(http ? { http } : {}),
+        ...(s.dns !== undefined ? { dns: s.dns } : {}),
         fromDefaults: false,
         pos: loc.pos([...segs, "services", i]),
       };
@@ -1420,6 +1436,7 @@ function normalise(
     version: 1,
     site: raw.site,
     ...(raw.domain !== undefined ? { domain: raw.domain } : {}),
+    ...(raw.dns !== undefined ? { dns: normaliseDns(raw.dns, (segs) => loc.pos(segs)) } : {}),
     networks,
     defaults: { ssh: defaultSsh, nodeExporter: defaultNodeExporter },
     hosts,
@@ -1514,6 +1531,7 @@ function checkAll(checker: Checker) {
   const vantageAddresses = checker.checkVantages();
   checker.checkServe();
   checker.checkAlerts();
+  checkDns(checker.raw, checker.hostNames, (segs, message) => checker.problem(segs, message));
   return { hostAddresses, vantageAddresses };
 }
 

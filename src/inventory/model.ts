@@ -38,6 +38,11 @@ export interface Network {
   dns: string[];
   /** The address plan: named slices of the network. */
   ranges: AddressRange[];
+  /**
+   * `dhcp: { range, lease }`: DHCP serves the named range of this network (dnsmasq, Kea);
+   * `range` is the name of one of `ranges`, `leaseSeconds` the lease lifetime in s.
+   */
+  dhcp?: { range: string; leaseSeconds: number };
   pos: SourcePosition;
 }
 
@@ -67,6 +72,11 @@ export interface Service {
   /** Who may reach it: network, host or vantage names, or `any`. Absent in YAML means `["any"]`. */
   allow: string[];
   http?: HttpProbe;
+  /**
+   * `dns: NAME`: a name relative to `domain` (e.g. `www`) that the forward zone points at the
+   * host with a CNAME (RFC 1034 §3.6.2).
+   */
+  dns?: string;
   /** True when the service came from `defaults` (ssh, node_exporter) rather than `services:`. */
   fromDefaults: boolean;
   pos: SourcePosition;
@@ -116,7 +126,56 @@ export interface Host {
   ssh?: SshSettings;
   /** Listener addresses/prefixes that never count as unexpected, e.g. `127.0.0.0/8`, `::1`. */
   listenersIgnore: string[];
+  /**
+   * `vm:`: the host is a virtual machine: its MAC (`aa:bb:cc:dd:ee:ff`, lowercase; DHCP
+   * reservations use it), cloud-init instance number, users and packages.
+   */
+  vm?: VmSettings;
   pos: SourcePosition;
+}
+
+/** A VM user created by cloud-init. */
+export interface VmUser {
+  name: string;
+  sshAuthorizedKeys: string[];
+  sudo: boolean;
+}
+
+/** Settings of a host that is a VM (`vm:` merged over `defaults.vm`). */
+export interface VmSettings {
+  /** MAC address, lowercase colon-separated, e.g. `02:6b:65:1a:2b:3c`. */
+  mac: string;
+  /** Bumped to change the cloud-init instance-id (default 1). */
+  instance: number;
+  users: VmUser[];
+  packages: string[];
+  packageUpgrade: boolean;
+}
+
+/** Resource record types `dns.records` accepts (RFC 1035, 3596, 2782, 8659). */
+export type DnsRecordType = "A" | "AAAA" | "CNAME" | "MX" | "TXT" | "SRV" | "NS" | "CAA";
+
+/** One extra resource record of the forward zone (`dns.records` item). */
+export interface DnsRecord {
+  /** Owner name relative to `domain`: `@` (the apex), `www`, `*`, `*.apps`, `_sip._tcp`. */
+  name: string;
+  type: DnsRecordType;
+  /** The RDATA as written (master file syntax, RFC 1035 §5.1; TXT may be unquoted). */
+  value: string;
+  /** TTL in s (0..2147483647, RFC 2181 §8); absent: `dns.ttl`. */
+  ttl?: number;
+  pos: SourcePosition;
+}
+
+/** The `dns:` section with its defaults filled in. */
+export interface DnsSettings {
+  /** Default TTL of rendered records, in s (default 3600). */
+  ttl: number;
+  /** Hosts that serve the zones (NS records), in order; the first is the SOA MNAME. */
+  servers: string[];
+  /** SOA RNAME as written (default `hostmaster`: a name in the zone). */
+  contact: string;
+  records: DnsRecord[];
 }
 
 export interface Vantage {
@@ -223,6 +282,8 @@ export interface Inventory {
   version: 1;
   site: string;
   domain?: string;
+  /** `dns:`, with defaults filled in; absent when the inventory has no `dns:` section. */
+  dns?: DnsSettings;
   networks: Network[];
   defaults: Defaults;
   hosts: Host[];

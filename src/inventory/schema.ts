@@ -18,6 +18,8 @@ import { DURATION_PATTERN } from "./duration.js";
 const NAME_PATTERN = "^[a-z][a-z0-9-]{0,62}$";
 /** Service names are DNS labels; `node_exporter` is allowed so a host can redeclare the default service. */
 const SERVICE_NAME_PATTERN = "^([a-z][a-z0-9-]{0,62}|node_exporter)$";
+/** A relative DNS name: dot-separated lowercase labels (RFC 1035 §2.3.1, digits may lead). */
+const DNS_NAME_PATTERN = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$";
 const PORT_PATTERN =
   "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(/(tcp|udp))?$";
 
@@ -35,6 +37,7 @@ export const inventorySchema = {
       description: "Site name (a DNS label), used in labels and ids.",
     },
     domain: { $ref: "#/definitions/domain" },
+    dns: { $ref: "#/definitions/dns" },
     networks: {
       description: "Networks of the site by name: their prefix, gateway, resolvers and address plan.",
       type: "object",
@@ -230,6 +233,11 @@ export const inventorySchema = {
         port: { $ref: "#/definitions/port" },
         http: { $ref: "#/definitions/http" },
         allow: { $ref: "#/definitions/allow" },
+        dns: {
+          $ref: "#/definitions/dnsName",
+          description:
+            "A name in the forward zone (relative to domain, e.g. www) that is a CNAME of this host.",
+        },
       },
     },
     host: {
@@ -313,6 +321,72 @@ export const inventorySchema = {
           $ref: "#/definitions/addressForm",
           description:
             "Keel extension: the local vantage's own addresses (same forms as a host's), e.g. to identify it as a WireGuard peer.",
+        },
+      },
+    },
+    ttl: {
+      description: "A DNS TTL in seconds, 0..2147483647 (RFC 2181 §8).",
+      type: "integer",
+      minimum: 0,
+      maximum: 2147483647,
+    },
+    dnsName: {
+      description:
+        "A DNS name relative to domain: dot-separated labels of lowercase letters, digits and '-', e.g. www.",
+      type: "string",
+      pattern: DNS_NAME_PATTERN,
+    },
+    dnsRecord: {
+      description:
+        "An extra resource record of the forward zone: { name, type, value, ttl }; value is the RDATA as in a master file.",
+      type: "object",
+      additionalProperties: false,
+      required: ["name", "type", "value"],
+      properties: {
+        name: {
+          description:
+            'Owner name relative to domain: "@" is the apex, "*" and "*.x" are wildcards, e.g. www, _sip._tcp.',
+          type: "string",
+          minLength: 1,
+        },
+        type: {
+          description: "Record type: A, AAAA, CNAME, MX, TXT, SRV, NS or CAA.",
+          enum: ["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "CAA"],
+        },
+        value: {
+          description:
+            'The RDATA as in a master file ("10 mail" for MX, "10 5 5060 svc-1" for SRV); a target that is not an FQDN (no trailing dot) is a host name.',
+          type: "string",
+          minLength: 1,
+        },
+        ttl: { $ref: "#/definitions/ttl", description: "TTL of this record in s (default dns.ttl)." },
+      },
+    },
+    dns: {
+      description:
+        "Keel extension: the DNS zones keel render writes (forward zone of domain, reverse zones).",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        ttl: {
+          $ref: "#/definitions/ttl",
+          description: "Default TTL of rendered records in s (default 3600).",
+        },
+        servers: {
+          description: "Hosts that serve the zones (NS records); the first is the SOA primary (MNAME).",
+          type: "array",
+          items: { $ref: "#/definitions/name" },
+        },
+        contact: {
+          description:
+            "SOA RNAME: a name in the zone (hostmaster, the default), an email address (admin@example.org) or an FQDN-like a.b.",
+          type: "string",
+          minLength: 1,
+        },
+        records: {
+          description: "Extra resource records of the forward zone.",
+          type: "array",
+          items: { $ref: "#/definitions/dnsRecord" },
         },
       },
     },

@@ -127,6 +127,25 @@ function broadcastOf(p: Prefix): Address {
     : ipaddr.IPv6.broadcastAddressFromCIDR(cidr);
 }
 
+/** The last address of prefix `p` (the broadcast address of an IPv4 prefix). */
+export function lastAddress(p: Prefix): Address {
+  return broadcastOf(p);
+}
+
+/** The netmask of an IPv4 prefix length, e.g. 24 → `255.255.255.0`. */
+export function netmaskOf(length: number): string {
+  return ipaddr.IPv4.subnetMaskFromPrefixLength(length).toString();
+}
+
+/** Orders addresses numerically (IPv4 before IPv6); for sorting. */
+export function compareAddresses(a: Address, b: Address): number {
+  const x = a.toByteArray();
+  const y = b.toByteArray();
+  if (x.length !== y.length) return x.length - y.length;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return 0;
+}
+
 /**
  * True when `addr` is the network or broadcast address of IPv4 prefix `p` shorter than /31
  * (such addresses cannot be given to a host). Always false for IPv6 and for /31 and /32.

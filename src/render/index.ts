@@ -1,9 +1,11 @@
 /**
  * The list of renderers. Adding an artifact kind touches its module, its test and this list.
  */
+import { dhcpRenderer } from "./dhcp.js";
+import { dnsRenderer } from "./dns.js";
 import type { Renderer } from "./types.js";
 
 export type * from "./types.js";
 
 /** Every renderer, in the order `keel render` runs them. */
-export const renderers: Renderer[] = [];
+export const renderers: Renderer[] = [dnsRenderer, dhcpRenderer];

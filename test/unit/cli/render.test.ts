@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { promisify } from "node:util";
+import { ensureBuilt } from "./built.js";
+
+const run = promisify(execFile);
+const tmp = mkdtempSync(join(tmpdir(), "keel-render-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Runs the built CLI; returns exit code, stdout and stderr. */
+async function keel(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  ensureBuilt();
+  try {
+    const { stdout, stderr } = await run(process.execPath, ["dist/cli/main.js", ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+/** Every file under `dir` (relative path → content). */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of readdirSync(dir, { recursive: true, encoding: "utf8" }).sort()) {
+    const p = join(dir, f);
+    try {
+      out[f] = readFileSync(p, "utf8");
+    } catch {
+      // a directory
+    }
+  }
+  return out;
+}
+
+const TWO_NETS = `keel: 1
+site: r
+domain: r.internal
+dns: { servers: [ns1] }
+networks:
+  lan: { cidr: 10.46.0.0/24 }
+  dmz: { cidr: 10.46.1.0/24 }
+hosts:
+  ns1: { address: 10.46.0.2 }
+  web: { address: 10.46.1.5 }
+`;
+
+test("keel render writes the example lab's zones, the manifest, and the same bytes twice", async () => {
+  const out = join(tmp, "lab");
+  const r = await keel("render", "examples/lab/keel.yaml", "--out", out);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `examples/lab/keel.yaml: rendered 4 files into ${out}\n`);
+  const first = snapshot(out);
+  assert.deepEqual(JSON.parse(first[".keel-render.json"]!).files, [
+    "dns/db.0.20.10.in-addr.arpa",
+    "dns/db.0.99.10.in-addr.arpa",
+    "dns/db.lab.internal",
+    "dns/named.conf.zones",
+  ]);
+  assert.equal((await keel("render", "examples/lab/keel.yaml", "--out", out)).code, 0);
+  assert.deepEqual(snapshot(out), first);
+});
+
+test("keel render: a failing renderer writes nothing (exit 2, the output as it was)", async () => {
+  const out = join(tmp, "atomic");
+  const f = join(tmp, "atomic.yaml");
+  writeFileSync(f, TWO_NETS);
+  assert.equal((await keel("render", f, "--out", out)).code, 0);
+  const before = snapshot(out);
+  // the zones now have no name server: the dns renderer fails after the inventory loaded
+  writeFileSync(f, TWO_NETS.replace("dns: { servers: [ns1] }\n", "").replace("10.46.1.5", "10.46.1.6"));
+  const r = await keel("render", f, "--out", out);
+  assert.equal(r.code, 2);
+  assert.equal(
+    r.stderr,
+    `${f}: the zones of domain r.internal need a name server; declare dns: { servers: [HOST] } or give a host a service of kind dns\n`,
+  );
+  assert.deepEqual(snapshot(out), before);
+});
+
+test("keel render: files no longer produced are removed, and the manifest says so", async () => {
+  const out = join(tmp, "stale");
+  const f = join(tmp, "stale.yaml");
+  writeFileSync(f, TWO_NETS);
+  assert.equal((await keel("render", f, "--out", out)).code, 0);
+  assert.ok(existsSync(join(out, "dns", "db.1.46.10.in-addr.arpa")));
+  writeFileSync(
+    f,
+    TWO_NETS.replace("  dmz: { cidr: 10.46.1.0/24 }\n", "").replace("  web: { address: 10.46.1.5 }\n", ""),
+  );
+  const r = await keel("render", f, "--out", out);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${f}: rendered 3 files into ${out}, removed 1 no longer produced\n`);
+  assert.ok(!existsSync(join(out, "dns", "db.1.46.10.in-addr.arpa")));
+  assert.deepEqual(JSON.parse(readFileSync(join(out, ".keel-render.json"), "utf8")).files, [
+    "dns/db.0.46.10.in-addr.arpa",
+    "dns/db.r.internal",
+    "dns/named.conf.zones",
+  ]);
+});
+
+test("keel render: --only with an unknown kind exits 2 naming the flag; --only dhcp leaves dns alone", async () => {
+  const out = join(tmp, "only");
+  const r = await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "dns,bind");
+  assert.equal(r.code, 2);
+  assert.match(
+    r.stderr,
+    /option '--only <kinds>' argument 'dns,bind' is invalid\. unknown kind "bind"; expected one or more of dns, dhcp, cloud-init, prometheus, nftables, wireguard, ansible/,
+  );
+  assert.ok(!existsSync(out));
+  assert.equal((await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "dns")).code, 0);
+  const dns = snapshot(out);
+  // the lab has no VM and no dhcp network: --only dhcp renders nothing and keeps the zones
+  assert.equal((await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "dhcp")).code, 0);
+  assert.deepEqual(snapshot(out), dns);
+});
+
+test("keel render: an invalid inventory is a located error, exit 2, nothing written", async () => {
+  const out = join(tmp, "bad");
+  const f = join(tmp, "bad.yaml");
+  writeFileSync(f, TWO_NETS.replace("dns: { servers: [ns1] }", "dns: { servers: [ns1], ttl: 4294967296 }"));
+  const r = await keel("render", f, "--out", out);
+  assert.equal(r.code, 2);
+  assert.equal(
+    r.stderr,
+    `${f}:4:29: ttl 4294967296 of dns is out of range; expected a TTL in seconds from 0 to 2147483647 (RFC 2181 §8)\n`,
+  );
+  assert.ok(!existsSync(out));
+});
