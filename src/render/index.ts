@@ -1,9 +1,10 @@
 /**
  * The list of renderers. Adding an artifact kind touches its module, its test and this list.
  */
+import { prometheusRenderer } from "./prometheus.js";
 import type { Renderer } from "./types.js";
 
 export type * from "./types.js";
 
 /** Every renderer, in the order `keel render` runs them. */
-export const renderers: Renderer[] = [];
+export const renderers: Renderer[] = [prometheusRenderer];
