@@ -1,10 +1,11 @@
 /**
  * The list of renderers. Adding an artifact kind touches its module, its test and this list.
  */
+import { nftablesRenderer } from "./nftables.js";
 import { prometheusRenderer } from "./prometheus.js";
 import type { Renderer } from "./types.js";
 
 export type * from "./types.js";
 
 /** Every renderer, in the order `keel render` runs them. */
-export const renderers: Renderer[] = [prometheusRenderer];
+export const renderers: Renderer[] = [prometheusRenderer, nftablesRenderer];
