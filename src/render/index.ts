@@ -4,8 +4,9 @@
 import { nftablesRenderer } from "./nftables.js";
 import { prometheusRenderer } from "./prometheus.js";
 import type { Renderer } from "./types.js";
+import { wireguardRenderer } from "./wireguard.js";
 
 export type * from "./types.js";
 
 /** Every renderer, in the order `keel render` runs them. */
-export const renderers: Renderer[] = [prometheusRenderer, nftablesRenderer];
+export const renderers: Renderer[] = [prometheusRenderer, nftablesRenderer, wireguardRenderer];
