@@ -1,6 +1,7 @@
 /**
  * The list of renderers. Adding an artifact kind touches its module, its test and this list.
  */
+import { ansibleRenderer } from "./ansible.js";
 import { nftablesRenderer } from "./nftables.js";
 import { prometheusRenderer } from "./prometheus.js";
 import type { Renderer } from "./types.js";
@@ -9,4 +10,9 @@ import { wireguardRenderer } from "./wireguard.js";
 export type * from "./types.js";
 
 /** Every renderer, in the order `keel render` runs them. */
-export const renderers: Renderer[] = [prometheusRenderer, nftablesRenderer, wireguardRenderer];
+export const renderers: Renderer[] = [
+  prometheusRenderer,
+  nftablesRenderer,
+  wireguardRenderer,
+  ansibleRenderer,
+];
