@@ -2,6 +2,7 @@
  * The list of renderers. Adding an artifact kind touches its module, its test and this list.
  */
 import { ansibleRenderer } from "./ansible.js";
+import { cloudInitRenderer } from "./cloud-init.js";
 import { nftablesRenderer } from "./nftables.js";
 import { prometheusRenderer } from "./prometheus.js";
 import type { Renderer } from "./types.js";
@@ -15,4 +16,5 @@ export const renderers: Renderer[] = [
   nftablesRenderer,
   wireguardRenderer,
   ansibleRenderer,
+  cloudInitRenderer,
 ];
