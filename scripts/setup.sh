@@ -13,6 +13,7 @@ for pair in \
   wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute2 ss:iproute2 \
   sysctl:procps ping:iputils-ping fping:fping nc:netcat-openbsd /usr/bin/time:time python3:python3 make:make g++:g++ \
   named-checkzone:bind9-utils dnsmasq:dnsmasq-base kea-dhcp4:kea-dhcp4-server \
+  ansible-inventory:ansible-core cloud-init:cloud-init genisoimage:genisoimage isoinfo:genisoimage \
   curl:curl nginx:nginx-light nsenter:util-linux unshare:util-linux mountpoint:util-linux /usr/bin/chromium:chromium; do
   bin=${pair%%:*} pkg=${pair#*:}
   case "$bin" in
@@ -37,6 +38,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   [ -z "$policy" ] || rm -f "$policy"
+fi
+# The cloud-init renderer's tests only run `cloud-init schema`; cloud-init must never configure
+# this machine itself (its boot services would rewrite users, SSH keys and the network).
+# cloud-init(1): the file /etc/cloud/cloud-init.disabled disables it.
+if command -v cloud-init >/dev/null 2>&1 && [ ! -e /etc/cloud/cloud-init.disabled ]; then
+  mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

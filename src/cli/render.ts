@@ -85,6 +85,7 @@ export function writeRender(
   const kindOf = (p: string) => p.split("/")[0] as RenderKind;
   const removed = before.filter((p) => !now.has(p) && kinds.includes(kindOf(p)));
   const written: string[] = [];
+  mkdirSync(out, { recursive: true });
   for (const f of files) {
     const target = path.join(out, ...f.path.split("/"));
     mkdirSync(path.dirname(target), { recursive: true });

@@ -109,6 +109,28 @@ export interface WireGuardSettings {
   peers: string[];
 }
 
+/** An administrative user created by cloud-init in a VM (`vm.users[]`). */
+export interface VmUser {
+  name: string;
+  /** OpenSSH public keys (`ssh-ed25519 AAAA… comment`) authorised for the user. */
+  sshAuthorizedKeys: string[];
+  /** True: passwordless sudo (`ALL=(ALL) NOPASSWD:ALL`). */
+  sudo: boolean;
+}
+
+/** The VM settings of a host (`vm:` merged over `defaults.vm`; contract `docs/render.md`). */
+export interface VmSettings {
+  /** MAC address of the VM's interface, lowercase `02:xx:…` (allocated when `auto`). */
+  mac: string;
+  /** cloud-init instance number: bump it to change the instance-id (default 1). */
+  instance: number;
+  users: VmUser[];
+  /** Debian/Ubuntu packages cloud-init installs. */
+  packages: string[];
+  /** Upgrade all packages on first boot. */
+  packageUpgrade: boolean;
+}
+
 export interface Host {
   name: string;
   /** Addresses in declaration order; the first is the host's primary address. */
@@ -117,6 +139,8 @@ export interface Host {
   /** sysctl key → expected value, as a string (`1`, `0`, `4096 87380 6291456`). */
   sysctl: Record<string, string>;
   wireguard?: WireGuardSettings;
+  /** Present when the host is a VM: it gets a MAC, a DHCP reservation and cloud-init. */
+  vm?: VmSettings;
   /**
    * All services: the host's own `services:` in order, then `ssh` and `node_exporter` from
    * defaults (unless removed with `false` or already declared by name).

@@ -1,0 +1,220 @@
+/**
+ * cloud-init NoCloud seeds of `keel render` (issue #4; contract `docs/render.md`), for every
+ * host with `vm:` (cloud-init docs, "NoCloud" datasource):
+ *
+ * - `cloud-init/HOST/user-data`: `#cloud-config` with `users` (name, `ssh_authorized_keys`,
+ *   `sudo: ALL=(ALL) NOPASSWD:ALL` when `sudo`, `shell: /bin/bash`), `packages`,
+ *   `package_upgrade`.
+ * - `cloud-init/HOST/meta-data`: `instance-id: keel-SITE-HOST-INSTANCE` (stable: it changes
+ *   only when `vm.instance` is bumped, which makes cloud-init run again) and `local-hostname`.
+ * - `cloud-init/HOST/network-config`: network config version 2, one ethernet matched by
+ *   `macaddress` (`vm.mac`), `set-name: eth0`, the host's static addresses with their network's
+ *   prefix length, `routes` to the gateway of its first network that has one, and
+ *   `nameservers` (the networks' `dns` entries, host names resolved to their addresses; the
+ *   inventory's `domain` as search domain).
+ * - `cloud-init/HOST/cidata.iso`: the three files in an ISO 9660 image with volume id `cidata`,
+ *   Joliet and Rock Ridge, made by genisoimage(1). genisoimage stamps the current time into the
+ *   volume descriptors, directory records and Rock Ridge TF entries (it ignores
+ *   SOURCE_DATE_EPOCH); {@link normaliseIsoTimes} overwrites all of them with a fixed time, so
+ *   the same input gives the same bytes.
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import { UserError } from "../errors.js";
+import type { Host, Inventory } from "../inventory/model.js";
+import type { RenderedFile, Renderer } from "./types.js";
+
+const run = promisify(execFile);
+const SECTOR = 2048;
+/** The time written into every ISO timestamp: 2000-01-01T00:00:00Z. */
+const FIXED_TIME = new Date(Date.UTC(2000, 0, 1));
+
+/** The cloud-init instance-id of a VM: `keel-SITE-HOST-INSTANCE`. */
+export function instanceId(inv: Inventory, h: Host): string {
+  return `keel-${inv.site}-${h.name}-${h.vm!.instance}`;
+}
+
+function userData(h: Host): string {
+  const vm = h.vm!;
+  const doc = {
+    users: vm.users.map((u) => ({
+      name: u.name,
+      shell: "/bin/bash",
+      ...(u.sudo ? { sudo: "ALL=(ALL) NOPASSWD:ALL" } : {}),
+      ssh_authorized_keys: u.sshAuthorizedKeys,
+    })),
+    packages: vm.packages,
+    package_upgrade: vm.packageUpgrade,
+  };
+  return `#cloud-config\n# Rendered by keel render for ${h.name}; edit the inventory, not this file.\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+function metaData(inv: Inventory, h: Host): string {
+  return stringify({ "instance-id": instanceId(inv, h), "local-hostname": h.name });
+}
+
+function networkConfig(inv: Inventory, h: Host): string {
+  const nets = h.addresses.map((a) => ({ a, n: inv.networks.find((x) => x.name === a.network)! }));
+  const addresses = nets.map(({ a, n }) => `${a.address}/${n.cidr.split("/")[1]}`);
+  const gw = nets.find(({ n }) => n.gateway);
+  const servers: string[] = [];
+  for (const { n } of nets)
+    for (const d of n.dns) {
+      const host = inv.hosts.find((x) => x.name === d);
+      const addr = host
+        ? (host.addresses.find((x) => x.network === n.name) ?? host.addresses[0])?.address
+        : d;
+      if (addr && !servers.includes(addr)) servers.push(addr);
+    }
+  const eth: Record<string, unknown> = {
+    match: { macaddress: h.vm!.mac },
+    "set-name": "eth0",
+    addresses,
+  };
+  if (gw) {
+    const v6 = gw.n.family === 6;
+    eth.routes = [{ to: v6 ? "::/0" : "0.0.0.0/0", via: gw.n.gateway }];
+  }
+  if (servers.length || inv.domain)
+    eth.nameservers = {
+      ...(servers.length ? { addresses: servers } : {}),
+      ...(inv.domain ? { search: [inv.domain] } : {}),
+    };
+  return stringify({ version: 2, ethernets: { eth0: eth } });
+}
+
+function isoDate17(d: Date): Buffer {
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  const text = `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}00`;
+  return Buffer.concat([Buffer.from(text, "ascii"), Buffer.from([0])]);
+}
+
+function isoDate7(d: Date): Buffer {
+  return Buffer.from([
+    d.getUTCFullYear() - 1900,
+    d.getUTCMonth() + 1,
+    d.getUTCDate(),
+    d.getUTCHours(),
+    d.getUTCMinutes(),
+    d.getUTCSeconds(),
+    0,
+  ]);
+}
+
+/**
+ * Overwrites every timestamp of an ISO 9660 image (ECMA-119) in place with `when`: the
+ * creation, modification and effective dates of the primary and supplementary (Joliet) volume
+ * descriptors (§8.4.26–8.4.29), the recording date of every directory record (§9.1.5), and the
+ * times of Rock Ridge `TF` entries (RRIP 1.12 §4.1.6) in the records' system use areas.
+ */
+export function normaliseIsoTimes(iso: Buffer, when: Date = FIXED_TIME): void {
+  const d17 = isoDate17(when);
+  const d7 = isoDate7(when);
+  const seen = new Set<number>();
+  const walk = (extent: number, length: number) => {
+    if (seen.has(extent)) return;
+    seen.add(extent);
+    const start = extent * SECTOR;
+    let off = start;
+    while (off < start + length) {
+      const len = iso[off]!;
+      if (len === 0) {
+        off = (Math.floor((off - start) / SECTOR) + 1) * SECTOR + start;
+        continue;
+      }
+      d7.copy(iso, off + 18);
+      const nameLen = iso[off + 32]!;
+      let su = off + 33 + nameLen + (nameLen % 2 === 0 ? 1 : 0);
+      while (su + 4 <= off + len) {
+        const sig = iso.toString("ascii", su, su + 2);
+        const l = iso[su + 2]!;
+        if (l < 4) break;
+        if (sig === "TF") {
+          const flags = iso[su + 4]!;
+          const size = flags & 0x80 ? 17 : 7;
+          let t = su + 5;
+          for (let bit = 0; bit < 7; bit++)
+            if (flags & (1 << bit)) {
+              (size === 17 ? d17 : d7).copy(iso, t);
+              t += size;
+            }
+        }
+        su += l;
+      }
+      const isDir = (iso[off + 25]! & 2) !== 0;
+      const self = nameLen === 1 && (iso[off + 33] === 0 || iso[off + 33] === 1);
+      if (isDir && !self) walk(iso.readUInt32LE(off + 2), iso.readUInt32LE(off + 10));
+      off += len;
+    }
+  };
+  for (let s = 16; (s + 1) * SECTOR <= iso.length; s++) {
+    const vd = s * SECTOR;
+    const type = iso[vd]!;
+    if (type === 255) break;
+    if (type !== 1 && type !== 2) continue;
+    for (const at of [813, 830, 864]) d17.copy(iso, vd + at);
+    const root = vd + 156;
+    d7.copy(iso, root + 18);
+    walk(iso.readUInt32LE(root + 2), iso.readUInt32LE(root + 10));
+  }
+}
+
+/**
+ * Builds the `cidata` ISO of the given files with genisoimage(1) (`-volid cidata -joliet
+ * -rock`), with every timestamp fixed (see {@link normaliseIsoTimes}).
+ * @throws Error when genisoimage is missing or fails (its stderr in the message).
+ */
+export async function cidataIso(files: Record<string, string>): Promise<Buffer> {
+  const dir = mkdtempSync(path.join(tmpdir(), "keel-cidata-"));
+  try {
+    const stage = path.join(dir, "cidata");
+    const out = path.join(dir, "cidata.iso");
+    mkdirSync(stage);
+    for (const [name, content] of Object.entries(files)) {
+      writeFileSync(path.join(stage, name), content);
+      utimesSync(path.join(stage, name), FIXED_TIME, FIXED_TIME);
+    }
+    utimesSync(stage, FIXED_TIME, FIXED_TIME);
+    try {
+      await run("genisoimage", ["-quiet", "-output", out, "-volid", "cidata", "-joliet", "-rock", stage], {
+        timeout: 30_000,
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException & { stderr?: string };
+      if (err.code === "ENOENT")
+        throw new UserError(
+          "genisoimage: not found; expected it on PATH to build cidata.iso (Debian package genisoimage)",
+        );
+      throw new Error(`genisoimage failed: ${err.stderr ?? err.message}`);
+    }
+    const iso = readFileSync(out);
+    normaliseIsoTimes(iso);
+    return iso;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The cloud-init renderer: NoCloud seed files and the `cidata` ISO per VM. */
+export const cloudInitRenderer: Renderer = {
+  kind: "cloud-init",
+  async render(inv: Inventory): Promise<RenderedFile[]> {
+    const out: RenderedFile[] = [];
+    for (const h of inv.hosts) {
+      if (!h.vm) continue;
+      const files = {
+        "user-data": userData(h),
+        "meta-data": metaData(inv, h),
+        "network-config": networkConfig(inv, h),
+      };
+      for (const [name, content] of Object.entries(files))
+        out.push({ path: `cloud-init/${h.name}/${name}`, content });
+      out.push({ path: `cloud-init/${h.name}/cidata.iso`, content: await cidataIso(files) });
+    }
+    return out;
+  },
+};

@@ -1,0 +1,151 @@
+/**
+ * The cloud-init renderer: `cloud-init schema` accepts user-data and network-config, meta-data
+ * carries a stable instance-id that changes only with `vm.instance`, and `cidata.iso` has volume
+ * id `cidata` (isoinfo), holds the three files, and is byte-identical across renders made at
+ * different times.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { parse } from "yaml";
+import type { Inventory } from "../../../src/inventory/model.js";
+import { cloudInitRenderer } from "../../../src/render/cloud-init.js";
+import type { RenderedFile } from "../../../src/render/types.js";
+import { contractExample, host } from "../../helpers/inventory.js";
+
+const dir = mkdtempSync(join(tmpdir(), "keel-render-ci-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const ctx = { now: new Date(0), previous: () => undefined };
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIc7xv0wPmMdzYy8KCUVXGk8nS2cH8m8e3kfJ3F1GtXq ops@lab";
+
+function inventory(instance = 1): Inventory {
+  const inv = contractExample();
+  inv.networks[0]!.cidr = "10.41.20.0/24";
+  inv.networks[0]!.gateway = "10.41.20.1";
+  inv.hosts.find((h) => h.name === "ns1")!.addresses = [{ network: "lan", address: "10.41.20.4" }];
+  inv.hosts.push(
+    host(
+      "web-1",
+      { lan: "10.41.20.128" },
+      {
+        vm: {
+          mac: "02:6b:65:1a:2b:3c",
+          instance,
+          users: [
+            { name: "ops", sshAuthorizedKeys: [KEY], sudo: true },
+            { name: "audit", sshAuthorizedKeys: [KEY], sudo: false },
+          ],
+          packages: ["qemu-guest-agent", "nginx"],
+          packageUpgrade: true,
+        },
+      },
+    ),
+  );
+  return inv;
+}
+
+const get = (files: RenderedFile[], p: string) => files.find((f) => f.path === p)!.content;
+
+function schema(content: string) {
+  const file = join(dir, `cloud-config-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(file, content);
+  return spawnSync("cloud-init", ["schema", "--config-file", file], { encoding: "utf8" });
+}
+
+describe("cloud-init renderer", async () => {
+  const files = await cloudInitRenderer.render(inventory(), ctx);
+
+  test("only VMs get seeds: user-data, meta-data, network-config, cidata.iso", () => {
+    assert.deepEqual(
+      files.map((f) => f.path),
+      ["user-data", "meta-data", "network-config", "cidata.iso"].map((n) => `cloud-init/web-1/${n}`),
+    );
+  });
+
+  test("cloud-init schema accepts user-data; users, keys, sudo, packages, package_upgrade", () => {
+    const ud = String(get(files, "cloud-init/web-1/user-data"));
+    assert.ok(ud.startsWith("#cloud-config\n"));
+    const r = schema(ud);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const doc = parse(ud);
+    assert.deepEqual(doc.users[0], {
+      name: "ops",
+      shell: "/bin/bash",
+      sudo: "ALL=(ALL) NOPASSWD:ALL",
+      ssh_authorized_keys: [KEY],
+    });
+    assert.equal(doc.users[1].sudo, undefined);
+    assert.deepEqual(doc.packages, ["qemu-guest-agent", "nginx"]);
+    assert.equal(doc.package_upgrade, true);
+  });
+
+  test("cloud-init schema rejects a broken user-data (the check is real)", () => {
+    const r = schema("#cloud-config\nusers: 5\npackage_upgrade: maybe\n");
+    assert.notEqual(r.status, 0);
+  });
+
+  test("network-config v2: matched by MAC, static address, gateway, resolvers; cloud-init net-convert reads it", () => {
+    const nc = String(get(files, "cloud-init/web-1/network-config"));
+    const doc = parse(nc);
+    assert.deepEqual(doc, {
+      version: 2,
+      ethernets: {
+        eth0: {
+          match: { macaddress: "02:6b:65:1a:2b:3c" },
+          "set-name": "eth0",
+          addresses: ["10.41.20.128/24"],
+          routes: [{ to: "0.0.0.0/0", via: "10.41.20.1" }],
+          nameservers: { addresses: ["10.41.20.4"], search: ["lab.internal"] },
+        },
+      },
+    });
+    // cloud-init 22.4 (Debian 12) has no network-config schema; its own v2 parser, through
+    // `cloud-init devel net-convert`, must read it and write the same interface for Debian.
+    const src = join(dir, "network-config");
+    writeFileSync(src, nc);
+    const out = mkdtempSync(join(dir, "net-convert-"));
+    execFileSync(
+      "cloud-init",
+      ["devel", "net-convert", "-p", src, "-k", "yaml", "-D", "debian", "-d", out, "-O", "eni"],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    const eni = readFileSync(join(out, "etc/network/interfaces.d/50-cloud-init"), "utf8");
+    assert.match(eni, /iface eth0 inet static\n\s+address 10\.41\.20\.128\/24/);
+    assert.match(eni, /dns-nameservers 10\.41\.20\.4/);
+    assert.match(eni, /gateway 10\.41\.20\.1|route add default gw 10\.41\.20\.1|via 10\.41\.20\.1/);
+    const udev = readFileSync(join(out, "etc/udev/rules.d/70-persistent-net.rules"), "utf8");
+    assert.match(udev, /ATTR\{address\}=="02:6b:65:1a:2b:3c", NAME="eth0"/);
+  });
+
+  test("instance-id is stable and changes only when vm.instance is bumped", async () => {
+    const md = (inv: Inventory) => cloudInitRenderer.render(inv, ctx);
+    const a = parse(String(get(await md(inventory(1)), "cloud-init/web-1/meta-data")));
+    const b = parse(String(get(await md(inventory(1)), "cloud-init/web-1/meta-data")));
+    const c = parse(String(get(await md(inventory(2)), "cloud-init/web-1/meta-data")));
+    assert.deepEqual(a, { "instance-id": "keel-lab-web-1-1", "local-hostname": "web-1" });
+    assert.deepEqual(b, a);
+    assert.equal(c["instance-id"], "keel-lab-web-1-2");
+  });
+
+  test("cidata.iso: volume id cidata, the three files, same bytes when rendered a second later", async () => {
+    const iso = get(files, "cloud-init/web-1/cidata.iso") as Uint8Array;
+    const file = join(dir, "cidata.iso");
+    writeFileSync(file, iso);
+    const info = execFileSync("isoinfo", ["-d", "-i", file], { encoding: "utf8" });
+    assert.match(info, /^Volume id: cidata$/m);
+    assert.match(info, /Rock Ridge signatures version/);
+    assert.match(info, /Joliet with UCS level 3/);
+    const listing = execFileSync("isoinfo", ["-R", "-f", "-i", file], { encoding: "utf8" });
+    assert.deepEqual(listing.trim().split("\n").sort(), ["/meta-data", "/network-config", "/user-data"]);
+    const ud = execFileSync("isoinfo", ["-R", "-x", "/user-data", "-i", file], { encoding: "utf8" });
+    assert.equal(ud, get(files, "cloud-init/web-1/user-data"));
+    await new Promise((r) => setTimeout(r, 1100));
+    const again = await cloudInitRenderer.render(inventory(), ctx);
+    assert.ok(Buffer.from(iso).equals(Buffer.from(get(again, "cloud-init/web-1/cidata.iso") as Uint8Array)));
+  });
+});
