@@ -150,30 +150,7 @@ export interface Host {
   ssh?: SshSettings;
   /** Listener addresses/prefixes that never count as unexpected, e.g. `127.0.0.0/8`, `::1`. */
   listenersIgnore: string[];
-  /**
-   * `vm:`: the host is a virtual machine: its MAC (`aa:bb:cc:dd:ee:ff`, lowercase; DHCP
-   * reservations use it), cloud-init instance number, users and packages.
-   */
-  vm?: VmSettings;
   pos: SourcePosition;
-}
-
-/** A VM user created by cloud-init. */
-export interface VmUser {
-  name: string;
-  sshAuthorizedKeys: string[];
-  sudo: boolean;
-}
-
-/** Settings of a host that is a VM (`vm:` merged over `defaults.vm`). */
-export interface VmSettings {
-  /** MAC address, lowercase colon-separated, e.g. `02:6b:65:1a:2b:3c`. */
-  mac: string;
-  /** Bumped to change the cloud-init instance-id (default 1). */
-  instance: number;
-  users: VmUser[];
-  packages: string[];
-  packageUpgrade: boolean;
 }
 
 /** Resource record types `dns.records` accepts (RFC 1035, 3596, 2782, 8659). */
