@@ -3,10 +3,11 @@
  * locked, scattered: every address but a few gaps near the end), then the time to allocate the
  * next free address: building the network's pools from the 60,000 parsed addresses (what the
  * loader hands to `allocate`) and taking the lowest free one. Target: under 100 ms; exit 1 when
- * missed. Parsing the 60,000 address strings (ipaddr.js, done by the loader's checks anyway) is
- * timed and printed separately.
+ * missed. Parsing the 60,000 address strings (ipaddr.js, done by the loader's checks anyway) and
+ * reading keel.lock are timed and printed separately.
  */
 import { type AddressRequest, allocate, type PlanNetwork } from "../src/ipam/allocate.js";
+import { formatLock, parseLock } from "../src/ipam/lock.js";
 import { parsePrefix, tryParseAddress } from "../src/net/prefix.js";
 
 const TARGET_MS = 100;
@@ -42,7 +43,13 @@ const parsed = texts.map((s) => tryParseAddress(s)!);
 const parseMs = performance.now() - t;
 const statics = parsed.slice(0, 40_000);
 const locked = texts.slice(40_000);
-const lock = { addresses: Object.fromEntries(locked.map((a, i) => [`vm-${i}`, { lan: a }])), macs: {} };
+const lockText = formatLock({
+  addresses: Object.fromEntries(locked.map((a, i) => [`vm-${i}`, { lan: a }])),
+  macs: {},
+});
+t = performance.now();
+const lock = parseLock(lockText, "keel.lock");
+const lockMs = performance.now() - t;
 const requests: AddressRequest[] = [
   ...locked.map((_, i) => ({ host: `vm-${i}`, network: "lan" })),
   { host: "new", network: "lan" },
@@ -67,7 +74,9 @@ console.log(
 console.log(
   `  allocate: first run ${first.toFixed(1)} ms, best of ${runs.length} ${best.toFixed(1)} ms (target < ${TARGET_MS} ms)`,
 );
-console.log(`  (parsing the 60,000 address strings, done by the loader's checks: ${parseMs.toFixed(1)} ms)`);
+console.log(
+  `  (not in that time: parsing the 60,000 address strings, done by the loader's checks: ${parseMs.toFixed(1)} ms; reading keel.lock's 20,000 entries: ${lockMs.toFixed(1)} ms)`,
+);
 if (first >= TARGET_MS) {
   console.log(`ipam: target missed: ${first.toFixed(1)} ms >= ${TARGET_MS} ms`);
   process.exitCode = 1;

@@ -189,7 +189,7 @@ export function allocate(input: AllocationInput): AllocationResult {
     claimed.set(req.host, nets);
     nets.add(req.network);
     const np = byName.get(req.network)!;
-    const addr = tryParseAddress(locked);
+    const addr = input.lock?.parsed?.get(locked) ?? tryParseAddress(locked);
     const family = np.net.prefix.family;
     const pool = req.range === undefined ? np.auto : np.ranges.get(req.range)!;
     const n = addr && (addr.kind() === "ipv4" ? 4 : 6) === family ? addressToBigInt(addr) : undefined;
@@ -211,7 +211,7 @@ export function allocate(input: AllocationInput): AllocationResult {
     }
     used[family].add(key(n!, family));
     blockIn(np, n!);
-    addresses[i] = canonicalAddress(addr!);
+    addresses[i] = input.lock?.parsed?.has(locked) ? locked : canonicalAddress(addr!);
   });
 
   // 2. everything else, in inventory order

@@ -23,7 +23,7 @@ import type * as YamlLib from "yaml";
 import type { Node, Scalar, YAMLMap } from "yaml";
 import { type Problem, UserError } from "../errors.js";
 import type { IpamState } from "../inventory/model.js";
-import { canonicalAddress, tryParseAddress } from "../net/prefix.js";
+import { type Address, canonicalAddress, tryParseAddress } from "../net/prefix.js";
 import { isMulticastMac, MAC_EXPECTED, parseMac } from "./mac.js";
 
 // `yaml` is loaded on first use: most commands never read or write a lock file, and the library
@@ -44,6 +44,11 @@ export interface Lock {
   addresses: Record<string, Record<string, string>>;
   /** Host name → allocated MAC (lowercase, colon-separated). */
   macs: Record<string, string>;
+  /**
+   * The addresses of `addresses` already parsed, by canonical text (filled by `parseLock`, so
+   * allocation does not parse them again); optional.
+   */
+  parsed?: Map<string, Address>;
 }
 
 /** Path of the lock file of inventory `file` (same directory, as given: relative stays relative). */
@@ -61,7 +66,7 @@ const REWRITE_HINT = `${LOCK_FILE} is written by keel: fix the entry, or delete 
 export function parseLock(text: string, file: string): Lock {
   const { LineCounter, parseDocument, isMap, isScalar } = Y();
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   const at = (node: unknown) => {
     const off = (node as Node | null | undefined)?.range?.[0] ?? 0;
     const { line, col } = lc.linePos(off);
@@ -77,7 +82,8 @@ export function parseLock(text: string, file: string): Lock {
     });
   }
   if (problems.length > 0) throw new UserError(problems);
-  const lock: Lock = { addresses: {}, macs: {} };
+  const parsed = new Map<string, Address>();
+  const lock: Lock = { addresses: {}, macs: {}, parsed };
   const root = doc.contents;
   if (!isMap(root))
     throw new UserError([
@@ -105,6 +111,13 @@ export function parseLock(text: string, file: string): Lock {
     } else if (key === "addresses") {
       for (const hostPair of mapAt(pair.value, "addresses")?.items ?? []) {
         const host = String((hostPair.key as Scalar).value);
+        if (host in lock.addresses) {
+          problems.push({
+            pos: at(hostPair.key),
+            message: `host "${host}" appears twice in addresses of ${LOCK_FILE}; ${REWRITE_HINT}`,
+          });
+          continue;
+        }
         const nets = mapAt(hostPair.value, `addresses of host "${host}"`);
         for (const netPair of nets?.items ?? []) {
           const net = String((netPair.key as Scalar).value);
@@ -117,13 +130,22 @@ export function parseLock(text: string, file: string): Lock {
             });
             continue;
           }
+          const canon = canonicalAddress(addr);
+          parsed.set(canon, addr);
           lock.addresses[host] ??= {};
-          lock.addresses[host][net] = canonicalAddress(addr);
+          lock.addresses[host][net] = canon;
         }
       }
     } else if (key === "macs") {
       for (const hostPair of mapAt(pair.value, "macs")?.items ?? []) {
         const host = String((hostPair.key as Scalar).value);
+        if (host in lock.macs) {
+          problems.push({
+            pos: at(hostPair.key),
+            message: `host "${host}" appears twice in macs of ${LOCK_FILE}; ${REWRITE_HINT}`,
+          });
+          continue;
+        }
         const value = isScalar(hostPair.value) ? hostPair.value.value : undefined;
         const mac = typeof value === "string" ? parseMac(value) : undefined;
         if (!mac || isMulticastMac(mac)) {

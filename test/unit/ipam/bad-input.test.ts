@@ -203,6 +203,10 @@ test("a malformed keel.lock is a located error naming keel.lock", () => {
       "site/keel.lock:3:1: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]",
     ],
     [
+      "keel-lock: 1\naddresses:\n  a: { lan: 10.20.0.128 }\n  a: { lan: 10.20.0.129 }\n",
+      'site/keel.lock:4:3: host "a" appears twice in addresses of keel.lock; keel.lock is written by keel: fix the entry, or delete the file and run keel ipam to allocate again',
+    ],
+    [
       "keel-lock: 1\nextra: 1\n",
       'site/keel.lock:2:1: unknown key "extra" in keel.lock; expected keel-lock, addresses, macs',
     ],
