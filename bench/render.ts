@@ -61,7 +61,15 @@ try {
     inv.networks[0]!.dhcp = { range: "vms", leaseSeconds: 43200 };
     inv.hosts.forEach((h, i) => {
       const mac = `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
-      h.vm = { mac, instance: 1, users: [], packages: [], packageUpgrade: false };
+      h.vm = {
+        mac,
+        macAllocated: false,
+        instance: 1,
+        users: [],
+        packages: [],
+        packageUpgrade: false,
+        pos: h.pos,
+      };
     });
     return renderAll(inv, ctx);
   };

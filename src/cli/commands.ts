@@ -3,6 +3,7 @@
  */
 import type { Command } from "commander";
 import { registerHistory as history } from "./history.js";
+import { register as ipam } from "./ipam.js";
 import { register as lab } from "./lab.js";
 import { register as render } from "./render.js";
 import { register as schema } from "./schema.js";
@@ -13,4 +14,4 @@ import { registerVerify as verify } from "./verify.js";
 /** Registers one command (and its flags) on the root program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [validate, schema, verify, history, serve, lab, render];
+export const commands: RegisterCommand[] = [validate, schema, verify, history, serve, lab, render, ipam];

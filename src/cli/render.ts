@@ -1,11 +1,13 @@
 /**
- * `keel render FILE --out DIR [--only KIND[,KIND…]] [--keys DIR]`: writes the configs of the
+ * `keel render FILE --out DIR [--only KIND[,KIND…]] [--keys DIR] [--frozen-lock]`: writes the configs of the
  * site's core services, derived from the inventory (contract: `docs/render.md`; README
  * "Rendering configs"). Every renderer runs in memory first; only when all succeed are the
  * files written, each through a temporary file and a rename, so a failed render changes
  * nothing. Files an earlier render wrote that this one no longer produces (a removed host's
  * cloud-init, say) are deleted; the list lives in `DIR/.keel-render.json`. Exit 0, or 2 for an
- * invalid inventory, a bad flag or a missing key file.
+ * invalid inventory, a bad flag or a missing key file. After a successful render, keel.lock is
+ * written when its content changed; `--frozen-lock` makes a needed change an error (exit 2)
+ * before anything is written.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -13,6 +15,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
+import { commitLock } from "../ipam/lock.js";
 import { renderers } from "../render/index.js";
 import { RENDER_KINDS, type RenderContext, type RenderedFile, type RenderKind } from "../render/types.js";
 
@@ -23,6 +26,7 @@ interface RenderFlags {
   out: string;
   only?: RenderKind[];
   keys?: string;
+  frozenLock?: boolean;
 }
 
 /** Parses `--only dns,dhcp`. @throws InvalidArgumentError naming the unknown kind and the known ones. */
@@ -96,6 +100,7 @@ export function writeRender(
   }
   for (const p of removed) rmSync(path.join(out, ...p.split("/")), { force: true });
   const kept = before.filter((p) => !now.has(p) && !kinds.includes(kindOf(p)));
+  mkdirSync(out, { recursive: true }); // also when no file was rendered
   writeFileSync(
     path.join(out, MANIFEST),
     `${JSON.stringify({ files: [...kept, ...written].sort() }, null, 2)}\n`,
@@ -116,8 +121,11 @@ export function register(program: Command): void {
       new Option("--only <kinds>", `comma-separated kinds: ${RENDER_KINDS.join(", ")}`).argParser(parseKinds),
     )
     .option("--keys <dir>", "directory of key files (WireGuard private keys as HOST.key)")
+    .option("--frozen-lock", "fail (exit 2, nothing written) instead of changing keel.lock, for CI")
     .action(async (file: string, flags: RenderFlags) => {
       const inv = loadInventory(file);
+      // --frozen-lock: refuse before anything is written
+      if (flags.frozenLock) commitLock(inv.ipam, true);
       const out = path.resolve(flags.out);
       if (flags.keys !== undefined && !existsSync(flags.keys))
         throw new UserError(`--keys: ${flags.keys} does not exist; expected a directory of key files`);
@@ -135,9 +143,12 @@ export function register(program: Command): void {
       const kinds = flags.only ?? [...RENDER_KINDS];
       const files = await renderAll(inv, ctx, kinds);
       const { written, removed } = writeRender(out, files, kinds);
+      // after a successful render: record the allocations the rendered files are built on
+      const lock = commitLock(inv.ipam, flags.frozenLock === true);
       process.stdout.write(
         `${inv.file}: rendered ${written.length} file${written.length === 1 ? "" : "s"} into ${flags.out}` +
           (removed.length ? `, removed ${removed.length} no longer produced` : "") +
+          (lock === "written" ? `; wrote ${inv.ipam.lockFile}` : "") +
           "\n",
       );
     });

@@ -27,7 +27,11 @@ import { CORE_SCHEMA, load as loadFast } from "js-yaml";
 import type * as YamlLib from "yaml";
 import type { Document, LineCounter, Node, Pair, YAMLMap } from "yaml";
 import { type Problem, UserError } from "../errors.js";
+import { type AddressRequest, type AllocationResult, allocate, type MacRequest } from "../ipam/allocate.js";
+import { formatLock, type Lock, lockPathFor, parseLock, readLockText } from "../ipam/lock.js";
+import { isMulticastMac, MAC_EXPECTED, parseMac } from "../ipam/mac.js";
 import {
+  type Address,
   AddressError,
   canonicalAddress,
   contains,
@@ -48,10 +52,12 @@ import type {
   AlertSettings,
   ApiToken,
   CheckSchedule,
+  DhcpSettings,
   Host,
   HttpProbe,
   InterfaceAddress,
   Inventory,
+  IpamState,
   Network,
   NodeExporterSettings,
   ServeSettings,
@@ -60,6 +66,7 @@ import type {
   SourcePosition,
   SshSettings,
   Vantage,
+  VmSettings,
   Webhook,
 } from "./model.js";
 import { inventorySchema } from "./schema.js";
@@ -86,8 +93,23 @@ interface RawService {
   allow?: string[];
   dns?: string;
 }
+interface RawVmUser {
+  name: string;
+  ssh_authorized_keys?: string[];
+  sudo?: boolean;
+}
+interface RawVmDefaults {
+  users?: RawVmUser[];
+  packages?: string[];
+  package_upgrade?: boolean;
+}
+interface RawVm extends RawVmDefaults {
+  mac?: string;
+  instance?: number;
+}
 interface RawHost {
   address: RawAddress;
+  vm?: RawVm;
   tags?: string[];
   sysctl?: Record<string, string | number>;
   wireguard?: { interface: string; port?: number; peers?: string[] };
@@ -101,6 +123,8 @@ interface RawNetwork {
   gateway?: string;
   dns?: string[];
   ranges?: Record<string, string>;
+  reserved?: string[];
+  dhcp?: { range: string; lease?: string };
 }
 interface RawVantage {
   local?: true;
@@ -142,7 +166,7 @@ interface RawInventory {
   domain?: string;
   dns?: RawDns;
   networks?: Record<string, RawNetwork>;
-  defaults?: { ssh?: RawSsh; node_exporter?: RawNodeExporter };
+  defaults?: { ssh?: RawSsh; node_exporter?: RawNodeExporter; vm?: RawVmDefaults };
   hosts?: Record<string, RawHost>;
   vantages?: Record<string, RawVantage>;
   serve?: RawServe;
@@ -623,6 +647,14 @@ function valueMessage(
       return `${subj} is not a DNS domain; expected dot-separated labels such as lab.internal`;
     case "allow":
       return `${label} must be a list of names; got ${typeName(value)}`;
+    case "mac":
+      return `${subj} is not a MAC address; expected auto or ${MAC_EXPECTED}`;
+    case "unixUser":
+      return `${subj} is not a valid user name; expected a lowercase letter or _, then lowercase letters, digits, _ or -, at most 32 characters`;
+    case "sshPublicKey":
+      return `${subj} is not an OpenSSH public key; expected one authorized_keys line without options: TYPE BASE64 [COMMENT], e.g. ssh-ed25519 AAAAC3Nza… ops@lab`;
+    case "package":
+      return `${subj} is not a package name; expected e.g. qemu-guest-agent`;
   }
   if (e.keyword === "pattern" && last === "name")
     return `${subj} is not a valid name; expected ${DNS_LABEL} (or node_exporter)`;
@@ -801,10 +833,35 @@ interface Owner {
   pos: SourcePosition;
 }
 
+/** One `auto`/`auto@RANGE` address of a host, waiting for allocation. */
+interface AutoSlot extends AddressRequest {
+  /** Path of the `auto` value, where an exhausted pool is reported. */
+  segs: Segment[];
+  /** The host's address entry, filled in by allocation. */
+  slot: InterfaceAddress;
+}
+
+/** Lease time of DHCP when `dhcp.lease` is absent, in seconds (12h). */
+export const DEFAULT_LEASE_SECONDS = 43_200;
+/** Shortest DHCP lease accepted, in seconds: dnsmasq's minimum, two minutes (dnsmasq(8) --dhcp-range). */
+export const MIN_LEASE_SECONDS = 120;
+
 class Checker {
   readonly problems: Problem[] = [];
   readonly prefixes = new Map<string, Prefix>();
   readonly addressOwners = new Map<string, Owner>();
+  /** Every static address accepted so far (hosts and vantages), parsed, for allocation. */
+  readonly staticAddresses: Address[] = [];
+  /** Valid named ranges by network. */
+  readonly rangePrefixes = new Map<string, Map<string, Prefix>>();
+  /** Valid `reserved` entries by network (addresses as /32 or /128). */
+  readonly reservedPrefixes = new Map<string, Prefix[]>();
+  /** `auto` addresses asked for, in inventory order. */
+  readonly autos: AutoSlot[] = [];
+  /** VMs whose `vm.mac` is valid (static, normalised) or auto, in inventory order. */
+  readonly vms: MacRequest[] = [];
+  /** Result of `allocateAll`. */
+  allocation: AllocationResult | undefined;
   readonly networkNames: string[];
   readonly hostNames: string[];
   readonly vantageNames: string[];
@@ -893,6 +950,9 @@ class Checker {
         }
         ranges.push([rname, r]);
       }
+      this.rangePrefixes.set(name, new Map(ranges));
+      this.checkReserved(name, net, p);
+      this.checkDhcp(name, net);
     }
     // dns entries need host names, so they are checked after all networks are known
     for (const [name, net] of Object.entries(nets)) {
@@ -906,8 +966,63 @@ class Checker {
     }
   }
 
+  /** `reserved` of network `name`: each an address or prefix inside the network. */
+  checkReserved(name: string, net: RawNetwork, p: Prefix): void {
+    const out: Prefix[] = [];
+    (net.reserved ?? []).forEach((entry, i) => {
+      const segs = ["networks", name, "reserved", i];
+      let r: Prefix | undefined;
+      const addr = tryParseAddress(entry);
+      if (addr) r = parsePrefix(`${canonicalAddress(addr)}/${addr.kind() === "ipv4" ? 32 : 128}`);
+      else if (entry.includes("/")) {
+        try {
+          r = parsePrefix(entry);
+        } catch (e) {
+          if (!(e instanceof AddressError)) throw e;
+          this.problem(segs, `reserved entry of network "${name}": ${e.message}`);
+          return;
+        }
+      } else {
+        this.problem(
+          segs,
+          `reserved entry ${show(entry)} of network "${name}" is neither an address nor a CIDR prefix; expected e.g. 10.20.0.250 or 10.20.0.240/29 inside ${formatPrefix(p)}`,
+        );
+        return;
+      }
+      if (!containsPrefix(p, r)) {
+        this.problem(
+          segs,
+          `reserved entry ${entry} of network "${name}" is outside the network (${formatPrefix(p)}); expected an address or prefix inside it`,
+        );
+        return;
+      }
+      out.push(r);
+    });
+    this.reservedPrefixes.set(name, out);
+  }
+
+  /** `dhcp` of network `name`: its range must be a range of the network; a lease of whole seconds, at least 2m. */
+  checkDhcp(name: string, net: RawNetwork): void {
+    if (!net.dhcp) return;
+    const segs = ["networks", name, "dhcp"];
+    const rangeNames = Object.keys(net.ranges ?? {});
+    if (!rangeNames.includes(net.dhcp.range))
+      this.problem(
+        [...segs, "range"],
+        `dhcp.range "${net.dhcp.range}" of network "${name}" names no range of that network${didYouMean(net.dhcp.range, rangeNames)}; expected one of ${rangeNames.join(", ") || "(the network declares no ranges: add ranges: { NAME: CIDR })"}`,
+      );
+    if (net.dhcp.lease !== undefined) {
+      const ms = parseDuration(net.dhcp.lease);
+      if (ms !== undefined && (ms % 1000 !== 0 || ms < MIN_LEASE_SECONDS * 1000))
+        this.problem(
+          [...segs, "lease"],
+          `dhcp.lease ${net.dhcp.lease} of network "${name}" is ${ms % 1000 !== 0 ? "not a whole number of seconds" : "too short"}; expected whole seconds, at least 2m (dnsmasq's minimum)`,
+        );
+    }
+  }
+
   /** Resolves a host's or vantage's `address` form; reports problems, returns what is valid. */
-  resolveAddresses(segs: Segment[], form: RawAddress, owner: string): InterfaceAddress[] {
+  resolveAddresses(segs: Segment[], form: RawAddress, owner: string, host?: string): InterfaceAddress[] {
     const out: InterfaceAddress[] = [];
     const add = (network: string, text: string, at: Segment[]) => {
       const addr = tryParseAddress(text);
@@ -944,9 +1059,39 @@ class Checker {
         return;
       }
       this.addressOwners.set(canon, { what: owner, pos: this.loc.pos(at) });
+      this.staticAddresses.push(addr);
       out.push({ network, address: canon });
     };
+    const auto = (network: string, text: string, at: Segment[]) => {
+      if (host === undefined) {
+        this.problem(at, `address ${text} of ${owner}: auto is only for hosts; expected an IP address`);
+        return;
+      }
+      if (!this.prefixes.has(network)) return; // the network's own cidr problem is already reported
+      const range = text.startsWith("auto@") ? text.slice(5) : undefined;
+      if (range !== undefined) {
+        const names = Object.keys(this.raw.networks?.[network]?.ranges ?? {});
+        if (!names.includes(range)) {
+          this.problem(
+            at,
+            `address ${text} of ${owner} names no range of network "${network}"${didYouMean(range, names)}; expected auto or auto@RANGE with RANGE one of ${names.join(", ") || "(the network declares no ranges)"}`,
+          );
+          return;
+        }
+        if (!this.rangePrefixes.get(network)?.has(range)) return; // the range's own problem is reported
+      }
+      const slot: InterfaceAddress = { network, address: "", auto: range !== undefined ? { range } : {} };
+      this.autos.push({ host, network, ...(range !== undefined ? { range } : {}), segs: at, slot });
+      out.push(slot);
+    };
     if (typeof form === "string") {
+      if (/^auto(@|$)/.test(form)) {
+        this.problem(
+          segs,
+          `address ${form} of ${owner} does not say which network; expected { NETWORK: ${form} }, e.g. { ${this.networkNames[0] ?? "lan"}: ${form} }`,
+        );
+        return out;
+      }
       const addr = tryParseAddress(form);
       if (!addr) {
         add("", form, segs);
@@ -977,9 +1122,82 @@ class Checker {
         );
         continue;
       }
-      add(net, text, [...segs, net]);
+      if (/^auto(@|$)/.test(text)) auto(net, text, [...segs, net]);
+      else add(net, text, [...segs, net]);
     }
     return out;
+  }
+
+  /** `vm.mac` of every VM: auto, or a unicast MAC used by no other VM. */
+  checkVms(): void {
+    const seen = new Map<string, { host: string; pos: SourcePosition }>();
+    for (const [name, host] of Object.entries(this.raw.hosts ?? {})) {
+      if (!host.vm) continue;
+      const text = host.vm.mac ?? "auto";
+      if (text === "auto") {
+        this.vms.push({ host: name });
+        continue;
+      }
+      const segs = ["hosts", name, "vm", "mac"];
+      const mac = parseMac(text);
+      if (!mac) continue; // the schema's pattern already reported it
+      if (isMulticastMac(mac)) {
+        this.problem(
+          segs,
+          `mac ${text} of host "${name}" is a multicast (group) address: the I/G bit of its first octet is set; expected a unicast MAC (first octet even, e.g. 52:54:00:…) or auto`,
+        );
+        continue;
+      }
+      const first = seen.get(mac);
+      if (first) {
+        this.problem(
+          segs,
+          `mac ${text} of host "${name}" is already used by host "${first.host}" (line ${first.pos.line}); MACs must be unique across the site`,
+        );
+        continue;
+      }
+      seen.set(mac, { host: name, pos: this.loc.pos(segs) });
+      this.vms.push({ host: name, mac });
+    }
+  }
+
+  /**
+   * Allocates the `auto` addresses and MACs (`src/ipam/allocate.ts`) against the previous `lock`;
+   * an exhausted pool is a problem at the `auto` value.
+   */
+  allocateAll(site: string, lock: Lock | undefined): void {
+    const networks = [...this.prefixes].map(([name, prefix]) => {
+      const gw = this.raw.networks?.[name]?.gateway;
+      const gateway = gw !== undefined ? tryParseAddress(gw) : undefined;
+      return {
+        name,
+        prefix,
+        ...(gateway && contains(prefix, gateway) ? { gateway } : {}),
+        ranges: [...(this.rangePrefixes.get(name) ?? [])].map(([rname, p]) => ({ name: rname, prefix: p })),
+        reserved: this.reservedPrefixes.get(name) ?? [],
+      };
+    });
+    const result = allocate({
+      site,
+      networks,
+      statics: this.staticAddresses,
+      requests: this.autos,
+      vms: this.vms,
+      ...(lock ? { lock } : {}),
+      hosts: this.hostNames,
+    });
+    for (const ex of result.exhausted) {
+      const req = this.autos[ex.index]!;
+      this.problem(
+        req.segs,
+        `address auto${req.range !== undefined ? `@${req.range}` : ""} of host "${req.host}" cannot be allocated: ${ex.pool} is exhausted (all ${ex.size} addresses are used, reserved or excluded); widen it, free an address, or allocate from another range`,
+      );
+    }
+    this.autos.forEach((req, i) => {
+      const a = result.addresses[i];
+      if (a !== undefined) req.slot.address = a;
+    });
+    this.allocation = result;
   }
 
   checkAllow(segs: Segment[], allow: string[] | undefined): void {
@@ -999,7 +1217,7 @@ class Checker {
     this.checkAllow(["defaults", "node_exporter", "allow"], d.node_exporter?.allow);
     for (const [name, host] of Object.entries(this.raw.hosts ?? {})) {
       const segs = ["hosts", name];
-      addresses.set(name, this.resolveAddresses([...segs, "address"], host.address, `host "${name}"`));
+      addresses.set(name, this.resolveAddresses([...segs, "address"], host.address, `host "${name}"`, name));
       if (host.ssh) this.checkAllow([...segs, "ssh", "allow"], host.ssh.allow);
       if (host.node_exporter) this.checkAllow([...segs, "node_exporter", "allow"], host.node_exporter.allow);
       const serviceLines = new Map<string, SourcePosition>();
@@ -1276,6 +1494,7 @@ function normalise(
   checker: Checker,
   hostAddresses: Map<string, InterfaceAddress[]>,
   vantageAddresses: Map<string, InterfaceAddress[]>,
+  options: ParseOptions,
 ): Inventory {
   const d = raw.defaults ?? {};
   const defaultSsh: SshSettings = {
@@ -1301,9 +1520,15 @@ function normalise(
         name: rname,
         cidr: formatPrefix(parsePrefix(cidr)),
       })),
+      reserved: (net.reserved ?? []).map((r) =>
+        r.includes("/") ? formatPrefix(parsePrefix(r)) : canonicalAddress(r),
+      ),
+      ...(net.dhcp ? { dhcp: normaliseDhcp(net.dhcp) } : {}),
       pos: loc.pos(["networks", name], "key"),
     };
   });
+  const allocation = checker.allocation!;
+  const macOf = new Map(checker.vms.map((vm, i) => [vm.host, allocation.macs[i]!]));
 
   const hosts: Host[] = Object.entries(raw.hosts ?? {}).map(([name, h]) => {
     const segs = ["hosts", name];
@@ -1387,6 +1612,7 @@ function normalise(
       services,
       ...(ssh ? { ssh } : {}),
       listenersIgnore: [...(h.listeners?.ignore ?? [])],
+      ...(h.vm ? { vm: normaliseVm(h.vm, d.vm, macOf.get(name)!, loc.pos([...segs, "vm"], "key")) } : {}),
       pos: loc.pos(segs, "key"),
     };
   });
@@ -1443,6 +1669,48 @@ function normalise(
     vantages,
     serve: normaliseServe(raw.serve, loc),
     alerts: normaliseAlerts(raw.alerts, loc),
+    ipam: ipamState(file, allocation, options.lockText),
+  };
+}
+
+function normaliseDhcp(dhcp: NonNullable<RawNetwork["dhcp"]>): DhcpSettings {
+  return {
+    range: dhcp.range,
+    leaseSeconds: dhcp.lease !== undefined ? parseDuration(dhcp.lease)! / 1000 : DEFAULT_LEASE_SECONDS,
+  };
+}
+
+/** A host's `vm:` over `defaults.vm` (each list replaces the default's, it does not append). */
+function normaliseVm(vm: RawVm, d: RawVmDefaults | undefined, mac: string, pos: SourcePosition): VmSettings {
+  const users = vm.users ?? d?.users ?? [];
+  return {
+    mac,
+    macAllocated: (vm.mac ?? "auto") === "auto",
+    instance: vm.instance ?? 1,
+    users: users.map((u) => ({
+      name: u.name,
+      sshAuthorizedKeys: [...(u.ssh_authorized_keys ?? [])],
+      sudo: u.sudo ?? false,
+    })),
+    packages: [...(vm.packages ?? d?.packages ?? [])],
+    packageUpgrade: vm.package_upgrade ?? d?.package_upgrade ?? false,
+    pos,
+  };
+}
+
+/**
+ * The lock file's new text and whether it changed. No lock file is created for an inventory that
+ * allocates nothing; an existing one is kept (emptied) rather than deleted.
+ */
+function ipamState(file: string, allocation: AllocationResult, lockText: string | undefined): IpamState {
+  const empty =
+    Object.keys(allocation.lock.addresses).length === 0 && Object.keys(allocation.lock.macs).length === 0;
+  const lock = empty && lockText === undefined ? undefined : formatLock(allocation.lock);
+  return {
+    lockFile: lockPathFor(file),
+    ...(lock !== undefined ? { lock } : {}),
+    lockChanged: lock !== undefined && lock !== lockText,
+    changes: allocation.changes,
   };
 }
 
@@ -1509,34 +1777,52 @@ function byPosition(a: Problem, b: Problem): number {
  * directory (resolved against the current working directory).
  * @throws UserError listing every problem found, each located `file:line:col`, sorted by position.
  */
-export function parseInventory(text: string, file: string): Inventory {
+export function parseInventory(text: string, file: string, options: ParseOptions = {}): Inventory {
+  const lock = lockOf(file, options);
   // Fast path: a valid inventory, read by js-yaml, positions resolved only if asked for.
   const data = fastParse(text);
   if (data !== undefined && isValid(data)) {
     const raw = data as RawInventory;
     const loc = new LazyPositions(file, text);
     const checker = new Checker(raw, loc);
-    const checked = checkAll(checker);
+    const checked = checkAll(checker, lock);
     if (checker.problems.length === 0)
-      return normalise(raw, file, loc, checker, checked.hostAddresses, checked.vantageAddresses);
+      return normalise(raw, file, loc, checker, checked.hostAddresses, checked.vantageAddresses, options);
   }
   // Slow path: `yaml` with positions, every problem reported and located.
-  return parseLocated(text, file);
+  return parseLocated(text, file, options);
 }
 
-function checkAll(checker: Checker) {
+/** Options of `parseInventory`. */
+export interface ParseOptions {
+  /**
+   * The text of `keel.lock` beside the inventory (`loadInventory` reads it); undefined when there
+   * is none: everything is allocated afresh.
+   */
+  lockText?: string;
+}
+
+/** The parsed lock of `options`. @throws UserError located in keel.lock when it is malformed. */
+function lockOf(file: string, options: ParseOptions): Lock | undefined {
+  return options.lockText === undefined ? undefined : parseLock(options.lockText, lockPathFor(file));
+}
+
+function checkAll(checker: Checker, lock: Lock | undefined) {
   checker.checkNetworks();
   const hostAddresses = checker.checkHosts();
+  checker.checkVms();
   checker.checkWireguard();
   const vantageAddresses = checker.checkVantages();
   checker.checkServe();
   checker.checkAlerts();
   checkDns(checker.raw, checker.hostNames, (segs, message) => checker.problem(segs, message));
+  checker.allocateAll(checker.raw.site, lock);
   return { hostAddresses, vantageAddresses };
 }
 
 /** `parseInventory` on `yaml` alone, with positions throughout. Exported for the tests that compare both paths. */
-export function parseLocated(text: string, file: string): Inventory {
+export function parseLocated(text: string, file: string, options: ParseOptions = {}): Inventory {
+  const lock = lockOf(file, options);
   const { data, loc, problems } = parseYaml(text, file);
   if (problems.length > 0 && data === undefined) throw new UserError(problems.sort(byPosition));
   const schema = schemaProblems(data, loc);
@@ -1549,10 +1835,10 @@ export function parseLocated(text: string, file: string): Inventory {
     ({ raw, pruned } = rest);
   }
   const checker = new Checker(raw, loc, pruned);
-  const { hostAddresses, vantageAddresses } = checkAll(checker);
+  const { hostAddresses, vantageAddresses } = checkAll(checker, lock);
   problems.push(...checker.problems);
   if (problems.length > 0) throw new UserError(problems.sort(byPosition));
-  return normalise(raw, file, loc, checker, hostAddresses, vantageAddresses);
+  return normalise(raw, file, loc, checker, hostAddresses, vantageAddresses, options);
 }
 
 /**
@@ -1577,7 +1863,8 @@ export function loadInventory(file: string): Inventory {
             : (e as Error).message;
     throw new UserError(`${file}: cannot read the inventory: ${why}`);
   }
-  return parseInventory(text, file);
+  const lockText = readLockText(lockPathFor(file));
+  return parseInventory(text, file, lockText !== undefined ? { lockText } : {});
 }
 
 /**

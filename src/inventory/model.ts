@@ -39,18 +39,67 @@ export interface Network {
   /** The address plan: named slices of the network. */
   ranges: AddressRange[];
   /**
-   * `dhcp: { range, lease }`: DHCP serves the named range of this network (dnsmasq, Kea);
-   * `range` is the name of one of `ranges`, `leaseSeconds` the lease lifetime in s.
+   * Addresses and prefixes never allocated by `auto` (YAML `reserved:`), canonical text
+   * (`10.20.0.250`, `10.20.0.240/29`), each inside the network, in declaration order.
    */
-  dhcp?: { range: string; leaseSeconds: number };
+  reserved: string[];
+  /** DHCP service of the network (YAML `dhcp: { range, lease }`); absent when not declared. */
+  dhcp?: DhcpSettings;
+  pos: SourcePosition;
+}
+
+/** `networks.NAME.dhcp`: DHCP serves one named range of the network (rendered for dnsmasq and Kea). */
+export interface DhcpSettings {
+  /** Name of the range of this network that DHCP hands out (one of `Network.ranges`). */
+  range: string;
+  /** Lease time in seconds (YAML `lease`, a Prometheus duration; default 12h = 43200; at least 2m). */
+  leaseSeconds: number;
+}
+
+/** A user cloud-init creates on a VM (YAML `vm.users[]`; cloud-init "users" module). */
+export interface VmUser {
+  /** Login name (useradd's rule: lowercase letter or `_`, then letters, digits, `_`, `-`; at most 32). */
+  name: string;
+  /** OpenSSH public keys, one line each (`ssh-ed25519 AAAA… comment`), as in authorized_keys(5). */
+  sshAuthorizedKeys: string[];
+  /** True: passwordless sudo (cloud-init `sudo: ALL=(ALL) NOPASSWD:ALL`). Default false. */
+  sudo: boolean;
+}
+
+/**
+ * A host that is a virtual machine (YAML `vm:`, merged over `defaults.vm`; lists replace, not
+ * append): it gets a MAC, a DHCP reservation and cloud-init data (`docs/render.md`).
+ */
+export interface VmSettings {
+  /**
+   * The VM's MAC, lowercase colon form (`02:6b:65:1a:2b:3c`), always resolved: the static one
+   * from `vm.mac`, or the one allocated for `mac: auto` (the default; recorded in keel.lock).
+   */
+  mac: string;
+  /** True when `mac` was allocated (`mac: auto`), false when written in the inventory. */
+  macAllocated: boolean;
+  /** cloud-init instance number: bump it to make cloud-init run again (instance-id). Default 1. */
+  instance: number;
+  /** Users to create, from `vm.users` or else `defaults.vm.users`; empty when neither is given. */
+  users: VmUser[];
+  /** Packages to install, from `vm.packages` or else `defaults.vm.packages`. */
+  packages: string[];
+  /** Upgrade packages at first boot (YAML `package_upgrade`); default false, as cloud-init's. */
+  packageUpgrade: boolean;
+  /** Where `vm:` is declared (the key). */
   pos: SourcePosition;
 }
 
 /** One address of a host (or vantage) on one attached network. */
 export interface InterfaceAddress {
   network: string;
-  /** Canonical textual form of the address (IPv6 compressed, RFC 5952). */
+  /** Canonical textual form of the address (IPv6 compressed, RFC 5952); concrete even for `auto`. */
   address: string;
+  /**
+   * Present when the inventory says `auto` (`{}`) or `auto@RANGE` (`{ range }`): the address was
+   * allocated (see `src/ipam/`) and is recorded in keel.lock.
+   */
+  auto?: { range?: string };
 }
 
 /** HTTP health probe of a service (`http: PATH` or the long form). */
@@ -109,28 +158,6 @@ export interface WireGuardSettings {
   peers: string[];
 }
 
-/** An administrative user created by cloud-init in a VM (`vm.users[]`). */
-export interface VmUser {
-  name: string;
-  /** OpenSSH public keys (`ssh-ed25519 AAAA… comment`) authorised for the user. */
-  sshAuthorizedKeys: string[];
-  /** True: passwordless sudo (`ALL=(ALL) NOPASSWD:ALL`). */
-  sudo: boolean;
-}
-
-/** The VM settings of a host (`vm:` merged over `defaults.vm`; contract `docs/render.md`). */
-export interface VmSettings {
-  /** MAC address of the VM's interface, lowercase `02:xx:…` (allocated when `auto`). */
-  mac: string;
-  /** cloud-init instance number: bump it to change the instance-id (default 1). */
-  instance: number;
-  users: VmUser[];
-  /** Debian/Ubuntu packages cloud-init installs. */
-  packages: string[];
-  /** Upgrade all packages on first boot. */
-  packageUpgrade: boolean;
-}
-
 export interface Host {
   name: string;
   /** Addresses in declaration order; the first is the host's primary address. */
@@ -139,8 +166,6 @@ export interface Host {
   /** sysctl key → expected value, as a string (`1`, `0`, `4096 87380 6291456`). */
   sysctl: Record<string, string>;
   wireguard?: WireGuardSettings;
-  /** Present when the host is a VM: it gets a MAC, a DHCP reservation and cloud-init. */
-  vm?: VmSettings;
   /**
    * All services: the host's own `services:` in order, then `ssh` and `node_exporter` from
    * defaults (unless removed with `false` or already declared by name).
@@ -150,6 +175,8 @@ export interface Host {
   ssh?: SshSettings;
   /** Listener addresses/prefixes that never count as unexpected, e.g. `127.0.0.0/8`, `::1`. */
   listenersIgnore: string[];
+  /** Present when the host is a VM (`vm:`). */
+  vm?: VmSettings;
   pos: SourcePosition;
 }
 
@@ -205,6 +232,35 @@ export interface Vantage {
 export interface Defaults {
   ssh: SshSettings;
   nodeExporter: NodeExporterSettings;
+}
+
+/** One allocation this load made, moved or freed compared with keel.lock (`keel ipam` lists them). */
+export interface AllocationChange {
+  host: string;
+  /** `address` (then `network` is set) or `mac`. */
+  kind: "address" | "mac";
+  network?: string;
+  /** The locked value before; absent for a new allocation. */
+  from?: string;
+  /** The value now; absent when the entry was freed. */
+  to?: string;
+  /** Why, e.g. `new`, `host removed`, `static address 10.20.0.5 of host "x" took it`. */
+  reason: string;
+}
+
+/** The state of `keel.lock` after allocation (`docs/render.md`). */
+export interface IpamState {
+  /** Path of the lock file: `keel.lock` in the inventory's directory, as given (relative stays relative). */
+  lockFile: string;
+  /**
+   * The lock-file text this inventory needs; undefined when nothing is allocated and there is no
+   * lock file (then none is created).
+   */
+  lock?: string;
+  /** True when `lock` differs from the lock file's current text (or there is none yet). */
+  lockChanged: boolean;
+  /** Allocations made, moved or freed, in inventory order (freed ones last). */
+  changes: AllocationChange[];
 }
 
 /**
@@ -293,4 +349,6 @@ export interface Inventory {
   serve: ServeSettings;
   /** `alerts:`; empty lists when absent. */
   alerts: AlertSettings;
+  /** Allocation state: the lock file's path, its new text, whether it changed, what changed. */
+  ipam: IpamState;
 }

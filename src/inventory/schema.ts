@@ -108,7 +108,7 @@ export const inventorySchema = {
     },
     addressForm: {
       description:
-        "One address per attached network ({ lan: 10.20.0.2, vpn: 10.99.0.1 }; the first is primary), or one address (shorthand) that falls in exactly one network.",
+        "One address per attached network ({ lan: 10.20.0.2, vpn: 10.99.0.1 }; the first is primary), or one address (shorthand) that falls in exactly one network. For hosts, an address may be `auto` (the next free address of the network outside its named ranges) or `auto@RANGE` (of that named range), recorded in keel.lock.",
       type: ["string", "object"],
       minProperties: 1,
       propertyNames: { $ref: "#/definitions/name" },
@@ -133,6 +133,25 @@ export const inventorySchema = {
           type: "object",
           propertyNames: { $ref: "#/definitions/name" },
           additionalProperties: { $ref: "#/definitions/cidr" },
+        },
+        reserved: {
+          description:
+            "Addresses or prefixes inside the network that `auto` never allocates, e.g. [10.20.0.250, 10.20.0.240/29].",
+          type: "array",
+          items: { type: "string" },
+        },
+        dhcp: {
+          description: "DHCP serves one named range of this network: { range: vms, lease: 12h }.",
+          type: "object",
+          additionalProperties: false,
+          required: ["range"],
+          properties: {
+            range: { $ref: "#/definitions/name", description: "Name of a range of this network." },
+            lease: {
+              $ref: "#/definitions/duration",
+              description: "Lease time, whole seconds, at least 2m (default 12h).",
+            },
+          },
         },
       },
     },
@@ -169,6 +188,84 @@ export const inventorySchema = {
       properties: {
         ssh: { $ref: "#/definitions/sshSettings" },
         node_exporter: { $ref: "#/definitions/nodeExporterSettings" },
+        vm: { $ref: "#/definitions/vmDefaults" },
+      },
+    },
+    unixUser: {
+      description:
+        "A login name: a lowercase letter or _, then lowercase letters, digits, _ or -, at most 32 characters (useradd).",
+      type: "string",
+      pattern: "^[a-z_][a-z0-9_-]{0,31}$",
+    },
+    sshPublicKey: {
+      description:
+        "An OpenSSH public key line as in authorized_keys(5), without options: TYPE BASE64 [COMMENT], e.g. ssh-ed25519 AAAA… ops@lab.",
+      type: "string",
+      pattern:
+        "^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\\.com|sk-ecdsa-sha2-nistp256@openssh\\.com) \\S+( .*)?$",
+    },
+    package: {
+      description: "A package name as the VM's package manager knows it, e.g. qemu-guest-agent.",
+      type: "string",
+      pattern: "^[A-Za-z0-9][A-Za-z0-9+._:=-]*$",
+    },
+    mac: {
+      description:
+        "auto (Keel allocates a locally administered MAC, recorded in keel.lock) or a unicast MAC such as 52:54:00:12:34:56.",
+      type: "string",
+      pattern: "^(auto|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5})$",
+    },
+    vmUser: {
+      description: "A user cloud-init creates: { name, ssh_authorized_keys: [...], sudo: true }.",
+      type: "object",
+      additionalProperties: false,
+      required: ["name"],
+      properties: {
+        name: { $ref: "#/definitions/unixUser" },
+        ssh_authorized_keys: {
+          description: "OpenSSH public keys allowed to log in as this user.",
+          type: "array",
+          items: { $ref: "#/definitions/sshPublicKey" },
+        },
+        sudo: { description: "Passwordless sudo (default false).", type: "boolean" },
+      },
+    },
+    vmUsers: {
+      description: "Users cloud-init creates on the VM.",
+      type: "array",
+      items: { $ref: "#/definitions/vmUser" },
+    },
+    vmPackages: {
+      description: "Packages installed at first boot.",
+      type: "array",
+      items: { $ref: "#/definitions/package" },
+    },
+    vmDefaults: {
+      description:
+        "Merged under every host's vm: settings (lists replace, not append): users, packages, package_upgrade.",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        users: { $ref: "#/definitions/vmUsers" },
+        packages: { $ref: "#/definitions/vmPackages" },
+        package_upgrade: { description: "Upgrade packages at first boot (default false).", type: "boolean" },
+      },
+    },
+    vm: {
+      description:
+        "The host is a VM: it gets a MAC, a DHCP reservation and cloud-init data. Merged over defaults.vm (lists replace).",
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        mac: { $ref: "#/definitions/mac" },
+        instance: {
+          description: "cloud-init instance number; bump it to run cloud-init again (default 1).",
+          type: "integer",
+          minimum: 1,
+        },
+        users: { $ref: "#/definitions/vmUsers" },
+        packages: { $ref: "#/definitions/vmPackages" },
+        package_upgrade: { description: "Upgrade packages at first boot (default false).", type: "boolean" },
       },
     },
     hostSsh: {
@@ -295,6 +392,7 @@ export const inventorySchema = {
             },
           },
         },
+        vm: { $ref: "#/definitions/vm" },
       },
     },
     vantage: {

@@ -183,3 +183,41 @@ export function lastUsable(p: Prefix): Address {
   const last = broadcastOf(p);
   return p.family === 4 && p.length < 31 ? step(last, -1) : last;
 }
+
+/**
+ * An address as an unsigned integer (IPv4: 32 bits, IPv6: 128 bits), built from the octets or
+ * 16-bit parts ipaddr.js parsed (network byte order). For sets and ordering of many addresses,
+ * where comparing ipaddr.js objects one by one is too slow; `addressFromBigInt` turns it back.
+ */
+export function addressToBigInt(addr: Address): bigint {
+  if (addr.kind() === "ipv4") {
+    const o = (addr as ipaddr.IPv4).octets;
+    return BigInt(((o[0]! * 256 + o[1]!) * 256 + o[2]!) * 256 + o[3]!);
+  }
+  let n = 0n;
+  for (const part of (addr as ipaddr.IPv6).parts) n = (n << 16n) | BigInt(part);
+  return n;
+}
+
+/**
+ * The address of an unsigned integer (see `addressToBigInt`), built through ipaddr.js from its
+ * bytes. @throws RangeError when `n` does not fit the family's width.
+ */
+export function addressFromBigInt(n: bigint, family: 4 | 6): Address {
+  const width = family === 4 ? 4 : 16;
+  if (n < 0n || n >> BigInt(width * 8) !== 0n) throw new RangeError(`${n} is not an IPv${family} address`);
+  const bytes: number[] = new Array(width);
+  let rest = n;
+  for (let i = width - 1; i >= 0; i--) {
+    bytes[i] = Number(rest & 255n);
+    rest >>= 8n;
+  }
+  return ipaddr.fromByteArray(bytes);
+}
+
+/** First and last address of prefix `p` (network and broadcast for IPv4) as integers, inclusive. */
+export function prefixBounds(p: Prefix): { first: bigint; last: bigint } {
+  const first = addressToBigInt(p.network);
+  const hostBits = BigInt((p.family === 4 ? 32 : 128) - p.length);
+  return { first, last: first + (1n << hostBits) - 1n };
+}

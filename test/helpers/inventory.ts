@@ -94,13 +94,23 @@ export function contractExample(): Inventory {
     site: "lab",
     domain: "lab.internal",
     networks: [
-      { name: "lan", cidr: "10.20.0.0/24", family: 4, gateway: "10.20.0.1", dns: ["ns1"], ranges: [], pos },
-      { name: "vpn", cidr: "10.99.0.0/24", family: 4, dns: [], ranges: [], pos },
+      {
+        name: "lan",
+        cidr: "10.20.0.0/24",
+        family: 4,
+        gateway: "10.20.0.1",
+        dns: ["ns1"],
+        ranges: [],
+        reserved: [],
+        pos,
+      },
+      { name: "vpn", cidr: "10.99.0.0/24", family: 4, dns: [], ranges: [], reserved: [], pos },
     ],
     defaults: { ssh, nodeExporter: { port: 9100, allow: ["mon", "vpn"] } },
     hosts,
     serve: defaultServeSettings(),
     alerts: defaultAlertSettings(),
+    ipam: { lockFile: "/srv/site/keel.lock", lockChanged: false, changes: [] },
     vantages: [
       vantage("admin", { networks: ["vpn"] }),
       vantage("lan-probe", {

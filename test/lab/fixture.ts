@@ -64,9 +64,10 @@ export function labInventory(o: FixtureOptions): Inventory {
           { name: "infra", cidr: `${lan}.0/28` },
           { name: "vms", cidr: `${lan}.128/25` },
         ],
+        reserved: [],
         pos,
       },
-      { name: "vpn", cidr: `${vpn}.0/24`, family: 4, dns: [], ranges: [], pos },
+      { name: "vpn", cidr: `${vpn}.0/24`, family: 4, dns: [], ranges: [], reserved: [], pos },
     ],
     defaults: {
       ssh: { user: "root", port: 22, identity: ".keel/lab/id_ed25519", allow: sshAllow },
@@ -106,6 +107,7 @@ export function labInventory(o: FixtureOptions): Inventory {
     ],
     serve: defaultServeSettings(),
     alerts: defaultAlertSettings(),
+    ipam: { lockFile: "keel.lock", lockChanged: false, changes: [] },
     vantages: [
       {
         name: "admin",

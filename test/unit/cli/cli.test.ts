@@ -43,7 +43,7 @@ test("keel validate prints every problem located and exits 2", async () => {
     assert.equal(r.code, 2);
     assert.equal(r.stdout, "");
     assert.deepEqual(r.stderr.trimEnd().split("\n"), [
-      `${f}:6:27: unknown key "adress" in host "a" (did you mean "address"?); expected one of address, tags, sysctl, wireguard, ssh, node_exporter, services, listeners`,
+      `${f}:6:27: unknown key "adress" in host "a" (did you mean "address"?); expected one of address, tags, sysctl, wireguard, ssh, node_exporter, services, listeners, vm`,
       `${f}:7:33: tags of host "b" must be a list; got a string`,
     ]);
   } finally {

@@ -205,7 +205,7 @@ test("a duplicate key inside a host is located and names the host", () => {
 test("an unknown key points at the key, lists the expected keys and suggests a close one", () => {
   assert.equal(
     oneProblem(yaml(...BASE, "  gpu:", "    address: 10.20.0.10", "    adress: 10.20.0.11")),
-    't.yaml:10:5: unknown key "adress" in host "gpu" (did you mean "address"?); expected one of address, tags, sysctl, wireguard, ssh, node_exporter, services, listeners',
+    't.yaml:10:5: unknown key "adress" in host "gpu" (did you mean "address"?); expected one of address, tags, sysctl, wireguard, ssh, node_exporter, services, listeners, vm',
   );
 });
 

@@ -33,6 +33,8 @@ function inventory(instance = 1): Inventory {
       {
         vm: {
           mac: "02:6b:65:1a:2b:3c",
+          macAllocated: false,
+          pos: inv.hosts[0]!.pos,
           instance,
           users: [
             { name: "ops", sshAuthorizedKeys: [KEY], sudo: true },

@@ -44,7 +44,15 @@ hosts:
 `,
     "dh.yaml",
   );
-  const vm = (mac: string) => ({ mac, instance: 1, users: [], packages: [], packageUpgrade: false });
+  const vm = (mac: string) => ({
+    mac,
+    macAllocated: false,
+    instance: 1,
+    users: [],
+    packages: [],
+    packageUpgrade: false,
+    pos: inv.hosts[0]!.pos,
+  });
   inv.networks.find((n) => n.name === "lan")!.dhcp = { range: "vms", leaseSeconds: 43200 };
   inv.networks.find((n) => n.name === "six")!.dhcp = { range: "pool", leaseSeconds: 3600 };
   const hosts = new Map(inv.hosts.map((h) => [h.name, h]));

@@ -33,12 +33,28 @@ function nftCheck(text: string): { ok: boolean; out: string } {
 function bigInventory(): Inventory {
   const inv = contractExample();
   const pos = inv.hosts[0]!.pos;
-  inv.networks.push({ name: "v6", cidr: "fd00:41::/64", family: 6, dns: [], ranges: [], pos });
+  inv.networks.push({ name: "v6", cidr: "fd00:41::/64", family: 6, dns: [], ranges: [], reserved: [], pos });
   inv.hosts[1]!.addresses.push({ network: "v6", address: "fd00:41::3" });
   for (let i = 0; i < 6; i++) {
     const name = `edge-${i}`;
-    inv.networks.push({ name, cidr: `10.41.${100 + i}.0/24`, family: 4, dns: [], ranges: [], pos });
-    inv.networks.push({ name: `${name}-v6`, cidr: `fd00:41:${i}::/64`, family: 6, dns: [], ranges: [], pos });
+    inv.networks.push({
+      name,
+      cidr: `10.41.${100 + i}.0/24`,
+      family: 4,
+      dns: [],
+      ranges: [],
+      reserved: [],
+      pos,
+    });
+    inv.networks.push({
+      name: `${name}-v6`,
+      cidr: `fd00:41:${i}::/64`,
+      family: 6,
+      dns: [],
+      ranges: [],
+      reserved: [],
+      pos,
+    });
   }
   inv.hosts[0]!.services.push(
     svc("edge-api", 8443, Array.from({ length: 6 }, (_, i) => [`edge-${i}`, `edge-${i}-v6`]).flat()),
@@ -103,8 +119,8 @@ function labInventory(): Inventory {
   const inv = contractExample();
   const pos = inv.hosts[0]!.pos;
   inv.networks = [
-    { name: "lan", cidr: "10.41.1.0/24", family: 4, dns: [], ranges: [], pos },
-    { name: "vpn", cidr: "10.41.2.0/24", family: 4, dns: [], ranges: [], pos },
+    { name: "lan", cidr: "10.41.1.0/24", family: 4, dns: [], ranges: [], reserved: [], pos },
+    { name: "vpn", cidr: "10.41.2.0/24", family: 4, dns: [], ranges: [], reserved: [], pos },
   ];
   const web = host(
     "web",
