@@ -51,6 +51,7 @@ import picomatch from "picomatch";
 import { formatProblem, type Problem, UserError } from "../errors.js";
 import { parseInventory } from "../inventory/load.js";
 import type { CheckSchedule, Inventory } from "../inventory/model.js";
+import { lockPathFor, readLockText } from "../ipam/lock.js";
 import { checkKinds } from "../verify/checks/index.js";
 import { checkId, deriveChecks } from "../verify/derive.js";
 import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, runChecks } from "../verify/runner.js";
@@ -235,7 +236,7 @@ export class KeelEngine implements Engine {
     if (opts.inventory) this.inv = opts.inventory;
     else {
       const text = this.read();
-      this.inv = parseInventory(text, opts.file);
+      this.inv = this.parse(text);
       this.lastText = text;
     }
     this.reloadedAt = iso(this.clock.now());
@@ -405,6 +406,15 @@ export class KeelEngine implements Engine {
     return run;
   }
 
+  /**
+   * The inventory of `text` with the addresses and MACs of `keel.lock` beside the file (as every
+   * command loads it; serve never writes the lock). @throws UserError as `parseInventory`.
+   */
+  private parse(text: string): Inventory {
+    const lockText = readLockText(lockPathFor(this.opts.file));
+    return parseInventory(text, this.opts.file, lockText !== undefined ? { lockText } : {});
+  }
+
   /** Never rejects: an unexpected error is reported like an invalid inventory. */
   private async reloadNow(): Promise<boolean> {
     if (this.stopped) return false;
@@ -413,7 +423,7 @@ export class KeelEngine implements Engine {
     try {
       text = this.read();
       if (text === this.lastText && this.problemList.length === 0) return true;
-      inv = parseInventory(text, this.opts.file);
+      inv = this.parse(text);
       deriveChecks(inv);
     } catch (err) {
       const e =

@@ -571,3 +571,28 @@ test("a host that comes back with its services raises no alerts for them", async
   assert.deepEqual(d.firingIds(), []);
   assert.deepEqual([...new Set(fired)], [REACH], "only the parent ever fired");
 });
+
+test("serve reads keel.lock beside the inventory: an auto host keeps its locked address", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "keel-engine-lock-"));
+  try {
+    const file = join(dir, "keel.yaml");
+    writeFileSync(file, SITE.replace("address: 10.20.0.6", "address: { lan: auto }"));
+    // without a lock, db gets the lowest free address; the lock says .77
+    const engine = () =>
+      new KeelEngine({
+        file,
+        clock: new FakeClock(),
+        probers: () => () => unusedProber,
+        log: () => undefined,
+      });
+    const fresh = engine();
+    assert.equal(fresh.inventory().hosts.find((h) => h.name === "db")!.addresses[0]!.address, "10.20.0.1");
+    await fresh.stop();
+    writeFileSync(join(dir, "keel.lock"), "keel-lock: 1\naddresses:\n  db: { lan: 10.20.0.77 }\nmacs: {}\n");
+    const locked = engine();
+    assert.equal(locked.inventory().hosts.find((h) => h.name === "db")!.addresses[0]!.address, "10.20.0.77");
+    await locked.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
