@@ -9,7 +9,7 @@
  * written when its content changed; `--frozen-lock` makes a needed change an error (exit 2)
  * before anything is written.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../errors.js";
@@ -17,7 +17,7 @@ import { loadInventory } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
 import { commitLock } from "../ipam/lock.js";
 import { renderers } from "../render/index.js";
-import { RENDER_KINDS, type RenderContext, type RenderedFile, type RenderKind } from "../render/types.js";
+import { isKept, type Output, RENDER_KINDS, type RenderContext, type RenderKind } from "../render/types.js";
 
 /** Name of the manifest of rendered files kept in the output directory. */
 export const MANIFEST = ".keel-render.json";
@@ -53,8 +53,8 @@ export async function renderAll(
   inv: Inventory,
   ctx: RenderContext,
   kinds?: readonly RenderKind[],
-): Promise<RenderedFile[]> {
-  const files: RenderedFile[] = [];
+): Promise<Output[]> {
+  const files: Output[] = [];
   for (const r of renderers) if (!kinds || kinds.includes(r.kind)) files.push(...(await r.render(inv, ctx)));
   const seen = new Set<string>();
   for (const f of files) {
@@ -62,6 +62,17 @@ export async function renderAll(
     seen.add(f.path);
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** True when `file` exists with exactly `bytes` and permission bits `mode`. */
+function sameFile(file: string, bytes: Uint8Array, mode: number): boolean {
+  try {
+    const st = statSync(file);
+    if (st.size !== bytes.length || (st.mode & 0o777) !== mode) return false;
+    return Buffer.compare(readFileSync(file), bytes) === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** The previous render's file list (relative paths), from the manifest; empty when there is none. */
@@ -75,26 +86,40 @@ function readManifest(out: string): string[] {
 }
 
 /**
- * Writes `files` under `out` (temporary file + rename each), removes files of the previous
+ * Writes `files` under `out` (temporary file + rename each; a `KeptFile` is left as it is), removes files of the previous
  * manifest that are not rewritten and belong to the kinds rendered now, and writes the manifest.
- * @returns the paths written and removed.
+ * @returns the paths written, found already up to date (same bytes and mode), kept as they
+ * were (`KeptFile`), and removed.
  */
 export function writeRender(
   out: string,
-  files: RenderedFile[],
+  files: Output[],
   kinds: readonly RenderKind[],
-): { written: string[]; removed: string[] } {
+): { written: string[]; unchanged: string[]; kept: string[]; removed: string[] } {
   const now = new Set(files.map((f) => f.path));
   const before = readManifest(out);
   const kindOf = (p: string) => p.split("/")[0] as RenderKind;
   const removed = before.filter((p) => !now.has(p) && kinds.includes(kindOf(p)));
   const written: string[] = [];
+  const keptAsIs: string[] = [];
+  const unchanged: string[] = [];
   mkdirSync(out, { recursive: true });
   for (const f of files) {
+    if (isKept(f)) {
+      keptAsIs.push(f.path);
+      continue;
+    }
     const target = path.join(out, ...f.path.split("/"));
+    const bytes = typeof f.content === "string" ? Buffer.from(f.content) : f.content;
+    // A file that already holds these bytes (and mode) is left alone: no new inode, no new mtime
+    // for tools that watch it, and far fewer file creations on a re-render.
+    if (sameFile(target, bytes, f.mode ?? 0o644)) {
+      unchanged.push(f.path);
+      continue;
+    }
     mkdirSync(path.dirname(target), { recursive: true });
     const tmp = `${target}.keel-tmp`;
-    writeFileSync(tmp, f.content, { mode: f.mode ?? 0o644 });
+    writeFileSync(tmp, bytes, { mode: f.mode ?? 0o644 });
     renameSync(tmp, target);
     written.push(f.path);
   }
@@ -103,9 +128,9 @@ export function writeRender(
   mkdirSync(out, { recursive: true }); // also when no file was rendered
   writeFileSync(
     path.join(out, MANIFEST),
-    `${JSON.stringify({ files: [...kept, ...written].sort() }, null, 2)}\n`,
+    `${JSON.stringify({ files: [...kept, ...written, ...unchanged, ...keptAsIs].sort() }, null, 2)}\n`,
   );
-  return { written, removed };
+  return { written, unchanged, kept: keptAsIs, removed };
 }
 
 /** Registers `keel render`. */
@@ -131,6 +156,7 @@ export function register(program: Command): void {
         throw new UserError(`--keys: ${flags.keys} does not exist; expected a directory of key files`);
       const ctx: RenderContext = {
         now: new Date(),
+        exists: (p) => existsSync(path.join(out, ...p.split("/"))),
         previous: (p) => {
           try {
             return readFileSync(path.join(out, ...p.split("/")), "utf8");
@@ -142,11 +168,14 @@ export function register(program: Command): void {
       };
       const kinds = flags.only ?? [...RENDER_KINDS];
       const files = await renderAll(inv, ctx, kinds);
-      const { written, removed } = writeRender(out, files, kinds);
+      const { written, unchanged, kept, removed } = writeRender(out, files, kinds);
       // after a successful render: record the allocations the rendered files are built on
       const lock = commitLock(inv.ipam, flags.frozenLock === true);
+      const n = written.length + unchanged.length;
       process.stdout.write(
-        `${inv.file}: rendered ${written.length} file${written.length === 1 ? "" : "s"} into ${flags.out}` +
+        `${inv.file}: rendered ${n} file${n === 1 ? "" : "s"} into ${flags.out}` +
+          (unchanged.length ? ` (${written.length} changed)` : "") +
+          (kept.length ? `, kept ${kept.length} unchanged image${kept.length === 1 ? "" : "s"}` : "") +
           (removed.length ? `, removed ${removed.length} no longer produced` : "") +
           (lock === "written" ? `; wrote ${inv.ipam.lockFile}` : "") +
           "\n",

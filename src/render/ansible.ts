@@ -47,7 +47,7 @@ export function ansibleInventory(inv: Inventory): unknown {
 }
 
 /** The Ansible renderer: `ansible/inventory.yml`. */
-export const ansibleRenderer: Renderer = {
+export const ansibleRenderer: Renderer<RenderedFile> = {
   kind: "ansible",
   render(inv: Inventory): RenderedFile[] {
     return [

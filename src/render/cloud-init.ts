@@ -20,13 +20,14 @@
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import pLimit from "p-limit";
 import { stringify } from "yaml";
 import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
-import type { RenderedFile, Renderer } from "./types.js";
+import type { Output, RenderContext, RenderedFile, Renderer } from "./types.js";
 
 const run = promisify(execFile);
 const SECTOR = 2048;
@@ -199,11 +200,19 @@ export async function cidataIso(files: Record<string, string>): Promise<Buffer> 
   }
 }
 
-/** The cloud-init renderer: NoCloud seed files and the `cidata` ISO per VM. */
+/** genisoimage processes run at once while rendering (the machine's cores, at least 2). */
+const ISO_BUILDS = Math.max(2, availableParallelism());
+
+/**
+ * The cloud-init renderer: NoCloud seed files and the `cidata` ISO per VM. An image is rebuilt
+ * only when one of its three files changed or it is missing from the output directory.
+ */
 export const cloudInitRenderer: Renderer = {
   kind: "cloud-init",
-  async render(inv: Inventory): Promise<RenderedFile[]> {
-    const out: RenderedFile[] = [];
+  async render(inv: Inventory, ctx: RenderContext): Promise<Output[]> {
+    const out: Output[] = [];
+    const images: Promise<void>[] = [];
+    const limit = pLimit(ISO_BUILDS);
     for (const h of inv.hosts) {
       if (!h.vm) continue;
       const files = {
@@ -211,10 +220,26 @@ export const cloudInitRenderer: Renderer = {
         "meta-data": metaData(inv, h),
         "network-config": networkConfig(inv, h),
       };
-      for (const [name, content] of Object.entries(files))
-        out.push({ path: `cloud-init/${h.name}/${name}`, content });
-      out.push({ path: `cloud-init/${h.name}/cidata.iso`, content: await cidataIso(files) });
+      const dir = `cloud-init/${h.name}`;
+      for (const [name, content] of Object.entries(files)) out.push({ path: `${dir}/${name}`, content });
+      // The image is a pure function of the three files: when an earlier render left the same
+      // three and its image, that image is already what genisoimage would build now.
+      const iso = `${dir}/cidata.iso`;
+      const same = Object.entries(files).every(
+        ([name, content]) => ctx.previous(`${dir}/${name}`) === content,
+      );
+      if (same && ctx.exists?.(iso)) out.push({ path: iso, keep: true });
+      else {
+        const slot: Output = { path: iso, content: "" };
+        out.push(slot);
+        images.push(
+          limit(async () => {
+            (slot as RenderedFile).content = await cidataIso(files);
+          }),
+        );
+      }
     }
+    await Promise.all(images);
     return out;
   },
 };

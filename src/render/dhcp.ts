@@ -190,7 +190,7 @@ function keaConf(inv: Inventory, nets: Served[]): string {
  * The DHCP renderer. Writes nothing when no network has `dhcp:` and no host is a VM.
  * @throws UserError (located at the network) when `dhcp.range` names no range of its network.
  */
-export const dhcpRenderer: Renderer = {
+export const dhcpRenderer: Renderer<RenderedFile> = {
   kind: "dhcp",
   render(inv: Inventory): RenderedFile[] {
     const nets = served(inv);

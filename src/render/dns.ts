@@ -131,7 +131,7 @@ export function reverseName(addr: Address, length: number): { zone: string; owne
  * The DNS renderer. @throws UserError when the site has a domain but no name server: neither
  * `dns.servers` nor a host with a service of kind `dns`.
  */
-export const dnsRenderer: Renderer = {
+export const dnsRenderer: Renderer<RenderedFile> = {
   kind: "dns",
   render(inv: Inventory, ctx: RenderContext): RenderedFile[] {
     if (inv.domain === undefined) return [];

@@ -132,7 +132,7 @@ export function hostRuleset(inv: Inventory, h: Host): string {
 }
 
 /** The nftables renderer: `nftables/HOST.nft` for every host. */
-export const nftablesRenderer: Renderer = {
+export const nftablesRenderer: Renderer<RenderedFile> = {
   kind: "nftables",
   render(inv: Inventory): RenderedFile[] {
     return inv.hosts.map((h) => ({ path: `nftables/${h.name}.nft`, content: hostRuleset(inv, h) }));

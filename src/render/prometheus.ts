@@ -405,7 +405,7 @@ function yamlDoc(doc: unknown): string {
 }
 
 /** The Prometheus renderer: configuration, file SD targets, fleet rules and their unit tests. */
-export const prometheusRenderer: Renderer = {
+export const prometheusRenderer: Renderer<RenderedFile> = {
   kind: "prometheus",
   render(inv: Inventory): RenderedFile[] {
     const files: RenderedFile[] = [];

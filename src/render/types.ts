@@ -29,6 +29,16 @@ export interface RenderedFile {
   mode?: number;
 }
 
+/**
+ * A file the output directory already holds with exactly the bytes this render would write (a
+ * VM's `cidata.iso` whose three input files did not change): the writer leaves it as it is and
+ * keeps it in the manifest. Renderers return it only after checking with `RenderContext.exists`.
+ */
+export interface KeptFile {
+  path: string;
+  keep: true;
+}
+
 /** Everything a renderer may read besides the inventory; renderers do no other I/O. */
 export interface RenderContext {
   /** The time of the run (SOA serials use its UTC date). */
@@ -39,18 +49,32 @@ export interface RenderContext {
    */
   previous(path: string): string | undefined;
   /**
+   * True when the output directory holds a file at `path` (relative, as `previous`). Absent:
+   * nothing is taken as there (images are always built).
+   */
+  exists?(path: string): boolean;
+  /**
    * Directory of key files given with `--keys` (WireGuard private keys as `HOST.key`, base64 as
    * `wg genkey` writes them); undefined when the flag was not given.
    */
   keysDir?: string;
 }
 
+/** What a renderer returns per file: its bytes, or "keep the one already there". */
+export type Output = RenderedFile | KeptFile;
+
+/** True for a `KeptFile`. */
+export function isKept(f: Output): f is KeptFile {
+  return "keep" in f;
+}
+
 /**
- * A renderer: a function of the inventory and the context.
+ * A renderer: a function of the inventory and the context. `O` is what it returns per file:
+ * `RenderedFile` for renderers that always write bytes, `Output` when it may keep a file.
  * @throws UserError (located when the inventory is at fault; naming the file when a key file is
  * missing or malformed) for input it cannot render; the CLI then writes nothing.
  */
-export interface Renderer {
+export interface Renderer<O extends Output = Output> {
   kind: RenderKind;
-  render(inv: Inventory, ctx: RenderContext): RenderedFile[] | Promise<RenderedFile[]>;
+  render(inv: Inventory, ctx: RenderContext): O[] | Promise<O[]>;
 }

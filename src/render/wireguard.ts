@@ -171,7 +171,7 @@ export function hostConfig(inv: Inventory, h: Host, ctx: RenderContext): string 
 }
 
 /** The WireGuard renderer: one configuration per host with `wireguard:`. */
-export const wireguardRenderer: Renderer = {
+export const wireguardRenderer: Renderer<RenderedFile> = {
   kind: "wireguard",
   render(inv: Inventory, ctx: RenderContext): RenderedFile[] {
     return inv.hosts

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -61,8 +61,13 @@ test("keel render writes the example lab's zones, the manifest, and the same byt
     "dns/db.lab.internal",
     "dns/named.conf.zones",
   ]);
-  assert.equal((await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "dns")).code, 0);
+  const zone = join(out, "dns", "db.lab.internal");
+  const inode = statSync(zone).ino;
+  const again = await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "dns");
+  assert.equal(again.code, 0);
+  assert.equal(again.stdout, `examples/lab/keel.yaml: rendered 4 files into ${out} (0 changed)\n`);
   assert.deepEqual(snapshot(out), first);
+  assert.equal(statSync(zone).ino, inode, "an up-to-date file is left alone, not replaced");
 });
 
 test("keel render: a failing renderer writes nothing (exit 2, the output as it was)", async () => {
@@ -94,7 +99,7 @@ test("keel render: files no longer produced are removed, and the manifest says s
   );
   const r = await keel("render", f, "--out", out, "--only", "dns");
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, `${f}: rendered 3 files into ${out}, removed 1 no longer produced\n`);
+  assert.equal(r.stdout, `${f}: rendered 3 files into ${out} (2 changed), removed 1 no longer produced\n`);
   assert.ok(!existsSync(join(out, "dns", "db.1.46.10.in-addr.arpa")));
   assert.deepEqual(JSON.parse(readFileSync(join(out, ".keel-render.json"), "utf8")).files, [
     "dns/db.0.46.10.in-addr.arpa",

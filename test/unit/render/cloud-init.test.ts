@@ -13,7 +13,7 @@ import { after, describe, test } from "node:test";
 import { parse } from "yaml";
 import type { Inventory } from "../../../src/inventory/model.js";
 import { cloudInitRenderer } from "../../../src/render/cloud-init.js";
-import type { RenderedFile } from "../../../src/render/types.js";
+import { isKept, type RenderContext, type RenderedFile } from "../../../src/render/types.js";
 import { contractExample, host } from "../../helpers/inventory.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keel-render-ci-"));
@@ -57,8 +57,17 @@ function schema(content: string) {
   return spawnSync("cloud-init", ["schema", "--config-file", file], { encoding: "utf8" });
 }
 
+/** The renderer's files; without `ctx.exists` it never keeps an image, so every output has bytes. */
+async function render(inv: Inventory, c: RenderContext = ctx): Promise<RenderedFile[]> {
+  const out = await cloudInitRenderer.render(inv, c);
+  return out.map((f) => {
+    if (isKept(f)) throw new Error(`${f.path} kept without ctx.exists`);
+    return f;
+  });
+}
+
 describe("cloud-init renderer", async () => {
-  const files = await cloudInitRenderer.render(inventory(), ctx);
+  const files = await render(inventory());
 
   test("only VMs get seeds: user-data, meta-data, network-config, cidata.iso", () => {
     assert.deepEqual(
@@ -125,7 +134,7 @@ describe("cloud-init renderer", async () => {
   });
 
   test("instance-id is stable and changes only when vm.instance is bumped", async () => {
-    const md = (inv: Inventory) => cloudInitRenderer.render(inv, ctx);
+    const md = (inv: Inventory) => render(inv);
     const a = parse(String(get(await md(inventory(1)), "cloud-init/web-1/meta-data")));
     const b = parse(String(get(await md(inventory(1)), "cloud-init/web-1/meta-data")));
     const c = parse(String(get(await md(inventory(2)), "cloud-init/web-1/meta-data")));
@@ -147,7 +156,34 @@ describe("cloud-init renderer", async () => {
     const ud = execFileSync("isoinfo", ["-R", "-x", "/user-data", "-i", file], { encoding: "utf8" });
     assert.equal(ud, get(files, "cloud-init/web-1/user-data"));
     await new Promise((r) => setTimeout(r, 1100));
-    const again = await cloudInitRenderer.render(inventory(), ctx);
+    const again = await render(inventory());
     assert.ok(Buffer.from(iso).equals(Buffer.from(get(again, "cloud-init/web-1/cidata.iso") as Uint8Array)));
   });
+});
+
+test("an image whose three files did not change is kept, not rebuilt; a change rebuilds it", async () => {
+  const first = await render(inventory());
+  const byPath = new Map(first.map((f) => [f.path, f.content]));
+  const onDisk: RenderContext = {
+    now: new Date(),
+    previous: (p) => {
+      const c = byPath.get(p);
+      return typeof c === "string" ? c : undefined;
+    },
+    exists: (p) => byPath.has(p),
+  };
+  const again = await cloudInitRenderer.render(inventory(), onDisk);
+  const iso = again.find((f) => f.path === "cloud-init/web-1/cidata.iso")!;
+  assert.ok(isKept(iso), "unchanged inputs: the image on disk is kept");
+  const changed = inventory();
+  changed.hosts.find((h) => h.name === "web-1")!.vm!.packages.push("htop");
+  const rebuilt = (await cloudInitRenderer.render(changed, onDisk)).find((f) =>
+    f.path.endsWith("cidata.iso"),
+  )!;
+  assert.ok(!isKept(rebuilt) && rebuilt.content instanceof Uint8Array && rebuilt.content.length > 0);
+  const gone: RenderContext = { ...onDisk, exists: () => false };
+  const missing = (await cloudInitRenderer.render(inventory(), gone)).find((f) =>
+    f.path.endsWith("cidata.iso"),
+  )!;
+  assert.ok(!isKept(missing), "an image missing from the directory is built again");
 });
