@@ -28,7 +28,7 @@ import type * as YamlLib from "yaml";
 import type { Document, LineCounter, Node, Pair, YAMLMap } from "yaml";
 import { type Problem, UserError } from "../errors.js";
 import { type AddressRequest, type AllocationResult, allocate, type MacRequest } from "../ipam/allocate.js";
-import { formatLock, type Lock, lockPathFor, parseLock, readLockText } from "../ipam/lock.js";
+import { formatLock, type Lock, lockPathFor, parseLock, readLockText, sameLock } from "../ipam/lock.js";
 import { isMulticastMac, MAC_EXPECTED, parseMac } from "../ipam/mac.js";
 import {
   type Address,
@@ -862,6 +862,8 @@ class Checker {
   readonly vms: MacRequest[] = [];
   /** Result of `allocateAll`. */
   allocation: AllocationResult | undefined;
+  /** The lock file's content as read (undefined without a lock file), set with `allocation`. */
+  previousLock: Lock | undefined;
   readonly networkNames: string[];
   readonly hostNames: string[];
   readonly vantageNames: string[];
@@ -1198,6 +1200,7 @@ class Checker {
       if (a !== undefined) req.slot.address = a;
     });
     this.allocation = result;
+    this.previousLock = lock;
   }
 
   checkAllow(segs: Segment[], allow: string[] | undefined): void {
@@ -1669,7 +1672,7 @@ function normalise(
     vantages,
     serve: normaliseServe(raw.serve, loc),
     alerts: normaliseAlerts(raw.alerts, loc),
-    ipam: ipamState(file, allocation, options.lockText),
+    ipam: ipamState(file, allocation, checker.previousLock),
   };
 }
 
@@ -1699,19 +1702,29 @@ function normaliseVm(vm: RawVm, d: RawVmDefaults | undefined, mac: string, pos: 
 }
 
 /**
- * The lock file's new text and whether it changed. No lock file is created for an inventory that
- * allocates nothing; an existing one is kept (emptied) rather than deleted.
+ * The lock file's new content and whether it changed. No lock file is created for an inventory
+ * that allocates nothing; an existing one is kept (emptied) rather than deleted. Whether it
+ * changed is decided on the content (`sameLock`), and the text (`lock`) is formatted only when
+ * asked for, by the commands that write it: formatting 20,000 entries with `yaml` took longer
+ * than loading the inventory, and every command loads it.
  */
-function ipamState(file: string, allocation: AllocationResult, lockText: string | undefined): IpamState {
+function ipamState(file: string, allocation: AllocationResult, previous: Lock | undefined): IpamState {
   const empty =
     Object.keys(allocation.lock.addresses).length === 0 && Object.keys(allocation.lock.macs).length === 0;
-  const lock = empty && lockText === undefined ? undefined : formatLock(allocation.lock);
-  return {
+  const needed = !(empty && previous === undefined);
+  const state: IpamState = {
     lockFile: lockPathFor(file),
-    ...(lock !== undefined ? { lock } : {}),
-    lockChanged: lock !== undefined && lock !== lockText,
+    lockChanged: needed && (previous === undefined || !sameLock(previous, allocation.lock)),
     changes: allocation.changes,
   };
+  if (needed) {
+    let text: string | undefined;
+    Object.defineProperty(state, "lock", {
+      get: () => (text ??= formatLock(allocation.lock)),
+      enumerable: true,
+    });
+  }
+  return state;
 }
 
 /** Durations that passed the schema parse; `fallback` when absent. */

@@ -257,7 +257,10 @@ export interface IpamState {
    * lock file (then none is created).
    */
   lock?: string;
-  /** True when `lock` differs from the lock file's current text (or there is none yet). */
+  /**
+   * True when the allocations differ from the lock file's content (or there is none yet); a
+   * lock that holds the same allocations in another layout counts as unchanged.
+   */
   lockChanged: boolean;
   /** Allocations made, moved or freed, in inventory order (freed ones last). */
   changes: AllocationChange[];

@@ -19,6 +19,7 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { CORE_SCHEMA, load as loadFast } from "js-yaml";
 import type * as YamlLib from "yaml";
 import type { Node, Scalar, YAMLMap } from "yaml";
 import { type Problem, UserError } from "../errors.js";
@@ -64,6 +65,58 @@ const REWRITE_HINT = `${LOCK_FILE} is written by keel: fix the entry, or delete 
  *   unsupported `keel-lock` version, unknown keys, an entry that is not an IP address or MAC).
  */
 export function parseLock(text: string, file: string): Lock {
+  return parseLockFast(text) ?? parseLockLocated(text, file);
+}
+
+/**
+ * The fast path of `parseLock`: js-yaml (YAML 1.2 core schema, duplicate keys rejected), no
+ * positions. Returns undefined for anything that is not a well-formed lock, so that
+ * `parseLockLocated` reports it with its position; for a well-formed one both give the same Lock.
+ * (Reading a 20,000-entry lock with `yaml` and positions took ~1.4 s; this takes ~50 ms.)
+ */
+function parseLockFast(text: string): Lock | undefined {
+  let data: unknown;
+  try {
+    data = loadFast(text, { schema: CORE_SCHEMA });
+  } catch {
+    return undefined;
+  }
+  const isMap = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isMap(data) || data["keel-lock"] !== 1) return undefined;
+  for (const k of Object.keys(data))
+    if (k !== "keel-lock" && k !== "addresses" && k !== "macs") return undefined;
+  const parsed = new Map<string, Address>();
+  const lock: Lock = { addresses: {}, macs: {}, parsed };
+  const addresses = data.addresses ?? {};
+  const macs = data.macs ?? {};
+  if (!isMap(addresses) || !isMap(macs)) return undefined;
+  for (const [host, nets] of Object.entries(addresses)) {
+    if (nets === null) continue; // `host:` left empty, as the located path reads it
+    if (!isMap(nets)) return undefined;
+    const entry: Record<string, string> = {};
+    for (const [net, value] of Object.entries(nets)) {
+      const addr = typeof value === "string" ? tryParseAddress(value) : undefined;
+      if (!addr) return undefined;
+      const canon = canonicalAddress(addr);
+      parsed.set(canon, addr);
+      entry[net] = canon;
+    }
+    if (Object.keys(entry).length > 0) lock.addresses[host] = entry;
+  }
+  for (const [host, value] of Object.entries(macs)) {
+    const mac = typeof value === "string" ? parseMac(value) : undefined;
+    if (!mac || isMulticastMac(mac)) return undefined;
+    lock.macs[host] = mac;
+  }
+  return lock;
+}
+
+/**
+ * `parseLock` with the `yaml` library and positions: every problem located in the lock file.
+ * Exported for the test that compares it with the fast path.
+ */
+export function parseLockLocated(text: string, file: string): Lock {
   const { LineCounter, parseDocument, isMap, isScalar } = Y();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
@@ -167,6 +220,20 @@ export function parseLock(text: string, file: string): Lock {
     problems.push({ pos: at(root), message: `${LOCK_FILE} is missing "keel-lock: 1"; ${REWRITE_HINT}` });
   if (problems.length > 0) throw new UserError(problems);
   return lock;
+}
+
+/** True when `a` and `b` hold the same allocations (the `parsed` cache aside). */
+export function sameLock(a: Lock, b: Lock): boolean {
+  const sameRecord = (x: Record<string, string>, y: Record<string, string>) => {
+    const keys = Object.keys(x);
+    return keys.length === Object.keys(y).length && keys.every((k) => y[k] === x[k]);
+  };
+  const hosts = Object.keys(a.addresses);
+  return (
+    hosts.length === Object.keys(b.addresses).length &&
+    hosts.every((h) => b.addresses[h] !== undefined && sameRecord(a.addresses[h]!, b.addresses[h]!)) &&
+    sameRecord(a.macs, b.macs)
+  );
 }
 
 const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

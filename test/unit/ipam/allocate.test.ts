@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseInventory } from "../../../src/inventory/load.js";
 import type { Inventory } from "../../../src/inventory/model.js";
-import { parseLock } from "../../../src/ipam/lock.js";
+import { parseLock, parseLockLocated } from "../../../src/ipam/lock.js";
 import { yaml } from "../inventory/helpers.js";
 
 /** A site with a plan: infra and vms ranges, a gateway, reserved entries; `hosts` lines appended. */
@@ -271,4 +271,36 @@ test("networks: reserved and dhcp are normalised (lease in seconds, default 12h)
   assert.deepEqual(lan!.dhcp, { range: "vms", leaseSeconds: 5400 });
   assert.deepEqual(lab!.dhcp, { range: "pool", leaseSeconds: 43200 });
   assert.deepEqual(lab!.reserved, []);
+});
+
+test("keel.lock: the fast reader and the located reader agree on well-formed locks", () => {
+  const locks = [
+    "keel-lock: 1\naddresses:\n  db-1: { lan: 10.20.0.5 }\n  web-1: { lan: 10.20.0.128, v6: 'fd00:20::0:5' }\nmacs:\n  web-1: \"02:6B:65:1A:2B:3C\"\n",
+    "# Written by keel\nkeel-lock: 1\naddresses:\nmacs:\n",
+    "keel-lock: 1\naddresses:\n  empty: {}\n  nothing:\n  '123': { lan: 10.20.0.9 }\nmacs: {}\n",
+    "keel-lock: 1\n",
+  ];
+  for (const text of locks) {
+    const { parsed: _a, ...fast } = parseLock(text, "keel.lock");
+    const { parsed: _b, ...located } = parseLockLocated(text, "keel.lock");
+    assert.deepEqual(fast, located, text);
+  }
+  // anything malformed still gets the located error
+  assert.throws(
+    () => parseLock("keel-lock: 1\naddresses:\n  db-1: { lan: not-an-ip }\n", "keel.lock"),
+    /keel\.lock:3:\d+: address of host "db-1" on network "lan"/,
+  );
+  assert.throws(
+    () => parseLock("keel-lock: 1\nmacs:\n  a: 01:00:00:00:00:01\n", "keel.lock"),
+    /keel\.lock:3:\d+: MAC/,
+  );
+});
+
+test("a lock with the same allocations in another layout is not a change", () => {
+  const text = site("  a1: { address: { lan: auto@vms } }", "  a2: { address: { lan: auto@vms }, vm: {} }");
+  const first = load(text);
+  const mac = first.hosts.find((h) => h.name === "a2")!.vm!.mac;
+  const relaidOut = `keel-lock: 1\nmacs:\n  a2: '${mac}'\naddresses:\n  a2:\n    lan: ${addr(first, "a2")}\n  a1:\n    lan: ${addr(first, "a1")}\n`;
+  assert.equal(load(text, relaidOut).ipam.lockChanged, false);
+  assert.equal(load(text, relaidOut.replace(/macs:\n.*\n/, "macs: {}\n")).ipam.lockChanged, true);
 });
