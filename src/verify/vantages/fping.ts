@@ -23,9 +23,9 @@ export interface PingBatcherOptions {
   vantage: string;
   /** The fping binary; default `fping` from PATH. */
   command?: string;
-  /** How long (ms) a request waits for others to share its fping; default 25. */
+  /** How long (ms) a request waits for others to share its fping; default 100 (a reachability check waits at most that much longer). */
   windowMs?: number;
-  /** Most addresses per fping process; default 256 (a full batch starts at once). */
+  /** Most addresses per fping process; default 512 (a full batch starts at once). */
   maxBatch?: number;
 }
 
@@ -52,7 +52,7 @@ export class PingBatcher {
   readonly #open = new Map<number, Batch>();
 
   constructor(options: PingBatcherOptions) {
-    this.#opts = { command: "fping", windowMs: 25, maxBatch: 256, ...options };
+    this.#opts = { command: "fping", windowMs: 100, maxBatch: 512, ...options };
   }
 
   /**

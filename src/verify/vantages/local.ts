@@ -120,7 +120,7 @@ export class LocalProber implements Prober {
 
   /**
    * ICMP echo: one echo request, waiting `timeoutMs` ms for the reply, through fping(8) with the
-   * requests of other checks that arrive within a few ms (`PingBatcher`, `fping.ts`).
+   * requests of other checks that arrive within 100 ms (`PingBatcher`, `fping.ts`).
    *
    * @returns true when a reply came back.
    * @throws VantageError when fping is missing or cannot run (e.g. no permission for raw sockets).
