@@ -1497,7 +1497,6 @@ function normalise(
   checker: Checker,
   hostAddresses: Map<string, InterfaceAddress[]>,
   vantageAddresses: Map<string, InterfaceAddress[]>,
-  options: ParseOptions,
 ): Inventory {
   const d = raw.defaults ?? {};
   const defaultSsh: SshSettings = {
@@ -1800,7 +1799,7 @@ export function parseInventory(text: string, file: string, options: ParseOptions
     const checker = new Checker(raw, loc);
     const checked = checkAll(checker, lock);
     if (checker.problems.length === 0)
-      return normalise(raw, file, loc, checker, checked.hostAddresses, checked.vantageAddresses, options);
+      return normalise(raw, file, loc, checker, checked.hostAddresses, checked.vantageAddresses);
   }
   // Slow path: `yaml` with positions, every problem reported and located.
   return parseLocated(text, file, options);
@@ -1851,7 +1850,7 @@ export function parseLocated(text: string, file: string, options: ParseOptions =
   const { hostAddresses, vantageAddresses } = checkAll(checker, lock);
   problems.push(...checker.problems);
   if (problems.length > 0) throw new UserError(problems.sort(byPosition));
-  return normalise(raw, file, loc, checker, hostAddresses, vantageAddresses, options);
+  return normalise(raw, file, loc, checker, hostAddresses, vantageAddresses);
 }
 
 /**

@@ -11,7 +11,6 @@ import {
   ProbeError,
   type Prober,
   type SshTarget,
-  VantageError,
 } from "../types.js";
 import { hostPort, raceDeadline } from "./deadline.js";
 import { PingBatcher } from "./fping.js";

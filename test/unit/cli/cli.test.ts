@@ -1,26 +1,12 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { promisify } from "node:util";
 import { inventorySchema } from "../../../src/inventory/schema.js";
-import { ensureBuilt } from "./built.js";
+import { runKeel } from "./built.js";
 
-const run = promisify(execFile);
-
-/** Runs the built CLI; returns exit code, stdout and stderr. */
-async function keel(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  ensureBuilt();
-  try {
-    const { stdout, stderr } = await run(process.execPath, ["dist/cli/main.js", ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const keel = runKeel;
 
 test("keel validate prints a summary and exits 0 for a valid inventory", async () => {
   const r = await keel("validate", "test/fixtures/contract-example.yaml");

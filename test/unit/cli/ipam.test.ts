@@ -1,24 +1,11 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { promisify } from "node:util";
-import { ensureBuilt } from "./built.js";
+import { runKeel } from "./built.js";
 
-const run = promisify(execFile);
-
-async function keel(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  ensureBuilt();
-  try {
-    const { stdout, stderr } = await run(process.execPath, ["dist/cli/main.js", ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const keel = runKeel;
 
 const SITE = [
   "keel: 1",
