@@ -12,7 +12,7 @@ for pair in \
   prometheus-blackbox-exporter:prometheus-blackbox-exporter prometheus-alertmanager:prometheus-alertmanager \
   wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute2 ss:iproute2 \
   sysctl:procps ping:iputils-ping fping:fping nc:netcat-openbsd /usr/bin/time:time python3:python3 make:make g++:g++ \
-  named-checkzone:bind9-utils dnsmasq:dnsmasq-base kea-dhcp4:kea-dhcp4-server \
+  named-checkzone:bind9-utils named:bind9 nsupdate:bind9-dnsutils dig:bind9-dnsutils dnsmasq:dnsmasq-base kea-dhcp4:kea-dhcp4-server \
   ansible-inventory:ansible-core cloud-init:cloud-init genisoimage:genisoimage isoinfo:genisoimage \
   curl:curl nginx:nginx-light nsenter:util-linux unshare:util-linux mountpoint:util-linux /usr/bin/chromium:chromium; do
   bin=${pair%%:*} pkg=${pair#*:}

@@ -427,6 +427,35 @@ describe("ViaProber (loopback sshd as the via host)", () => {
     }
   });
 
+  test("a check stopped while its black-holed via host is still logging in is a VantageError, not 'aborted'", async () => {
+    // The runner aborts a check's signal at its timeout; on a busy machine that can come before
+    // the prober's own deadline. The verdict must still say the vantage is unusable (error).
+    const bad = new ViaProber(
+      "lan-probe",
+      { host: "svc-1", address: ns.nsAddress, port: 22, user: "root", identity: keyOnly.clientKey },
+      { connectTimeoutMs: 10_000 },
+    );
+    try {
+      for (const probe of [
+        (s: AbortSignal) => bad.tcpConnect("127.0.0.1", 22, 5000, s),
+        (s: AbortSignal) => bad.ping("127.0.0.1", 5000, s),
+        (s: AbortSignal) => bad.sshAuthMethods("127.0.0.1", 22, "root", 5000, s),
+      ]) {
+        const ac = new AbortController();
+        setTimeout(() => ac.abort(new Error("timeout")), 300);
+        const [e, ms] = await elapsed(() => probe(ac.signal).catch((x: unknown) => x));
+        assert.ok(e instanceof VantageError, String(e));
+        assert.match(
+          e.message,
+          /^vantage lan-probe: cannot log in to svc-1 \(.+:22\) as root: still connecting after \d+ ms when the check was stopped \(timeout\)$/,
+        );
+        assert.ok(ms < 1000, `took ${ms} ms`);
+      }
+    } finally {
+      await bad.close();
+    }
+  });
+
   test("a black-holed via host fails once after its connect timeout", async () => {
     const bad = new ViaProber(
       "lan-probe",
