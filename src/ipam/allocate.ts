@@ -172,24 +172,46 @@ export function allocate(input: AllocationInput): AllocationResult {
     const np = networkOf(pools, n, family);
     if (np) blockIn(np, n);
   }
-  const reservedBounds = new Map(
-    input.networks.map((net) => [net.name, net.reserved.map((r) => prefixBounds(r))]),
+  // per network, what a locked address must not be: worked out once, not once per lock entry
+  const guards = new Map(
+    input.networks.map((net) => {
+      const { first, last } = prefixBounds(net.prefix);
+      const v4Edges = net.prefix.family === 4 && net.prefix.length < 31;
+      return [
+        net.name,
+        {
+          gateway: net.gateway ? addressToBigInt(net.gateway) : undefined,
+          // IPv4 network/broadcast (shorter than /31); IPv6 Subnet-Router anycast (shorter than /127)
+          edge: (n: bigint): string | undefined =>
+            v4Edges && (n === first || n === last)
+              ? "the network or broadcast address"
+              : net.prefix.family === 6 && net.prefix.length < 127 && n === first
+                ? "the Subnet-Router anycast address"
+                : undefined,
+          reserved: net.reserved.map((r) => prefixBounds(r)),
+        },
+      ];
+    }),
   );
   const lockAddrs = input.lock?.addresses ?? {};
+  const parsedLock = input.lock?.parsed;
   const addresses: (string | undefined)[] = new Array(input.requests.length).fill(undefined);
   const changes: AllocationChange[] = [];
-  const claimed = new Map<string, Set<string>>();
+  /** Per host entry of the lock, how many of its networks a request still asks for. */
+  const claims = new Map<Record<string, string>, number>();
   const why = new Map<number, string>();
 
   // 1. locked addresses that are still valid, in inventory order
-  input.requests.forEach((req, i) => {
-    const locked = lockAddrs[req.host]?.[req.network];
-    if (locked === undefined) return;
-    const nets = claimed.get(req.host) ?? new Set<string>();
-    claimed.set(req.host, nets);
-    nets.add(req.network);
+  for (let i = 0; i < input.requests.length; i++) {
+    const req = input.requests[i]!;
+    const entry = lockAddrs[req.host];
+    const locked = entry?.[req.network];
+    if (locked === undefined) continue;
+    claims.set(entry!, (claims.get(entry!) ?? 0) + 1);
     const np = byName.get(req.network)!;
-    const addr = input.lock?.parsed?.get(locked) ?? tryParseAddress(locked);
+    const guard = guards.get(req.network)!;
+    const cached = parsedLock?.get(locked);
+    const addr = cached ?? tryParseAddress(locked);
     const family = np.net.prefix.family;
     const pool = req.range === undefined ? np.auto : np.ranges.get(req.range)!;
     const n = addr && (addr.kind() === "ipv4" ? 4 : 6) === family ? addressToBigInt(addr) : undefined;
@@ -198,21 +220,17 @@ export function allocate(input: AllocationInput): AllocationResult {
     else if (req.range !== undefined && !pool.has(n)) reason = `no longer inside range "${req.range}"`;
     else if (staticSet[family].has(key(n, family))) reason = `a static address took ${locked}`;
     else if (used[family].has(key(n, family))) reason = `${locked} is held by another host in keel.lock`;
-    else if (np.net.gateway && addressToBigInt(np.net.gateway) === n) reason = `${locked} is the gateway`;
-    else if (family === 4 && np.net.prefix.length < 31 && (n === np.auto.first || n === np.auto.last))
-      reason = `${locked} is the network or broadcast address`;
-    else if (family === 6 && np.net.prefix.length < 127 && n === np.auto.first)
-      reason = `${locked} is the Subnet-Router anycast address`;
-    else if (reservedBounds.get(req.network)!.some((b) => n >= b.first && n <= b.last))
-      reason = `${locked} is reserved`;
+    else if (guard.gateway === n) reason = `${locked} is the gateway`;
+    else if (guard.edge(n) !== undefined) reason = `${locked} is ${guard.edge(n)}`;
+    else if (guard.reserved.some((b) => n >= b.first && n <= b.last)) reason = `${locked} is reserved`;
     if (reason !== undefined) {
       why.set(i, reason);
-      return;
+      continue;
     }
     used[family].add(key(n!, family));
     blockIn(np, n!);
-    addresses[i] = input.lock?.parsed?.has(locked) ? locked : canonicalAddress(addr!);
-  });
+    addresses[i] = cached ? locked : canonicalAddress(addr!);
+  }
 
   // 2. everything else, in inventory order
   const exhausted: Exhausted[] = [];
@@ -286,10 +304,25 @@ export function allocate(input: AllocationInput): AllocationResult {
   });
   const hosts = new Set(input.hosts);
   const freedReason = (host: string) => (hosts.has(host) ? "no longer auto" : "host removed");
-  for (const [host, nets] of Object.entries(lockAddrs))
-    for (const [network, from] of Object.entries(nets))
-      if (!claimed.get(host)?.has(network))
-        changes.push({ host, kind: "address", network, from, reason: `freed: ${freedReason(host)}` });
+  // (a host whose every locked network is still asked for frees nothing: the common case)
+  let asked: Set<string> | undefined;
+  for (const host in lockAddrs) {
+    const nets = lockAddrs[host]!;
+    const n = claims.get(nets) ?? 0;
+    let size = 0;
+    for (const _ in nets) size++;
+    if (n === size) continue;
+    asked ??= new Set(input.requests.map((r) => `${r.host} ${r.network}`));
+    for (const network in nets)
+      if (n === 0 || !asked.has(`${host} ${network}`))
+        changes.push({
+          host,
+          kind: "address",
+          network,
+          from: nets[network]!,
+          reason: `freed: ${freedReason(host)}`,
+        });
+  }
   for (const [host, from] of Object.entries(lockMacs))
     if (lock.macs[host] === undefined)
       changes.push({ host, kind: "mac", from, reason: `freed: ${freedReason(host)}` });

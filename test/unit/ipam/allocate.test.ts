@@ -304,3 +304,16 @@ test("a lock with the same allocations in another layout is not a change", () =>
   assert.equal(load(text, relaidOut).ipam.lockChanged, false);
   assert.equal(load(text, relaidOut.replace(/macs:\n.*\n/, "macs: {}\n")).ipam.lockChanged, true);
 });
+
+test("a host that stops asking for auto on one of its two networks frees that entry only", () => {
+  const first = load(site("  h: { address: { lan: auto, v6: auto } }"));
+  assert.equal(addr(first, "h"), "10.20.0.16");
+  assert.equal(addr(first, "h", "v6"), "fd00:20::1");
+  const next = load(site("  h: { address: { lan: auto, v6: 'fd00:20::99' } }"), first.ipam.lock);
+  assert.equal(addr(next, "h"), "10.20.0.16");
+  assert.deepEqual(
+    next.ipam.changes.map((c) => [c.host, c.network, c.from, c.reason]),
+    [["h", "v6", "fd00:20::1", "freed: no longer auto"]],
+  );
+  assert.deepEqual(parseLock(next.ipam.lock!, "keel.lock").addresses, { h: { lan: "10.20.0.16" } });
+});
