@@ -6,6 +6,7 @@
 import pLimit from "p-limit";
 import type { CheckKindModule, CheckOutcome, CheckResult, CheckSpec, Prober, Report } from "./types.js";
 import { ProbeError, VantageError } from "./types.js";
+import { CheckTimeout } from "./vantages/deadline.js";
 
 /** Default number of checks in flight at once. */
 export const DEFAULT_CONCURRENCY = 64;
@@ -90,7 +91,7 @@ async function runOne(
   const deadline = new Promise<CheckOutcome>((resolve) => {
     // First abort the check (timeout + slack), then give up on it (timeout + grace).
     timer = setTimeout(() => {
-      ac.abort(new Error("timeout"));
+      ac.abort(new CheckTimeout(opts.timeoutMs));
       timer = setTimeout(
         () => resolve({ status: "error", message: `no answer within the ${opts.timeoutMs} ms timeout` }),
         TIMEOUT_GRACE_MS - ABORT_SLACK_MS,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { hostPort, raceDeadline, shellQuote } from "../../src/verify/vantages/deadline.js";
+import { CheckTimeout, hostPort, raceDeadline, shellQuote } from "../../src/verify/vantages/deadline.js";
 import { portStateOfErrno } from "../../src/verify/vantages/local.js";
 
 test("socket errnos map to port states: RST refused, ICMP unreachable", () => {
@@ -79,4 +79,28 @@ test("raceDeadline with an already-aborted signal still swallows a late rejectio
   } finally {
     process.off("unhandledRejection", onUnhandled);
   }
+});
+
+test("raceDeadline: a CheckTimeout abort settles as the deadline would (a precise verdict), whichever timer fires first", async () => {
+  const never = new Promise<string>(() => undefined);
+  // the runner's abort comes before the probe's own (late, on a busy machine) deadline
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new CheckTimeout(3000)), 10);
+  assert.equal(await raceDeadline(never, 10_000, ac.signal, () => "filtered"), "filtered");
+  // an onTimeout that throws rejects with its error, not the abort reason
+  const ac2 = new AbortController();
+  ac2.abort(new CheckTimeout(3000));
+  await assert.rejects(
+    raceDeadline(never, 10_000, ac2.signal, () => {
+      throw new Error("still connecting");
+    }),
+    /still connecting/,
+  );
+  // any other abort (an interrupted run) still rejects with its reason
+  const ac3 = new AbortController();
+  setTimeout(() => ac3.abort(new Error("interrupted")), 10);
+  await assert.rejects(
+    raceDeadline(never, 10_000, ac3.signal, () => "filtered"),
+    /interrupted/,
+  );
 });

@@ -12,8 +12,23 @@ export function abortReason(signal: AbortSignal): Error {
 }
 
 /**
- * Settles with `work`, or with `onTimeout()` after `timeoutMs` ms, or rejects with the abort
- * reason when `signal` fires, whichever comes first. `cleanup` runs exactly once when the race
+ * The reason a check's AbortSignal carries when the runner stops the check because its timeout
+ * has passed. A probe that sees it settles as at its own deadline (`filtered`, "no answer"),
+ * since that is what happened: on a busy machine the runner's abort can come before the probe's
+ * own timer, and the verdict must not depend on which timer fired first.
+ */
+export class CheckTimeout extends Error {
+  /** @param timeoutMs the check's timeout, in ms. */
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within the ${timeoutMs} ms timeout`);
+    this.name = "CheckTimeout";
+  }
+}
+
+/**
+ * Settles with `work`, or with `onTimeout()` after `timeoutMs` ms or when `signal` fires with a
+ * `CheckTimeout` reason, or rejects with the abort reason when `signal` fires otherwise
+ * (an interrupted run), whichever comes first. `cleanup` runs exactly once when the race
  * is decided (close sockets, kill children). A late rejection of `work` is swallowed.
  *
  * @param timeoutMs deadline in ms, measured from the call.
@@ -40,18 +55,19 @@ export function raceDeadline<T>(
       }
       f();
     };
-    const onAbort = (): void => finish(() => reject(abortReason(signal!)));
-    const timer = setTimeout(
-      () =>
-        finish(() => {
-          try {
-            resolve(onTimeout());
-          } catch (e) {
-            reject(e);
-          }
-        }),
-      Math.max(0, timeoutMs),
-    );
+    const timedOut = (): void =>
+      finish(() => {
+        try {
+          resolve(onTimeout());
+        } catch (e) {
+          reject(e);
+        }
+      });
+    const onAbort = (): void => {
+      if (signal!.reason instanceof CheckTimeout) timedOut();
+      else finish(() => reject(abortReason(signal!)));
+    };
+    const timer = setTimeout(timedOut, Math.max(0, timeoutMs));
     // Handlers first, so a late rejection of `work` is swallowed even when already aborted.
     work.then(
       (v) => finish(() => resolve(v)),

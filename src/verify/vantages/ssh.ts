@@ -194,12 +194,13 @@ export class ViaProber implements Prober {
   private async ready(timeoutMs: number, signal?: AbortSignal): Promise<number> {
     const t0 = Date.now();
     try {
+      // (a CheckTimeout abort from the runner lands here too, see raceDeadline)
       await raceDeadline(this.connection(), timeoutMs, signal, () => {
         throw new VantageError(`${this.failurePrefix}: still connecting after ${timeoutMs} ms`);
       });
     } catch (e) {
-      // The check was stopped (its timeout, or the run's) while the via host was still logging
-      // in: what is known is that the vantage is not usable yet, so say that, not "aborted".
+      // The run was interrupted while the via host was still logging in: what is known is that
+      // the vantage is not usable yet, so say that, not "aborted".
       if (signal?.aborted && !(e instanceof VantageError))
         throw new VantageError(
           `${this.failurePrefix}: still connecting after ${Date.now() - t0} ms when the check was stopped (${errorMessage(e)})`,
