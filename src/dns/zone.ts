@@ -45,6 +45,8 @@ export interface SiteZones {
   domain: string;
   /** Default TTL of the records (`$TTL`), in s. */
   ttl: number;
+  /** The hosts that serve the zones (NS records), the SOA primary first. */
+  servers: string[];
   /** SOA MNAME: the first name server, absolute (`ns1.lab.internal.`). */
   mname: string;
   /** SOA RNAME, absolute (RFC 1035 §8). */
@@ -159,5 +161,5 @@ export function siteZones(inv: Inventory): SiteZones | undefined {
   const zones: Zone[] = [{ name: domain, kind: "forward", rrs: forward.sort(compareRr) }];
   for (const name of [...reverse.keys()].sort())
     zones.push({ name, kind: "reverse", rrs: [...nsRrs(), ...reverse.get(name)!].sort(compareRr) });
-  return { domain, ttl, mname, rname, zones };
+  return { domain, ttl, servers, mname, rname, zones };
 }
