@@ -9,6 +9,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import type { Change } from "../../src/dns/diff.js";
+import { DnsServerError, sendUpdate, transferZone } from "../../src/dns/transport.js";
+import { updateScript } from "../../src/dns/update.js";
+import { freePort } from "../helpers/daemons.js";
 import { type Named, startNamed, tsigKeygen } from "../helpers/named.js";
 import { runKeel } from "../unit/cli/built.js";
 
@@ -329,6 +333,60 @@ describe("keel dns sync: usage mistakes exit 2 naming the flag", () => {
       assert.equal(r.code, 2, `${flags.join(" ")}: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, message);
       assert.doesNotMatch(r.stderr, /\n\s+at /);
+    }
+  });
+});
+
+describe("keel dns sync: the update itself against BIND", () => {
+  test("a stale SOA prerequisite (the zone changed meanwhile) fails the whole message with NXRRSET; a wrong key's update is NOTAUTH (BADSIG)", async () => {
+    const named = await serve(inventory([]));
+    const server = { host: "127.0.0.1", port: named.port };
+    const read = await transferZone(server, FWD, keyFile);
+    const add = (ip: string): Change[] => [
+      { action: "add", name: `x.${FWD}.`, type: "A", new: { ttl: 60, values: [ip] } },
+    ];
+    await sendUpdate(server, FWD, updateScript(server, FWD, read.soa, add("10.77.0.50")), keyFile);
+    const stale = updateScript(server, FWD, read.soa, add("10.77.0.51"));
+    await assert.rejects(sendUpdate(server, FWD, stale, keyFile), (e: unknown) => {
+      assert.ok(e instanceof DnsServerError);
+      assert.equal(e.reason, "NXRRSET");
+      assert.match(
+        e.message,
+        new RegExp(`updating zone ${FWD} on server 127\\.0\\.0\\.1#${named.port} failed: NXRRSET`),
+      );
+      return true;
+    });
+    const now = await transferZone(server, FWD, keyFile);
+    assert.equal(now.serial, read.serial + 1);
+    const wrong = updateScript(server, FWD, now.soa, add("10.77.0.52"));
+    await assert.rejects(sendUpdate(server, FWD, wrong, wrongKeyFile), (e: unknown) => {
+      assert.ok(e instanceof DnsServerError);
+      assert.equal(e.reason, "BADSIG");
+      assert.match(e.message, /failed: NOTAUTH \(BADSIG\)/);
+      return true;
+    });
+    assert.deepEqual(dig(named, `x.${FWD}`, "A"), ["10.77.0.50"]);
+    assert.equal(serial(named, FWD), now.serial);
+  });
+
+  test("nothing listening at --server: exit 1, unreachable, naming the server", async () => {
+    writeFileSync(inv, inventory([]));
+    const port = await freePort();
+    const r = await runKeel("dns", "sync", inv, "--server", `127.0.0.1:${port}`, "--key", keyFile);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`on server 127\\.0\\.0\\.1#${port} failed: unreachable`));
+  });
+
+  test("dig and nsupdate missing from PATH: exit 2 naming bind9-dnsutils", async () => {
+    writeFileSync(inv, inventory([]));
+    const path = process.env.PATH;
+    process.env.PATH = "/nonexistent";
+    try {
+      const r = await runKeel("dns", "sync", inv, "--server", "127.0.0.1:1", "--key", keyFile);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /^dig is not installed; .*bind9-dnsutils/);
+    } finally {
+      process.env.PATH = path;
     }
   });
 });
