@@ -45,6 +45,8 @@ export async function startNamed(zones: NamedZone[], keyText: string, keyName: s
     "\tnotify no;",
     "\tdnssec-validation no;",
     "};",
+    // no rndc command channel: named would otherwise listen on 127.0.0.1#953 and ::1#953
+    "controls { };",
     `include "${keyFile}";`,
     ...zones.map((z) => {
       copyFileSync(z.file, join(dir, `db.${z.name}`));
