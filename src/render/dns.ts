@@ -1,6 +1,7 @@
 /**
  * `keel render --only dns`: the site's DNS zones as RFC 1035 master files (§5) and the BIND zone
- * stanzas that load them (contract: `docs/render.md`).
+ * stanzas that load them (contract: `docs/render.md`). The records of each zone come from
+ * `siteZones` (`src/dns/zone.ts`), which `keel dns sync` shares; this module only formats them.
  *
  * - `dns/db.DOMAIN`: the forward zone of `domain`: SOA, NS (`dns.servers`, or else the hosts with
  *   a service of kind `dns`), A/AAAA per host address (owner: the host name), a CNAME per
@@ -15,11 +16,12 @@
  * SOA serial: `YYYYMMDDnn`, kept from the zone file of the previous render when the zone is
  * otherwise unchanged, else max(old + 1, today's `YYYYMMDD00`) (UTC date of `ctx.now`).
  */
-import { UserError } from "../errors.js";
-import { parseRecordValue } from "../inventory/dns.js";
+
+import { type Rr, siteZones } from "../dns/zone.js";
 import type { Inventory } from "../inventory/model.js";
-import { type Address, parseAddress, parsePrefix } from "../net/prefix.js";
 import type { RenderContext, RenderedFile, Renderer } from "./types.js";
+
+export { reverseName, soaRname } from "../dns/zone.js";
 
 /** SOA timers in s: refresh, retry, expire, and the negative-caching TTL (RFC 2308 §4). */
 export const SOA_TIMERS = { refresh: 3600, retry: 900, expire: 1209600, negative: 300 } as const;
@@ -28,36 +30,6 @@ export const SOA_TIMERS = { refresh: 3600, retry: 900, expire: 1209600, negative
 const SERIAL_SLOT = "<serial>";
 /** Finds the serial in a zone this renderer wrote. */
 const SERIAL_LINE = /^\t\t(\d{1,10}) ; serial$/m;
-
-/** One resource record of a zone, before formatting. */
-interface Rr {
-  owner: string;
-  type: string;
-  rdata: string;
-  ttl?: number;
-}
-
-const TYPE_ORDER = ["SOA", "NS", "A", "AAAA", "CNAME", "MX", "SRV", "TXT", "CAA", "PTR"];
-
-function compareRr(a: Rr, b: Rr): number {
-  if (a.owner !== b.owner) {
-    if (a.owner === "@") return -1;
-    if (b.owner === "@") return 1;
-    return a.owner < b.owner ? -1 : 1;
-  }
-  const t = TYPE_ORDER.indexOf(a.type) - TYPE_ORDER.indexOf(b.type);
-  if (t !== 0) return t;
-  return a.rdata < b.rdata ? -1 : a.rdata > b.rdata ? 1 : 0;
-}
-
-/** The SOA RNAME of `contact` (RFC 1035 §8: the mailbox's `@` becomes a dot, dots before it escaped). */
-export function soaRname(contact: string, domain: string): string {
-  const at = contact.lastIndexOf("@");
-  if (at > 0)
-    return `${contact.slice(0, at).replace(/\./g, "\\.")}.${contact.slice(at + 1).replace(/\.$/, "")}.`;
-  if (contact.includes(".")) return contact.endsWith(".") ? contact : `${contact}.`;
-  return `${contact}.${domain}.`;
-}
 
 /** `YYYYMMDD00` of the UTC date of `now`. */
 export function firstSerialOf(now: Date): number {
@@ -99,32 +71,9 @@ function zoneText(
     `\t\t${SOA_TIMERS.expire} ; expire`,
     `\t\t${SOA_TIMERS.negative} ) ; negative caching TTL`,
   ];
-  for (const r of rrs.sort(compareRr))
+  for (const r of rrs)
     lines.push(`${r.owner}\t${r.ttl !== undefined ? `${r.ttl}\t` : ""}IN\t${r.type}\t${r.rdata}`);
   return `${lines.join("\n")}\n`;
-}
-
-/** Bytes (IPv4) or nibbles (IPv6) of an address, most significant first. */
-function digits(a: Address): string[] {
-  const bytes = a.toByteArray();
-  if (a.kind() === "ipv4") return bytes.map(String);
-  return bytes.flatMap((b) => [(b >> 4).toString(16), (b & 15).toString(16)]);
-}
-
-/**
- * The reverse zone holding `addr` for a network of prefix length `length`: the network's prefix
- * rounded down to an octet (IPv4) or nibble (IPv6) boundary, at least one octet or nibble long.
- * @returns the zone name (without the final dot) and the PTR owner of `addr` relative to it.
- */
-export function reverseName(addr: Address, length: number): { zone: string; owner: string } {
-  const v4 = addr.kind() === "ipv4";
-  const width = v4 ? 8 : 4;
-  const kept = Math.max(1, Math.floor(length / width));
-  const d = digits(addr);
-  return {
-    zone: `${d.slice(0, kept).reverse().join(".")}.${v4 ? "in-addr.arpa" : "ip6.arpa"}`,
-    owner: d.slice(kept).reverse().join("."),
-  };
 }
 
 /**
@@ -134,69 +83,18 @@ export function reverseName(addr: Address, length: number): { zone: string; owne
 export const dnsRenderer: Renderer<RenderedFile> = {
   kind: "dns",
   render(inv: Inventory, ctx: RenderContext): RenderedFile[] {
-    if (inv.domain === undefined) return [];
-    const domain = inv.domain.replace(/\.$/, "").toLowerCase();
-    const ttl = inv.dns?.ttl ?? 3600;
-    const declared = inv.dns?.servers ?? [];
-    const servers = declared.length
-      ? declared
-      : inv.hosts.filter((h) => h.services.some((s) => s.kind === "dns")).map((h) => h.name);
-    if (servers.length === 0)
-      throw new UserError(
-        `${inv.file}: the zones of domain ${domain} need a name server; declare dns: { servers: [HOST] } or give a host a service of kind dns`,
-      );
-    const ns = servers.map((s) => `${s}.${domain}.`);
-    const mname = ns[0]!;
-    const rname = soaRname(inv.dns?.contact ?? "hostmaster", domain);
-    const nsRrs = (): Rr[] => ns.map((n) => ({ owner: "@", type: "NS", rdata: n }));
-
-    const forward = nsRrs();
-    const reverse = new Map<string, Rr[]>();
-    for (const net of inv.networks) {
-      const p = parsePrefix(net.cidr);
-      if (p.length >= (p.family === 4 ? 8 : 4)) reverse.set(reverseName(p.network, p.length).zone, []);
-    }
-    const lengthOf = new Map(inv.networks.map((n) => [n.name, parsePrefix(n.cidr).length]));
-    for (const h of inv.hosts) {
-      for (const a of h.addresses) {
-        const addr = parseAddress(a.address);
-        forward.push({ owner: h.name, type: addr.kind() === "ipv4" ? "A" : "AAAA", rdata: a.address });
-        const { zone, owner } = reverseName(
-          addr,
-          lengthOf.get(a.network) ?? (addr.kind() === "ipv4" ? 24 : 64),
-        );
-        const rrs = reverse.get(zone) ?? [];
-        reverse.set(zone, rrs);
-        rrs.push({ owner, type: "PTR", rdata: `${h.name}.${domain}.` });
-      }
-      for (const s of h.services)
-        if (s.dns !== undefined) forward.push({ owner: s.dns, type: "CNAME", rdata: h.name });
-    }
-    for (const r of inv.dns?.records ?? []) {
-      const v = parseRecordValue(r.type, r.value);
-      // the loader has rejected malformed values; this guards against a hand-built Inventory
-      if (typeof v === "string")
-        throw new UserError([{ pos: r.pos, message: `value of ${r.type} record ${v}` }]);
-      forward.push({
-        owner: r.name,
-        type: r.type,
-        rdata: v.rdata,
-        ...(r.ttl !== undefined ? { ttl: r.ttl } : {}),
-      });
-    }
-
+    const site = siteZones(inv);
+    if (site === undefined) return [];
     const files: RenderedFile[] = [];
     const zones: string[] = [];
-    const emit = (zone: string, what: string, rrs: Rr[]) => {
-      const path = `dns/db.${zone}`;
-      const text = zoneText(zone, what, inv.site, ttl, mname, rname, rrs);
+    for (const z of site.zones) {
+      const path = `dns/db.${z.name}`;
+      const what = z.kind === "forward" ? "Forward zone" : "Reverse zone";
+      const text = zoneText(z.name, what, inv.site, site.ttl, site.mname, site.rname, z.rrs);
       const serial = serialFor(text, ctx.previous(path), ctx.now);
       files.push({ path, content: text.replace(SERIAL_SLOT, String(serial)) });
-      zones.push(zone);
-    };
-    emit(domain, "Forward zone", forward);
-    for (const zone of [...reverse.keys()].sort())
-      emit(zone, "Reverse zone", [...nsRrs(), ...reverse.get(zone)!]);
+      zones.push(z.name);
+    }
     const conf = [
       `// Zones of site ${inv.site}, written by keel render. Include this file from named.conf; the file`,
       "// names are relative to named's `directory` option (copy the db.* files there).",
