@@ -2,8 +2,10 @@
  * The `local` vantage: probes run on the machine that runs Keel.
  */
 import dgram from "node:dgram";
+import { Resolver } from "node:dns/promises";
 import net from "node:net";
 import {
+  type DnsQueryType,
   type ExecResult,
   type HttpGetOptions,
   type HttpResponse,
@@ -172,9 +174,78 @@ export class LocalProber implements Prober {
     return this.#ssh;
   }
 
+  /**
+   * One DNS question to `server:port` with node's `dns.promises.Resolver` (c-ares: UDP, TCP on
+   * truncation), `tries: 1` and the whole `timeoutMs` for the try; the resolver is cancelled on
+   * abort or deadline. NXDOMAIN (`ENOTFOUND`) and NODATA (`ENODATA`) give `[]`. See
+   * `Prober.dnsQuery` for the answers' forms.
+   *
+   * @throws ProbeError when the server does not answer (ETIMEOUT, ECONNREFUSED) or fails
+   *   (ESERVFAIL, EREFUSED, …).
+   */
+  dnsQuery(
+    server: string,
+    port: number,
+    name: string,
+    type: DnsQueryType,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    const resolver = new Resolver({ timeout: Math.max(1, timeoutMs), tries: 1 });
+    resolver.setServers([hostPort(server, port)]);
+    const ask = async (): Promise<string[]> => {
+      switch (type) {
+        case "A":
+          return resolver.resolve4(name);
+        case "AAAA":
+          return resolver.resolve6(name);
+        case "PTR":
+          return (await resolver.reverse(name)).map(normaliseName);
+        case "SOA":
+          return [String((await resolver.resolveSoa(name)).serial)];
+      }
+    };
+    const work = ask().catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOTFOUND" || e.code === "ENODATA") return [];
+      throw new ProbeError(`${type} ${name} from ${hostPort(server, port)}: ${dnsErrorText(e)}`);
+    });
+    return raceDeadline(
+      work,
+      timeoutMs + 200,
+      signal,
+      () => {
+        throw new ProbeError(
+          `${type} ${name} from ${hostPort(server, port)}: no answer within ${timeoutMs} ms`,
+        );
+      },
+      () => resolver.cancel(),
+    );
+  }
+
   /** Ends every SSH connection. */
   async close(): Promise<void> {
     if (this.#ssh) await (await this.#ssh).close();
+  }
+}
+
+/** A DNS name as `dnsQuery` returns it: lowercase, without the trailing dot. */
+export function normaliseName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/** Readable text of a c-ares error code (node's `dns` error codes). */
+function dnsErrorText(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case "ETIMEOUT":
+      return "no answer (timed out)";
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ESERVFAIL":
+      return "SERVFAIL";
+    case "EREFUSED":
+      return "REFUSED";
+    default:
+      return e.code ?? e.message;
   }
 }
 

@@ -8,6 +8,7 @@ import pLimit, { type LimitFunction } from "p-limit";
 import { type ClientChannel, type ConnectConfig, Client as SshClient } from "ssh2";
 import { Client as HttpClient } from "undici";
 import {
+  type DnsQueryType,
   type ExecResult,
   type HttpGetOptions,
   type HttpResponse,
@@ -385,6 +386,56 @@ export class ViaProber implements Prober {
         channel?.close();
       },
     );
+  }
+
+  /**
+   * One DNS question by `dig +short +time=S +tries=1 -p PORT @SERVER NAME TYPE` (`-x ADDRESS`
+   * for PTR) on the via host (bind9-dnsutils, dig(1)). Exit 9 (no reply) → ProbeError; exit 127
+   * → VantageError "dig is not installed on HOST". `+short` prints nothing for NXDOMAIN and
+   * NODATA (`[]`), and also for SERVFAIL/REFUSED, which a via vantage cannot tell from an empty
+   * answer. See `Prober.dnsQuery` for the answers' forms.
+   */
+  async dnsQuery(
+    server: string,
+    port: number,
+    name: string,
+    type: DnsQueryType,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    const secs = Math.max(1, Math.floor(timeoutMs / 1000) - 1);
+    const question = type === "PTR" ? `-x ${shellQuote(name)}` : `${shellQuote(name)} ${type}`;
+    const cmd = `dig +short +time=${secs} +tries=1 -p ${port} @${shellQuote(server)} ${question}`;
+    // Many short dig sessions in a row can outrun sshd's session teardown, so that it refuses a
+    // new one for a moment ("no more sessions", MaxSessions in sshd_config(5)): retry that one
+    // failure after a short pause while the time lasts.
+    const until = Date.now() + timeoutMs;
+    let r: ExecResult;
+    for (;;) {
+      try {
+        r = await this.execOnVia(cmd, Math.max(1, until - Date.now()), signal);
+        break;
+      } catch (e) {
+        if (!(e instanceof VantageError && /open failed/.test(e.message)) || until - Date.now() < 500)
+          throw e;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+    this.assertTool("dig", r);
+    if (r.code === 9)
+      throw new ProbeError(`${type} ${name} from ${hostPort(server, port)}: no answer (timed out)`);
+    if (r.code !== 0)
+      throw new VantageError(
+        `vantage ${this.vantage}: dig failed on ${this.via.host}: ${(r.stderr || r.stdout).trim()}`,
+      );
+    const lines = r.stdout
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== "" && !l.startsWith(";"));
+    if (type === "SOA") return lines.slice(0, 1).map((l) => l.split(/\s+/)[2] ?? "");
+    if (type === "PTR") return lines.map((l) => l.toLowerCase().replace(/\.$/, ""));
+    // a CNAME chain prints the alias targets first; keep the addresses
+    return lines.filter((l) => !l.endsWith("."));
   }
 
   /** Exit 127 / "not found" means the tool is missing on the via host: VantageError. */
