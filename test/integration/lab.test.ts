@@ -17,7 +17,9 @@ import {
   openPort,
   removePrometheusTarget,
   removeWireguardPeer,
+  serveWrongRecord,
   setSysctl,
+  staleZone,
   stopService,
 } from "../../src/lab/faults.js";
 import { hostPlace, type Lab, labDown, labStatus, labUp } from "../../src/lab/lab.js";
@@ -28,6 +30,18 @@ const octet = 100 + (process.pid % 70) * 2;
 const site = `t${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), "keel-lab-test-"));
 const inv = labInventory({ site, dir, octet });
+// gw-vpn serves the site's zones (BIND) on its dns service
+inv.domain = "lab.internal";
+inv.dns = { ttl: 3600, servers: ["gw-vpn"], contact: "hostmaster", records: [] };
+const gw = inv.hosts.find((h) => h.name === "gw-vpn")!;
+gw.services.unshift({
+  ...gw.services[0]!,
+  name: "dns",
+  kind: "dns",
+  port: 53,
+  protocol: "udp",
+  allow: ["lan", "vpn"],
+});
 const lan = (n: number) => `10.${octet}.0.${n}`;
 const GPU = lan(10);
 const SVC1 = lan(20);
@@ -175,6 +189,39 @@ test("the rendered firewall follows allow: lan-probe (svc-1) is dropped at gpu:9
   assert.equal(await reach(MON, 3000), "open");
 });
 
+/** `dig +short` from the root namespace (the admin vantage) against a lab server. */
+function dig(server: string, ...question: string[]): string {
+  return spawnSync("dig", ["+short", "+time=2", "+tries=1", `@${server}`, ...question], {
+    encoding: "utf8",
+  }).stdout.trim();
+}
+
+test("BIND on gw-vpn serves the rendered zones on its addresses, UDP and TCP", async () => {
+  assert.equal(dig(GW, "gpu.lab.internal", "A"), GPU);
+  assert.equal(dig(`10.${octet + 1}.0.1`, "+tcp", "svc-1.lab.internal", "A"), SVC1);
+  assert.equal(dig(GW, "-x", MON), "mon.lab.internal.");
+  assert.match(
+    dig(GW, "lab.internal", "SOA"),
+    /^gw-vpn\.lab\.internal\. hostmaster\.lab\.internal\. \d{10} /,
+  );
+  // only on the host's own addresses: not on loopback inside the namespace, no rndc port
+  const socks = (await runAt(hostPlace(lab, "gw-vpn"), "ss", ["-Hlntu"])).stdout;
+  assert.match(socks, new RegExp(`${GW.replaceAll(".", "\\.")}:53\\s`));
+  assert.doesNotMatch(socks, /127\.0\.0\.1:53\s|:953\s/);
+});
+
+test("faults serveWrongRecord and staleZone change what BIND answers until undone", async () => {
+  const undo = await serveWrongRecord(lab, "gw-vpn", "svc-1", lan(9));
+  assert.equal(dig(GW, "svc-1.lab.internal", "A"), lan(9));
+  await undo();
+  assert.equal(dig(GW, "svc-1.lab.internal", "A"), SVC1);
+  const serial = Number(dig(GW, "lab.internal", "SOA").split(" ")[2]);
+  const undoStale = await staleZone(lab, "gw-vpn");
+  assert.equal(Number(dig(GW, "lab.internal", "SOA").split(" ")[2]), serial - 1);
+  await undoStale();
+  assert.equal(Number(dig(GW, "lab.internal", "SOA").split(" ")[2]), serial);
+});
+
 test("status reports every daemon running (CLI exit 0)", async () => {
   const s = await labStatus(lab.dir);
   assert.ok(s?.healthy);
@@ -184,6 +231,7 @@ test("status reports every daemon running (CLI exit 0)", async () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /grafana +standin +stand-in .* running/);
   assert.match(r.stdout, /prometheus +prometheus +real .* running/);
+  assert.match(r.stdout, /dns +named +real .* running/);
   const j = spawnSync(
     process.execPath,
     ["--import", "tsx", "src/cli/main.ts", "lab", "status", "--json", inv.file],
@@ -283,5 +331,8 @@ test("down removes namespaces, root-namespace veths, routes and WireGuard interf
   const routes = spawnSync("ip", ["route"], { encoding: "utf8" }).stdout;
   assert.doesNotMatch(routes, new RegExp(`10\\.${octet}\\.0\\.0/24`));
   assert.ok(lab.state.processes.every((p) => spawnSync("kill", ["-0", String(p.pid)]).status !== 0));
+  const named = lab.state.processes.filter((p) => p.daemon === "named");
+  assert.equal(named.length, 1, "BIND was recorded, and down stopped it");
+  assert.equal(existsSync(join(dir, ".keel/lab/hosts/gw-vpn/named")), false);
   assert.equal(await labDown(lab.dir), false);
 });
