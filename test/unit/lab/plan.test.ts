@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { loadInventory } from "../../../src/inventory/load.js";
-import { freeAddressFromTop, localVantageAddresses, planLab, prometheusYaml } from "../../../src/lab/plan.js";
+import {
+  freeAddressFromTop,
+  localVantageAddresses,
+  namedConf,
+  planLab,
+  prometheusYaml,
+} from "../../../src/lab/plan.js";
 import { overlaps, parsePrefix } from "../../../src/net/prefix.js";
 import { allowPrefixes, hostRuleset } from "../../../src/render/nftables.js";
 import { labInventory } from "../../lab/fixture.js";
@@ -154,4 +160,34 @@ test("IPv6 networks: ip6 firewall sources, /128 allowed-ips, bracketed endpoints
   assert.deepEqual(plan.rootLinks[0]!.addresses, ["fd00:21::250/64"]);
   assert.deepEqual(plan.rootRoutes, []); // no IPv4 route through an IPv6 next hop
   assert.deepEqual(gpu.routes, []);
+});
+
+test("BIND runs on each dns.servers host (its dns service, else port 53), on the host's addresses only", () => {
+  const ex = loadInventory("examples/lab/keel.yaml");
+  const plan = planLab(ex);
+  const gw = plan.hosts.find((h) => h.host === "gw-vpn")!;
+  assert.deepEqual(gw.named, { service: "dns", port: 53, listen4: ["10.20.0.2", "10.99.0.1"], listen6: [] });
+  assert.equal(gw.services.find((s) => s.service === "dns")?.daemon, "named");
+  assert.ok(plan.hosts.find((h) => h.host === "mon")!.named);
+  assert.equal(plan.hosts.find((h) => h.host === "gpu")!.named, undefined);
+  const conf = namedConf("/x/named", gw.named!);
+  assert.match(conf, /listen-on port 53 \{ 10\.20\.0\.2; 10\.99\.0\.1; \};/);
+  assert.match(conf, /listen-on-v6 port 53 \{ none; \};/);
+  assert.match(conf, /recursion no;/);
+  assert.match(conf, /controls \{ \};/);
+  assert.match(conf, /include "\/x\/named\/named\.conf\.zones";/);
+  // without a domain there are no zones, so no BIND; a server without a dns service gets port 53
+  const { domain: _, ...noDomain } = ex;
+  assert.ok(planLab(noDomain).hosts.every((h) => h.named === undefined));
+  const gpuNs = planLab({ ...ex, dns: { ...ex.dns!, servers: ["gpu"] } }).hosts.find(
+    (h) => h.host === "gpu",
+  )!;
+  assert.deepEqual(gpuNs.named, { service: "dns", port: 53, listen4: ["10.20.0.10"], listen6: [] });
+  // the stand-in stays for a dns service on a host that is not a server
+  assert.equal(
+    planLab({ ...ex, dns: { ...ex.dns!, servers: ["mon"] } })
+      .hosts.find((h) => h.host === "gw-vpn")!
+      .services.find((s) => s.service === "dns")?.daemon,
+    "standin",
+  );
 });
