@@ -102,6 +102,12 @@ export interface DnsServerRef {
 /** Record types `Prober.dnsQuery` asks for. */
 export type DnsQueryType = "A" | "AAAA" | "PTR" | "SOA";
 
+/** One question of `Prober.dnsQuery`: a name (an address for PTR, a zone for SOA) and a type. */
+export interface DnsQuestion {
+  name: string;
+  type: DnsQueryType;
+}
+
 /** One derived check: pure data, serialisable. */
 export interface CheckSpec {
   /** Stable id `HOST/KIND[/SERVICE][@VANTAGE]`. */
@@ -216,24 +222,24 @@ export interface Prober {
     signal?: AbortSignal,
   ): Promise<string[]>;
   /**
-   * Asks the DNS server at `server:port` (not a recursive resolver: the server itself) one
-   * question: `A`/`AAAA` of a name, `PTR` of an address (`name` is the address; the prober forms
-   * the `in-addr.arpa`/`ip6.arpa` name, RFC 1035 §3.5, RFC 3596 §2.5), `SOA` of a zone.
+   * Asks the DNS server at `server:port` (the server itself, not a recursive resolver) a batch
+   * of questions: `A`/`AAAA` of a name, `PTR` of an address (`name` is the address; the prober
+   * forms the `in-addr.arpa`/`ip6.arpa` name, RFC 1035 §3.5, RFC 3596 §2.5), `SOA` of a zone.
+   * One call per server keeps a via vantage at one SSH session per batch.
    *
-   * @returns the answers: addresses for A/AAAA, names (lowercase, no trailing dot) for PTR, the
-   *   serial (decimal) for SOA; empty when the name does not exist or has no such record
-   *   (NXDOMAIN, NODATA).
+   * @returns per question, in order: addresses for A/AAAA, names (lowercase, no trailing dot)
+   *   for PTR, the serial (decimal) for SOA; empty when the name does not exist or has no such
+   *   record (NXDOMAIN, NODATA).
    * @throws ProbeError when the server does not answer within `timeoutMs` ms, refuses, or fails
    *   (SERVFAIL/REFUSED); VantageError when the vantage lacks the tool (`dig` on a via host).
    */
   dnsQuery(
     server: string,
     port: number,
-    name: string,
-    type: DnsQueryType,
+    questions: DnsQuestion[],
     timeoutMs: number,
     signal?: AbortSignal,
-  ): Promise<string[]>;
+  ): Promise<string[][]>;
   /** Runs a command on `target` over SSH from this vantage. Rejects with `ProbeError` on login failure. */
   sshExec(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult>;
   /** Releases connections. */

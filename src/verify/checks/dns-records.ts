@@ -6,17 +6,13 @@
  * Serials compare as plain numbers (`keel render` writes `YYYYMMDDnn`); RFC 1982 wrap-around is
  * not handled.
  *
- * Questions go through `Prober.dnsQuery` (node's resolver locally, `dig` on a via host), at
- * most {@link DNS_QUERY_CONCURRENCY} at a time, all within the check's timeout.
+ * Questions go through `Prober.dnsQuery`, one batch per server (node's resolver locally, at most
+ * 4 in flight; one `dig` run on a via host), all within the check's timeout.
  */
-import pLimit from "p-limit";
 import type { CheckKindModule, CheckOutcome, CheckParams, DnsQueryType, DnsServerRef } from "../types.js";
 import { ProbeError } from "../types.js";
 import { hostPort } from "../vantages/deadline.js";
 import { outcomeOfError, parseAddress, undecided } from "./common.js";
-
-/** Questions in flight at once to one server. */
-export const DNS_QUERY_CONCURRENCY = 4;
 
 type Params = Extract<CheckParams, { kind: "dns.records" }>;
 
@@ -125,39 +121,39 @@ export function judgeDnsRecords(
   };
 }
 
-/** Asks the server (and the peers' SOA serials), then `judgeDnsRecords`. */
+/** Asks the server (one batch), then each peer's SOA serials (one batch each), then `judgeDnsRecords`. */
 export const dnsRecords: CheckKindModule<"dns.records"> = {
   kind: "dns.records",
   async run(spec, ctx) {
     const p = spec.params;
     const deadline = Date.now() + ctx.timeoutMs;
     const left = () => Math.max(50, deadline - Date.now());
-    const limit = pLimit(DNS_QUERY_CONCURRENCY);
-    const ask = (s: DnsServerRef, name: string, type: DnsQueryType) =>
-      limit(() => ctx.prober.dnsQuery(s.address, s.port, name, type, left(), ctx.signal));
+    const soa = p.zones.map((zone) => ({ name: zone, type: "SOA" as const }));
+    const questions = dnsQuestions(p);
     try {
-      // the forward zone's SOA first: a server that does not answer at all is undecided
-      const serials: { zone: string; serial: string }[] = [];
-      for (const zone of p.zones) {
-        const [serial] = await ask(p.server, zone, "SOA");
-        serials.push({ zone, serial: serial ?? "none" });
-      }
-      const answers = await Promise.all(
-        dnsQuestions(p).map(async (q) => ({ ...q, values: await ask(p.server, q.name, q.type) })),
+      const got = await ctx.prober.dnsQuery(
+        p.server.address,
+        p.server.port,
+        [...soa, ...questions],
+        left(),
+        ctx.signal,
       );
-      const peerSerials = await Promise.all(
-        p.peers.flatMap((peer) =>
-          p.zones.map(async (zone): Promise<PeerSerial> => {
+      const serials = p.zones.map((zone, i) => ({ zone, serial: got[i]?.[0] ?? "none" }));
+      const answers = questions.map((q, i) => ({ ...q, values: got[soa.length + i] ?? [] }));
+      const peerSerials = (
+        await Promise.all(
+          p.peers.map(async (peer): Promise<PeerSerial[]> => {
             try {
-              const [serial] = await ask(peer, zone, "SOA");
-              return { peer: peer.host, zone, serial };
+              const s = await ctx.prober.dnsQuery(peer.address, peer.port, soa, left(), ctx.signal);
+              return p.zones.map((zone, i) => ({ peer: peer.host, zone, serial: s[i]?.[0] }));
             } catch (e) {
-              if (e instanceof ProbeError) return { peer: peer.host, zone, serial: undefined };
+              if (e instanceof ProbeError)
+                return p.zones.map((zone) => ({ peer: peer.host, zone, serial: undefined }));
               throw e;
             }
           }),
-        ),
-      );
+        )
+      ).flat();
       return judgeDnsRecords(p, answers, serials, peerSerials);
     } catch (e) {
       return outcomeOfError(e, (pe) =>

@@ -4,8 +4,9 @@
 import dgram from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import net from "node:net";
+import pLimit from "p-limit";
 import {
-  type DnsQueryType,
+  type DnsQuestion,
   type ExecResult,
   type HttpGetOptions,
   type HttpResponse,
@@ -33,6 +34,9 @@ export interface LocalProberOptions {
  * check timeout would only slow every run down.
  */
 export const UDP_WAIT_MS = 1500;
+
+/** DNS questions in flight at once per `dnsQuery` call (a small, authoritative server). */
+export const DNS_CONCURRENCY = 4;
 
 /**
  * Probes from the machine running Keel: TCP with `node:net`, UDP with a connected `node:dgram`
@@ -175,10 +179,10 @@ export class LocalProber implements Prober {
   }
 
   /**
-   * One DNS question to `server:port` with node's `dns.promises.Resolver` (c-ares: UDP, TCP on
-   * truncation), `tries: 1` and the whole `timeoutMs` for the try; the resolver is cancelled on
-   * abort or deadline. NXDOMAIN (`ENOTFOUND`) and NODATA (`ENODATA`) give `[]`. See
-   * `Prober.dnsQuery` for the answers' forms.
+   * DNS questions to `server:port` with node's `dns.promises.Resolver` (c-ares: UDP, TCP on
+   * truncation), `tries: 1`, at most {@link DNS_CONCURRENCY} in flight, all within `timeoutMs`;
+   * the resolver is cancelled on abort or deadline. NXDOMAIN (`ENOTFOUND`) and NODATA
+   * (`ENODATA`) give `[]`. See `Prober.dnsQuery` for the answers' forms.
    *
    * @throws ProbeError when the server does not answer (ETIMEOUT, ECONNREFUSED) or fails
    *   (ESERVFAIL, EREFUSED, …).
@@ -186,39 +190,45 @@ export class LocalProber implements Prober {
   dnsQuery(
     server: string,
     port: number,
-    name: string,
-    type: DnsQueryType,
+    questions: DnsQuestion[],
     timeoutMs: number,
     signal?: AbortSignal,
-  ): Promise<string[]> {
+  ): Promise<string[][]> {
     const resolver = new Resolver({ timeout: Math.max(1, timeoutMs), tries: 1 });
     resolver.setServers([hostPort(server, port)]);
-    const ask = async (): Promise<string[]> => {
-      switch (type) {
-        case "A":
-          return resolver.resolve4(name);
-        case "AAAA":
-          return resolver.resolve6(name);
-        case "PTR":
-          return (await resolver.reverse(name)).map(normaliseName);
-        case "SOA":
-          return [String((await resolver.resolveSoa(name)).serial)];
+    const limit = pLimit(DNS_CONCURRENCY);
+    const ask = async ({ name, type }: DnsQuestion): Promise<string[]> => {
+      try {
+        switch (type) {
+          case "A":
+            return await resolver.resolve4(name);
+          case "AAAA":
+            return await resolver.resolve6(name);
+          case "PTR":
+            return (await resolver.reverse(name)).map(normaliseName);
+          case "SOA":
+            return [String((await resolver.resolveSoa(name)).serial)];
+        }
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOTFOUND" || code === "ENODATA") return [];
+        throw new ProbeError(
+          `${type} ${name} from ${hostPort(server, port)}: ${dnsErrorText(e as NodeJS.ErrnoException)}`,
+        );
       }
     };
-    const work = ask().catch((e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOTFOUND" || e.code === "ENODATA") return [];
-      throw new ProbeError(`${type} ${name} from ${hostPort(server, port)}: ${dnsErrorText(e)}`);
-    });
+    const work = Promise.all(questions.map((q) => limit(() => ask(q))));
     return raceDeadline(
       work,
-      timeoutMs + 200,
+      timeoutMs,
       signal,
       () => {
-        throw new ProbeError(
-          `${type} ${name} from ${hostPort(server, port)}: no answer within ${timeoutMs} ms`,
-        );
+        throw new ProbeError(`${hostPort(server, port)}: no answer within ${timeoutMs} ms`);
       },
-      () => resolver.cancel(),
+      () => {
+        limit.clearQueue();
+        resolver.cancel();
+      },
     );
   }
 

@@ -37,8 +37,8 @@ export function lazyViaProber(vantage: string, via: SshTarget): Prober {
       within(timeoutMs, (p, left) => p.sshAuthMethods(address, port, user, left, signal)),
     sshExec: (target, command, timeoutMs, signal) =>
       within(timeoutMs, (p, left) => p.sshExec(target, command, left, signal)),
-    dnsQuery: (server, port, name, type, timeoutMs, signal) =>
-      within(timeoutMs, (p, left) => p.dnsQuery(server, port, name, type, left, signal)),
+    dnsQuery: (server, port, questions, timeoutMs, signal) =>
+      within(timeoutMs, (p, left) => p.dnsQuery(server, port, questions, left, signal)),
     close: async () => {
       if (real) await (await real).close();
     },

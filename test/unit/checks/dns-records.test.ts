@@ -4,8 +4,9 @@ import { loadInventory } from "../../../src/inventory/load.js";
 import { dnsRecords } from "../../../src/verify/checks/dns-records.js";
 import { type DnsAnswer, dnsQuestions, judgeDnsRecords } from "../../../src/verify/checks/index.js";
 import { deriveChecks, expectedRecords } from "../../../src/verify/derive.js";
-import type { CheckParams, CheckSpec, DnsQueryType, Prober } from "../../../src/verify/types.js";
+import type { CheckParams, CheckSpec, DnsQueryType, DnsQuestion, Prober } from "../../../src/verify/types.js";
 import { ProbeError } from "../../../src/verify/types.js";
+import { reverseOwner } from "../../../src/verify/vantages/ssh.js";
 
 type Params = Extract<CheckParams, { kind: "dns.records" }>;
 const inv = loadInventory("examples/lab/keel.yaml");
@@ -140,26 +141,21 @@ test("judge: addresses compare in canonical form, names without case or trailing
   assert.equal(judgeDnsRecords(p, answers, serials("1"), []).status, "pass");
 });
 
-/** A prober answering from a table; `silent` servers time out. */
+/** A prober answering from a table; `silent` servers time out. Records each batch asked. */
 function fakeProber(
   answer: (server: string, name: string, type: DnsQueryType) => string[],
   silent: string[] = [],
 ) {
-  let inFlight = 0;
-  let most = 0;
+  const batches: { server: string; size: number }[] = [];
   const prober = {
     vantage: "admin",
-    async dnsQuery(server: string, _port: number, name: string, type: DnsQueryType) {
-      inFlight++;
-      most = Math.max(most, inFlight);
-      await new Promise((r) => setTimeout(r, 1));
-      inFlight--;
-      if (silent.includes(server))
-        throw new ProbeError(`${type} ${name} from ${server}:53: no answer (timed out)`);
-      return answer(server, name, type);
+    async dnsQuery(server: string, _port: number, questions: DnsQuestion[]) {
+      batches.push({ server, size: questions.length });
+      if (silent.includes(server)) throw new ProbeError(`${server}:53: no answer within 2000 ms`);
+      return questions.map((q) => answer(server, q.name, q.type));
     },
   } as unknown as Prober;
-  return { prober, most: () => most };
+  return { prober, batches };
 }
 
 const run = (prober: Prober) =>
@@ -169,21 +165,48 @@ const run = (prober: Prober) =>
     signal: new AbortController().signal,
   });
 
-test("run: asks SOA of each zone, every question with bounded concurrency, and the peers' serials", async () => {
+const truthfulAnswer = (serial: (server: string) => string) => {
   const truth = truthful(p);
-  const f = fakeProber((_s, name, type) =>
-    type === "SOA" ? ["2026120200"] : truth.find((a) => a.name === name && a.type === type)!.values,
-  );
+  return (server: string, name: string, type: DnsQueryType) =>
+    type === "SOA" ? [serial(server)] : truth.find((a) => a.name === name && a.type === type)!.values;
+};
+
+test("run: one batch to the server (SOA of each zone, then every question), one SOA batch per peer", async () => {
+  const f = fakeProber(truthfulAnswer(() => "2026120200"));
   const o = await run(f.prober);
   assert.equal(o.status, "pass", o.message);
-  assert.ok(f.most() <= 4, `at most 4 questions in flight, saw ${f.most()}`);
+  assert.deepEqual(f.batches, [
+    { server: "10.99.0.1", size: p.zones.length + dnsQuestions(p).length },
+    { server: "10.20.0.3", size: p.zones.length },
+  ]);
+});
+
+test("run: a peer ahead of the server makes it stale; a silent peer is only noted", async () => {
+  const ahead = await run(
+    fakeProber(truthfulAnswer((s) => (s === "10.20.0.3" ? "2026120201" : "2026120200"))).prober,
+  );
+  assert.equal(ahead.status, "fail");
+  assert.match(ahead.message, /behind mon's 2026120201/);
+  const silent = await run(
+    fakeProber(
+      truthfulAnswer(() => "1"),
+      ["10.20.0.3"],
+    ).prober,
+  );
+  assert.equal(silent.status, "pass", silent.message);
+  assert.deepEqual(silent.observed?.peersNotAnswering, ["mon"]);
 });
 
 test("run: a server that does not answer is error (undecided), naming it", async () => {
   const o = await run(fakeProber(() => [], ["10.99.0.1"]).prober);
   assert.equal(o.status, "error");
-  assert.match(
-    o.message,
-    /^gw-vpn \(10\.99\.0\.1:53\) does not answer: SOA lab\.internal from 10\.99\.0\.1:53/,
+  assert.equal(o.message, "gw-vpn (10.99.0.1:53) does not answer: 10.99.0.1:53: no answer within 2000 ms");
+});
+
+test("via dig answers are matched by PTR owner: in-addr.arpa by octets, ip6.arpa by 32 nibbles", () => {
+  assert.equal(reverseOwner("10.20.0.20"), "20.0.20.10.in-addr.arpa");
+  assert.equal(
+    reverseOwner("fd00:1::10"),
+    "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa",
   );
 });
