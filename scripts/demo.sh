@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quick start, command 1: set up (Debian packages, npm ci, build), bring up the example lab twin
-# (examples/lab/keel.yaml: real sshd, node_exporter, Prometheus, WireGuard in network namespaces)
+# (examples/lab/keel.yaml: real sshd, node_exporter, Prometheus, WireGuard, BIND in network namespaces)
 # and run `keel verify` on it, showing the report. The twin stays up for you to explore;
 # `node dist/cli/main.js lab down examples/lab/keel.yaml` removes it.
 set -euo pipefail

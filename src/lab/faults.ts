@@ -3,11 +3,12 @@
  * the inventory in a running lab and returns an async `undo` that restores the healthy twin.
  * Processes a fault starts are recorded in the lab state (so `keel lab down` still removes them).
  *
- * Firewall faults use two places: the regular chain `faults` of table `inet keel` (jumped to
- * before the allow rules; `openPort` adds an accept there) and table `inet keel-blackhole`
- * (base chains that drop everything but loopback, created by `blackhole` and deleted by undo).
+ * Firewall faults use two places: the `input` chain of the host's rendered table `inet keel`
+ * (`openPort` inserts an accept rule at its top, as an operator's hand edit would, and undo
+ * deletes it by handle) and table `inet keel-blackhole` (base chains that drop everything but
+ * loopback, created by `blackhole` and deleted by undo).
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import type { Protocol } from "../inventory/model.js";
@@ -19,6 +20,7 @@ import {
   killProcess,
   type Lab,
   listening,
+  namedDir,
   peerGatewayArgs,
   responderArgv,
   saveLab,
@@ -177,7 +179,11 @@ async function nft(pl: Place, args: string[]): Promise<string> {
   return mustAt(pl, "nft", args);
 }
 
-/** Accepts `protocol` traffic to `port` from `fromCidr` on a host, outside its allow list; undo removes the rule. */
+/**
+ * Accepts `protocol` traffic to `port` from `fromCidr` on a host, outside its allow list: a rule
+ * inserted at the top of chain `input` of table `inet keel` (the rendered ruleset), so it wins
+ * over the policy drop; undo deletes that rule by its handle.
+ */
 export async function openPort(
   lab: Lab,
   host: string,
@@ -190,11 +196,11 @@ export async function openPort(
   const out = await nft(pl, [
     "--echo",
     "--handle",
-    "add",
+    "insert",
     "rule",
     "inet",
     "keel",
-    "faults",
+    "input",
     family,
     "saddr",
     fromCidr,
@@ -206,7 +212,7 @@ export async function openPort(
   const handle = /# handle (\d+)/.exec(out)?.[1];
   if (!handle) throw new LabError(`nft did not report the handle of the rule it added: ${out}`);
   return healing(lab, async () => {
-    await nft(pl, ["delete", "rule", "inet", "keel", "faults", "handle", handle]);
+    await nft(pl, ["delete", "rule", "inet", "keel", "input", "handle", handle]);
   });
 }
 
@@ -311,4 +317,93 @@ export async function blackhole(lab: Lab, host: string): Promise<Undo> {
   return healing(lab, async () => {
     await mustAt(pl, "nft", ["delete", "table", "inet", "keel-blackhole"]);
   });
+}
+
+/** The BIND process of a DNS server in the lab, its zone directory and the address it listens on. */
+function namedOf(lab: Lab, host: string) {
+  const p = lab.state.processes.find((x) => x.host === host && x.daemon === "named" && !x.fault);
+  const domain = lab.inventory.domain?.replace(/\.$/, "").toLowerCase();
+  const address = lab.inventory.hosts.find((h) => h.name === host)?.addresses[0]?.address;
+  if (!p || domain === undefined || address === undefined)
+    throw new UserError(`the lab runs no BIND on ${host} (is it in dns.servers?)`);
+  return { p, domain, address, port: p.port ?? 53, file: join(namedDir(lab, host), `db.${domain}`) };
+}
+
+/**
+ * Writes a zone file and makes BIND reload it (SIGHUP, named(8)). The file's mtime is moved
+ * forward by at least a second, since named reloads a zone only when its file changed (mtime).
+ */
+function reloadZone(pid: number, file: string, text: string): void {
+  const before = statSync(file).mtimeMs;
+  writeFileSync(file, text);
+  const t = new Date(Math.max(Date.now(), before + 1000));
+  utimesSync(file, t, t);
+  process.kill(pid, "SIGHUP");
+}
+
+/** `dig +short` in a host's namespace against its own BIND. */
+async function digAt(pl: Place, address: string, port: number, name: string, type: string): Promise<string> {
+  const r = await runAt(pl, "dig", [
+    "+short",
+    "+time=1",
+    "+tries=1",
+    "-p",
+    String(port),
+    `@${address}`,
+    name,
+    type,
+  ]);
+  return r.stdout.trim();
+}
+
+/**
+ * Makes one DNS server answer a wrong address for a host: the host's first A (or AAAA, by the
+ * address's family) record in that server's copy of the forward zone is rewritten to `address`,
+ * the SOA serial left as it is (a hand edit that forgot the serial), and BIND reloads (SIGHUP).
+ * Resolves once the server answers the new address; undo restores the zone and waits likewise.
+ */
+export async function serveWrongRecord(lab: Lab, host: string, name: string, address: string): Promise<Undo> {
+  const ns = namedOf(lab, host);
+  const pl = place(lab, host);
+  const type = address.includes(":") ? "AAAA" : "A";
+  const original = readFileSync(ns.file, "utf8");
+  const line = new RegExp(
+    `^(${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\t(?:\\d+\\t)?IN\\t${type}\\t)(\\S+)$`,
+    "m",
+  );
+  const m = line.exec(original);
+  if (!m) throw new UserError(`the zone of ${host} has no ${type} record for ${name}`);
+  const fqdn = `${name}.${ns.domain}`;
+  const apply = async (text: string, expect: string) => {
+    reloadZone(ns.p.pid, ns.file, text);
+    await until(`BIND on ${host} to answer ${fqdn} ${type} ${expect}`, async () => {
+      return (await digAt(pl, ns.address, ns.port, fqdn, type)).split("\n").includes(expect);
+    });
+  };
+  await apply(original.replace(line, `$1${address}`), address);
+  return healing(lab, () => apply(original, m[2]!));
+}
+
+/**
+ * Makes one DNS server stale: the SOA serial of its copy of the forward zone goes down by one
+ * (as on a server that missed the last change its peers serve); BIND reloads (SIGHUP). Resolves
+ * once it answers the lower serial; undo restores the zone and waits for the serial.
+ */
+export async function staleZone(lab: Lab, host: string): Promise<Undo> {
+  const ns = namedOf(lab, host);
+  const pl = place(lab, host);
+  const original = readFileSync(ns.file, "utf8");
+  const serialLine = /^(\t\t)(\d+)( ; serial)$/m;
+  const m = serialLine.exec(original);
+  if (!m) throw new LabError(`no serial line in ${ns.file}`);
+  const serial = Number(m[2]);
+  const apply = async (text: string, expect: number) => {
+    reloadZone(ns.p.pid, ns.file, text);
+    await until(`BIND on ${host} to serve ${ns.domain} with serial ${expect}`, async () => {
+      const soa = await digAt(pl, ns.address, ns.port, ns.domain, "SOA");
+      return soa.split(/\s+/)[2] === String(expect);
+    });
+  };
+  await apply(original.replace(serialLine, `$1${serial - 1}$3`), serial - 1);
+  return healing(lab, () => apply(original, serial));
 }

@@ -30,10 +30,12 @@ import { UserError } from "../errors.js";
 import { resolveIdentityPath } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
 import { contains, overlaps, parsePrefix } from "../net/prefix.js";
+import { dnsRenderer } from "../render/dns.js";
 import {
   type HostPlan,
   hostPrefix,
   type LabPlan,
+  namedConf,
   planLab,
   prometheusYaml,
   type ServicePlan,
@@ -205,6 +207,8 @@ export function serviceProcess(lab: Lab, hp: HostPlan, sp: ServicePlan): Omit<Pr
       };
     case "wireguard":
       return null; // started with its interface by startWireguard
+    case "named":
+      return namedProcess(lab, hp.host, sp.service, sp.port);
     case "standin":
       return {
         ...base,
@@ -217,6 +221,50 @@ export function serviceProcess(lab: Lab, hp: HostPlan, sp: ServicePlan): Omit<Pr
           String(sp.httpStatus ?? 200),
         ]),
       };
+  }
+}
+
+/** Directory of a DNS server's BIND files: `hosts/<host>/named/` (named.conf, zones). */
+export function namedDir(lab: Lab, host: string): string {
+  return join(hostDir(lab, host), "named");
+}
+
+/** The process record template of BIND on a DNS server (`named -g`: foreground, log to stderr). */
+export function namedProcess(
+  lab: Lab,
+  host: string,
+  service: string,
+  port: number,
+): Omit<ProcessRecord, "pid"> {
+  const conf = join(namedDir(lab, host), "named.conf");
+  return {
+    host,
+    service,
+    daemon: "named",
+    real: true,
+    log: join(hostDir(lab, host), `${service}.log`),
+    port,
+    protocol: "udp",
+    exe: "/usr/sbin/named",
+    argv: ["/usr/sbin/named", "-g", "-c", conf],
+  };
+}
+
+/**
+ * Writes the zones `keel render` would write (`dnsRenderer`, no previous render: serial
+ * `YYYYMMDD00` of today) and named.conf into each DNS server's `named/` directory. Every server
+ * gets its own copy, so a fault can change one server's zone only.
+ */
+async function prepareNamed(lab: Lab): Promise<void> {
+  const servers = lab.plan.hosts.filter((hp) => hp.named);
+  if (servers.length === 0) return;
+  const files = await dnsRenderer.render(lab.inventory, { now: new Date(), previous: () => undefined });
+  for (const hp of servers) {
+    const dir = namedDir(lab, hp.host);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    for (const f of files) writeFileSync(join(dir, basename(f.path)), f.content);
+    writeFileSync(join(dir, "named.conf"), namedConf(dir, hp.named!));
   }
 }
 
@@ -509,6 +557,7 @@ async function prepareFiles(lab: Lab): Promise<void> {
     const prom = lab.plan.prometheus[hp.host];
     if (prom) writeFileSync(join(dir, "prometheus.yml"), prometheusYaml(prom.targets));
   }
+  await prepareNamed(lab);
 }
 
 async function waitLink(place: Place | null, ifname: string): Promise<void> {
@@ -701,6 +750,12 @@ export async function notReady(lab: Lab): Promise<string[]> {
           out.push(`${hp.host}/${s.service}: nothing listens on ${s.port}/${s.protocol}`);
         }
       }
+      if (hp.named) {
+        for (const proto of ["udp", "tcp"]) {
+          if (!socks.has(`${proto}:${hp.named.port}`))
+            out.push(`${hp.host}/named: nothing listens on ${hp.named.port}/${proto}`);
+        }
+      }
       const prom = lab.plan.prometheus[hp.host];
       if (prom && socks.has(`tcp:${prom.port}`)) {
         const base = `http://127.0.0.1:${prom.port}`;
@@ -778,6 +833,9 @@ export async function labUp(inv: Inventory, opts: UpOptions = {}): Promise<Lab> 
         const rec = serviceProcess(lab, hp, sp);
         if (rec) spawnDaemon(lab, rec);
       }
+      // a DNS server that declares no service of kind dns still runs BIND (on port 53)
+      if (hp.named && !hp.services.some((s) => s.daemon === "named"))
+        spawnDaemon(lab, namedProcess(lab, hp.host, hp.named.service, hp.named.port));
     }
     checkAbort(opts.signal);
     await startWireguard(lab);

@@ -1,6 +1,6 @@
 /**
  * The lab twin's plan: a pure function of the Inventory that says which namespaces, links,
- * addresses, routes, firewall rules, daemons and WireGuard interfaces `keel lab up` creates.
+ * addresses, routes, firewall rulesets (the renderer's), daemons and WireGuard interfaces `keel lab up` creates.
  * Nothing here touches the system, so naming, routing and firewall derivation are unit-tested.
  *
  * Naming (all interface names are at most 15 characters):
@@ -26,9 +26,10 @@ import {
   parseAddress,
   parsePrefix,
 } from "../net/prefix.js";
+import { hostRuleset } from "../render/nftables.js";
 
 /** Which program serves a service in the twin. */
-export type DaemonKind = "sshd" | "node_exporter" | "prometheus" | "wireguard" | "standin";
+export type DaemonKind = "sshd" | "node_exporter" | "prometheus" | "wireguard" | "named" | "standin";
 
 /** Behaviour of the stand-in responder (see `responder.ts`). */
 export type StandinMode = "grafana" | "http" | "tcp" | "udp";
@@ -39,7 +40,7 @@ export interface ServicePlan {
   port: number;
   protocol: Protocol;
   daemon: DaemonKind;
-  /** True for real daemons (OpenSSH, node_exporter, Prometheus, wireguard-go), false for stand-ins. */
+  /** True for real daemons (OpenSSH, node_exporter, Prometheus, wireguard-go, BIND), false for stand-ins. */
   real: boolean;
   /** For stand-ins: how to answer. */
   mode?: StandinMode;
@@ -78,7 +79,13 @@ export interface HostPlan {
   /** Declared sysctl keys that are not per-namespace and so are not applied. */
   skippedSysctl: string[];
   services: ServicePlan[];
-  /** The nftables script that creates table `inet keel` for this host. */
+  /** BIND for a host listed in `dns.servers` (of a site with a `domain`); absent otherwise. */
+  named?: NamedPlan;
+  /**
+   * The host's nftables ruleset exactly as `keel render` writes it (`nftables/HOST.nft`,
+   * `hostRuleset` of `src/render/nftables.ts`): table `inet keel`, policy drop, each service
+   * open only to what its `allow` admits. The lab adds no rules of its own.
+   */
   firewall: string;
 }
 
@@ -123,6 +130,65 @@ export interface LabPlan {
   wireguard: WgGatewayPlan[];
   /** Prometheus configuration per host running a `prometheus` service. */
   prometheus: Record<string, PrometheusConfig>;
+}
+
+/**
+ * BIND (`named(8)`) on a DNS server of the twin: it serves the zones `keel render` writes (forward
+ * and reverse, `src/render/dns.ts`) as primary, authoritative only (no recursion), on the host's
+ * own addresses, UDP and TCP.
+ */
+export interface NamedPlan {
+  /** The service it serves: the host's service of kind `dns`, else `dns` (not declared). */
+  service: string;
+  /** Port of that service; 53 when the host declares no service of kind `dns`. */
+  port: number;
+  /** The host's IPv4 addresses (`listen-on`). */
+  listen4: string[];
+  /** The host's IPv6 addresses (`listen-on-v6`); empty means none. */
+  listen6: string[];
+}
+
+/** The hosts that run BIND in the twin: `dns.servers`, when the site has a `domain` to serve. */
+export function dnsServers(inv: Inventory): string[] {
+  return inv.domain === undefined ? [] : [...(inv.dns?.servers ?? [])];
+}
+
+/** The BIND plan of a DNS server host (see {@link NamedPlan}). */
+export function namedPlan(host: Host): NamedPlan {
+  const svc = host.services.find((s) => s.kind === "dns");
+  return {
+    service: svc?.name ?? "dns",
+    port: svc?.port ?? 53,
+    listen4: host.addresses.filter((a) => !a.address.includes(":")).map((a) => a.address),
+    listen6: host.addresses.filter((a) => a.address.includes(":")).map((a) => a.address),
+  };
+}
+
+/**
+ * named.conf (named.conf(5)) of a DNS server in the twin: working directory `dir` (it holds the
+ * rendered `db.*` zone files and `named.conf.zones`, included by absolute path), authoritative
+ * only (`recursion no`), no pid file, no session key, no control channel (`controls { };`,
+ * so no rndc port: faults reload with SIGHUP), listening on the host's own addresses only.
+ */
+export function namedConf(dir: string, np: NamedPlan): string {
+  const list = (xs: string[]) => (xs.length ? `{ ${xs.map((x) => `${x};`).join(" ")} }` : "{ none; }");
+  return [
+    "// BIND configuration of a keel lab host: serves the zones keel render writes.",
+    "options {",
+    `\tdirectory "${dir}";`,
+    "\tpid-file none;",
+    "\tsession-keyfile none;",
+    `\tlisten-on port ${np.port} ${list(np.listen4)};`,
+    `\tlisten-on-v6 port ${np.port} ${list(np.listen6)};`,
+    "\trecursion no;",
+    "\tdnssec-validation no;",
+    "\tallow-query { any; };",
+    "\tallow-transfer { none; };",
+    "};",
+    "controls { };",
+    `include "${dir}/named.conf.zones";`,
+    "",
+  ].join("\n");
 }
 
 export interface PrometheusTarget {
@@ -283,38 +349,13 @@ function vantageNetAddresses(inv: Inventory, v: Vantage, local: Record<string, s
   }));
 }
 
-/** Source prefixes an allow list admits, or null for `any`. */
-export function allowSources(
-  inv: Inventory,
-  allow: string[],
-  local: Record<string, string[]>,
-): string[] | null {
-  const out = new Set<string>();
-  for (const name of allow) {
-    if (name === "any") return null;
-    const net = inv.networks.find((n) => n.name === name);
-    if (net) {
-      out.add(net.cidr);
-      continue;
-    }
-    const host = inv.hosts.find((h) => h.name === name);
-    if (host) {
-      for (const a of host.addresses) out.add(hostPrefix(a.address));
-      continue;
-    }
-    const v = inv.vantages.find((x) => x.name === name);
-    if (v) {
-      for (const a of vantageNetAddresses(inv, v, local)) out.add(hostPrefix(a.address));
-      continue;
-    }
-    throw new UserError(`allow names "${name}", which is not a network, host or vantage`);
-  }
-  return [...out];
-}
-
-/** Decides which program serves a service. */
-export function servicePlan(host: Host, s: Service): ServicePlan {
+/**
+ * Decides which program serves a service. `dnsServer`: the host is in `dns.servers`, so its
+ * service of kind `dns` is served by BIND.
+ */
+export function servicePlan(host: Host, s: Service, dnsServer = false): ServicePlan {
   const base = { service: s.name, port: s.port, protocol: s.protocol };
+  if (s.kind === "dns" && dnsServer) return { ...base, daemon: "named", real: true };
   if (s.kind === "ssh" && s.protocol === "tcp") return { ...base, daemon: "sshd", real: true };
   if (s.kind === "node_exporter" && s.protocol === "tcp")
     return { ...base, daemon: "node_exporter", real: true };
@@ -335,51 +376,6 @@ export function servicePlan(host: Host, s: Service): ServicePlan {
     return { ...standin, mode: "http", httpPath: s.http?.path ?? "/", httpStatus: s.http?.expect ?? 200 };
   }
   return { ...standin, mode: "tcp" };
-}
-
-/** nftables set literal, e.g. `{ 10.0.0.0/24, 10.1.0.5/32 }`. */
-function nftSet(items: string[]): string {
-  return `{ ${items.join(", ")} }`;
-}
-
-/**
- * The nftables script for one host: table `inet keel` with an `input` base chain that accepts
- * established traffic, loopback, ICMP echo and ICMPv6 neighbour discovery, then jumps to the
- * (initially empty) `faults` chain, accepts each service from the sources its allow admits and
- * rejects the rest (TCP reset, ICMP port unreachable) so closed ports read as `refused`.
- */
-export function firewallScript(inv: Inventory, host: Host, local: Record<string, string[]>): string {
-  const lines = [
-    "table inet keel {",
-    "  chain faults {",
-    "  }",
-    "  chain input {",
-    "    type filter hook input priority 0; policy accept;",
-    "    ct state established,related accept",
-    '    iifname "lo" accept',
-    "    icmp type { echo-request, echo-reply, destination-unreachable, time-exceeded } accept",
-    "    icmpv6 type { echo-request, echo-reply, destination-unreachable, packet-too-big, time-exceeded, nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept",
-    "    jump faults",
-  ];
-  for (const s of host.services) {
-    const sources = allowSources(inv, s.allow, local);
-    const match = `${s.protocol} dport ${s.port}`;
-    if (sources === null) {
-      lines.push(`    ${match} accept comment "${s.name}"`);
-      continue;
-    }
-    const v4 = sources.filter((p) => !p.includes(":"));
-    const v6 = sources.filter((p) => p.includes(":"));
-    if (v4.length > 0) lines.push(`    ip saddr ${nftSet(v4)} ${match} accept comment "${s.name}"`);
-    if (v6.length > 0) lines.push(`    ip6 saddr ${nftSet(v6)} ${match} accept comment "${s.name}"`);
-  }
-  lines.push(
-    "    meta l4proto tcp reject with tcp reset",
-    "    reject with icmpx type port-unreachable",
-    "  }",
-    "}",
-  );
-  return `${lines.join("\n")}\n`;
 }
 
 /** The address Prometheus on `prom` uses to scrape `target`: on a shared network, else the first. */
@@ -481,6 +477,7 @@ export function planLab(inv: Inventory): LabPlan {
   const netByName = new Map<string, Network>(inv.networks.map((n) => [n.name, n]));
   const local = localVantageAddresses(inv);
 
+  const servers = new Set(dnsServers(inv));
   const hosts: HostPlan[] = inv.hosts.map((h, hi) => ({
     host: h.name,
     ns: nsName(inv.site, h.name),
@@ -498,8 +495,9 @@ export function planLab(inv: Inventory): LabPlan {
     ),
     sysctl: Object.entries(h.sysctl).filter(([k]) => k.startsWith("net.")),
     skippedSysctl: Object.keys(h.sysctl).filter((k) => !k.startsWith("net.")),
-    services: h.services.map((s) => servicePlan(h, s)),
-    firewall: firewallScript(inv, h, local),
+    services: h.services.map((s) => servicePlan(h, s, servers.has(h.name))),
+    ...(servers.has(h.name) ? { named: namedPlan(h) } : {}),
+    firewall: hostRuleset(inv, h),
   }));
 
   // root namespace: one link per network of the local vantages, holding their addresses

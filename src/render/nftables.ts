@@ -16,6 +16,9 @@
  * - a vantage → its own addresses when it has any (a `via` vantage has its host's), else the
  *   addresses of its `host:`, else the CIDRs of the networks it sits in.
  *
+ * A service of kind `dns` is opened on its port over both UDP and TCP, whichever protocol it
+ * declares: DNS needs TCP beside UDP (RFC 7766 §5, RFC 9210), and BIND listens on both.
+ *
  * Everything else is dropped by the policy (a prober sees "filtered"). Sources contained in a
  * wider source of the same list are left out. Lists longer than {@link INLINE_MAX} become named
  * sets (`allow_SERVICE_v4`, `_v6`; `-` in service names becomes `_`).
@@ -79,7 +82,8 @@ export function hostRuleset(inv: Inventory, h: Host): string {
   const sets: string[] = [];
   const rules: string[] = [];
   for (const s of h.services) {
-    const match = `${s.protocol} dport ${s.port}`;
+    const match =
+      s.kind === "dns" ? `meta l4proto { udp, tcp } th dport ${s.port}` : `${s.protocol} dport ${s.port}`;
     const comment = `comment "${s.name}"`;
     const sources = allowPrefixes(inv, s.allow);
     if (sources === null) {

@@ -67,6 +67,7 @@ export class ProberPool {
       httpGet: (...a) => watch(p.httpGet(...a)),
       sshAuthMethods: (...a) => watch(p.sshAuthMethods(...a)),
       sshExec: (...a) => watch(p.sshExec(...a)),
+      dnsQuery: (...a) => watch(p.dnsQuery(...a)),
       close: async () => undefined,
     };
   }

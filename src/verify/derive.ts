@@ -15,10 +15,16 @@
  *   first vantage whose SSH access `allow` admits; their ids carry no `@VANTAGE`.
  * - Content checks (http, prometheus.targets, grafana, node_exporter) run from the first vantage
  *   the service admits, so a site is not asked the same question from every vantage.
+ * - `dns.records` runs for every host in `dns.servers` (of a site with a `domain`) from every
+ *   vantage its service of kind `dns` admits (without one: every vantage that may reach it), as
+ *   `NS/dns.records/SERVICE@VANTAGE` (`NS/dns.records@VANTAGE` without a dns service): a
+ *   resolver answering differently on one path is what it is there to find.
  */
 import { resolveIdentityPath } from "../inventory/load.js";
 import type { Host, Inventory, Protocol, Service, Vantage } from "../inventory/model.js";
-import type { CheckKind, CheckParams, CheckSpec, SshTarget } from "./types.js";
+import { parseAddress, parsePrefix } from "../net/prefix.js";
+import { reverseName } from "../render/dns.js";
+import type { CheckKind, CheckParams, CheckSpec, DnsServerRef, SshTarget } from "./types.js";
 
 /** Local listeners that never count as unexpected when a host declares no `listeners.ignore`. */
 export const DEFAULT_LISTENER_IGNORE = ["127.0.0.0/8", "::1"];
@@ -94,6 +100,9 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
   const vantages = opts.vantages ? inv.vantages.filter((v) => opts.vantages?.includes(v.name)) : inv.vantages;
   const hostsByName = new Map(inv.hosts.map((h) => [h.name, h]));
   const specs: CheckSpec[] = [];
+  const domain = inv.domain?.replace(/\.$/, "").toLowerCase();
+  const dnsServers = new Set(domain === undefined ? [] : (inv.dns?.servers ?? []));
+  const dnsExpect = domain === undefined ? undefined : expectedRecords(inv, domain);
 
   const add = (
     h: Host,
@@ -154,6 +163,10 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
             s.name,
           );
         }
+      }
+      if (dnsServers.has(h.name)) {
+        const ns = h.services.find((s) => s.kind === "dns");
+        if (!ns || admits(ns.allow, v)) add(h, "dns.records", v, dnsRecordsParams(h, v), ns?.name);
       }
       if (v.type === "via" && v.via === h.name) {
         for (const spec of specs.slice(first)) spec.skip = `vantage ${v.name} runs on ${h.name} itself`;
@@ -248,6 +261,33 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
   }
   return specs;
 
+  /** The name server `ns` as vantage `v` asks it: probe address, port of its dns service (else 53). */
+  function serverRef(ns: Host, v: Vantage): DnsServerRef {
+    const port = ns.services.find((s) => s.kind === "dns")?.port ?? 53;
+    return { host: ns.name, address: probeAddress(ns, v), port };
+  }
+
+  function dnsRecordsParams(h: Host, v: Vantage): CheckParams {
+    const peers = [...dnsServers]
+      .filter((name) => name !== h.name)
+      .map((name) => hostsByName.get(name))
+      .filter((p): p is Host => {
+        if (!p || !mayReach(p, v) || (v.type === "via" && v.via === p.name)) return false;
+        const ns = p.services.find((s) => s.kind === "dns");
+        return !ns || admits(ns.allow, v);
+      })
+      .map((p) => serverRef(p, v));
+    const e = dnsExpect!;
+    return {
+      kind: "dns.records",
+      server: serverRef(h, v),
+      peers,
+      zones: e.zones,
+      names: e.names,
+      ptr: e.ptr,
+    };
+  }
+
   function contentCheck(h: Host, s: Service, v: Vantage, address: string): void {
     const url = baseUrl(address, s.port);
     switch (s.kind) {
@@ -282,14 +322,53 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
   }
 }
 
-/** The services a host should be listening for, including its WireGuard listen port. */
+/**
+ * The services a host should be listening for, including its WireGuard listen port. A service of
+ * kind `dns` listens on its port over both UDP and TCP (RFC 7766 §5), whichever it declares.
+ */
 function declaredListeners(h: Host): { service: string; port: number; protocol: Protocol }[] {
-  const out = h.services.map((s) => ({ service: s.name, port: s.port, protocol: s.protocol }));
+  const out = h.services.flatMap((s) => {
+    const own = { service: s.name, port: s.port, protocol: s.protocol };
+    if (s.kind !== "dns") return [own];
+    return [own, { ...own, protocol: (s.protocol === "udp" ? "tcp" : "udp") as Protocol }];
+  });
   const wg = h.wireguard;
   if (wg?.port !== undefined && !out.some((d) => d.port === wg.port && d.protocol === "udp")) {
     out.push({ service: `wireguard ${wg.interface}`, port: wg.port, protocol: "udp" });
   }
   return out;
+}
+
+/**
+ * What every declared DNS server must answer (`dns.records`): `HOST.DOMAIN` → its IPv4 (A) and
+ * IPv6 (AAAA) addresses, each address → `HOST.DOMAIN` (PTR), and the zones the renderer writes
+ * (the forward zone, then each reverse zone holding a host address, as `src/render/dns.ts` names
+ * them: octet boundary for IPv4, nibble boundary for IPv6).
+ */
+export function expectedRecords(
+  inv: Inventory,
+  domain: string,
+): {
+  zones: string[];
+  names: { name: string; a: string[]; aaaa: string[] }[];
+  ptr: { address: string; name: string }[];
+} {
+  const lengthOf = new Map(inv.networks.map((n) => [n.name, parsePrefix(n.cidr).length]));
+  const reverse = new Set<string>();
+  const names = inv.hosts.map((h) => ({
+    name: `${h.name}.${domain}`,
+    a: h.addresses.filter((a) => !a.address.includes(":")).map((a) => a.address),
+    aaaa: h.addresses.filter((a) => a.address.includes(":")).map((a) => a.address),
+  }));
+  const ptr = inv.hosts.flatMap((h) =>
+    h.addresses.map((a) => {
+      const addr = parseAddress(a.address);
+      const v4 = addr.kind() === "ipv4";
+      reverse.add(reverseName(addr, lengthOf.get(a.network) ?? (v4 ? 24 : 64)).zone);
+      return { address: a.address, name: `${h.name}.${domain}` };
+    }),
+  );
+  return { zones: [domain, ...[...reverse].sort()], names, ptr };
 }
 
 /** Addresses that identify a WireGuard peer (a host's or a vantage's addresses). */

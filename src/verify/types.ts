@@ -18,6 +18,7 @@ export const CHECK_KINDS = [
   "prometheus.targets",
   "grafana",
   "node_exporter",
+  "dns.records",
 ] as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
 
@@ -76,7 +77,36 @@ export type CheckParams =
       monitored: { host: string; addresses: string[] }[];
     }
   | { kind: "grafana"; baseUrl: string; address: string; port: number }
-  | { kind: "node_exporter"; baseUrl: string; address: string; port: number };
+  | { kind: "node_exporter"; baseUrl: string; address: string; port: number }
+  | {
+      kind: "dns.records";
+      /** The name server asked: the inventory host, the address the vantage reaches it at, the port. */
+      server: DnsServerRef;
+      /** The other declared servers this vantage may reach: their SOA serials are compared. */
+      peers: DnsServerRef[];
+      /** Zones whose SOA serial is compared with the peers': the forward zone, then the reverse zones. */
+      zones: string[];
+      /** Per host: `HOST.DOMAIN` with its expected A and AAAA addresses (empty: none expected). */
+      names: { name: string; a: string[]; aaaa: string[] }[];
+      /** Per host address: the expected PTR target (`HOST.DOMAIN`, no trailing dot). */
+      ptr: { address: string; name: string }[];
+    };
+
+/** A DNS server as `dns.records` asks it: inventory host, address and port (UDP, TCP on truncation). */
+export interface DnsServerRef {
+  host: string;
+  address: string;
+  port: number;
+}
+
+/** Record types `Prober.dnsQuery` asks for. */
+export type DnsQueryType = "A" | "AAAA" | "PTR" | "SOA";
+
+/** One question of `Prober.dnsQuery`: a name (an address for PTR, a zone for SOA) and a type. */
+export interface DnsQuestion {
+  name: string;
+  type: DnsQueryType;
+}
 
 /** One derived check: pure data, serialisable. */
 export interface CheckSpec {
@@ -191,6 +221,25 @@ export interface Prober {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<string[]>;
+  /**
+   * Asks the DNS server at `server:port` (the server itself, not a recursive resolver) a batch
+   * of questions: `A`/`AAAA` of a name, `PTR` of an address (`name` is the address; the prober
+   * forms the `in-addr.arpa`/`ip6.arpa` name, RFC 1035 §3.5, RFC 3596 §2.5), `SOA` of a zone.
+   * One call per server keeps a via vantage at one SSH session per batch.
+   *
+   * @returns per question, in order: addresses for A/AAAA, names (lowercase, no trailing dot)
+   *   for PTR, the serial (decimal) for SOA; empty when the name does not exist or has no such
+   *   record (NXDOMAIN, NODATA).
+   * @throws ProbeError when the server does not answer within `timeoutMs` ms, refuses, or fails
+   *   (SERVFAIL/REFUSED); VantageError when the vantage lacks the tool (`dig` on a via host).
+   */
+  dnsQuery(
+    server: string,
+    port: number,
+    questions: DnsQuestion[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<string[][]>;
   /** Runs a command on `target` over SSH from this vantage. Rejects with `ProbeError` on login failure. */
   sshExec(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult>;
   /** Releases connections. */

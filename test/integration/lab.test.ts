@@ -17,7 +17,9 @@ import {
   openPort,
   removePrometheusTarget,
   removeWireguardPeer,
+  serveWrongRecord,
   setSysctl,
+  staleZone,
   stopService,
 } from "../../src/lab/faults.js";
 import { hostPlace, type Lab, labDown, labStatus, labUp } from "../../src/lab/lab.js";
@@ -28,6 +30,18 @@ const octet = 100 + (process.pid % 70) * 2;
 const site = `t${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), "keel-lab-test-"));
 const inv = labInventory({ site, dir, octet });
+// gw-vpn serves the site's zones (BIND) on its dns service
+inv.domain = "lab.internal";
+inv.dns = { ttl: 3600, servers: ["gw-vpn"], contact: "hostmaster", records: [] };
+const gw = inv.hosts.find((h) => h.name === "gw-vpn")!;
+gw.services.unshift({
+  ...gw.services[0]!,
+  name: "dns",
+  kind: "dns",
+  port: 53,
+  protocol: "udp",
+  allow: ["lan", "vpn"],
+});
 const lan = (n: number) => `10.${octet}.0.${n}`;
 const GPU = lan(10);
 const SVC1 = lan(20);
@@ -164,11 +178,48 @@ test("WireGuard: gw-vpn has recent handshakes with admin and gpu, seen over SSH 
   assert.equal(ssh(GPU, "wg show interfaces").stdout.trim(), "wgp0p1");
 });
 
-test("the firewall follows allow: lan-probe (svc-1) is refused at gpu:9100, mon is admitted", async () => {
-  assert.equal(await reachFrom("svc-1", GPU, 9100), "refused");
+test("the rendered firewall follows allow: lan-probe (svc-1) is dropped at gpu:9100, mon is admitted", async () => {
+  // the lab loads exactly `keel render`'s ruleset: table inet keel, policy drop, nothing else
+  const ruleset = await runAt(hostPlace(lab, "gpu"), "nft", ["list", "ruleset"]);
+  assert.deepEqual(ruleset.stdout.match(/^table .*$/gm), ["table inet keel {"]);
+  assert.match(ruleset.stdout, /policy drop;/);
+  assert.equal(await reachFrom("svc-1", GPU, 9100), "filtered");
   assert.equal(await reachFrom("mon", GPU, 9100), "open");
-  assert.equal(await reachFrom("svc-1", MON, 3000), "refused"); // grafana: vpn only
+  assert.equal(await reachFrom("svc-1", MON, 3000), "filtered"); // grafana: vpn only
   assert.equal(await reach(MON, 3000), "open");
+});
+
+/** `dig +short` from the root namespace (the admin vantage) against a lab server. */
+function dig(server: string, ...question: string[]): string {
+  return spawnSync("dig", ["+short", "+time=2", "+tries=1", `@${server}`, ...question], {
+    encoding: "utf8",
+  }).stdout.trim();
+}
+
+test("BIND on gw-vpn serves the rendered zones on its addresses, UDP and TCP", async () => {
+  assert.equal(dig(GW, "gpu.lab.internal", "A"), GPU);
+  assert.equal(dig(`10.${octet + 1}.0.1`, "+tcp", "svc-1.lab.internal", "A"), SVC1);
+  assert.equal(dig(GW, "-x", MON), "mon.lab.internal.");
+  assert.match(
+    dig(GW, "lab.internal", "SOA"),
+    /^gw-vpn\.lab\.internal\. hostmaster\.lab\.internal\. \d{10} /,
+  );
+  // only on the host's own addresses: not on loopback inside the namespace, no rndc port
+  const socks = (await runAt(hostPlace(lab, "gw-vpn"), "ss", ["-Hlntu"])).stdout;
+  assert.match(socks, new RegExp(`${GW.replaceAll(".", "\\.")}:53\\s`));
+  assert.doesNotMatch(socks, /127\.0\.0\.1:53\s|:953\s/);
+});
+
+test("faults serveWrongRecord and staleZone change what BIND answers until undone", async () => {
+  const undo = await serveWrongRecord(lab, "gw-vpn", "svc-1", lan(9));
+  assert.equal(dig(GW, "svc-1.lab.internal", "A"), lan(9));
+  await undo();
+  assert.equal(dig(GW, "svc-1.lab.internal", "A"), SVC1);
+  const serial = Number(dig(GW, "lab.internal", "SOA").split(" ")[2]);
+  const undoStale = await staleZone(lab, "gw-vpn");
+  assert.equal(Number(dig(GW, "lab.internal", "SOA").split(" ")[2]), serial - 1);
+  await undoStale();
+  assert.equal(Number(dig(GW, "lab.internal", "SOA").split(" ")[2]), serial);
 });
 
 test("status reports every daemon running (CLI exit 0)", async () => {
@@ -180,6 +231,7 @@ test("status reports every daemon running (CLI exit 0)", async () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /grafana +standin +stand-in .* running/);
   assert.match(r.stdout, /prometheus +prometheus +real .* running/);
+  assert.match(r.stdout, /dns +named +real .* running/);
   const j = spawnSync(
     process.execPath,
     ["--import", "tsx", "src/cli/main.ts", "lab", "status", "--json", inv.file],
@@ -229,7 +281,7 @@ test("fault openPort: a source outside allow gets in until undone", async () => 
   const undo = await openPort(lab, "gpu", 9100, `${SVC1}/32`);
   assert.equal(await reachFrom("svc-1", GPU, 9100), "open");
   await undo();
-  assert.equal(await reachFrom("svc-1", GPU, 9100), "refused");
+  assert.equal(await reachFrom("svc-1", GPU, 9100), "filtered");
 });
 
 test("fault setSysctl: the value changes inside the host only, and is restored", async () => {
@@ -264,7 +316,7 @@ test("fault blackhole: packets to the host are dropped (filtered, not refused) u
   assert.equal(await reach(GPU, 9999, 700), "filtered");
   await undo();
   assert.equal(await reach(GPU, 22), "open");
-  assert.equal(await reach(GPU, 9999), "refused");
+  assert.equal(await reach(GPU, 9100), "open");
 });
 
 test("down removes namespaces, root-namespace veths, routes and WireGuard interfaces; twice is fine", async () => {
@@ -279,5 +331,8 @@ test("down removes namespaces, root-namespace veths, routes and WireGuard interf
   const routes = spawnSync("ip", ["route"], { encoding: "utf8" }).stdout;
   assert.doesNotMatch(routes, new RegExp(`10\\.${octet}\\.0\\.0/24`));
   assert.ok(lab.state.processes.every((p) => spawnSync("kill", ["-0", String(p.pid)]).status !== 0));
+  const named = lab.state.processes.filter((p) => p.daemon === "named");
+  assert.equal(named.length, 1, "BIND was recorded, and down stopped it");
+  assert.equal(existsSync(join(dir, ".keel/lab/hosts/gw-vpn/named")), false);
   assert.equal(await labDown(lab.dir), false);
 });

@@ -19,7 +19,9 @@ import {
   openPort,
   removePrometheusTarget,
   removeWireguardPeer,
+  serveWrongRecord,
   setSysctl,
+  staleZone,
   stopService,
   type Undo,
 } from "../../src/lab/faults.js";
@@ -112,9 +114,23 @@ describe("keel verify on the example lab twin", { concurrency: false }, () => {
         `a passing ${kind} check on the healthy twin`,
       );
     }
+    // both DNS servers answer as the inventory says, from both vantages (Resolver and dig)
+    for (const id of [
+      "gw-vpn/dns.records/dns@admin",
+      "gw-vpn/dns.records/dns@lan-probe",
+      "mon/dns.records/dns@admin",
+      "mon/dns.records/dns@lan-probe",
+    ]) {
+      assert.equal(check(report, id).status, "pass", `${id}: ${check(report, id).message}`);
+    }
+    assert.match(
+      check(report, "mon/dns.records/dns@lan-probe").message,
+      new RegExp(`^mon \\(${LAN}\\.3:53\\): 13 answers match the inventory; SOA serials not behind gw-vpn$`),
+    );
+    // the twin runs the rendered ruleset (policy drop): a port allow does not admit is filtered
     const closed = check(report, "gpu/port.closed/node_exporter@lan-probe");
     assert.equal(closed.status, "pass");
-    assert.deepEqual(closed.observed, { state: "refused" });
+    assert.deepEqual(closed.observed, { state: "filtered" });
   });
 
   test("password authentication enabled in sshd: only ssh.key-only of that host fails", async () => {
@@ -262,6 +278,44 @@ describe("keel verify on the example lab twin", { concurrency: false }, () => {
         for (const c of report.checks.filter((x) => x.host === "gpu")) {
           assert.ok(c.durationMs <= timeout + 1500, `${c.id} took ${c.durationMs} ms`);
         }
+      },
+    );
+  });
+
+  test("a DNS server serving a wrong A record: only its dns.records checks fail, naming host and record", async () => {
+    await withFault(
+      () => serveWrongRecord(lab, "gw-vpn", "svc-1", `${LAN}.9`),
+      () => {
+        const { code, report } = verify();
+        assert.equal(code, 1);
+        assert.deepEqual(broken(report), [
+          "gw-vpn/dns.records/dns@admin",
+          "gw-vpn/dns.records/dns@lan-probe",
+        ]);
+        assert.equal(
+          check(report, "gw-vpn/dns.records/dns@admin").message,
+          `gw-vpn (${VPN}.1:53) disagrees with the inventory: svc-1.lab.internal A: got ${LAN}.9, expected ${LAN}.20`,
+        );
+        assert.equal(
+          check(report, "gw-vpn/dns.records/dns@lan-probe").message,
+          `gw-vpn (${LAN}.2:53) disagrees with the inventory: svc-1.lab.internal A: got ${LAN}.9, expected ${LAN}.20`,
+        );
+      },
+    );
+  });
+
+  test("a stale DNS server (SOA serial behind its peer's): it is reported as disagreeing with its peer", async () => {
+    await withFault(
+      () => staleZone(lab, "mon"),
+      () => {
+        const { report } = verify();
+        assert.deepEqual(broken(report), ["mon/dns.records/dns@admin", "mon/dns.records/dns@lan-probe"]);
+        assert.match(
+          check(report, "mon/dns.records/dns@admin").message,
+          new RegExp(
+            `^mon \\(${LAN}\\.3:53\\) disagrees with its peers: SOA serial of lab\\.internal is (\\d+), behind gw-vpn's (\\d+)$`,
+          ),
+        );
       },
     );
   });

@@ -4,6 +4,7 @@
  */
 import type { CheckContext, CheckKind, CheckKindModule, CheckOutcome, CheckSpec } from "../types.js";
 import { outcomeOfError } from "./common.js";
+import { dnsRecords } from "./dns-records.js";
 import { grafana } from "./grafana.js";
 import { http } from "./http.js";
 import { listeners } from "./listeners.js";
@@ -30,6 +31,7 @@ const modules: { [K in CheckKind]: CheckKindModule<K> } = {
   "prometheus.targets": prometheusTargets,
   grafana,
   node_exporter: nodeExporter,
+  "dns.records": dnsRecords,
 };
 
 /** Every check kind's module, by kind. */
@@ -54,6 +56,7 @@ export async function runCheck(spec: CheckSpec, ctx: CheckContext): Promise<Chec
   }
 }
 
+export { type DnsAnswer, dnsQuestions, judgeDnsRecords, type PeerSerial } from "./dns-records.js";
 export { judgeGrafana } from "./grafana.js";
 export { judgeHttp } from "./http.js";
 export { judgeListeners, type Listener, parseSs, parseSsAddress } from "./listeners.js";

@@ -43,13 +43,16 @@ export function judgeReachable(address: string, obs: ReachableObservation): Chec
 
 /**
  * Pings with half the timeout; without a reply (or when the vantage cannot ping, e.g. `ping`
- * is missing), connects to every `tcpPorts` entry in parallel with the other half.
+ * is missing), connects to every `tcpPorts` entry in parallel with what is left of the timeout
+ * (the ping may overrun its half: fping batches requests and takes time to start), so the check
+ * settles by its timeout instead of being aborted by the runner.
  */
 export const reachable: CheckKindModule<"reachable"> = {
   kind: "reachable",
   async run(spec, ctx) {
     const { address, tcpPorts } = spec.params;
     const share = tcpPorts.length > 0 ? Math.max(1, Math.floor(ctx.timeoutMs / 2)) : ctx.timeoutMs;
+    const deadline = Date.now() + ctx.timeoutMs;
     try {
       const obs: ReachableObservation = { ping: false, ports: [] };
       try {
@@ -60,10 +63,11 @@ export const reachable: CheckKindModule<"reachable"> = {
         obs.pingError = e.message;
       }
       if (obs.ping) return judgeReachable(address, obs);
+      const left = Math.max(1, Math.min(share, deadline - Date.now()));
       obs.ports = await Promise.all(
         tcpPorts.map(async (port) => ({
           port,
-          state: await ctx.prober.tcpConnect(address, port, share, ctx.signal),
+          state: await ctx.prober.tcpConnect(address, port, left, ctx.signal),
         })),
       );
       return judgeReachable(address, obs);

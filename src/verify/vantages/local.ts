@@ -2,8 +2,11 @@
  * The `local` vantage: probes run on the machine that runs Keel.
  */
 import dgram from "node:dgram";
+import { Resolver } from "node:dns/promises";
 import net from "node:net";
+import pLimit from "p-limit";
 import {
+  type DnsQuestion,
   type ExecResult,
   type HttpGetOptions,
   type HttpResponse,
@@ -31,6 +34,9 @@ export interface LocalProberOptions {
  * check timeout would only slow every run down.
  */
 export const UDP_WAIT_MS = 1500;
+
+/** DNS questions in flight at once per `dnsQuery` call (a small, authoritative server). */
+export const DNS_CONCURRENCY = 4;
 
 /**
  * Probes from the machine running Keel: TCP with `node:net`, UDP with a connected `node:dgram`
@@ -172,9 +178,84 @@ export class LocalProber implements Prober {
     return this.#ssh;
   }
 
+  /**
+   * DNS questions to `server:port` with node's `dns.promises.Resolver` (c-ares: UDP, TCP on
+   * truncation), `tries: 1`, at most {@link DNS_CONCURRENCY} in flight, all within `timeoutMs`;
+   * the resolver is cancelled on abort or deadline. NXDOMAIN (`ENOTFOUND`) and NODATA
+   * (`ENODATA`) give `[]`. See `Prober.dnsQuery` for the answers' forms.
+   *
+   * @throws ProbeError when the server does not answer (ETIMEOUT, ECONNREFUSED) or fails
+   *   (ESERVFAIL, EREFUSED, …).
+   */
+  dnsQuery(
+    server: string,
+    port: number,
+    questions: DnsQuestion[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<string[][]> {
+    const resolver = new Resolver({ timeout: Math.max(1, timeoutMs), tries: 1 });
+    resolver.setServers([hostPort(server, port)]);
+    const limit = pLimit(DNS_CONCURRENCY);
+    const ask = async ({ name, type }: DnsQuestion): Promise<string[]> => {
+      try {
+        switch (type) {
+          case "A":
+            return await resolver.resolve4(name);
+          case "AAAA":
+            return await resolver.resolve6(name);
+          case "PTR":
+            return (await resolver.reverse(name)).map(normaliseName);
+          case "SOA":
+            return [String((await resolver.resolveSoa(name)).serial)];
+        }
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOTFOUND" || code === "ENODATA") return [];
+        throw new ProbeError(
+          `${type} ${name} from ${hostPort(server, port)}: ${dnsErrorText(e as NodeJS.ErrnoException)}`,
+        );
+      }
+    };
+    const work = Promise.all(questions.map((q) => limit(() => ask(q))));
+    return raceDeadline(
+      work,
+      timeoutMs,
+      signal,
+      () => {
+        throw new ProbeError(`${hostPort(server, port)}: no answer within ${timeoutMs} ms`);
+      },
+      () => {
+        limit.clearQueue();
+        resolver.cancel();
+      },
+    );
+  }
+
   /** Ends every SSH connection. */
   async close(): Promise<void> {
     if (this.#ssh) await (await this.#ssh).close();
+  }
+}
+
+/** A DNS name as `dnsQuery` returns it: lowercase, without the trailing dot. */
+export function normaliseName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/** Readable text of a c-ares error code (node's `dns` error codes). */
+function dnsErrorText(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case "ETIMEOUT":
+      return "no answer (timed out)";
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ESERVFAIL":
+      return "SERVFAIL";
+    case "EREFUSED":
+      return "REFUSED";
+    default:
+      return e.code ?? e.message;
   }
 }
 

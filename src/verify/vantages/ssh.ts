@@ -4,10 +4,12 @@
 import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import ipaddr from "ipaddr.js";
 import pLimit, { type LimitFunction } from "p-limit";
 import { type ClientChannel, type ConnectConfig, Client as SshClient } from "ssh2";
 import { Client as HttpClient } from "undici";
 import {
+  type DnsQuestion,
   type ExecResult,
   type HttpGetOptions,
   type HttpResponse,
@@ -388,12 +390,79 @@ export class ViaProber implements Prober {
     );
   }
 
+  /**
+   * DNS questions by one `dig +nocmd +noall +answer +time=S +tries=1 -p PORT @SERVER NAME TYPE …`
+   * (`-x ADDRESS` for PTR) on the via host (bind9-dnsutils, dig(1)): one SSH session for the
+   * whole batch. Answer lines (`OWNER TTL CLASS TYPE RDATA`) are matched to the questions by
+   * owner and type; no line for a question means NXDOMAIN or NODATA (`[]`), which `+noall`
+   * cannot tell from SERVFAIL/REFUSED. Exit 9 (no reply) → ProbeError; exit 127 → VantageError
+   * "dig is not installed on HOST". See `Prober.dnsQuery` for the answers' forms.
+   */
+  async dnsQuery(
+    server: string,
+    port: number,
+    questions: DnsQuestion[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<string[][]> {
+    const secs = Math.max(1, Math.floor(timeoutMs / 1000) - 1);
+    const args = questions.map((q) =>
+      q.type === "PTR" ? `-x ${shellQuote(q.name)}` : `${shellQuote(q.name)} ${q.type}`,
+    );
+    const cmd = `dig +nocmd +noall +answer +time=${secs} +tries=1 -p ${port} @${shellQuote(server)} ${args.join(" ")}`;
+    // sshd may refuse a session for a moment while it still counts sessions of probes that
+    // already timed out ("no more sessions", MaxSessions in sshd_config(5)): retry while the
+    // time lasts.
+    const until = Date.now() + timeoutMs;
+    let r: ExecResult;
+    for (;;) {
+      try {
+        r = await this.execOnVia(cmd, Math.max(1, until - Date.now()), signal);
+        break;
+      } catch (e) {
+        if (!(e instanceof VantageError && /open failed/.test(e.message)) || until - Date.now() < 1000)
+          throw e;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    }
+    this.assertTool("dig", r);
+    if (r.code === 9)
+      throw new ProbeError(`${hostPort(server, port)}: no answer (timed out, via ${this.via.host})`);
+    if (r.code !== 0)
+      throw new VantageError(
+        `vantage ${this.vantage}: dig failed on ${this.via.host}: ${(r.stderr || r.stdout).trim()}`,
+      );
+    const lines = r.stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 5 && !f[0]!.startsWith(";"));
+    const name = (n: string) => n.toLowerCase().replace(/\.$/, "");
+    return questions.map((q) => {
+      const owner = q.type === "PTR" ? reverseOwner(q.name) : name(q.name);
+      const rows = lines.filter((f) => name(f[0]!) === owner && f[3] === q.type);
+      if (q.type === "SOA") return rows.slice(0, 1).map((f) => f[6] ?? "");
+      if (q.type === "PTR") return rows.map((f) => name(f[4]!));
+      return rows.map((f) => f[4]!);
+    });
+  }
+
   /** Exit 127 / "not found" means the tool is missing on the via host: VantageError. */
   private assertTool(tool: string, r: ExecResult): void {
     if (r.code === 127 || new RegExp(`${tool}: (command )?not found`).test(r.stderr)) {
       throw new VantageError(`vantage ${this.vantage}: ${tool} is not installed on ${this.via.host}`);
     }
   }
+}
+
+/**
+ * The PTR owner of an address, lowercase without the trailing dot: `20.0.20.10.in-addr.arpa`
+ * (RFC 1035 §3.5), or the 32 nibbles of an IPv6 address reversed under `ip6.arpa` (RFC 3596 §2.5).
+ */
+export function reverseOwner(address: string): string {
+  const a = ipaddr.parse(address);
+  if (a.kind() === "ipv4") return `${a.toByteArray().reverse().join(".")}.in-addr.arpa`;
+  const nibbles = a.toByteArray().flatMap((b) => [(b >> 4).toString(16), (b & 15).toString(16)]);
+  return `${nibbles.reverse().join(".")}.ip6.arpa`;
 }
 
 /** A ProbeError that carries the port state it proves. */

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { loadInventory } from "../../../src/inventory/load.js";
 import {
-  allowSources,
-  firewallScript,
   freeAddressFromTop,
   localVantageAddresses,
+  namedConf,
   planLab,
   prometheusYaml,
 } from "../../../src/lab/plan.js";
 import { overlaps, parsePrefix } from "../../../src/net/prefix.js";
+import { allowPrefixes, hostRuleset } from "../../../src/render/nftables.js";
 import { labInventory } from "../../lab/fixture.js";
 
 const overlap = (a: string, b: string) => overlaps(parsePrefix(a), parsePrefix(b));
@@ -62,20 +62,15 @@ test("local vantages without declared addresses get the last usable address of e
   assert.deepEqual(localVantageAddresses(bare), { admin: ["10.21.0.253"] });
 });
 
-test("allow sources: networks as prefixes, hosts and vantages as their addresses, any as null", () => {
-  const local = localVantageAddresses(inv);
-  assert.equal(allowSources(inv, ["any"], local), null);
-  assert.deepEqual(allowSources(inv, ["mon", "vpn"], local), ["10.20.0.3/32", "10.21.0.0/24"]);
-  assert.deepEqual(allowSources(inv, ["admin", "lan-probe"], local), ["10.21.0.250/32", "10.20.0.20/32"]);
-});
-
-test("firewall: allow rules per service, then reject so closed ports read as refused", () => {
-  const gpu = inv.hosts.find((h) => h.name === "gpu")!;
-  const script = firewallScript(inv, gpu, localVantageAddresses(inv));
-  assert.match(script, /ip saddr \{ 10\.20\.0\.3\/32, 10\.21\.0\.0\/24 \} tcp dport 9100 accept/);
-  assert.match(script, /jump faults/);
-  assert.ok(script.indexOf("jump faults") < script.indexOf("dport 22"));
-  assert.match(script, /meta l4proto tcp reject with tcp reset\n {4}reject with icmpx type port-unreachable/);
+test("firewall: each host gets the ruleset keel render writes for it, nothing added", () => {
+  const plan = planLab(inv);
+  for (const h of inv.hosts) {
+    assert.equal(plan.hosts.find((x) => x.host === h.name)!.firewall, hostRuleset(inv, h));
+  }
+  const gpu = plan.hosts.find((h) => h.host === "gpu")!.firewall;
+  assert.match(gpu, /policy drop;/);
+  assert.match(gpu, /ip saddr \{ 10\.20\.0\.3\/32, 10\.21\.0\.0\/24 \} tcp dport 9100 accept/);
+  assert.doesNotMatch(gpu, /faults|reject/);
 });
 
 test("services: real daemons where Debian has one, stand-ins otherwise", () => {
@@ -131,14 +126,13 @@ test("names that do not fit are refused as user errors", () => {
 
 test("examples/lab: ssh admits both vantages; gpu's node_exporter does not admit lan-probe", () => {
   const ex = loadInventory("examples/lab/keel.yaml");
-  const local = localVantageAddresses(ex);
   const gpu = ex.hosts.find((h) => h.name === "gpu")!;
-  const ne = allowSources(ex, gpu.services.find((s) => s.kind === "node_exporter")!.allow, local)!;
+  const ne = allowPrefixes(ex, gpu.services.find((s) => s.kind === "node_exporter")!.allow)!;
   const probe = ex.vantages.find((v) => v.name === "lan-probe")!;
   const probeAddr = `${ex.hosts.find((h) => h.name === probe.via)!.addresses[0]!.address}/32`;
   assert.ok(!ne.some((p) => overlap(p, probeAddr)), `${ne} admits ${probeAddr}`);
   for (const h of ex.hosts) {
-    const ssh = allowSources(ex, h.services.find((s) => s.kind === "ssh")!.allow, local)!;
+    const ssh = allowPrefixes(ex, h.services.find((s) => s.kind === "ssh")!.allow)!;
     assert.ok(
       ssh.some((p) => overlap(p, probeAddr)),
       `${h.name} ssh from lan-probe`,
@@ -158,12 +152,42 @@ test("IPv6 networks: ip6 firewall sources, /128 allowed-ips, bracketed endpoints
   v6.vantages[0]!.addresses = [{ network: "vpn", address: "fd00:21::250" }];
   const plan = planLab(v6);
   const gpu = plan.hosts.find((h) => h.host === "gpu")!;
-  assert.match(gpu.firewall, /ip6 saddr \{ fd00:21::\/64 \} tcp dport 9100 accept/);
-  assert.match(gpu.firewall, /ip saddr \{ 10\.20\.0\.3\/32 \} tcp dport 9100 accept/);
+  assert.match(gpu.firewall, /ip6 saddr fd00:21::\/64 tcp dport 9100 accept/);
+  assert.match(gpu.firewall, /ip saddr 10\.20\.0\.3\/32 tcp dport 9100 accept/);
   const admin = plan.wireguard[0]!.peers[0]!;
   assert.deepEqual(admin.allowedIps, ["fd00:21::250/128"]);
   assert.equal(admin.endpoint, "[fd00:21::1]:51820");
   assert.deepEqual(plan.rootLinks[0]!.addresses, ["fd00:21::250/64"]);
   assert.deepEqual(plan.rootRoutes, []); // no IPv4 route through an IPv6 next hop
   assert.deepEqual(gpu.routes, []);
+});
+
+test("BIND runs on each dns.servers host (its dns service, else port 53), on the host's addresses only", () => {
+  const ex = loadInventory("examples/lab/keel.yaml");
+  const plan = planLab(ex);
+  const gw = plan.hosts.find((h) => h.host === "gw-vpn")!;
+  assert.deepEqual(gw.named, { service: "dns", port: 53, listen4: ["10.20.0.2", "10.99.0.1"], listen6: [] });
+  assert.equal(gw.services.find((s) => s.service === "dns")?.daemon, "named");
+  assert.ok(plan.hosts.find((h) => h.host === "mon")!.named);
+  assert.equal(plan.hosts.find((h) => h.host === "gpu")!.named, undefined);
+  const conf = namedConf("/x/named", gw.named!);
+  assert.match(conf, /listen-on port 53 \{ 10\.20\.0\.2; 10\.99\.0\.1; \};/);
+  assert.match(conf, /listen-on-v6 port 53 \{ none; \};/);
+  assert.match(conf, /recursion no;/);
+  assert.match(conf, /controls \{ \};/);
+  assert.match(conf, /include "\/x\/named\/named\.conf\.zones";/);
+  // without a domain there are no zones, so no BIND; a server without a dns service gets port 53
+  const { domain: _, ...noDomain } = ex;
+  assert.ok(planLab(noDomain).hosts.every((h) => h.named === undefined));
+  const gpuNs = planLab({ ...ex, dns: { ...ex.dns!, servers: ["gpu"] } }).hosts.find(
+    (h) => h.host === "gpu",
+  )!;
+  assert.deepEqual(gpuNs.named, { service: "dns", port: 53, listen4: ["10.20.0.10"], listen6: [] });
+  // the stand-in stays for a dns service on a host that is not a server
+  assert.equal(
+    planLab({ ...ex, dns: { ...ex.dns!, servers: ["mon"] } })
+      .hosts.find((h) => h.host === "gw-vpn")!
+      .services.find((s) => s.service === "dns")?.daemon,
+    "standin",
+  );
 });

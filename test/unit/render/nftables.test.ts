@@ -87,6 +87,19 @@ describe("nftables renderer: nft -c", () => {
     assert.ok(r.ok, r.out);
   });
 
+  test("a service of kind dns is opened on its port over UDP and TCP (RFC 7766); nft -c accepts it", () => {
+    const inv = contractExample();
+    const ns1 = inv.hosts.find((h) => h.name === "ns1")!;
+    const text = hostRuleset(inv, ns1);
+    assert.match(
+      text,
+      /ip saddr \{ 10\.20\.0\.0\/24, 10\.99\.0\.0\/24 \} meta l4proto \{ udp, tcp \} th dport 53 accept comment "dns"/,
+    );
+    assert.doesNotMatch(text, /udp dport 53/);
+    const r = nftCheck(text);
+    assert.ok(r.ok, r.out);
+  });
+
   test("nft -c rejects a broken ruleset (the check is real)", () => {
     const inv = contractExample();
     const text = hostRuleset(inv, inv.hosts[0]!).replace("policy drop", "policy maybe");

@@ -88,5 +88,6 @@ export const unusedProber: Prober = {
   httpGet: () => Promise.reject(new Error("unused")),
   sshAuthMethods: () => Promise.reject(new Error("unused")),
   sshExec: () => Promise.reject(new Error("unused")),
+  dnsQuery: () => Promise.reject(new Error("unused")),
   close: async () => undefined,
 };
