@@ -18,8 +18,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { renderAll } from "../src/cli/render.js";
 import { loadInventory } from "../src/inventory/load.js";
+import { renderAll } from "../src/render/index.js";
 import { isKept, RENDER_KINDS } from "../src/render/types.js";
 
 const HOSTS = Number(process.env.BENCH_RENDER_HOSTS ?? 5000);

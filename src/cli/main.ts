@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { UserError } from "../errors.js";
-import { commands } from "./commands.js";
+import { commandsFor } from "./commands.js";
 
 /** Exit status for invalid input (inventory or command line), per `shared/design/inventory.md`. */
 export const EXIT_USAGE = 2;
@@ -18,7 +18,7 @@ async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const register of commands) register(program);
+  for (const register of await commandsFor(argv)) register(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;

@@ -11,9 +11,10 @@
  *   (`vpn-gateway` → `vpn_gateway`), a name starting with a digit or equal to `all` or
  *   `ungrouped` gets the prefix `tag_`. Tags that map to the same name share the group.
  */
-import { stringify } from "yaml";
+
 import type { Inventory } from "../inventory/model.js";
 import type { RenderedFile, Renderer } from "./types.js";
+import { toYaml } from "./yaml.js";
 
 /** The Ansible group name of a tag (see module doc). */
 export function groupName(tag: string): string {
@@ -55,7 +56,7 @@ export const ansibleRenderer: Renderer<RenderedFile> = {
         path: "ansible/inventory.yml",
         content:
           "# Rendered by keel render from the inventory; edit the inventory, not this file.\n" +
-          stringify(ansibleInventory(inv), { lineWidth: 0 }),
+          toYaml(ansibleInventory(inv)),
       },
     ];
   },

@@ -24,10 +24,11 @@ import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import pLimit from "p-limit";
-import { stringify } from "yaml";
 import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
+import { sha256Hex } from "./digest.js";
 import type { Output, RenderContext, RenderedFile, Renderer } from "./types.js";
+import { toYaml } from "./yaml.js";
 
 const run = promisify(execFile);
 const SECTOR = 2048;
@@ -51,11 +52,11 @@ function userData(h: Host): string {
     packages: vm.packages,
     package_upgrade: vm.packageUpgrade,
   };
-  return `#cloud-config\n# Rendered by keel render for ${h.name}; edit the inventory, not this file.\n${stringify(doc, { lineWidth: 0 })}`;
+  return `#cloud-config\n# Rendered by keel render for ${h.name}; edit the inventory, not this file.\n${toYaml(doc)}`;
 }
 
 function metaData(inv: Inventory, h: Host): string {
-  return stringify({ "instance-id": instanceId(inv, h), "local-hostname": h.name });
+  return toYaml({ "instance-id": instanceId(inv, h), "local-hostname": h.name });
 }
 
 function networkConfig(inv: Inventory, h: Host): string {
@@ -85,7 +86,7 @@ function networkConfig(inv: Inventory, h: Host): string {
       ...(servers.length ? { addresses: servers } : {}),
       ...(inv.domain ? { search: [inv.domain] } : {}),
     };
-  return stringify({ version: 2, ethernets: { eth0: eth } });
+  return toYaml({ version: 2, ethernets: { eth0: eth } });
 }
 
 function isoDate17(d: Date): Buffer {
@@ -225,9 +226,13 @@ export const cloudInitRenderer: Renderer = {
       // The image is a pure function of the three files: when an earlier render left the same
       // three and its image, that image is already what genisoimage would build now.
       const iso = `${dir}/cidata.iso`;
-      const same = Object.entries(files).every(
-        ([name, content]) => ctx.previous(`${dir}/${name}`) === content,
-      );
+      // The manifest's digests answer without reading the three files back; without them
+      // (an older manifest), the files on disk do.
+      const same = Object.entries(files).every(([name, content]) => {
+        const p = `${dir}/${name}`;
+        const known = ctx.previousDigest?.(p);
+        return known !== undefined ? known === sha256Hex(content) : ctx.previous(p) === content;
+      });
       if (same && ctx.exists?.(iso)) out.push({ path: iso, keep: true });
       else {
         const slot: Output = { path: iso, content: "" };

@@ -19,10 +19,11 @@
  * inventory's first `prometheus` service (the Prometheus that will read these files), else at
  * the host's primary address. Only TCP services are scraped.
  */
-import { stringify } from "yaml";
+
 import type { Host, Inventory } from "../inventory/model.js";
 import { tagLabelName } from "../serve/sd.js";
 import type { RenderedFile, Renderer } from "./types.js";
+import { toYaml } from "./yaml.js";
 
 /** Scrape jobs: job name → the service kind whose services it scrapes. */
 const JOBS = [
@@ -401,7 +402,7 @@ export function fleetRuleTests(): unknown {
 }
 
 function yamlDoc(doc: unknown): string {
-  return HEADER + stringify(doc, { lineWidth: 0 });
+  return HEADER + toYaml(doc);
 }
 
 /** The Prometheus renderer: configuration, file SD targets, fleet rules and their unit tests. */

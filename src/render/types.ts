@@ -49,6 +49,11 @@ export interface RenderContext {
    */
   previous(path: string): string | undefined;
   /**
+   * The SHA-256 (hex) of the bytes the last render wrote at `path`, from the output directory's
+   * manifest; undefined when it recorded none. Cheaper than `previous` for "did this change?".
+   */
+  previousDigest?(path: string): string | undefined;
+  /**
    * True when the output directory holds a file at `path` (relative, as `previous`). Absent:
    * nothing is taken as there (images are always built).
    */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -122,4 +123,25 @@ test("keel render: an invalid inventory is a located error, exit 2, nothing writ
     `${f}:4:29: ttl 4294967296 of dns is out of range; expected a TTL in seconds from 0 to 2147483647 (RFC 2181 §8)\n`,
   );
   assert.ok(!existsSync(out));
+});
+
+test("keel render: the manifest records each file's digest; a file edited by hand is rewritten, not trusted", async () => {
+  const out = join(tmp, "digests");
+  assert.equal((await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "ansible")).code, 0);
+  const manifest = JSON.parse(readFileSync(join(out, ".keel-render.json"), "utf8")) as {
+    entries: [string, string, number, number, number][];
+  };
+  const zone = join(out, "ansible", "inventory.yml");
+  const row = manifest.entries.find((e) => e[0] === "ansible/inventory.yml")!;
+  const text = readFileSync(zone);
+  assert.equal(row[1], createHash("sha256").update(text).digest("hex"));
+  assert.equal(row[2], text.length);
+  assert.equal(row[3], statSync(zone).mtimeMs);
+  assert.equal(row[4], 0o644);
+  // same size, other bytes, a new mtime: the quick check does not match, the file is compared and rewritten
+  writeFileSync(zone, text.toString("utf8").replace("keel_site", "keel_sitf"));
+  const r = await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "ansible");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `examples/lab/keel.yaml: rendered 1 file into ${out}\n`);
+  assert.deepEqual(readFileSync(zone), text);
 });

@@ -13,6 +13,7 @@ import { after, describe, test } from "node:test";
 import { parse } from "yaml";
 import type { Inventory } from "../../../src/inventory/model.js";
 import { cloudInitRenderer } from "../../../src/render/cloud-init.js";
+import { sha256Hex } from "../../../src/render/digest.js";
 import { isKept, type RenderContext, type RenderedFile } from "../../../src/render/types.js";
 import { contractExample, host } from "../../helpers/inventory.js";
 
@@ -186,4 +187,41 @@ test("an image whose three files did not change is kept, not rebuilt; a change r
     f.path.endsWith("cidata.iso"),
   )!;
   assert.ok(!isKept(missing), "an image missing from the directory is built again");
+});
+
+test("a MAC of decimal digits is quoted: PyYAML (YAML 1.1, what cloud-init reads with) gets the string back", async () => {
+  // 02:12:34:56:10:20 is a base-60 integer in YAML 1.1 when written plain
+  const inv = inventory();
+  const mac = "02:12:34:56:10:20";
+  inv.hosts.find((h) => h.name === "web-1")!.vm!.mac = mac;
+  const nc = get(await render(inv), "cloud-init/web-1/network-config") as string;
+  const read = execFileSync(
+    "python3",
+    ["-c", "import sys, yaml; print(yaml.safe_load(sys.stdin)['ethernets']['eth0']['match']['macaddress'])"],
+    { input: nc, encoding: "utf8" },
+  );
+  assert.equal(read.trim(), mac);
+});
+
+test("the manifest's digests decide whether an image is kept, without the files on disk", async () => {
+  const first = await render(inventory());
+  const digests = new Map(
+    first.filter((f) => typeof f.content === "string").map((f) => [f.path, sha256Hex(f.content)]),
+  );
+  const byDigest: RenderContext = {
+    now: new Date(),
+    previous: () => {
+      throw new Error("previous() read although the manifest had a digest");
+    },
+    previousDigest: (p) => digests.get(p),
+    exists: () => true,
+  };
+  const again = await cloudInitRenderer.render(inventory(), byDigest);
+  assert.ok(isKept(again.find((f) => f.path === "cloud-init/web-1/cidata.iso")!));
+  const changed = inventory();
+  changed.hosts.find((h) => h.name === "web-1")!.vm!.packages.push("htop");
+  const rebuilt = (await cloudInitRenderer.render(changed, byDigest)).find((f) =>
+    f.path.endsWith("cidata.iso"),
+  )!;
+  assert.ok(!isKept(rebuilt), "a digest that differs rebuilds the image");
 });
