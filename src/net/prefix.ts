@@ -120,6 +120,9 @@ export function overlaps(a: Prefix, b: Prefix): boolean {
   return containsPrefix(a, b) || containsPrefix(b, a);
 }
 
+/** Canonical texts of each prefix's network and last address, worked out once per prefix (the loader asks once per host). */
+const edgesOf = new WeakMap<Prefix, { network: string; last: string }>();
+
 function broadcastOf(p: Prefix): Address {
   const cidr = formatPrefix(p);
   return p.family === 4
@@ -152,8 +155,13 @@ export function compareAddresses(a: Address, b: Address): number {
  */
 export function isNetworkOrBroadcast(p: Prefix, addr: Address | string): boolean {
   if (p.family !== 4 || p.length >= 31) return false;
+  let edges = edgesOf.get(p);
+  if (!edges) {
+    edges = { network: canonicalAddress(p.network), last: canonicalAddress(broadcastOf(p)) };
+    edgesOf.set(p, edges);
+  }
   const a = canonicalAddress(addr);
-  return a === canonicalAddress(p.network) || a === canonicalAddress(broadcastOf(p));
+  return a === edges.network || a === edges.last;
 }
 
 /** The address `delta` (±1) away from `addr`, via ipaddr.js byte arrays (carry across bytes). */

@@ -40,7 +40,11 @@ export function instanceId(inv: Inventory, h: Host): string {
   return `keel-${inv.site}-${h.name}-${h.vm!.instance}`;
 }
 
-function userData(h: Host): string {
+/**
+ * The user-data of VM `h`. VMs usually share their users and packages (`defaults.vm`), so the
+ * YAML of each distinct document is made once per render: `seen` maps the document's JSON to it.
+ */
+function userData(h: Host, seen: Map<string, string>): string {
   const vm = h.vm!;
   const doc = {
     users: vm.users.map((u) => ({
@@ -52,21 +56,27 @@ function userData(h: Host): string {
     packages: vm.packages,
     package_upgrade: vm.packageUpgrade,
   };
-  return `#cloud-config\n# Rendered by keel render for ${h.name}; edit the inventory, not this file.\n${toYaml(doc)}`;
+  const key = JSON.stringify(doc);
+  let yaml = seen.get(key);
+  if (yaml === undefined) {
+    yaml = toYaml(doc);
+    seen.set(key, yaml);
+  }
+  return `#cloud-config\n# Rendered by keel render for ${h.name}; edit the inventory, not this file.\n${yaml}`;
 }
 
 function metaData(inv: Inventory, h: Host): string {
   return toYaml({ "instance-id": instanceId(inv, h), "local-hostname": h.name });
 }
 
-function networkConfig(inv: Inventory, h: Host): string {
+function networkConfig(inv: Inventory, h: Host, hostsByName: ReadonlyMap<string, Host>): string {
   const nets = h.addresses.map((a) => ({ a, n: inv.networks.find((x) => x.name === a.network)! }));
   const addresses = nets.map(({ a, n }) => `${a.address}/${n.cidr.split("/")[1]}`);
   const gw = nets.find(({ n }) => n.gateway);
   const servers: string[] = [];
   for (const { n } of nets)
     for (const d of n.dns) {
-      const host = inv.hosts.find((x) => x.name === d);
+      const host = hostsByName.get(d);
       const addr = host
         ? (host.addresses.find((x) => x.network === n.name) ?? host.addresses[0])?.address
         : d;
@@ -214,12 +224,14 @@ export const cloudInitRenderer: Renderer = {
     const out: Output[] = [];
     const images: Promise<void>[] = [];
     const limit = pLimit(ISO_BUILDS);
+    const hostsByName = new Map(inv.hosts.map((h) => [h.name, h]));
+    const userDocs = new Map<string, string>();
     for (const h of inv.hosts) {
       if (!h.vm) continue;
       const files = {
-        "user-data": userData(h),
+        "user-data": userData(h, userDocs),
         "meta-data": metaData(inv, h),
-        "network-config": networkConfig(inv, h),
+        "network-config": networkConfig(inv, h, hostsByName),
       };
       const dir = `cloud-init/${h.name}`;
       for (const [name, content] of Object.entries(files)) out.push({ path: `${dir}/${name}`, content });
