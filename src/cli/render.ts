@@ -9,7 +9,16 @@
  * written when its content changed; `--frozen-lock` makes a needed change an error (exit 2)
  * before anything is written.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../errors.js";
@@ -69,15 +78,8 @@ export interface Manifest {
   entries: Map<string, ManifestEntry>;
 }
 
-/** What the writer needs of a file's `fs.Stats`: size in bytes, mtime (ms since the epoch) and mode bits. */
-export interface FileStat {
-  size: number;
-  mtimeMs: number;
-  mode: number;
-}
-
 /** The file's stats, or undefined when it does not exist (or cannot be read). */
-function statOf(file: string): FileStat | undefined {
+function statOf(file: string): Stats | undefined {
   try {
     return statSync(file, { throwIfNoEntry: false });
   } catch {
@@ -86,7 +88,7 @@ function statOf(file: string): FileStat | undefined {
 }
 
 /** True when `file` (whose stats are `st`) holds exactly `content` (UTF-8 for a string) with permission bits `mode`. */
-function sameFile(file: string, st: FileStat, content: string | Uint8Array, mode: number): boolean {
+function sameFile(file: string, st: Stats, content: string | Uint8Array, mode: number): boolean {
   const bytes = typeof content === "string" ? Buffer.from(content) : content;
   if (st.size !== bytes.length || (st.mode & 0o777) !== mode) return false;
   try {
@@ -167,7 +169,6 @@ export function writeRender(
       const quick =
         known !== undefined &&
         known.sha256 === sha256 &&
-        known.size === size &&
         st.size === size &&
         known.mtimeMs === st.mtimeMs &&
         known.mode === mode &&

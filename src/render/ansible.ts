@@ -11,7 +11,6 @@
  *   (`vpn-gateway` → `vpn_gateway`), a name starting with a digit or equal to `all` or
  *   `ungrouped` gets the prefix `tag_`. Tags that map to the same name share the group.
  */
-
 import type { Inventory } from "../inventory/model.js";
 import type { RenderedFile, Renderer } from "./types.js";
 import { toYaml } from "./yaml.js";

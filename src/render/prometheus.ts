@@ -19,7 +19,6 @@
  * inventory's first `prometheus` service (the Prometheus that will read these files), else at
  * the host's primary address. Only TCP services are scraped.
  */
-
 import type { Host, Inventory } from "../inventory/model.js";
 import { tagLabelName } from "../serve/sd.js";
 import type { RenderedFile, Renderer } from "./types.js";

@@ -13,7 +13,7 @@
  * result once, with `done` counting over the whole run.
  */
 import { availableParallelism } from "node:os";
-import { siblingModule, startWorker } from "../worker.js";
+import { Worker } from "node:worker_threads";
 import { type RunOptions, resultOf, runChecks } from "./runner.js";
 import type { CheckResult, CheckSpec } from "./types.js";
 
@@ -61,7 +61,7 @@ export interface ParallelRunOptions extends RunOptions {
 
 /** The worker script beside this module: `worker.js` when built, `worker.ts` when run from source (tests). */
 function workerFile(): URL {
-  return siblingModule(import.meta.url, "worker");
+  return new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
 }
 
 /**
@@ -120,7 +120,13 @@ function runInWorker(
     const seen = new Set<string>();
     let failure: string | undefined;
     const file = opts.workerFile ?? workerFile();
-    const worker = startWorker(file, job);
+    // From source (the tests), the worker registers tsx's loader before importing the .ts file.
+    const worker = file.pathname.endsWith(".ts")
+      ? new Worker(
+          `import("tsx/esm/api").then((t) => { t.register(); return import(${JSON.stringify(file.href)}); });`,
+          { eval: true, workerData: job },
+        )
+      : new Worker(file, { workerData: job });
     const onAbort = (): void => {
       worker.postMessage({
         type: "abort",
