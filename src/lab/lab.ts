@@ -560,12 +560,30 @@ async function prepareFiles(lab: Lab): Promise<void> {
   await prepareNamed(lab);
 }
 
-async function waitLink(place: Place | null, ifname: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if ((await runAt(place, "ip", ["link", "show", ifname])).code === 0) return;
+/**
+ * Waits until a wireguard-go interface can be configured: its link exists and wg(8) can talk to
+ * its UAPI socket (`/var/run/wireguard/IFNAME.sock` in the place's mount namespace). wireguard-go
+ * in the foreground creates the TUN device first and the socket a moment later; a `wg set` in
+ * between finds no socket, falls back to the kernel's netlink and fails with "Protocol not
+ * supported". Polls every 50 ms.
+ * @param timeoutMs how long to wait, ms (default 5,000)
+ * @throws LabError naming the interface when it is not ready in time
+ */
+export async function waitWireguard(place: Place | null, ifname: string, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (
+      (await runAt(place, "ip", ["link", "show", ifname])).code === 0 &&
+      (await runAt(place, "wg", ["show", ifname, "public-key"])).code === 0
+    ) {
+      return;
+    }
+    if (Date.now() >= until) break;
     await sleep(50);
   }
-  throw new LabError(`WireGuard interface ${ifname} did not appear${place ? ` in ${place.ns}` : ""}`);
+  throw new LabError(
+    `WireGuard interface ${ifname} did not become ready${place ? ` in ${place.ns}` : ""} within ${timeoutMs} ms (no link, or wireguard-go's UAPI socket is missing)`,
+  );
 }
 
 async function wgKey(file: string): Promise<string> {
@@ -612,7 +630,7 @@ export async function startWireguardGateway(lab: Lab, gw: WgGatewayPlan): Promis
     port: gw.port,
     protocol: "udp",
   });
-  await waitLink(place, gw.ifname);
+  await waitWireguard(place, gw.ifname);
   const rec = lab.state.wireguard.find((w) => w.gatewayHost === gw.host && w.ifname === gw.ifname);
   if (!rec) throw new LabError(`no WireGuard keys recorded for ${gw.host}`);
   const peerArgs = rec.peers.flatMap((p) => gatewayPeerArgs(p.publicKey, p.allowedIps));
@@ -675,7 +693,7 @@ async function startWireguard(lab: Lab): Promise<void> {
         lab.state.rootWg.push(p.ifname);
         saveLab(lab);
       }
-      await waitLink(place, p.ifname);
+      await waitWireguard(place, p.ifname);
       const [c, a] = placeCmd(place, "wg", [
         "set",
         p.ifname,
