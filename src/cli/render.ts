@@ -160,7 +160,7 @@ export function writeRender(
     const content = f.content;
     const size = typeof content === "string" ? Buffer.byteLength(content) : content.length;
     const mode = f.mode ?? 0o644;
-    const sha256 = sha256Hex(content);
+    const sha256 = f.sha256 ?? sha256Hex(content);
     // A file that already holds these bytes (and mode) is left alone: no new inode, no new mtime
     // for tools that watch it, and far fewer file creations on a re-render. The manifest's entry
     // answers without reading the file when size, mtime and mode on disk are still as recorded.

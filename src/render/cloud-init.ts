@@ -5,7 +5,7 @@
  * - `cloud-init/HOST/user-data`: `#cloud-config` with `users` (name, `ssh_authorized_keys`,
  *   `sudo: ALL=(ALL) NOPASSWD:ALL` when `sudo`, `shell: /bin/bash`), `packages`,
  *   `package_upgrade`.
- * - `cloud-init/HOST/meta-data`: `instance-id: keel-SITE-HOST-INSTANCE` (stable: it changes
+ * - `cloud-init/HOST/meta-data` (JSON, which is YAML; as network-config): `instance-id: keel-SITE-HOST-INSTANCE` (stable: it changes
  *   only when `vm.instance` is bumped, which makes cloud-init run again) and `local-hostname`.
  * - `cloud-init/HOST/network-config`: network config version 2, one ethernet matched by
  *   `macaddress` (`vm.mac`), `set-name: eth0`, the host's static addresses with their network's
@@ -28,7 +28,7 @@ import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
 import { sha256Hex } from "./digest.js";
 import type { Output, RenderContext, RenderedFile, Renderer } from "./types.js";
-import { toYaml } from "./yaml.js";
+import { toJsonYaml, toYaml } from "./yaml.js";
 
 const run = promisify(execFile);
 const SECTOR = 2048;
@@ -66,7 +66,7 @@ function userData(h: Host, seen: Map<string, string>): string {
 }
 
 function metaData(inv: Inventory, h: Host): string {
-  return toYaml({ "instance-id": instanceId(inv, h), "local-hostname": h.name });
+  return toJsonYaml({ "instance-id": instanceId(inv, h), "local-hostname": h.name });
 }
 
 function networkConfig(inv: Inventory, h: Host, hostsByName: ReadonlyMap<string, Host>): string {
@@ -96,7 +96,7 @@ function networkConfig(inv: Inventory, h: Host, hostsByName: ReadonlyMap<string,
       ...(servers.length ? { addresses: servers } : {}),
       ...(inv.domain ? { search: [inv.domain] } : {}),
     };
-  return toYaml({ version: 2, ethernets: { eth0: eth } });
+  return toJsonYaml({ version: 2, ethernets: { eth0: eth } });
 }
 
 function isoDate17(d: Date): Buffer {
@@ -234,17 +234,20 @@ export const cloudInitRenderer: Renderer = {
         "network-config": networkConfig(inv, h, hostsByName),
       };
       const dir = `cloud-init/${h.name}`;
-      for (const [name, content] of Object.entries(files)) out.push({ path: `${dir}/${name}`, content });
       // The image is a pure function of the three files: when an earlier render left the same
       // three and its image, that image is already what genisoimage would build now.
       const iso = `${dir}/cidata.iso`;
       // The manifest's digests answer without reading the three files back; without them
       // (an older manifest), the files on disk do.
-      const same = Object.entries(files).every(([name, content]) => {
+      let same = true;
+      for (const [name, content] of Object.entries(files)) {
         const p = `${dir}/${name}`;
+        const sha256 = sha256Hex(content);
+        out.push({ path: p, content, sha256 });
+        if (!same) continue;
         const known = ctx.previousDigest?.(p);
-        return known !== undefined ? known === sha256Hex(content) : ctx.previous(p) === content;
-      });
+        same = known !== undefined ? known === sha256 : ctx.previous(p) === content;
+      }
       if (same && ctx.exists?.(iso)) out.push({ path: iso, keep: true });
       else {
         const slot: Output = { path: iso, content: "" };

@@ -27,6 +27,11 @@ export interface RenderedFile {
   content: string | Uint8Array;
   /** File mode, e.g. 0o600 for files holding secrets; default 0o644. */
   mode?: number;
+  /**
+   * The SHA-256 (hex) of `content`, when the renderer already worked it out (cloud-init does, to
+   * decide whether an image is kept); the writer then does not hash the file again.
+   */
+  sha256?: string;
 }
 
 /**

@@ -17,3 +17,15 @@ import { dump } from "js-yaml";
 export function toYaml(value: unknown): string {
   return dump(value, { lineWidth: -1, noRefs: true });
 }
+
+/**
+ * One document for `value` (plain data) as indented JSON, ending in a newline. JSON is YAML
+ * (YAML 1.2 §1.3), and for plain data whose strings are printable, PyYAML (YAML 1.1, what
+ * cloud-init reads its seeds with) reads it as the same document: every string is double-quoted,
+ * so nothing is taken for a number, a boolean or a base-60 integer. Used for the small, machine-read
+ * cloud-init seeds (`meta-data`, `network-config`), where it is ~20 times cheaper than `toYaml`:
+ * 10,000 of them at 5,000 VMs were a fifth of `keel render`'s 1 s budget (issue #4).
+ */
+export function toJsonYaml(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}

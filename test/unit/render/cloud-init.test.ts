@@ -203,6 +203,24 @@ test("a MAC of decimal digits is quoted: PyYAML (YAML 1.1, what cloud-init reads
   assert.equal(read.trim(), mac);
 });
 
+test("meta-data and network-config are JSON, which PyYAML (cloud-init's reader) reads as the same document", async () => {
+  const files = await render(inventory());
+  for (const name of ["meta-data", "network-config"]) {
+    const text = get(files, `cloud-init/web-1/${name}`) as string;
+    const asJson = JSON.parse(text) as unknown;
+    const viaPyYaml = execFileSync(
+      "python3",
+      ["-c", "import sys, yaml, json; print(json.dumps(yaml.safe_load(sys.stdin)))"],
+      { input: text, encoding: "utf8" },
+    );
+    assert.deepEqual(JSON.parse(viaPyYaml), asJson, name);
+  }
+  assert.deepEqual(JSON.parse(get(files, "cloud-init/web-1/meta-data") as string), {
+    "instance-id": "keel-lab-web-1-1",
+    "local-hostname": "web-1",
+  });
+});
+
 test("the manifest's digests decide whether an image is kept, without the files on disk", async () => {
   const first = await render(inventory());
   const digests = new Map(
