@@ -156,7 +156,7 @@ export function writeRender(
       if (known) entries.set(f.path, known);
       continue;
     }
-    const target = path.join(out, f.path);
+    const target = `${out}/${f.path}`; // renderer paths are relative and normalised: no path.join per file
     const content = f.content;
     const size = typeof content === "string" ? Buffer.byteLength(content) : content.length;
     const mode = f.mode ?? 0o644;
@@ -229,7 +229,7 @@ export function register(program: Command): void {
       const ctx: RenderContext = {
         now: new Date(),
         previousDigest: (p) => manifest.entries.get(p)?.sha256,
-        exists: (p) => existsSync(path.join(out, p)),
+        exists: (p) => existsSync(`${out}/${p}`),
         previous: (p) => {
           try {
             return readFileSync(path.join(out, p), "utf8");

@@ -481,6 +481,9 @@ function fastParse(text: string): unknown {
   } catch {
     return undefined;
   }
+  // Sharing needs an alias, an alias needs an anchor, and an anchor is written with `&`: text
+  // without one cannot share nodes, and the walk below is skipped.
+  if (!text.includes("&")) return data;
   const seen = new Set<object>();
   const shares = (v: unknown): boolean => {
     if (v === null || typeof v !== "object") return false;

@@ -29,12 +29,23 @@ export function familyOf(addr: Address): 4 | 6 {
   return addr.kind() === "ipv4" ? 4 : 6;
 }
 
+/** An IPv4 dotted quad of four decimal parts without leading zeros (ipaddr.js's own test in `isValidFourPartDecimal`). */
+const FOUR_PART_DECIMAL = /^(0|[1-9]\d*)(\.(0|[1-9]\d*)){3}$/;
+
 /**
  * Parses one IP address strictly (IPv4 dotted quad with four decimal parts, or IPv6 without a
  * zone id). Returns undefined for anything else; use `parseAddress` for a thrown explanation.
  */
 export function tryParseAddress(text: string): Address | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text);
+  // ipaddr's isValidFourPartDecimal parses twice and then parse once more; the same test as
+  // its regex, then one parse (which throws for a part over 255), gives the same answer.
+  if (FOUR_PART_DECIMAL.test(text)) {
+    try {
+      return ipaddr.IPv4.parse(text);
+    } catch {
+      return undefined;
+    }
+  }
   if (!text.includes("%") && ipaddr.IPv6.isValid(text)) return ipaddr.IPv6.parse(text);
   return undefined;
 }

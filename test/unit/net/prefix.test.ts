@@ -11,6 +11,7 @@ import {
   lastUsable,
   overlaps,
   parsePrefix,
+  tryParseAddress,
 } from "../../../src/net/prefix.js";
 
 test("parsePrefix accepts IPv4 and IPv6 prefixes with host bits zero", () => {
@@ -71,6 +72,25 @@ test("canonicalAddress compresses IPv6 (RFC 5952) and keeps IPv4 dotted quads", 
   assert.equal(canonicalAddress("10.20.0.4"), "10.20.0.4");
   assert.equal(isAddress("10.1"), false);
   assert.equal(isAddress("::1"), true);
+});
+
+test("tryParseAddress takes IPv4 as four decimal parts of 0-255 only, and IPv6 without a zone", () => {
+  for (const ok of ["0.0.0.0", "10.20.0.4", "255.255.255.255", "::1", "fd00::4", "::ffff:10.0.0.1"])
+    assert.ok(tryParseAddress(ok), ok);
+  for (const bad of [
+    "256.1.1.1",
+    "10.20.0.300",
+    "010.1.1.1",
+    "10.1.1",
+    "10.1.1.1.1",
+    "0x0a.1.1.1",
+    "10.1.1.1 ",
+    "fe80::1%eth0",
+    "",
+    "h1",
+  ])
+    assert.equal(tryParseAddress(bad), undefined, bad);
+  assert.equal(tryParseAddress("10.20.0.4")?.kind(), "ipv4");
 });
 
 test("first and last usable addresses skip network/broadcast of IPv4 prefixes shorter than /31", () => {
