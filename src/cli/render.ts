@@ -10,8 +10,10 @@
  * before anything is written.
  */
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -24,9 +26,17 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
 import { commitLock } from "../ipam/lock.js";
+import { ImageError } from "../render/cloud-init.js";
 import { sha256Hex } from "../render/digest.js";
 import { renderAll } from "../render/index.js";
-import { isKept, type Output, RENDER_KINDS, type RenderContext, type RenderKind } from "../render/types.js";
+import {
+  isKept,
+  isStaged,
+  type Output,
+  RENDER_KINDS,
+  type RenderContext,
+  type RenderKind,
+} from "../render/types.js";
 
 /** Name of the manifest of rendered files kept in the output directory. */
 export const MANIFEST = ".keel-render.json";
@@ -157,6 +167,17 @@ export function writeRender(
       continue;
     }
     const target = `${out}/${f.path}`; // renderer paths are relative and normalised: no path.join per file
+    if (isStaged(f)) {
+      // finished in the stage directory (same file system): moved into place, never read here
+      mkdirSync(path.dirname(target), { recursive: true });
+      chmodSync(f.staged, 0o644);
+      renameSync(f.staged, target);
+      written.push(f.path);
+      const after = statOf(target);
+      if (after)
+        entries.set(f.path, { sha256: f.sha256, size: after.size, mtimeMs: after.mtimeMs, mode: 0o644 });
+      continue;
+    }
     const content = f.content;
     const size = typeof content === "string" ? Buffer.byteLength(content) : content.length;
     const mode = f.mode ?? 0o644;
@@ -240,8 +261,26 @@ export function register(program: Command): void {
         ...(flags.keys !== undefined ? { keysDir: path.resolve(flags.keys) } : {}),
       };
       const kinds = flags.only ?? [...RENDER_KINDS];
-      const files = await renderAll(inv, ctx, kinds);
-      const { written, unchanged, kept, removed } = writeRender(out, files, kinds, manifest);
+      // Large files (cidata images) are built in a stage directory inside DIR, so that they move
+      // into place with a rename; it is removed whatever happens, and DIR too when this run made
+      // it and the render failed: a failed render leaves the output as it was.
+      const made = !existsSync(out);
+      mkdirSync(out, { recursive: true });
+      ctx.stageDir = mkdtempSync(path.join(out, ".keel-stage-"));
+      let result: ReturnType<typeof writeRender>;
+      try {
+        const files = await renderAll(inv, ctx, kinds);
+        result = writeRender(out, files, kinds, manifest);
+      } catch (e) {
+        rmSync(ctx.stageDir, { recursive: true, force: true });
+        if (made) rmSync(out, { recursive: true, force: true });
+        if (!(e instanceof ImageError)) throw e;
+        process.stderr.write(`keel render: ${e.message}; nothing was written\n`);
+        process.exitCode = 1;
+        return;
+      }
+      rmSync(ctx.stageDir, { recursive: true, force: true });
+      const { written, unchanged, kept, removed } = result;
       // after a successful render: record the allocations the rendered files are built on
       const lock = commitLock(inv.ipam, flags.frozenLock === true);
       const n = written.length + unchanged.length;

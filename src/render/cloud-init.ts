@@ -27,13 +27,21 @@ import pLimit from "p-limit";
 import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
 import { sha256Hex } from "./digest.js";
-import type { Output, RenderContext, RenderedFile, Renderer } from "./types.js";
+import type { Output, RenderContext, RenderedFile, Renderer, StagedFile } from "./types.js";
 import { toJsonYaml, toYaml } from "./yaml.js";
 
 const run = promisify(execFile);
 const SECTOR = 2048;
 /** The time written into every ISO timestamp: 2000-01-01T00:00:00Z. */
 const FIXED_TIME = new Date(Date.UTC(2000, 0, 1));
+
+/**
+ * genisoimage ran but failed to build an image (its stderr in the message). Not a mistake in the
+ * inventory: `keel render` reports it without a stack trace and exits 1, with nothing written.
+ */
+export class ImageError extends Error {
+  override name = "ImageError";
+}
 
 /** The cloud-init instance-id of a VM: `keel-SITE-HOST-INSTANCE`. */
 export function instanceId(inv: Inventory, h: Host): string {
@@ -178,13 +186,33 @@ export function normaliseIsoTimes(iso: Buffer, when: Date = FIXED_TIME): void {
 /**
  * Builds the `cidata` ISO of the given files with genisoimage(1) (`-volid cidata -joliet
  * -rock`), with every timestamp fixed (see {@link normaliseIsoTimes}).
- * @throws Error when genisoimage is missing or fails (its stderr in the message).
+ * @throws UserError when genisoimage is missing; ImageError when it fails (its stderr in the message).
  */
 export async function cidataIso(files: Record<string, string>): Promise<Buffer> {
   const dir = mkdtempSync(path.join(tmpdir(), "keel-cidata-"));
   try {
-    const stage = path.join(dir, "cidata");
     const out = path.join(dir, "cidata.iso");
+    await cidataIsoTo(files, out, dir);
+    return readFileSync(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Builds the `cidata` image as {@link cidataIso} does, into the file `out` (created or replaced),
+ * with `work` (an existing directory) holding the staged seed files meanwhile.
+ * @returns the image's size (bytes) and SHA-256 (hex).
+ * @throws as {@link cidataIso}.
+ */
+export async function cidataIsoTo(
+  files: Record<string, string>,
+  out: string,
+  work: string,
+): Promise<{ size: number; sha256: string }> {
+  const dir = mkdtempSync(path.join(work, "seed-"));
+  try {
+    const stage = path.join(dir, "cidata");
     mkdirSync(stage);
     for (const [name, content] of Object.entries(files)) {
       writeFileSync(path.join(stage, name), content);
@@ -201,11 +229,12 @@ export async function cidataIso(files: Record<string, string>): Promise<Buffer> 
         throw new UserError(
           "genisoimage: not found; expected it on PATH to build cidata.iso (Debian package genisoimage)",
         );
-      throw new Error(`genisoimage failed: ${err.stderr ?? err.message}`);
+      throw new ImageError(`genisoimage failed: ${(err.stderr ?? err.message).trim()}`);
     }
     const iso = readFileSync(out);
     normaliseIsoTimes(iso);
-    return iso;
+    writeFileSync(out, iso);
+    return { size: iso.length, sha256: sha256Hex(iso) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -226,6 +255,7 @@ export const cloudInitRenderer: Renderer = {
     const limit = pLimit(ISO_BUILDS);
     const hostsByName = new Map(inv.hosts.map((h) => [h.name, h]));
     const userDocs = new Map<string, string>();
+    let failure: unknown;
     for (const h of inv.hosts) {
       if (!h.vm) continue;
       const files = {
@@ -248,18 +278,48 @@ export const cloudInitRenderer: Renderer = {
         const known = ctx.previousDigest?.(p);
         same = known !== undefined ? known === sha256 : ctx.previous(p) === content;
       }
-      if (same && ctx.exists?.(iso)) out.push({ path: iso, keep: true });
-      else {
-        const slot: Output = { path: iso, content: "" };
-        out.push(slot);
-        images.push(
-          limit(async () => {
-            (slot as RenderedFile).content = await cidataIso(files);
-          }),
-        );
+      if (same && ctx.exists?.(iso)) {
+        out.push({ path: iso, keep: true });
+        continue;
       }
+      const stageDir = ctx.stageDir;
+      let slot: Output;
+      let build: () => Promise<void>;
+      if (stageDir !== undefined) {
+        // Built into the stage directory, not held in memory (see StagedFile).
+        const staged: StagedFile = {
+          path: iso,
+          staged: path.join(stageDir, `${h.name}.iso`),
+          size: 0,
+          sha256: "",
+        };
+        slot = staged;
+        build = async () => {
+          Object.assign(staged, await cidataIsoTo(files, staged.staged, stageDir));
+        };
+      } else {
+        const inMemory: RenderedFile = { path: iso, content: "" };
+        slot = inMemory;
+        build = async () => {
+          inMemory.content = await cidataIso(files);
+        };
+      }
+      out.push(slot);
+      // After a failure, the images still queued are not built, and the ones running finish
+      // before the error is thrown: nothing writes into the stage directory once it is removed.
+      images.push(
+        limit(async () => {
+          if (failure !== undefined) return;
+          try {
+            await build();
+          } catch (e) {
+            failure ??= e instanceof ImageError ? new ImageError(`${iso}: ${e.message}`) : e;
+          }
+        }),
+      );
     }
     await Promise.all(images);
+    if (failure !== undefined) throw failure;
     return out;
   },
 };

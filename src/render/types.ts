@@ -44,6 +44,21 @@ export interface KeptFile {
   keep: true;
 }
 
+/**
+ * A large file a renderer wrote, complete, into `RenderContext.stageDir` instead of holding it in
+ * memory (a VM's `cidata.iso`): the writer renames it into place. Five thousand images held as
+ * buffers made every genisoimage fork copy the page tables of a ~2 GB process (~34 ms a spawn).
+ */
+export interface StagedFile {
+  path: string;
+  /** Absolute path of the finished file inside `RenderContext.stageDir`. */
+  staged: string;
+  /** Its size in bytes. */
+  size: number;
+  /** The SHA-256 (hex) of its bytes. */
+  sha256: string;
+}
+
 /** Everything a renderer may read besides the inventory; renderers do no other I/O. */
 export interface RenderContext {
   /** The time of the run (SOA serials use its UTC date). */
@@ -68,14 +83,25 @@ export interface RenderContext {
    * `wg genkey` writes them); undefined when the flag was not given.
    */
   keysDir?: string;
+  /**
+   * A directory on the output directory's file system where a renderer may write large files and
+   * return them as `StagedFile`s (cidata images); the caller removes it afterwards, so a failed
+   * render leaves nothing. Absent: renderers return every file's bytes.
+   */
+  stageDir?: string;
 }
 
-/** What a renderer returns per file: its bytes, or "keep the one already there". */
-export type Output = RenderedFile | KeptFile;
+/** What a renderer returns per file: its bytes, "keep the one already there", or a staged file. */
+export type Output = RenderedFile | KeptFile | StagedFile;
 
 /** True for a `KeptFile`. */
 export function isKept(f: Output): f is KeptFile {
   return "keep" in f;
+}
+
+/** True for a `StagedFile`. */
+export function isStaged(f: Output): f is StagedFile {
+  return "staged" in f;
 }
 
 /**

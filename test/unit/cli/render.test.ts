@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { runKeel } from "./built.js";
+import { promisify } from "node:util";
+import { CLI, type CliRun, ensureBuilt, runKeel } from "./built.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "keel-render-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -144,4 +146,96 @@ test("keel render: the manifest records each file's digest; a file edited by han
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `examples/lab/keel.yaml: rendered 1 file into ${out}\n`);
   assert.deepEqual(readFileSync(zone), text);
+});
+
+const VMS = `keel: 1
+site: st
+networks:
+  lan: { cidr: 10.48.0.0/24, gateway: 10.48.0.1 }
+hosts:
+  vm-a: { address: 10.48.0.10, vm: {} }
+  vm-b: { address: 10.48.0.11, vm: {} }
+  vm-c: { address: 10.48.0.12, vm: {} }
+`;
+
+/** Runs the built CLI with `env` (for a PATH with an injected genisoimage). */
+async function keelWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CliRun> {
+  ensureBuilt();
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+test("keel render: cidata images are built in a stage directory inside DIR and renamed into place; none is left, the bytes are the same each time", async () => {
+  const f = join(tmp, "vms.yaml");
+  writeFileSync(f, VMS);
+  const a = join(tmp, "vms-a");
+  const b = join(tmp, "vms-b");
+  for (const out of [a, b]) {
+    const r = await keel("render", f, "--out", out, "--only", "cloud-init");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      readdirSync(out).filter((n) => n.startsWith(".keel-stage-")),
+      [],
+      "the stage directory is removed",
+    );
+  }
+  const manifest = JSON.parse(readFileSync(join(a, ".keel-render.json"), "utf8")) as {
+    entries: [string, string, number, number, number][];
+  };
+  for (const vm of ["vm-a", "vm-b", "vm-c"]) {
+    const p = `cloud-init/${vm}/cidata.iso`;
+    const iso = readFileSync(join(a, p));
+    assert.deepEqual(iso, readFileSync(join(b, p)), `${p}: same bytes in both renders`);
+    const row = manifest.entries.find((e) => e[0] === p)!;
+    assert.equal(
+      row[1],
+      createHash("sha256").update(iso).digest("hex"),
+      `${p}: the manifest's digest is the file's`,
+    );
+    assert.equal(row[2], iso.length);
+    assert.equal(statSync(join(a, p)).mode & 0o777, 0o644);
+    // genisoimage's image with the three seeds, as isoinfo (Debian genisoimage) lists them
+    const listing = execFileSync("isoinfo", ["-i", join(a, p), "-J", "-f"], { encoding: "utf8" });
+    assert.deepEqual(listing.trim().split("\n").sort(), ["/meta-data", "/network-config", "/user-data"]);
+  }
+});
+
+test("keel render: genisoimage failing for one VM exits 1 naming the image; DIR is as it was and no stage is left", async () => {
+  const f = join(tmp, "vms-fail.yaml");
+  writeFileSync(f, VMS);
+  // a genisoimage that fails for vm-b's image and runs the real one for the others
+  const bin = mkdtempSync(join(tmp, "bin-"));
+  writeFileSync(
+    join(bin, "genisoimage"),
+    '#!/bin/sh\ncase "$*" in *vm-b.iso*) echo "injected: write error" >&2; exit 1;; esac\nexec /usr/bin/genisoimage "$@"\n',
+    { mode: 0o755 },
+  );
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+  // into a directory that does not exist yet: it is not left behind
+  const fresh = join(tmp, "vms-fresh");
+  const r = await keelWith(env, "render", f, "--out", fresh);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(
+    r.stderr,
+    "keel render: cloud-init/vm-b/cidata.iso: genisoimage failed: injected: write error; nothing was written\n",
+  );
+  assert.equal(existsSync(fresh), false, "the output directory this run made is removed");
+  // into an earlier render's directory: every file as it was, no stage left
+  const out = join(tmp, "vms-kept");
+  assert.equal((await keel("render", f, "--out", out)).code, 0);
+  const before = snapshot(out);
+  writeFileSync(f, VMS.replace("10.48.0.11", "10.48.0.21").replace("10.48.0.10", "10.48.0.20"));
+  const again = await keelWith(env, "render", f, "--out", out);
+  assert.equal(again.code, 1, again.stderr);
+  assert.match(again.stderr, /cloud-init\/vm-b\/cidata\.iso: genisoimage failed/);
+  assert.deepEqual(snapshot(out), before);
+  assert.deepEqual(
+    readdirSync(out).filter((n) => n.startsWith(".keel-stage-")),
+    [],
+  );
 });
