@@ -432,6 +432,7 @@ interface Positions {
  */
 class LazyPositions implements Positions {
   #loc: Locator | undefined;
+  readonly #defaults = new Map<string, SourcePosition>();
   constructor(
     readonly file: string,
     readonly text: string,
@@ -442,6 +443,21 @@ class LazyPositions implements Positions {
    * equality see plain numbers), resolved on first read.
    */
   pos(segs: readonly Segment[], which: "key" | "value" = "value"): SourcePosition {
+    // Every host that takes a setting from `defaults` points at the same place: one position
+    // for all of them (a lazy position costs three closures).
+    if (segs[0] === "defaults") {
+      const key = `${which}\u0000${segs.join("\u0000")}`;
+      let shared = this.#defaults.get(key);
+      if (shared === undefined) {
+        shared = this.make(segs, which);
+        this.#defaults.set(key, shared);
+      }
+      return shared;
+    }
+    return this.make(segs, which);
+  }
+
+  private make(segs: readonly Segment[], which: "key" | "value"): SourcePosition {
     const path = [...segs];
     let found: SourcePosition | undefined;
     const get = (): SourcePosition => {
@@ -832,8 +848,8 @@ function pruneToSchema(data: unknown): { raw: RawInventory; pruned: Pruned } | u
 
 interface Owner {
   what: string;
-  /** Where it was declared (read `.line` only when reporting: positions may be lazy). */
-  pos: SourcePosition;
+  /** Where it was declared, as a path: made a position only when a duplicate is reported. */
+  at: readonly Segment[];
 }
 
 /** One `auto`/`auto@RANGE` address of a host, waiting for allocation. */
@@ -1059,11 +1075,11 @@ class Checker {
       if (prev) {
         this.problem(
           at,
-          `address ${canon} of ${owner} is already used by ${prev.what} (line ${prev.pos.line}); addresses must be unique across the site`,
+          `address ${canon} of ${owner} is already used by ${prev.what} (line ${this.loc.pos(prev.at).line}); addresses must be unique across the site`,
         );
         return;
       }
-      this.addressOwners.set(canon, { what: owner, pos: this.loc.pos(at) });
+      this.addressOwners.set(canon, { what: owner, at });
       this.staticAddresses.push(addr);
       out.push({ network, address: canon });
     };
@@ -1135,7 +1151,7 @@ class Checker {
 
   /** `vm.mac` of every VM: auto, or a unicast MAC used by no other VM. */
   checkVms(): void {
-    const seen = new Map<string, { host: string; pos: SourcePosition }>();
+    const seen = new Map<string, { host: string; segs: Segment[] }>();
     for (const [name, host] of Object.entries(this.raw.hosts ?? {})) {
       if (!host.vm) continue;
       const text = host.vm.mac ?? "auto";
@@ -1157,11 +1173,11 @@ class Checker {
       if (first) {
         this.problem(
           segs,
-          `mac ${text} of host "${name}" is already used by host "${first.host}" (line ${first.pos.line}); MACs must be unique across the site`,
+          `mac ${text} of host "${name}" is already used by host "${first.host}" (line ${this.loc.pos(first.segs).line}); MACs must be unique across the site`,
         );
         continue;
       }
-      seen.set(mac, { host: name, pos: this.loc.pos(segs) });
+      seen.set(mac, { host: name, segs });
       this.vms.push({ host: name, mac });
     }
   }
@@ -1226,16 +1242,16 @@ class Checker {
       addresses.set(name, this.resolveAddresses([...segs, "address"], host.address, `host "${name}"`, name));
       if (host.ssh) this.checkAllow([...segs, "ssh", "allow"], host.ssh.allow);
       if (host.node_exporter) this.checkAllow([...segs, "node_exporter", "allow"], host.node_exporter.allow);
-      const serviceLines = new Map<string, SourcePosition>();
+      const serviceLines = new Map<string, Segment[]>(); // first declaration of each name
       (host.services ?? []).forEach((svc, i) => {
         const ss = [...segs, "services", i];
         const first = serviceLines.get(svc.name);
         if (first !== undefined)
           this.problem(
             [...ss, "name"],
-            `service name "${svc.name}" is used twice on host "${name}" (first at line ${first.line}); service names must be unique per host`,
+            `service name "${svc.name}" is used twice on host "${name}" (first at line ${this.loc.pos(first).line}); service names must be unique per host`,
           );
-        else serviceLines.set(svc.name, this.loc.pos([...ss, "name"]));
+        else serviceLines.set(svc.name, [...ss, "name"]);
         this.checkAllow([...ss, "allow"], svc.allow);
         if (typeof svc.http === "object" && svc.http.body !== undefined) {
           try {
@@ -1574,12 +1590,13 @@ function normalise(
       };
     });
     const declared = new Set(services.map((s) => s.name));
+    const hostPos = loc.pos(segs, "key"); // also where implied services point
     const defaultPos = (key: string, defaultKey: string): SourcePosition =>
       (h as unknown as Record<string, unknown>)[key] !== undefined
         ? loc.pos([...segs, key], "key")
         : (d as Record<string, unknown>)[defaultKey] !== undefined
           ? loc.pos(["defaults", defaultKey], "key")
-          : loc.pos(segs, "key");
+          : hostPos;
     if (ssh && !declared.has("ssh"))
       services.push({
         name: "ssh",
@@ -1618,7 +1635,7 @@ function normalise(
       ...(ssh ? { ssh } : {}),
       listenersIgnore: [...(h.listeners?.ignore ?? [])],
       ...(h.vm ? { vm: normaliseVm(h.vm, d.vm, macOf.get(name)!, loc.pos([...segs, "vm"], "key")) } : {}),
-      pos: loc.pos(segs, "key"),
+      pos: hostPos,
     };
   });
 
