@@ -225,6 +225,30 @@ export function writeRender(
   return { written, unchanged, kept: keptAsIs, removed };
 }
 
+/**
+ * Creates `out` (and its parents) when missing, and a stage directory inside it
+ * (`out/.keel-stage-XXXXXX`). `flag` is `--out` as given, for messages.
+ * @returns the stage directory's path.
+ * @throws UserError naming `--out` when it is not a directory or cannot be created or written.
+ */
+function makeStage(out: string, flag: string): string {
+  try {
+    mkdirSync(out, { recursive: true });
+    return mkdtempSync(path.join(out, ".keel-stage-"));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === "EEXIST" || code === "ENOTDIR"
+        ? "it (or a parent) is not a directory"
+        : code === "EACCES" || code === "EPERM"
+          ? "permission denied"
+          : (e as Error).message;
+    throw new UserError(
+      `--out ${flag}: cannot write there: ${why}; expected a directory (created if missing)`,
+    );
+  }
+}
+
 /** Registers `keel render`. */
 export function register(program: Command): void {
   program
@@ -265,8 +289,7 @@ export function register(program: Command): void {
       // into place with a rename; it is removed whatever happens, and DIR too when this run made
       // it and the render failed: a failed render leaves the output as it was.
       const made = !existsSync(out);
-      mkdirSync(out, { recursive: true });
-      ctx.stageDir = mkdtempSync(path.join(out, ".keel-stage-"));
+      ctx.stageDir = makeStage(out, flags.out);
       let result: ReturnType<typeof writeRender>;
       try {
         const files = await renderAll(inv, ctx, kinds);

@@ -239,3 +239,17 @@ test("keel render: genisoimage failing for one VM exits 1 naming the image; DIR 
     [],
   );
 });
+
+test("keel render: --out naming a file (or a path under one) exits 2 naming the flag, with no stack trace", async () => {
+  const file = join(tmp, "not-a-dir");
+  writeFileSync(file, "x");
+  for (const out of [file, join(file, "sub")]) {
+    const r = await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "dns");
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(
+      r.stderr,
+      `--out ${out}: cannot write there: it (or a parent) is not a directory; expected a directory (created if missing)\n`,
+    );
+  }
+  assert.equal(readFileSync(file, "utf8"), "x");
+});
