@@ -8,7 +8,9 @@
  * 1. **In process**: `loadInventory` + `renderAll` of every renderer but cloud-init (whose
  *    images need genisoimage), median of 5 after a warm-up.
  * 2. **Cold**: `keel render` into an empty directory: every file including one cidata image per
- *    VM, each built by genisoimage (one process per VM). Printed, not judged: see the README.
+ *    VM, each built by genisoimage (one process per VM, one per core at a time, into a stage directory
+ *    inside the output). Printed, not judged: 4,999 genisoimage processes take ~3.5 ms each on
+ *    their own, so no cold render of them fits in 1 s; see the README.
  * 3. **Warm**: `keel render` again into the same directory with nothing changed: every file
  *    rendered again, the images kept because their inputs did not change. Median of 3.
  * Target (issue #4): a full render under 1 s, judged on (1) and (3); exit 1 when missed.
@@ -20,7 +22,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { loadInventory } from "../src/inventory/load.js";
 import { renderAll } from "../src/render/index.js";
-import { isKept, RENDER_KINDS } from "../src/render/types.js";
+import { isKept, isStaged, RENDER_KINDS } from "../src/render/types.js";
 
 const HOSTS = Number(process.env.BENCH_RENDER_HOSTS ?? 5000);
 const TARGET_MS = 1000;
@@ -87,7 +89,9 @@ try {
     files = out.length;
     bytes = out.reduce(
       (n, f) =>
-        isKept(f) ? n : n + (typeof f.content === "string" ? Buffer.byteLength(f.content) : f.content.length),
+        isKept(f) || isStaged(f)
+          ? n
+          : n + (typeof f.content === "string" ? Buffer.byteLength(f.content) : f.content.length),
       0,
     );
   }

@@ -14,7 +14,7 @@ import { parse } from "yaml";
 import type { Inventory } from "../../../src/inventory/model.js";
 import { cloudInitRenderer } from "../../../src/render/cloud-init.js";
 import { sha256Hex } from "../../../src/render/digest.js";
-import { isKept, type RenderContext, type RenderedFile } from "../../../src/render/types.js";
+import { isKept, isStaged, type RenderContext, type RenderedFile } from "../../../src/render/types.js";
 import { contractExample, host } from "../../helpers/inventory.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keel-render-ci-"));
@@ -63,6 +63,7 @@ async function render(inv: Inventory, c: RenderContext = ctx): Promise<RenderedF
   const out = await cloudInitRenderer.render(inv, c);
   return out.map((f) => {
     if (isKept(f)) throw new Error(`${f.path} kept without ctx.exists`);
+    if (isStaged(f)) throw new Error(`${f.path} staged without ctx.stageDir`);
     return f;
   });
 }
@@ -181,7 +182,12 @@ test("an image whose three files did not change is kept, not rebuilt; a change r
   const rebuilt = (await cloudInitRenderer.render(changed, onDisk)).find((f) =>
     f.path.endsWith("cidata.iso"),
   )!;
-  assert.ok(!isKept(rebuilt) && rebuilt.content instanceof Uint8Array && rebuilt.content.length > 0);
+  assert.ok(
+    !isKept(rebuilt) &&
+      !isStaged(rebuilt) &&
+      rebuilt.content instanceof Uint8Array &&
+      rebuilt.content.length > 0,
+  );
   const gone: RenderContext = { ...onDisk, exists: () => false };
   const missing = (await cloudInitRenderer.render(inventory(), gone)).find((f) =>
     f.path.endsWith("cidata.iso"),
