@@ -35,6 +35,7 @@ import {
   type Output,
   RENDER_KINDS,
   type RenderContext,
+  RenderInterrupted,
   type RenderKind,
 } from "../render/types.js";
 
@@ -290,17 +291,33 @@ export function register(program: Command): void {
       // it and the render failed: a failed render leaves the output as it was.
       const made = !existsSync(out);
       ctx.stageDir = makeStage(out, flags.out);
+      // Ctrl-C (SIGINT) or SIGTERM while rendering: no new image is started, running genisoimage
+      // processes are killed, the stage is removed and nothing is written (exit 130).
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      ctx.signal = interrupt.signal;
       let result: ReturnType<typeof writeRender>;
       try {
         const files = await renderAll(inv, ctx, kinds);
+        if (interrupt.signal.aborted) throw new RenderInterrupted();
         result = writeRender(out, files, kinds, manifest);
       } catch (e) {
         rmSync(ctx.stageDir, { recursive: true, force: true });
         if (made) rmSync(out, { recursive: true, force: true });
+        if (e instanceof RenderInterrupted) {
+          process.stderr.write("keel render: interrupted; nothing was written\n");
+          process.exitCode = 130;
+          return;
+        }
         if (!(e instanceof ImageError)) throw e;
         process.stderr.write(`keel render: ${e.message}; nothing was written\n`);
         process.exitCode = 1;
         return;
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
       }
       rmSync(ctx.stageDir, { recursive: true, force: true });
       const { written, unchanged, kept, removed } = result;

@@ -27,7 +27,14 @@ import pLimit from "p-limit";
 import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
 import { sha256Hex } from "./digest.js";
-import type { Output, RenderContext, RenderedFile, Renderer, StagedFile } from "./types.js";
+import {
+  type Output,
+  type RenderContext,
+  type RenderedFile,
+  type Renderer,
+  RenderInterrupted,
+  type StagedFile,
+} from "./types.js";
 import { toJsonYaml, toYaml } from "./yaml.js";
 
 const run = promisify(execFile);
@@ -188,11 +195,11 @@ export function normaliseIsoTimes(iso: Buffer, when: Date = FIXED_TIME): void {
  * -rock`), with every timestamp fixed (see {@link normaliseIsoTimes}).
  * @throws UserError when genisoimage is missing; ImageError when it fails (its stderr in the message).
  */
-export async function cidataIso(files: Record<string, string>): Promise<Buffer> {
+export async function cidataIso(files: Record<string, string>, signal?: AbortSignal): Promise<Buffer> {
   const dir = mkdtempSync(path.join(tmpdir(), "keel-cidata-"));
   try {
     const out = path.join(dir, "cidata.iso");
-    await cidataIsoTo(files, out, dir);
+    await cidataIsoTo(files, out, dir, signal);
     return readFileSync(out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -201,7 +208,8 @@ export async function cidataIso(files: Record<string, string>): Promise<Buffer> 
 
 /**
  * Builds the `cidata` image as {@link cidataIso} does, into the file `out` (created or replaced),
- * with `work` (an existing directory) holding the staged seed files meanwhile.
+ * with `work` (an existing directory) holding the staged seed files meanwhile. An abort of
+ * `signal` kills genisoimage (the call then rejects with RenderInterrupted).
  * @returns the image's size (bytes) and SHA-256 (hex).
  * @throws as {@link cidataIso}.
  */
@@ -209,6 +217,7 @@ export async function cidataIsoTo(
   files: Record<string, string>,
   out: string,
   work: string,
+  signal?: AbortSignal,
 ): Promise<{ size: number; sha256: string }> {
   const dir = mkdtempSync(path.join(work, "seed-"));
   try {
@@ -222,8 +231,10 @@ export async function cidataIsoTo(
     try {
       await run("genisoimage", ["-quiet", "-output", out, "-volid", "cidata", "-joliet", "-rock", stage], {
         timeout: 30_000,
+        ...(signal ? { signal } : {}),
       });
     } catch (e) {
+      if (signal?.aborted) throw new RenderInterrupted();
       const err = e as NodeJS.ErrnoException & { stderr?: string };
       if (err.code === "ENOENT")
         throw new UserError(
@@ -295,13 +306,13 @@ export const cloudInitRenderer: Renderer = {
         };
         slot = staged;
         build = async () => {
-          Object.assign(staged, await cidataIsoTo(files, staged.staged, stageDir));
+          Object.assign(staged, await cidataIsoTo(files, staged.staged, stageDir, ctx.signal));
         };
       } else {
         const inMemory: RenderedFile = { path: iso, content: "" };
         slot = inMemory;
         build = async () => {
-          inMemory.content = await cidataIso(files);
+          inMemory.content = await cidataIso(files, ctx.signal);
         };
       }
       out.push(slot);
@@ -309,7 +320,7 @@ export const cloudInitRenderer: Renderer = {
       // before the error is thrown: nothing writes into the stage directory once it is removed.
       images.push(
         limit(async () => {
-          if (failure !== undefined) return;
+          if (failure !== undefined || ctx.signal?.aborted) return;
           try {
             await build();
           } catch (e) {
@@ -319,6 +330,7 @@ export const cloudInitRenderer: Renderer = {
       );
     }
     await Promise.all(images);
+    if (ctx.signal?.aborted) throw new RenderInterrupted();
     if (failure !== undefined) throw failure;
     return out;
   },

@@ -89,6 +89,19 @@ export interface RenderContext {
    * render leaves nothing. Absent: renderers return every file's bytes.
    */
   stageDir?: string;
+  /**
+   * Aborted when the run is interrupted (SIGINT/SIGTERM): a renderer stops starting work (no new
+   * genisoimage), kills what it started, and rejects with `RenderInterrupted`.
+   */
+  signal?: AbortSignal;
+}
+
+/** A render stopped by `RenderContext.signal`; the caller removes what it staged. */
+export class RenderInterrupted extends Error {
+  override name = "RenderInterrupted";
+  constructor() {
+    super("interrupted");
+  }
 }
 
 /** What a renderer returns per file: its bytes, "keep the one already there", or a staged file. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -252,4 +252,43 @@ test("keel render: --out naming a file (or a path under one) exits 2 naming the 
     );
   }
   assert.equal(readFileSync(file, "utf8"), "x");
+});
+
+test("keel render: SIGINT while images are built exits 130; no image is written, the stage is removed, DIR is as it was", async () => {
+  const hosts = Array.from(
+    { length: 300 },
+    (_, i) => `  vm-${i}: { address: 10.49.${i >> 7}.${(i & 127) + 1}, vm: {} }`,
+  );
+  const f = join(tmp, "many-vms.yaml");
+  writeFileSync(
+    f,
+    `keel: 1\nsite: sig\nnetworks:\n  lan: { cidr: 10.49.0.0/16 }\nhosts:\n${hosts.join("\n")}\n`,
+  );
+  const out = join(tmp, "many-vms");
+  assert.equal((await keel("render", f, "--out", out, "--only", "ansible")).code, 0);
+  const before = snapshot(out);
+  ensureBuilt();
+  const child = spawn(process.execPath, [CLI, "render", f, "--out", out], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // wait until the first images are in the stage directory, then interrupt
+  const staged = () => {
+    const stage = readdirSync(out).find((n) => n.startsWith(".keel-stage-"));
+    return stage !== undefined && readdirSync(join(out, stage)).some((n) => n.endsWith(".iso"));
+  };
+  for (let i = 0; i < 400 && !staged(); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(staged(), "images were being built");
+  child.kill("SIGINT");
+  assert.equal(await exited, 130, stderr);
+  assert.equal(stderr, "keel render: interrupted; nothing was written\n");
+  assert.deepEqual(
+    readdirSync(out).filter((n) => n.startsWith(".keel-stage-")),
+    [],
+  );
+  assert.deepEqual(snapshot(out), before);
 });
