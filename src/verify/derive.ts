@@ -305,7 +305,11 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
               .filter(
                 (m) => m.tags.includes("monitored") && m.services.some((x) => x.kind === "node_exporter"),
               )
-              .map((m) => ({ host: m.name, addresses: m.addresses.map((a) => a.address) })),
+              .map((m) => ({
+                host: m.name,
+                addresses: m.addresses.map((a) => a.address),
+                port: m.services.find((x) => x.kind === "node_exporter")!.port,
+              })),
           },
           s.name,
         );

@@ -73,8 +73,11 @@ export type CheckParams =
       baseUrl: string;
       address: string;
       port: number;
-      /** Monitored hosts: name and addresses; each must be an active target that is up. */
-      monitored: { host: string; addresses: string[] }[];
+      /**
+       * Monitored hosts: name, addresses and node_exporter port; each must be an active target
+       * on that port that is up. (`port` is optional for callers that match by host alone.)
+       */
+      monitored: { host: string; addresses: string[]; port?: number }[];
     }
   | { kind: "grafana"; baseUrl: string; address: string; port: number }
   | { kind: "node_exporter"; baseUrl: string; address: string; port: number }

@@ -300,7 +300,7 @@ describe("http, node_exporter, grafana, prometheus.targets", () => {
       { address: `127.0.0.1:${deadPort}`, labels: { host: "ns1" } },
     ]);
     try {
-      const check = (monitored: { host: string; addresses: string[] }[]) =>
+      const check = (monitored: { host: string; addresses: string[]; port?: number }[]) =>
         runCheck(
           spec(
             {
@@ -315,9 +315,9 @@ describe("http, node_exporter, grafana, prometheus.targets", () => {
           ctx(),
         );
       const monitored = [
-        { host: "gpu", addresses: ["10.20.0.10"] },
-        { host: "ns1", addresses: ["10.20.0.4"] },
-        { host: "gw-vpn", addresses: ["10.20.0.2"] },
+        { host: "gpu", addresses: ["10.20.0.10"], port: nodeExp.port },
+        { host: "ns1", addresses: ["10.20.0.4"], port: deadPort },
+        { host: "gw-vpn", addresses: ["10.20.0.2"], port: 9100 },
       ];
       let o: CheckOutcome = await check(monitored);
       // Wait for the first scrapes: gpu up, ns1's dead target down.
@@ -339,6 +339,11 @@ describe("http, node_exporter, grafana, prometheus.targets", () => {
       assert.doesNotMatch(o.message, /gpu/);
       const obs = o.observed as { up: number; active: number };
       assert.deepEqual([obs.active, obs.up], [2, 1]);
+      // gpu's node_exporter said to be on another port: its up target there does not count
+      const wrongPort = nodeExp.port === 65535 ? 65534 : nodeExp.port + 1;
+      const moved = await check([{ host: "gpu", addresses: ["10.20.0.10"], port: wrongPort }]);
+      assert.equal(moved.status, "fail");
+      assert.match(moved.message, new RegExp(`^not active targets: gpu:${wrongPort}; `));
     } finally {
       await prom.stop();
     }

@@ -48,12 +48,30 @@ function sameAddress(a: string, b: string): boolean {
   return a === b;
 }
 
+/** The port of `HOST:PORT` or `[V6]:PORT`; undefined when the text gives none. */
+function portOfHostPort(text: string): number | undefined {
+  const m = /^(?:\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
 /**
- * True when `t` scrapes `host`: `labels.host` is the host name, or the host part of
- * `labels.instance` or of `discoveredLabels.__address__` is one of its addresses (or its name,
- * or a name starting with `NAME.`).
+ * True when `t` scrapes `host`'s node_exporter: `labels.host` is the host name, or the host part
+ * of `labels.instance` or of `discoveredLabels.__address__` is one of its addresses (or its name,
+ * or a name starting with `NAME.`); and, when `port` is given, the target is on that port (the
+ * port of `__address__`, else of `instance`; a target that names no port matches any). A host's
+ * other exporters (a blackbox or application job on another port) do not stand in for it.
  */
-export function targetMatchesHost(t: ActiveTarget, host: string, addresses: string[]): boolean {
+export function targetMatchesHost(
+  t: ActiveTarget,
+  host: string,
+  addresses: string[],
+  port?: number,
+): boolean {
+  if (port !== undefined) {
+    const hp = t.discoveredLabels?.__address__ ?? t.labels?.instance;
+    const p = hp ? portOfHostPort(hp) : undefined;
+    if (p !== undefined && p !== port) return false;
+  }
   if (t.labels?.host === host) return true;
   for (const hp of [t.labels?.instance, t.discoveredLabels?.__address__]) {
     if (!hp) continue;
@@ -69,19 +87,23 @@ function targetName(t: ActiveTarget): string {
 }
 
 /**
- * Judges the active targets: each monitored host needs a matching target with health `up`;
- * any target with health `down` fails the check (with its `lastError`).
+ * Judges the active targets: each monitored host needs a matching target (on its node_exporter
+ * port, when given) with health `up`; any target with health `down` fails the check (with its
+ * `lastError`). Missing hosts are named `HOST:PORT` in the message, by name in `observed`.
  */
 export function judgeTargets(
   targets: ActiveTarget[],
-  monitored: { host: string; addresses: string[] }[],
+  monitored: { host: string; addresses: string[]; port?: number }[],
 ): CheckOutcome {
   const missing: string[] = [];
+  const missingText: string[] = [];
   const notUp: string[] = [];
   for (const m of monitored) {
-    const mine = targets.filter((t) => targetMatchesHost(t, m.host, m.addresses));
-    if (mine.length === 0) missing.push(m.host);
-    else if (!mine.some((t) => t.health === "up"))
+    const mine = targets.filter((t) => targetMatchesHost(t, m.host, m.addresses, m.port));
+    if (mine.length === 0) {
+      missing.push(m.host);
+      missingText.push(m.port !== undefined ? `${m.host}:${m.port}` : m.host);
+    } else if (!mine.some((t) => t.health === "up"))
       notUp.push(`${m.host} (${mine.map((t) => t.health ?? "?").join(", ")})`);
   }
   const down = targets
@@ -99,7 +121,7 @@ export function judgeTargets(
     down,
   };
   const problems: string[] = [];
-  if (missing.length) problems.push(`not active targets: ${missing.join(", ")}`);
+  if (missing.length) problems.push(`not active targets: ${missingText.join(", ")}`);
   if (notUp.length) problems.push(`no target up for ${notUp.join(", ")}`);
   for (const d of down) {
     problems.push(

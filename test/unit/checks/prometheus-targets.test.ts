@@ -38,6 +38,22 @@ test("targets match a host by labels.host, instance address or __address__", () 
   assert.equal(targetMatchesHost(target("10.20.0.100:9100", "up"), "gpu", ["10.20.0.10"]), false);
 });
 
+test("with the node_exporter port given, a host's other exporters do not stand in for it", () => {
+  const blackbox = target("10.20.0.10:9115", "up", { job: "blackbox" });
+  assert.equal(targetMatchesHost(blackbox, "gpu", ["10.20.0.10"], 9100), false);
+  assert.equal(targetMatchesHost(blackbox, "gpu", ["10.20.0.10"]), true, "without a port, by host alone");
+  assert.equal(targetMatchesHost(target("10.20.0.10:9100", "up"), "gpu", ["10.20.0.10"], 9100), true);
+  // labels.host matches only on the right port too
+  assert.equal(targetMatchesHost(target("node-x:9115", "up", { host: "gpu" }), "gpu", [], 9100), false);
+  assert.equal(targetMatchesHost(target("[fd00::10]:9100", "up"), "v6", ["fd00::10"], 9100), true);
+  const o = judgeTargets(parseTargets(answer([blackbox])), [
+    { host: "gpu", addresses: ["10.20.0.10"], port: 9100 },
+  ]);
+  assert.equal(o.status, "fail");
+  assert.equal(o.message, "not active targets: gpu:9100");
+  assert.deepEqual((o.observed as { missingHosts: string[] }).missingHosts, ["gpu"]);
+});
+
 test("judgeTargets passes when every monitored host is up and none is down", () => {
   const t = parseTargets(
     answer([

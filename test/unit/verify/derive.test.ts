@@ -155,3 +155,15 @@ test("reachable falls back to every declared TCP port, admitted ones first", () 
   assert.ok(m && m.params.kind === "reachable");
   assert.deepEqual(m.params.tcpPorts, [9090, 3000, 22, 9100]);
 });
+
+test("prometheus.targets lists each monitored host with its node_exporter port", () => {
+  const inv = contractExample();
+  const spec = deriveChecks(inv).find((s) => s.id === "mon/prometheus.targets/prometheus@admin")!;
+  assert.equal(spec.params.kind, "prometheus.targets");
+  const monitored = (spec.params as { monitored: { host: string; port?: number }[] }).monitored;
+  assert.ok(monitored.length > 0);
+  for (const m of monitored) {
+    const h = inv.hosts.find((x) => x.name === m.host)!;
+    assert.equal(m.port, h.services.find((s) => s.kind === "node_exporter")!.port, m.host);
+  }
+});
