@@ -351,6 +351,37 @@ describe("ViaProber (loopback sshd as the via host)", () => {
     assert.equal(await via.udpProbe("127.0.0.1", port, 3000), "refused");
   });
 
+  test("a UDP probe or ping that got no session on the via host within its time is a VantageError, not open|filtered or down", async () => {
+    const one = new ViaProber(
+      "lan-probe",
+      { ...target(keyOnly), host: "svc-1" },
+      { maxChannelsPerConnection: 1 },
+    );
+    try {
+      // the only session is held ~1 s by a ping the namespace never answers
+      const hog = one.ping(ns.nsAddress, 2500);
+      await new Promise((r) => setTimeout(r, 100));
+      const closed = dgram.createSocket("udp4");
+      await new Promise<void>((r) => closed.bind(0, "127.0.0.1", () => r()));
+      const port = closed.address().port;
+      closed.close();
+      await assert.rejects(one.udpProbe("127.0.0.1", port, 300), (e: Error) => {
+        assert.ok(e instanceof VantageError, `${e.name}: ${e.message}`);
+        assert.match(
+          e.message,
+          /^vantage lan-probe: no SSH session on svc-1 within 300 ms to run "nc -u .*" \(all 1 in use\); the probe did not run$/,
+        );
+        return true;
+      });
+      await assert.rejects(one.ping("127.0.0.1", 300), VantageError);
+      assert.equal(await hog, false);
+      // with the session free again, the same probe says what the port is
+      assert.equal(await one.udpProbe("127.0.0.1", port, 3000), "refused");
+    } finally {
+      await one.close();
+    }
+  });
+
   test("sshAuthMethods and sshExec to a target through the via host (ProxyJump)", async () => {
     const m = await via.sshAuthMethods("127.0.0.1", withPassword.port, "root", 3000);
     assert.ok(m.includes("password"));

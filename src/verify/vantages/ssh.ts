@@ -335,18 +335,27 @@ export class ViaProber implements Prober {
     for (const c of http) c.destroy().catch(() => undefined);
   }
 
-  /** Runs a command on the via host itself over the shared connection. */
+  /**
+   * Runs a command on the via host itself over the shared connection, at most
+   * `maxChannelsPerConnection` at a time.
+   * @throws VantageError when no session opened within `timeoutMs` (the command never ran);
+   *   ProbeError when it ran but did not finish in time.
+   */
   private async execOnVia(command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
     const left = await this.ready(timeoutMs, signal);
     const client = await this.connection();
     const started = Date.now();
     let channel: ClientChannel | undefined;
     let gaveUp = false;
+    const noSession = () =>
+      new VantageError(
+        `vantage ${this.vantage}: no SSH session on ${this.via.host} within ${timeoutMs} ms to run "${command}" (all ${this.#maxChannels} in use); the probe did not run`,
+      );
     const work = this.#viaLimit(
       () =>
         new Promise<ExecResult>((resolve, reject) => {
           if (gaveUp || Date.now() - started >= left) {
-            reject(new ProbeError(`"${command}" on ${this.via.host}: gave up waiting for a channel`));
+            reject(noSession());
             return;
           }
           client.exec(command, (err, stream) => {
@@ -381,6 +390,9 @@ export class ViaProber implements Prober {
       left,
       signal,
       () => {
+        // The command never ran: nothing is known of the target, so no port state or
+        // reachability may be read into it (a UDP probe used to turn this into open|filtered).
+        if (channel === undefined) throw noSession();
         throw new ProbeError(`"${command}" on ${this.via.host} did not finish within ${timeoutMs} ms`);
       },
       () => {
