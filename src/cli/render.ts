@@ -14,6 +14,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -226,6 +227,29 @@ export function writeRender(
   return { written, unchanged, kept: keptAsIs, removed };
 }
 
+/** Stage directories are `DIR/.keel-stage-PID-XXXXXX`, PID being the render's process id. */
+const STAGE_PREFIX = ".keel-stage-";
+
+/**
+ * Removes the stage directories in `out` left by renders that are gone (killed with SIGKILL, or
+ * the machine went down): their PID names no running process. A stage of a render still running
+ * is left alone.
+ */
+function removeStaleStages(out: string): void {
+  for (const name of readdirSync(out)) {
+    const m = /^\.keel-stage-(\d+)-/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      alive = (e as NodeJS.ErrnoException).code === "EPERM"; // exists, but not ours
+    }
+    if (!alive) rmSync(path.join(out, name), { recursive: true, force: true });
+  }
+}
+
 /**
  * Creates `out` (and its parents) when missing, and a stage directory inside it
  * (`out/.keel-stage-XXXXXX`). `flag` is `--out` as given, for messages.
@@ -235,7 +259,8 @@ export function writeRender(
 function makeStage(out: string, flag: string): string {
   try {
     mkdirSync(out, { recursive: true });
-    return mkdtempSync(path.join(out, ".keel-stage-"));
+    removeStaleStages(out);
+    return mkdtempSync(path.join(out, `${STAGE_PREFIX}${process.pid}-`));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =

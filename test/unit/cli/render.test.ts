@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -291,4 +300,20 @@ test("keel render: SIGINT while images are built exits 130; no image is written,
     [],
   );
   assert.deepEqual(snapshot(out), before);
+});
+
+test("keel render removes stage directories left by renders that are gone (SIGKILL), not those of a running one", async () => {
+  const out = join(tmp, "stale");
+  assert.equal((await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "dns")).code, 0);
+  const dead = spawnSync("true").pid!; // waited for: no such process any more
+  const stale = join(out, `.keel-stage-${dead}-a1b2c3`);
+  mkdirSync(stale);
+  writeFileSync(join(stale, "vm-1.iso"), "half an image");
+  const live = join(out, `.keel-stage-${process.pid}-d4e5f6`); // this test's process runs
+  mkdirSync(live);
+  const r = await keel("render", "examples/lab/keel.yaml", "--out", out, "--only", "dns");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(existsSync(stale), false, "the dead render's stage is removed");
+  assert.equal(existsSync(live), true, "a running render's stage is left alone");
+  rmSync(live, { recursive: true });
 });
