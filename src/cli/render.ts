@@ -4,8 +4,10 @@
  * "Rendering configs"). Every renderer runs in memory first; only when all succeed are the
  * files written, each through a temporary file and a rename, so a failed render changes
  * nothing. Files an earlier render wrote that this one no longer produces (a removed host's
- * cloud-init, say) are deleted; the list lives in `DIR/.keel-render.json`. Exit 0, or 2 for an
- * invalid inventory, a bad flag or a missing key file. After a successful render, keel.lock is
+ * cloud-init, say) are deleted; the list lives in `DIR/.keel-render.json`. Exit 0; 1 when
+ * genisoimage fails (nothing written); 2 for an invalid inventory, a bad flag (an `--out` that is
+ * not a directory) or a missing key file; 130 when interrupted (nothing written). cidata images
+ * are built in a stage directory inside DIR and renamed into place. After a successful render, keel.lock is
  * written when its content changed; `--frozen-lock` makes a needed change an error (exit 2)
  * before anything is written.
  */
@@ -232,47 +234,71 @@ const STAGE_PREFIX = ".keel-stage-";
 
 /**
  * Removes the stage directories in `out` left by renders that are gone (killed with SIGKILL, or
- * the machine went down): their PID names no running process. A stage of a render still running
- * is left alone.
+ * the machine went down): their PID names no running process, or is this process's own (a
+ * container's keel is PID 1 on every run). A stage of a render still running on this machine is
+ * left alone. (On a DIR shared between machines, another machine's running render cannot be
+ * seen: render there into separate directories.) A stage that cannot be removed is reported on
+ * stderr and left; the render goes on.
  */
 function removeStaleStages(out: string): void {
   for (const name of readdirSync(out)) {
     const m = /^\.keel-stage-(\d+)-/.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch (e) {
-      alive = (e as NodeJS.ErrnoException).code === "EPERM"; // exists, but not ours
+    let alive = pid !== process.pid;
+    if (alive) {
+      try {
+        process.kill(pid, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === "EPERM"; // exists, but not ours
+      }
     }
-    if (!alive) rmSync(path.join(out, name), { recursive: true, force: true });
+    if (alive) continue;
+    try {
+      rmSync(path.join(out, name), { recursive: true, force: true });
+    } catch (e) {
+      process.stderr.write(
+        `keel render: warning: cannot remove the stale stage ${path.join(out, name)}: ${(e as Error).message}\n`,
+      );
+    }
   }
 }
 
 /**
  * Creates `out` (and its parents) when missing, and a stage directory inside it
- * (`out/.keel-stage-XXXXXX`). `flag` is `--out` as given, for messages.
- * @returns the stage directory's path.
+ * (`out/.keel-stage-PID-XXXXXX`). `flag` is `--out` as given, for messages.
+ * @returns the stage directory's path, and the first directory this call created (the one to
+ *   remove if the render fails; undefined when `out` existed).
  * @throws UserError naming `--out` when it is not a directory or cannot be created or written.
  */
-function makeStage(out: string, flag: string): string {
+function makeStage(out: string, flag: string): { stage: string; created: string | undefined } {
+  let created: string | undefined;
   try {
-    mkdirSync(out, { recursive: true });
-    removeStaleStages(out);
-    return mkdtempSync(path.join(out, `${STAGE_PREFIX}${process.pid}-`));
+    created = mkdirSync(out, { recursive: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === "EEXIST" || code === "ENOTDIR"
-        ? "it (or a parent) is not a directory"
-        : code === "EACCES" || code === "EPERM"
-          ? "permission denied"
-          : (e as Error).message;
-    throw new UserError(
-      `--out ${flag}: cannot write there: ${why}; expected a directory (created if missing)`,
-    );
+    throw outProblem(e, flag);
   }
+  removeStaleStages(out);
+  try {
+    return { stage: mkdtempSync(path.join(out, `${STAGE_PREFIX}${process.pid}-`)), created };
+  } catch (e) {
+    if (created !== undefined) rmSync(created, { recursive: true, force: true });
+    throw outProblem(e, flag);
+  }
+}
+
+/** The UserError for an `--out` that cannot be created or written (`e`: the fs error). */
+function outProblem(e: unknown, flag: string): UserError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why =
+    code === "EEXIST" || code === "ENOTDIR"
+      ? "it (or a parent) is not a directory"
+      : code === "EACCES" || code === "EPERM"
+        ? "permission denied"
+        : (e as Error).message;
+  return new UserError(
+    `--out ${flag}: cannot write there: ${why}; expected a directory (created if missing)`,
+  );
 }
 
 /** Registers `keel render`. */
@@ -312,25 +338,35 @@ export function register(program: Command): void {
       };
       const kinds = flags.only ?? [...RENDER_KINDS];
       // Large files (cidata images) are built in a stage directory inside DIR, so that they move
-      // into place with a rename; it is removed whatever happens, and DIR too when this run made
-      // it and the render failed: a failed render leaves the output as it was.
-      const made = !existsSync(out);
-      ctx.stageDir = makeStage(out, flags.out);
+      // into place with a rename; it is removed whatever happens, and the directories this run
+      // made for DIR too when the render failed. A render that fails before writing (a renderer,
+      // genisoimage, an interrupt) leaves DIR as it was; one that fails while writing (a full
+      // disk) leaves the files written so far and the previous manifest, which the next render
+      // corrects.
+      const { stage, created } = makeStage(out, flags.out);
+      ctx.stageDir = stage;
       // Ctrl-C (SIGINT) or SIGTERM while rendering: no new image is started, running genisoimage
       // processes are killed, the stage is removed and nothing is written (exit 130).
       const interrupt = new AbortController();
       const onSignal = () => interrupt.abort();
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
+      const stopListening = () => {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      };
       ctx.signal = interrupt.signal;
       let result: ReturnType<typeof writeRender>;
       try {
         const files = await renderAll(inv, ctx, kinds);
         if (interrupt.signal.aborted) throw new RenderInterrupted();
+        // From here on the render completes: a signal during the writes (synchronous) or the
+        // lock's is taken by the listeners, still in place, and ignored.
         result = writeRender(out, files, kinds, manifest);
       } catch (e) {
+        stopListening();
         rmSync(ctx.stageDir, { recursive: true, force: true });
-        if (made) rmSync(out, { recursive: true, force: true });
+        if (created !== undefined) rmSync(created, { recursive: true, force: true });
         if (e instanceof RenderInterrupted) {
           process.stderr.write("keel render: interrupted; nothing was written\n");
           process.exitCode = 130;
@@ -340,14 +376,16 @@ export function register(program: Command): void {
         process.stderr.write(`keel render: ${e.message}; nothing was written\n`);
         process.exitCode = 1;
         return;
-      } finally {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
       }
       rmSync(ctx.stageDir, { recursive: true, force: true });
       const { written, unchanged, kept, removed } = result;
       // after a successful render: record the allocations the rendered files are built on
-      const lock = commitLock(inv.ipam, flags.frozenLock === true);
+      let lock: ReturnType<typeof commitLock>;
+      try {
+        lock = commitLock(inv.ipam, flags.frozenLock === true);
+      } finally {
+        stopListening();
+      }
       const n = written.length + unchanged.length;
       process.stdout.write(
         `${inv.file}: rendered ${n} file${n === 1 ? "" : "s"} into ${flags.out}` +

@@ -22,7 +22,6 @@ import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import pLimit from "p-limit";
 import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
@@ -37,7 +36,23 @@ import {
 } from "./types.js";
 import { toJsonYaml, toYaml } from "./yaml.js";
 
-const run = promisify(execFile);
+/**
+ * Runs `cmd` like promisified execFile (rejecting with `stderr` on the error), except that an
+ * abort of `signal` kills the process and settles only once it has exited, so that nothing is
+ * still writing into a directory the caller removes next.
+ */
+function run(cmd: string, args: string[], opts: { timeout: number; signal?: AbortSignal }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { timeout: opts.timeout }, (err, _stdout, stderr) => {
+      opts.signal?.removeEventListener("abort", kill);
+      if (err) reject(Object.assign(err, { stderr }));
+      else resolve();
+    });
+    const kill = () => child.kill();
+    opts.signal?.addEventListener("abort", kill, { once: true });
+    if (opts.signal?.aborted) kill();
+  });
+}
 const SECTOR = 2048;
 /** The time written into every ISO timestamp: 2000-01-01T00:00:00Z. */
 const FIXED_TIME = new Date(Date.UTC(2000, 0, 1));

@@ -55,11 +55,35 @@ function portOfHostPort(text: string): number | undefined {
 }
 
 /**
+ * The port Prometheus scrapes `t` on: that of `scrapeUrl` (the address after relabelling: a
+ * blackbox job's is the exporter's, e.g. 9115; no port means the scheme's, 80 or 443), else that
+ * of `discoveredLabels.__address__` or `labels.instance`; undefined when none gives one.
+ */
+function scrapedPort(t: ActiveTarget): number | undefined {
+  if (t.scrapeUrl) {
+    try {
+      const u = new URL(t.scrapeUrl);
+      if (u.port) return Number(u.port);
+      if (u.protocol === "http:") return 80;
+      if (u.protocol === "https:") return 443;
+    } catch {
+      // not a URL: fall back to the labels
+    }
+  }
+  for (const hp of [t.discoveredLabels?.__address__, t.labels?.instance]) {
+    const p = hp ? portOfHostPort(hp) : undefined;
+    if (p !== undefined) return p;
+  }
+  return undefined;
+}
+
+/**
  * True when `t` scrapes `host`'s node_exporter: `labels.host` is the host name, or the host part
  * of `labels.instance` or of `discoveredLabels.__address__` is one of its addresses (or its name,
- * or a name starting with `NAME.`); and, when `port` is given, the target is on that port (the
- * port of `__address__`, else of `instance`; a target that names no port matches any). A host's
- * other exporters (a blackbox or application job on another port) do not stand in for it.
+ * or a name starting with `NAME.`); and, when `port` is given, Prometheus scrapes it on that port
+ * (see `scrapedPort`; a target that gives no port anywhere matches any). A host's other exporters
+ * (a blackbox job, whose scrape URL is the exporter's, or an application on another port) do not
+ * stand in for it.
  */
 export function targetMatchesHost(
   t: ActiveTarget,
@@ -68,8 +92,7 @@ export function targetMatchesHost(
   port?: number,
 ): boolean {
   if (port !== undefined) {
-    const hp = t.discoveredLabels?.__address__ ?? t.labels?.instance;
-    const p = hp ? portOfHostPort(hp) : undefined;
+    const p = scrapedPort(t);
     if (p !== undefined && p !== port) return false;
   }
   if (t.labels?.host === host) return true;

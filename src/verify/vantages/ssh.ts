@@ -347,9 +347,12 @@ export class ViaProber implements Prober {
     const started = Date.now();
     let channel: ClientChannel | undefined;
     let gaveUp = false;
+    let requested = false;
     const noSession = () =>
       new VantageError(
-        `vantage ${this.vantage}: no SSH session on ${this.via.host} within ${timeoutMs} ms to run "${command}" (all ${this.#maxChannels} in use); the probe did not run`,
+        requested
+          ? `vantage ${this.vantage}: sshd on ${this.via.host} did not confirm a session within ${timeoutMs} ms for "${command}"; no result`
+          : `vantage ${this.vantage}: no SSH session on ${this.via.host} within ${timeoutMs} ms to run "${command}" (all ${this.#maxChannels} in use); the probe did not run`,
       );
     const work = this.#viaLimit(
       () =>
@@ -358,6 +361,7 @@ export class ViaProber implements Prober {
             reject(noSession());
             return;
           }
+          requested = true;
           client.exec(command, (err, stream) => {
             if (err) {
               reject(

@@ -46,6 +46,24 @@ test("with the node_exporter port given, a host's other exporters do not stand i
   // labels.host matches only on the right port too
   assert.equal(targetMatchesHost(target("node-x:9115", "up", { host: "gpu" }), "gpu", [], 9100), false);
   assert.equal(targetMatchesHost(target("[fd00::10]:9100", "up"), "v6", ["fd00::10"], 9100), true);
+  // a blackbox ICMP job: instance and discovered address name the host without a port, the
+  // scrape URL (after relabelling) is the blackbox exporter's
+  const icmp = {
+    discoveredLabels: { __address__: "10.20.0.10", job: "icmp" },
+    labels: { instance: "10.20.0.10", job: "icmp" },
+    scrapeUrl: "http://127.0.0.1:9115/probe?module=icmp&target=10.20.0.10",
+    health: "up",
+  };
+  assert.equal(targetMatchesHost(icmp, "gpu", ["10.20.0.10"], 9100), false);
+  assert.equal(
+    targetMatchesHost({ ...icmp, scrapeUrl: "http://blackbox/probe" }, "gpu", ["10.20.0.10"], 80),
+    true,
+  );
+  assert.equal(
+    targetMatchesHost({ ...icmp, scrapeUrl: undefined }, "gpu", ["10.20.0.10"], 9100),
+    true,
+    "no port anywhere: by host",
+  );
   const o = judgeTargets(parseTargets(answer([blackbox])), [
     { host: "gpu", addresses: ["10.20.0.10"], port: 9100 },
   ]);

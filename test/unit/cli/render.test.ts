@@ -225,15 +225,15 @@ test("keel render: genisoimage failing for one VM exits 1 naming the image; DIR 
     { mode: 0o755 },
   );
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
-  // into a directory that does not exist yet: it is not left behind
+  // into a directory two levels below one that does not exist yet: neither is left behind
   const fresh = join(tmp, "vms-fresh");
-  const r = await keelWith(env, "render", f, "--out", fresh);
+  const r = await keelWith(env, "render", f, "--out", join(fresh, "site"));
   assert.equal(r.code, 1, r.stderr);
   assert.equal(
     r.stderr,
     "keel render: cloud-init/vm-b/cidata.iso: genisoimage failed: injected: write error; nothing was written\n",
   );
-  assert.equal(existsSync(fresh), false, "the output directory this run made is removed");
+  assert.equal(existsSync(fresh), false, "the directories this run made for --out are removed");
   // into an earlier render's directory: every file as it was, no stage left
   const out = join(tmp, "vms-kept");
   assert.equal((await keel("render", f, "--out", out)).code, 0);
