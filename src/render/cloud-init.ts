@@ -19,7 +19,7 @@
  *   the same input gives the same bytes.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import pLimit from "p-limit";
@@ -152,11 +152,17 @@ function isoDate7(d: Date): Buffer {
  * creation, modification and effective dates of the primary and supplementary (Joliet) volume
  * descriptors (§8.4.26–8.4.29), the recording date of every directory record (§9.1.5), and the
  * times of Rock Ridge `TF` entries (RRIP 1.12 §4.1.6) in the records' system use areas.
+ * @returns one past the offset of the last byte it wrote (bytes from there on are unchanged).
  */
-export function normaliseIsoTimes(iso: Buffer, when: Date = FIXED_TIME): void {
+export function normaliseIsoTimes(iso: Buffer, when: Date = FIXED_TIME): number {
   const d17 = isoDate17(when);
   const d7 = isoDate7(when);
   const seen = new Set<number>();
+  let end = 0; // one past the last byte written
+  const put = (d: Buffer, at: number) => {
+    d.copy(iso, at);
+    end = Math.max(end, at + d.length);
+  };
   const walk = (extent: number, length: number) => {
     if (seen.has(extent)) return;
     seen.add(extent);
@@ -168,7 +174,7 @@ export function normaliseIsoTimes(iso: Buffer, when: Date = FIXED_TIME): void {
         off = (Math.floor((off - start) / SECTOR) + 1) * SECTOR + start;
         continue;
       }
-      d7.copy(iso, off + 18);
+      put(d7, off + 18);
       const nameLen = iso[off + 32]!;
       let su = off + 33 + nameLen + (nameLen % 2 === 0 ? 1 : 0);
       while (su + 4 <= off + len) {
@@ -181,7 +187,7 @@ export function normaliseIsoTimes(iso: Buffer, when: Date = FIXED_TIME): void {
           let t = su + 5;
           for (let bit = 0; bit < 7; bit++)
             if (flags & (1 << bit)) {
-              (size === 17 ? d17 : d7).copy(iso, t);
+              put(size === 17 ? d17 : d7, t);
               t += size;
             }
         }
@@ -198,16 +204,17 @@ export function normaliseIsoTimes(iso: Buffer, when: Date = FIXED_TIME): void {
     const type = iso[vd]!;
     if (type === 255) break;
     if (type !== 1 && type !== 2) continue;
-    for (const at of [813, 830, 864]) d17.copy(iso, vd + at);
+    for (const at of [813, 830, 864]) put(d17, vd + at);
     const root = vd + 156;
-    d7.copy(iso, root + 18);
+    put(d7, root + 18);
     walk(iso.readUInt32LE(root + 2), iso.readUInt32LE(root + 10));
   }
+  return end;
 }
 
 /**
- * Builds the `cidata` ISO of the given files with genisoimage(1) (`-volid cidata -joliet
- * -rock`), with every timestamp fixed (see {@link normaliseIsoTimes}).
+ * Builds the `cidata` ISO of the given files with genisoimage(1) (`-volid cidata -joliet -rock
+ * -graft-points NAME=FILE…`), with every timestamp fixed (see {@link normaliseIsoTimes}).
  * @throws UserError when genisoimage is missing; ImageError when it fails (its stderr in the message).
  */
 export async function cidataIso(files: Record<string, string>, signal?: AbortSignal): Promise<Buffer> {
@@ -234,20 +241,19 @@ export async function cidataIsoTo(
   work: string,
   signal?: AbortSignal,
 ): Promise<{ size: number; sha256: string }> {
-  const dir = mkdtempSync(path.join(work, "seed-"));
+  // The seeds go into `work` as OUT.NAME and into the image as NAME through graft points: no
+  // directory per image. Their times do not matter: normaliseIsoTimes overwrites every one.
+  const base = path.join(work, path.basename(out));
+  const seeds = Object.keys(files).map((name) => [name, `${base}.${name}`] as const);
   try {
-    const stage = path.join(dir, "cidata");
-    mkdirSync(stage);
-    for (const [name, content] of Object.entries(files)) {
-      writeFileSync(path.join(stage, name), content);
-      utimesSync(path.join(stage, name), FIXED_TIME, FIXED_TIME);
-    }
-    utimesSync(stage, FIXED_TIME, FIXED_TIME);
+    for (const [name, file] of seeds) writeFileSync(file, files[name]!);
+    const grafts = seeds.map(([name, file]) => `${name}=${graftEscape(file)}`);
     try {
-      await run("genisoimage", ["-quiet", "-output", out, "-volid", "cidata", "-joliet", "-rock", stage], {
-        timeout: 30_000,
-        ...(signal ? { signal } : {}),
-      });
+      await run(
+        "genisoimage",
+        ["-quiet", "-output", out, "-volid", "cidata", "-joliet", "-rock", "-graft-points", ...grafts],
+        { timeout: 30_000, ...(signal ? { signal } : {}) },
+      );
     } catch (e) {
       if (signal?.aborted) throw new RenderInterrupted();
       const err = e as NodeJS.ErrnoException & { stderr?: string };
@@ -258,12 +264,24 @@ export async function cidataIsoTo(
       throw new ImageError(`genisoimage failed: ${(err.stderr ?? err.message).trim()}`);
     }
     const iso = readFileSync(out);
-    normaliseIsoTimes(iso);
-    writeFileSync(out, iso);
+    // the timestamps are all in the descriptors and directories at the start of the image:
+    // only that part is written back
+    const end = normaliseIsoTimes(iso);
+    const fd = openSync(out, "r+");
+    try {
+      writeSync(fd, iso, 0, end, 0);
+    } finally {
+      closeSync(fd);
+    }
     return { size: iso.length, sha256: sha256Hex(iso) };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    for (const [, file] of seeds) rmSync(file, { force: true });
   }
+}
+
+/** A path as genisoimage's `-graft-points` reads it: `\\` and `=` escaped with a backslash (genisoimage(1)). */
+function graftEscape(p: string): string {
+  return p.replace(/[\\=]/g, (c) => `\\${c}`);
 }
 
 /** genisoimage processes run at once while rendering (the machine's cores, at least 2). */

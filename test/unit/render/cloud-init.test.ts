@@ -6,13 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { parse } from "yaml";
 import type { Inventory } from "../../../src/inventory/model.js";
-import { cloudInitRenderer } from "../../../src/render/cloud-init.js";
+import { cidataIsoTo, cloudInitRenderer } from "../../../src/render/cloud-init.js";
 import { sha256Hex } from "../../../src/render/digest.js";
 import { isKept, isStaged, type RenderContext, type RenderedFile } from "../../../src/render/types.js";
 import { contractExample, host } from "../../helpers/inventory.js";
@@ -248,4 +248,26 @@ test("the manifest's digests decide whether an image is kept, without the files 
     f.path.endsWith("cidata.iso"),
   )!;
   assert.ok(!isKept(rebuilt), "a digest that differs rebuilds the image");
+});
+
+test("cidataIsoTo into a stage whose path has = and \\ (graft-point syntax): the image has the three seeds, and none is left in the stage", async () => {
+  const work = mkdtempSync(join(dir, "a=b\\c-"));
+  const seeds = {
+    "user-data": "#cloud-config\n{}\n",
+    "meta-data": '{"instance-id": "i-1"}\n',
+    "network-config": '{"version": 2}\n',
+  };
+  const out = join(work, "vm-1.iso");
+  const { size, sha256 } = await cidataIsoTo(seeds, out, work);
+  const bytes = readFileSync(out);
+  assert.equal(size, bytes.length);
+  assert.equal(sha256, sha256Hex(bytes));
+  for (const [name, content] of Object.entries(seeds))
+    assert.equal(execFileSync("isoinfo", ["-R", "-x", `/${name}`, "-i", out], { encoding: "utf8" }), content);
+  assert.deepEqual(readdirSync(work), ["vm-1.iso"], "the seed files are removed");
+  // every timestamp normalised: the same seeds a second later give the same bytes
+  await new Promise((r) => setTimeout(r, 1100));
+  const again = join(work, "vm-1-again.iso");
+  await cidataIsoTo(seeds, again, work);
+  assert.ok(readFileSync(again).equals(bytes));
 });
