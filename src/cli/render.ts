@@ -229,8 +229,13 @@ export function writeRender(
   return { written, unchanged, kept: keptAsIs, removed };
 }
 
-/** Stage directories are `DIR/.keel-stage-PID-XXXXXX`, PID being the render's process id. */
+/**
+ * Stage directories are named this, then the render's process id, `-` and mkdtemp(3)'s six
+ * random characters (`DIR/.keel-stage-4242-a1B2c3`).
+ */
 const STAGE_PREFIX = ".keel-stage-";
+/** A stage directory's name; group 1 is the PID of the render that made it. */
+const STAGE_NAME = new RegExp(`^${STAGE_PREFIX.replace(/[.]/g, "\\.")}(\\d+)-`);
 
 /**
  * Removes the stage directories in `out` left by renders that are gone (killed with SIGKILL, or
@@ -242,7 +247,7 @@ const STAGE_PREFIX = ".keel-stage-";
  */
 function removeStaleStages(out: string): void {
   for (const name of readdirSync(out)) {
-    const m = /^\.keel-stage-(\d+)-/.exec(name);
+    const m = STAGE_NAME.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
     let alive = pid !== process.pid;
@@ -265,8 +270,8 @@ function removeStaleStages(out: string): void {
 }
 
 /**
- * Creates `out` (and its parents) when missing, and a stage directory inside it
- * (`out/.keel-stage-PID-XXXXXX`). `flag` is `--out` as given, for messages.
+ * Creates `out` (and its parents) when missing, and a stage directory inside it (named as
+ * `STAGE_PREFIX` says). `flag` is `--out` as given, for messages.
  * @returns the stage directory's path, and the first directory this call created (the one to
  *   remove if the render fails; undefined when `out` existed).
  * @throws UserError naming `--out` when it is not a directory or cannot be created or written.

@@ -5,8 +5,9 @@
  * - `cloud-init/HOST/user-data`: `#cloud-config` with `users` (name, `ssh_authorized_keys`,
  *   `sudo: ALL=(ALL) NOPASSWD:ALL` when `sudo`, `shell: /bin/bash`), `packages`,
  *   `package_upgrade`.
- * - `cloud-init/HOST/meta-data` (JSON, which is YAML; as network-config): `instance-id: keel-SITE-HOST-INSTANCE` (stable: it changes
+ * - `cloud-init/HOST/meta-data`: `instance-id: keel-SITE-HOST-INSTANCE` (stable: it changes
  *   only when `vm.instance` is bumped, which makes cloud-init run again) and `local-hostname`.
+ *   Written as indented JSON, which is YAML (see `toJsonYaml`), as is network-config.
  * - `cloud-init/HOST/network-config`: network config version 2, one ethernet matched by
  *   `macaddress` (`vm.mac`), `set-name: eth0`, the host's static addresses with their network's
  *   prefix length, `routes` to the gateway of its first network that has one, and
@@ -331,15 +332,10 @@ export const cloudInitRenderer: Renderer = {
       let build: () => Promise<void>;
       if (stageDir !== undefined) {
         // Built into the stage directory, not held in memory (see StagedFile).
-        const staged: StagedFile = {
-          path: iso,
-          staged: path.join(stageDir, `${h.name}.iso`),
-          size: 0,
-          sha256: "",
-        };
+        const staged: StagedFile = { path: iso, staged: path.join(stageDir, `${h.name}.iso`), sha256: "" };
         slot = staged;
         build = async () => {
-          Object.assign(staged, await cidataIsoTo(files, staged.staged, stageDir, ctx.signal));
+          staged.sha256 = (await cidataIsoTo(files, staged.staged, stageDir, ctx.signal)).sha256;
         };
       } else {
         const inMemory: RenderedFile = { path: iso, content: "" };

@@ -53,9 +53,7 @@ export interface StagedFile {
   path: string;
   /** Absolute path of the finished file inside `RenderContext.stageDir`. */
   staged: string;
-  /** Its size in bytes. */
-  size: number;
-  /** The SHA-256 (hex) of its bytes. */
+  /** The SHA-256 (hex) of its bytes (the writer records it; the size it takes from the file). */
   sha256: string;
 }
 
