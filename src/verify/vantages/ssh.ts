@@ -525,8 +525,19 @@ function channelFailure(address: string, port: number, err: ChannelOpenError): C
   const msg = err.message;
   const hp = hostPort(address, port);
   if (/connection refused/i.test(msg)) return new ChannelProbeError(`${hp}: connection refused`, "refused");
-  const text = `${hp}: ${msg.replace(/^\(SSH\) Channel open failure: /, "")}`;
-  if (/network is unreachable/i.test(msg)) return new ChannelProbeError(text, undefined, true);
+  const desc = msg.replace(/^\(SSH\) Channel open failure: /, "");
+  const text = `${hp}: ${desc}`;
+  if (/network is unreachable/i.test(msg))
+    return new ChannelProbeError(`${hp} (sshd: "${desc}")`, undefined, true);
+  // OpenSSH's sshd says only "open failed" (SSH_OPEN_CONNECT_FAILED, RFC 4254 §5.1) when its
+  // connect(2) fails at once, before any packet left: the via host's own routing refused it
+  // (ENETUNREACH, an unreachable or prohibit route), which says nothing about the target.
+  if (err.reason === 2 && /: open failed$/.test(msg))
+    return new ChannelProbeError(
+      `${hp} (sshd: "open failed": its connect(2) failed at once)`,
+      undefined,
+      true,
+    );
   if (/no route to host/i.test(msg)) return new ChannelProbeError(text, "unreachable");
   if (/timed out/i.test(msg)) return new ChannelProbeError(`${hp}: connect timed out`, "filtered");
   return new ChannelProbeError(`${hp}: ${msg}`);
