@@ -19,12 +19,15 @@
  *   vantage its service of kind `dns` admits (without one: every vantage that may reach it), as
  *   `NS/dns.records/SERVICE@VANTAGE` (`NS/dns.records@VANTAGE` without a dns service): a
  *   resolver answering differently on one path is what it is there to find.
+ * - A UDP service's `port.open`/`port.closed` carry its protocol probe (`UdpServiceProbe`): a
+ *   DNS query for kind `dns`; for the host's WireGuard listen port (`port.open` only), the
+ *   interface's handshakes over SSH from the same vantage, when it may log in.
  */
 import { resolveIdentityPath } from "../inventory/load.js";
 import type { Host, Inventory, Protocol, Service, Vantage } from "../inventory/model.js";
 import { parseAddress, parsePrefix } from "../net/prefix.js";
 import { reverseName } from "../render/dns.js";
-import type { CheckKind, CheckParams, CheckSpec, DnsServerRef, SshTarget } from "./types.js";
+import type { CheckKind, CheckParams, CheckSpec, DnsServerRef, SshTarget, UdpServiceProbe } from "./types.js";
 
 /** Local listeners that never count as unexpected when a host declares no `listeners.ignore`. */
 export const DEFAULT_LISTENER_IGNORE = ["127.0.0.0/8", "::1"];
@@ -146,22 +149,21 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
         if (target) add(h, "ssh.login", v, { kind: "ssh.login", target });
       }
       for (const s of h.services) {
+        const probe = udpProbeOf(h, s, v);
         if (admits(s.allow, v)) {
-          add(h, "port.open", v, { kind: "port.open", address, port: s.port, protocol: s.protocol }, s.name);
+          const params: CheckParams = { kind: "port.open", address, port: s.port, protocol: s.protocol };
+          if (probe) params.probe = probe;
+          add(h, "port.open", v, params, s.name);
         } else {
-          add(
-            h,
-            "port.closed",
-            v,
-            {
-              kind: "port.closed",
-              address,
-              port: s.port,
-              protocol: s.protocol,
-              allowed: allowSummary(s.allow),
-            },
-            s.name,
-          );
+          const params: CheckParams = {
+            kind: "port.closed",
+            address,
+            port: s.port,
+            protocol: s.protocol,
+            allowed: allowSummary(s.allow),
+          };
+          if (probe?.kind === "dns") params.probe = probe;
+          add(h, "port.closed", v, params, s.name);
         }
       }
       if (dnsServers.has(h.name)) {
@@ -260,6 +262,29 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
     }
   }
   return specs;
+
+  /**
+   * The protocol probe of a UDP service, seen from vantage `v`: a DNS query (SOA of the domain,
+   * else of the root) for a service of kind `dns`; the interface's handshakes, over SSH from `v`
+   * when `v` may log in, for the host's WireGuard listen port. Undefined for TCP and for other
+   * UDP services.
+   */
+  function udpProbeOf(h: Host, s: Service, v: Vantage): UdpServiceProbe | undefined {
+    if (s.protocol !== "udp") return undefined;
+    if (s.kind === "dns") return { kind: "dns", zone: domain ?? "." };
+    const wg = h.wireguard;
+    if (!wg || wg.port !== s.port || v.via === h.name) return undefined;
+    const sshService = h.services.find((x) => x.kind === "ssh");
+    if (!admits(sshService?.allow ?? h.ssh?.allow ?? [], v)) return undefined;
+    const target = sshTarget(inv, h, v);
+    if (!target) return undefined;
+    return {
+      kind: "wireguard",
+      target,
+      interface: wg.interface,
+      maxHandshakeAgeSec: WIREGUARD_MAX_HANDSHAKE_AGE_SEC,
+    };
+  }
 
   /** The name server `ns` as vantage `v` asks it: probe address, port of its dns service (else 53). */
   function serverRef(ns: Host, v: Vantage): DnsServerRef {

@@ -39,7 +39,14 @@ export type CheckParams =
   | { kind: "reachable"; address: string /** declared TCP ports to fall back to */; tcpPorts: number[] }
   | { kind: "ssh.key-only"; address: string; port: number; user: string }
   | { kind: "ssh.login"; target: SshTarget }
-  | { kind: "port.open"; address: string; port: number; protocol: Protocol }
+  | {
+      kind: "port.open";
+      address: string;
+      port: number;
+      protocol: Protocol;
+      /** How a UDP port is observed beyond an empty datagram (absent: no protocol probe). */
+      probe?: UdpServiceProbe;
+    }
   | {
       kind: "port.closed";
       address: string;
@@ -47,6 +54,8 @@ export type CheckParams =
       protocol: Protocol;
       /** Human summary of the allow list, for messages: e.g. `mon, vpn`. */
       allowed: string;
+      /** How a UDP port is observed beyond an empty datagram (absent: no protocol probe). */
+      probe?: UdpServiceProbe;
     }
   | { kind: "http"; url: string; address: string; port: number; path: string; expect: number; body?: string }
   | {
@@ -94,6 +103,21 @@ export type CheckParams =
       /** Per host address: the expected PTR target (`HOST.DOMAIN`, no trailing dot). */
       ptr: { address: string; name: string }[];
     };
+
+/**
+ * The protocol probe of a UDP service, which lets `port.open`/`port.closed` tell an open port
+ * from a silent one (an empty datagram cannot: UDP services answer only their own protocol).
+ *
+ * - `dns`: a DNS query (SOA of `zone`) to the port; any DNS answer, whatever its rcode, proves
+ *   the port open; silence after the query is `filtered`.
+ * - `wireguard`: WireGuard answers only keyed handshakes, so the port is observed from the host
+ *   instead: `wg show IFACE listen-port` and `latest-handshakes` over SSH (`wg(8)`); a handshake
+ *   younger than `maxHandshakeAgeSec` on an interface listening on the port proves it open (to
+ *   its peers). Used by `port.open` only.
+ */
+export type UdpServiceProbe =
+  | { kind: "dns"; zone: string }
+  | { kind: "wireguard"; target: SshTarget; interface: string; maxHandshakeAgeSec: number };
 
 /** A DNS server as `dns.records` asks it: inventory host, address and port (UDP, TCP on truncation). */
 export interface DnsServerRef {
@@ -166,8 +190,22 @@ export interface Report {
   checks: CheckResult[];
 }
 
-/** State of a port as seen from a vantage. */
-export type PortState = "open" | "refused" | "filtered" | "unreachable" | "open|filtered";
+/**
+ * State of a port as seen from a vantage:
+ * - `open`: TCP handshake completed, or a UDP reply came back;
+ * - `refused`: TCP RST or ICMP port unreachable (ECONNREFUSED);
+ * - `prohibited`: UDP only, an ICMP administratively/host prohibited (type 3 code 13 or 10, a
+ *   firewall's `reject with icmp type admin-prohibited`): Linux reports these (and only these
+ *   besides port unreachable) as EHOSTUNREACH on a connected UDP socket (`udp(7)`, `icmp(7)`);
+ * - `unreachable`: TCP only, EHOSTUNREACH: an ICMP host unreachable or administratively
+ *   prohibited came back (Linux does not tell them apart on a TCP socket), or no neighbour answered;
+ * - `filtered`: no answer to a TCP SYN or to a UDP protocol query within the timeout;
+ * - `open|filtered`: no answer to an empty UDP datagram, which proves nothing either way.
+ *
+ * A vantage with no route to the address (ENETUNREACH) has no state: the probe throws
+ * VantageError.
+ */
+export type PortState = "open" | "refused" | "prohibited" | "filtered" | "unreachable" | "open|filtered";
 
 export interface HttpResponse {
   status: number;
@@ -201,9 +239,17 @@ export interface ExecResult {
  */
 export interface Prober {
   readonly vantage: string;
-  /** TCP connect: `open`, `refused` (RST), `filtered` (no answer within the timeout), `unreachable` (ICMP). */
+  /**
+   * TCP connect: `open`, `refused` (RST), `filtered` (no answer within the timeout),
+   * `unreachable` (EHOSTUNREACH). Rejects with VantageError when the vantage has no route
+   * (ENETUNREACH).
+   */
   tcpConnect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState>;
-  /** UDP probe: `refused` on ICMP port unreachable, otherwise `open|filtered`. */
+  /**
+   * UDP probe with an empty datagram: `refused` on ICMP port unreachable, `prohibited` on ICMP
+   * administratively prohibited, `open` on a reply, otherwise `open|filtered`. Rejects with
+   * VantageError when the vantage has no route (ENETUNREACH).
+   */
   udpProbe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState>;
   /** ICMP echo; resolves true when a reply came back within the timeout. */
   ping(address: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
@@ -233,8 +279,9 @@ export interface Prober {
    * @returns per question, in order: addresses for A/AAAA, names (lowercase, no trailing dot)
    *   for PTR, the serial (decimal) for SOA; empty when the name does not exist or has no such
    *   record (NXDOMAIN, NODATA).
-   * @throws ProbeError when the server does not answer within `timeoutMs` ms, refuses, or fails
-   *   (SERVFAIL/REFUSED); VantageError when the vantage lacks the tool (`dig` on a via host).
+   * @throws DnsRcodeError (a ProbeError) when the server answers with an error rcode (SERVFAIL,
+   *   REFUSED, …); ProbeError when it does not answer within `timeoutMs` ms or the port is
+   *   refused; VantageError when the vantage lacks the tool (`dig` on a via host).
    */
   dnsQuery(
     server: string,
@@ -257,6 +304,20 @@ export class VantageError extends Error {
 /** The probe could not get an answer from the target (connect failed, timed out, bad login). */
 export class ProbeError extends Error {
   override name = "ProbeError";
+}
+
+/**
+ * A DNS server answered, with an error rcode (RFC 1035 §4.1.1, RFC 6895 §2.3): the server is
+ * there, but the answer says nothing about the records asked.
+ */
+export class DnsRcodeError extends ProbeError {
+  override name = "DnsRcodeError";
+  /** The rcode's mnemonic, e.g. `SERVFAIL`, `REFUSED`, `FORMERR`, `NOTIMP`. */
+  readonly rcode: string;
+  constructor(message: string, rcode: string) {
+    super(message);
+    this.rcode = rcode;
+  }
 }
 
 /** Context passed to a check kind when it runs. */

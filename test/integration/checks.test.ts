@@ -4,7 +4,7 @@
  * so the listeners seen are only the ones this test starts.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,6 +29,7 @@ import {
   startPrometheus,
   startSshd,
 } from "../helpers/daemons.js";
+import { type Named, startNamed, tsigKeygen } from "../helpers/named.js";
 import { createNetns, type Netns } from "../helpers/netns.js";
 
 const base = (process.pid % 200) + 10;
@@ -205,7 +206,7 @@ describe("port.open and port.closed", () => {
     assert.deepEqual([c3.status, c3.observed], ["pass", { state: "filtered" }]);
   });
 
-  test("udp: refused fails port.open and passes port.closed; silence passes both with a note", async () => {
+  test("udp: ICMP port unreachable fails port.open and passes port.closed; silence to an empty datagram is neither (error)", async () => {
     const port = await freePort();
     const o1 = await runCheck(
       spec({ kind: "port.open", address: "127.0.0.1", port, protocol: "udp" }),
@@ -216,13 +217,254 @@ describe("port.open and port.closed", () => {
       spec({ kind: "port.closed", address: "127.0.0.1", port, protocol: "udp", allowed: "lan" }),
       ctx(local, 800),
     );
-    assert.deepEqual([c1.status, c1.observed], ["pass", { state: "refused" }]);
+    assert.deepEqual(
+      [c1.status, c1.message, c1.observed],
+      ["pass", `127.0.0.1:${port}/udp is refused (ICMP port unreachable)`, { state: "refused" }],
+    );
+    // dark drops UDP 9: nothing serves it and nothing says so
     const o2 = await runCheck(
       spec({ kind: "port.open", address: dark.nsAddress, port: 9, protocol: "udp" }),
       ctx(local, 500),
     );
-    assert.equal(o2.status, "pass");
-    assert.match(o2.message, /UDP cannot tell open from filtered/);
+    assert.deepEqual(
+      [o2.status, o2.message, o2.observed],
+      [
+        "error",
+        `${dark.nsAddress}:9/udp not observed: no answer to an empty datagram and no ICMP error (UDP cannot tell open from filtered without a protocol probe)`,
+        { state: "open|filtered" },
+      ],
+    );
+    const c2 = await runCheck(
+      spec({ kind: "port.closed", address: dark.nsAddress, port: 9, protocol: "udp", allowed: "lan" }),
+      ctx(local, 500),
+    );
+    assert.equal(c2.status, "error");
+    assert.match(c2.message, /not observed/);
+  });
+});
+
+describe("UDP services by their protocol, ICMP rejects, and errors that are the vantage's", () => {
+  const zoneDir = mkdtempSync(join(tmpdir(), "keel-dns-"));
+  let named: Named;
+  let rej: Netns; // rejects UDP/TCP 5001 with ICMP admin-prohibited, drops UDP 5002
+  let via: ViaProber;
+  let viaNoRoute: ViaProber; // sshd in a namespace with no route beyond its own /30
+  const noRouteAddress = "10.251.77.10";
+  before(async () => {
+    writeFileSync(
+      join(zoneDir, "lab.internal"),
+      "$TTL 60\n@ IN SOA ns hostmaster 2026120101 60 60 600 60\n@ IN NS ns\nns IN A 127.0.0.1\ngpu IN A 10.20.0.10\n",
+    );
+    writeFileSync(join(zoneDir, "broken.internal"), "this is not a zone file\n");
+    named = await startNamed(
+      [
+        { name: "lab.internal", file: join(zoneDir, "lab.internal"), update: false },
+        { name: "broken.internal", file: join(zoneDir, "broken.internal"), update: false },
+      ],
+      tsigKeygen("keel-test"),
+      "keel-test",
+    );
+    rej = createNetns(
+      "r",
+      base + 2,
+      `table inet kp {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    udp dport 5001 reject with icmp type admin-prohibited
+    tcp dport 5001 reject with icmp type admin-prohibited
+    udp dport 5002 drop
+  }
+}
+`,
+    );
+    // one ICMP error per probe, however fast the probes come (icmp(7) icmp_ratelimit)
+    rej.exec(["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"]);
+    via = new ViaProber("lan-probe", { ...loopTarget(keyOnly), host: "svc-1" });
+    viaNoRoute = new ViaProber("lan-probe", { ...hostTarget, host: "gpu" });
+  });
+  after(async () => {
+    await via?.close();
+    await viaNoRoute?.close();
+    await named?.stop();
+    rej?.destroy();
+    rmSync(zoneDir, { recursive: true, force: true });
+  });
+
+  const dnsOpen = (address: string, port: number, zone = "lab.internal") =>
+    spec({ kind: "port.open", address, port, protocol: "udp", probe: { kind: "dns", zone } }, "ns1");
+  const dnsClosed = (address: string, port: number) =>
+    spec(
+      {
+        kind: "port.closed",
+        address,
+        port,
+        protocol: "udp",
+        allowed: "vpn",
+        probe: { kind: "dns", zone: "lab.internal" },
+      },
+      "ns1",
+    );
+
+  test("dns: a real BIND answering the query passes port.open (any rcode), from the local and a via vantage", async () => {
+    const o = await runCheck(dnsOpen("127.0.0.1", named.port), ctx(local));
+    assert.deepEqual(
+      [o.status, o.message, o.observed],
+      [
+        "pass",
+        `127.0.0.1:${named.port}/udp is open: it answered a DNS query (NOERROR)`,
+        { state: "open", rcode: "NOERROR" },
+      ],
+    );
+    const refused = await runCheck(dnsOpen("127.0.0.1", named.port, "not-served.example"), ctx(local));
+    assert.deepEqual([refused.status, refused.observed], ["pass", { state: "open", rcode: "REFUSED" }]);
+    const v = await runCheck(dnsOpen("127.0.0.1", named.port), ctx(via, 4000));
+    assert.deepEqual([v.status, v.observed], ["pass", { state: "open", rcode: "NOERROR" }], v.message);
+    const c = await runCheck(dnsClosed("127.0.0.1", named.port), ctx(local));
+    assert.deepEqual(
+      [c.status, c.message],
+      [
+        "fail",
+        `127.0.0.1:${named.port}/udp is open: it answered a DNS query (NOERROR); allow admits only vpn`,
+      ],
+    );
+  });
+
+  test("dns: silence after a query is not open (port.open fails, port.closed passes as filtered); a port nothing serves is refused", async () => {
+    const o = await runCheck(dnsOpen(rej.nsAddress, 5002), ctx(local, 2000));
+    assert.deepEqual(
+      [o.status, o.message, o.observed],
+      [
+        "fail",
+        `${rej.nsAddress}:5002/udp is filtered: no answer to a DNS query; allow admits this vantage (admin)`,
+        { state: "filtered" },
+      ],
+    );
+    const c = await runCheck(dnsClosed(rej.nsAddress, 5002), ctx(local, 2000));
+    assert.deepEqual([c.status, c.observed], ["pass", { state: "filtered" }]);
+    const free = await freePort();
+    const r = await runCheck(dnsOpen("127.0.0.1", free), ctx(local, 2000));
+    assert.deepEqual([r.status, r.observed], ["fail", { state: "refused" }], r.message);
+  });
+
+  test("ICMP administratively prohibited (nft reject): port.closed passes and says so, port.open fails; UDP and TCP", async () => {
+    const cu = await runCheck(
+      spec({ kind: "port.closed", address: rej.nsAddress, port: 5001, protocol: "udp", allowed: "vpn" }),
+      ctx(local, 2000),
+    );
+    assert.deepEqual(
+      [cu.status, cu.message, cu.observed],
+      [
+        "pass",
+        `${rej.nsAddress}:5001/udp is rejected (ICMP administratively prohibited)`,
+        { state: "prohibited" },
+      ],
+    );
+    const ou = await runCheck(
+      spec({ kind: "port.open", address: rej.nsAddress, port: 5001, protocol: "udp" }),
+      ctx(local, 2000),
+    );
+    assert.equal(ou.status, "fail");
+    assert.match(ou.message, /rejected \(ICMP administratively prohibited\); allow admits this vantage/);
+    const ct = await runCheck(
+      spec({ kind: "port.closed", address: rej.nsAddress, port: 5001, protocol: "tcp", allowed: "vpn" }),
+      ctx(local, 2000),
+    );
+    assert.deepEqual(
+      [ct.status, ct.message],
+      [
+        "pass",
+        `${rej.nsAddress}:5001/tcp is rejected: no route to host (ICMP host unreachable or administratively prohibited)`,
+      ],
+    );
+  });
+
+  test("a vantage with no route to the network: port.closed and port.open are errors, not verdicts on the target", async () => {
+    for (const protocol of ["tcp", "udp"] as const) {
+      const c = await runCheck(
+        spec(
+          { kind: "port.closed", address: noRouteAddress, port: 8080, protocol, allowed: "far" },
+          "far-1",
+          "lan-probe",
+        ),
+        ctx(viaNoRoute, 4000),
+      );
+      assert.equal(c.status, "error", `${protocol}: ${c.message}`);
+      assert.match(
+        c.message,
+        new RegExp(
+          `^vantage lan-probe: gpu has no route to ${noRouteAddress.replace(/\./g, "\\.")}:8080 \\(`,
+        ),
+      );
+      const o = await runCheck(
+        spec({ kind: "port.open", address: noRouteAddress, port: 8080, protocol }, "far-1", "lan-probe"),
+        ctx(viaNoRoute, 4000),
+      );
+      assert.equal(o.status, "error", `${protocol}: ${o.message}`);
+    }
+  });
+
+  test("a local vantage with no route (the check run inside a namespace without one): error, not closed", () => {
+    const r = spawnSync(
+      "ip",
+      [
+        "netns",
+        "exec",
+        host.name,
+        process.execPath,
+        "--import",
+        "tsx",
+        "-e",
+        `import { runCheck } from "./src/verify/checks/index.js";
+import { LocalProber } from "./src/verify/vantages/local.js";
+const local = new LocalProber("admin");
+const out = [];
+for (const protocol of ["tcp", "udp"]) {
+  const params = { kind: "port.closed", address: "${noRouteAddress}", port: 8080, protocol, allowed: "far" };
+  out.push(await runCheck({ id: "x", kind: "port.closed", host: "far-1", vantage: "admin", params }, { prober: local, timeoutMs: 2000, signal: new AbortController().signal }));
+}
+console.log(JSON.stringify(out));`,
+      ],
+      { encoding: "utf8", cwd: join(import.meta.dirname, "../.."), timeout: 30_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as CheckOutcome[];
+    for (const o of out) {
+      assert.deepEqual(
+        [o.status, o.message],
+        ["error", `vantage admin has no route to ${noRouteAddress} (ENETUNREACH: network is unreachable)`],
+      );
+    }
+  });
+
+  test("dns.records through a via host: SERVFAIL and REFUSED are errors naming the rcode, not empty answers", async () => {
+    const records = (zone: string, name: string) =>
+      spec(
+        {
+          kind: "dns.records",
+          server: { host: "ns1", address: "127.0.0.1", port: named.port },
+          peers: [],
+          zones: [zone],
+          names: [{ name, a: ["10.20.0.10"], aaaa: [] }],
+          ptr: [],
+        },
+        "ns1",
+        "lan-probe",
+      );
+    const ok = await runCheck(records("lab.internal", "gpu.lab.internal"), ctx(via, 5000));
+    assert.equal(ok.status, "pass", ok.message);
+    const servfail = await runCheck(records("broken.internal", "gpu.broken.internal"), ctx(via, 5000));
+    assert.equal(servfail.status, "error", servfail.message);
+    assert.match(
+      servfail.message,
+      /SOA broken\.internal from 127\.0\.0\.1:\d+: answered with rcode SERVFAIL \(via svc-1\)/,
+    );
+    const refused = await runCheck(records("not-served.example", "gpu.not-served.example"), ctx(via, 5000));
+    assert.equal(refused.status, "error", refused.message);
+    assert.match(refused.message, /answered with rcode REFUSED/);
+    // the local vantage says the same
+    const local1 = await runCheck(records("broken.internal", "gpu.broken.internal"), ctx(local, 5000));
+    assert.equal(local1.status, "error");
+    assert.match(local1.message, /SERVFAIL/);
   });
 });
 
@@ -496,6 +738,41 @@ describe("host-side checks over SSH (sshd in a network namespace)", () => {
         `peer mon: no handshake yet; peer laptop (10.99.0.77) is not configured on ${ifA}`,
       );
       assert.doesNotMatch(JSON.stringify(o), /PRIVATE|private/i);
+    });
+
+    test("port.open on the WireGuard port: observed open by a recent handshake through it; silent and unprobed, an error", async () => {
+      const wgOpen = (port: number, iface?: string) =>
+        spec(
+          {
+            kind: "port.open",
+            address: host.nsAddress,
+            port,
+            protocol: "udp",
+            ...(iface
+              ? {
+                  probe: { kind: "wireguard", target: hostTarget, interface: iface, maxHandshakeAgeSec: 180 },
+                }
+              : {}),
+          },
+          "gw-vpn",
+        );
+      const o = await runCheck(wgOpen(51820, ifA), ctx());
+      assert.equal(o.status, "pass", o.message);
+      assert.match(
+        o.message,
+        new RegExp(
+          `^${host.nsAddress.replace(/\./g, "\\.")}:51820/udp observed open: ${ifA} on gw-vpn had a WireGuard handshake through it \\d+ s ago`,
+        ),
+      );
+      assert.equal((o.observed as { state: string }).state, "open");
+      // the interface listening elsewhere proves nothing about this port
+      const other = await runCheck(wgOpen(51820, ifB), ctx());
+      assert.equal(other.status, "error");
+      assert.match(other.message, new RegExp(`${ifB} on gw-vpn listens on 51821, not 51820`));
+      // without the host's word, WireGuard's silence to an empty datagram is not a pass
+      const bare = await runCheck(wgOpen(51820), ctx());
+      assert.equal(bare.status, "error");
+      assert.match(bare.message, /not observed/);
     });
 
     test("a missing interface fails with 'does not exist'; a missing wg is an error", async () => {

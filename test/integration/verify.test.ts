@@ -127,6 +127,22 @@ describe("keel verify on the example lab twin", { concurrency: false }, () => {
       check(report, "mon/dns.records/dns@lan-probe").message,
       new RegExp(`^mon \\(${LAN}\\.3:53\\): 13 answers match the inventory; SOA serials not behind gw-vpn$`),
     );
+    // UDP ports pass on what came back: BIND answered a DNS query; WireGuard is observed open
+    // by the gateway's handshake (from both vantages: both may log in to gw-vpn)
+    for (const v of ["admin", "lan-probe"]) {
+      const dns = check(report, `gw-vpn/port.open/dns@${v}`);
+      assert.deepEqual(
+        [dns.status, dns.observed],
+        ["pass", { state: "open", rcode: "NOERROR" }],
+        dns.message,
+      );
+      const wg = check(report, `gw-vpn/port.open/wireguard@${v}`);
+      assert.equal(wg.status, "pass", wg.message);
+      assert.match(
+        wg.message,
+        /:51820\/udp observed open: wg0 on gw-vpn had a WireGuard handshake through it \d+ s ago/,
+      );
+    }
     // the twin runs the rendered ruleset (policy drop): a port allow does not admit is filtered
     const closed = check(report, "gpu/port.closed/node_exporter@lan-probe");
     assert.equal(closed.status, "pass");

@@ -3,11 +3,14 @@ import { test } from "node:test";
 import { CheckTimeout, hostPort, raceDeadline, shellQuote } from "../../src/verify/vantages/deadline.js";
 import { portStateOfErrno } from "../../src/verify/vantages/local.js";
 
-test("socket errnos map to port states: RST refused, ICMP unreachable", () => {
-  assert.equal(portStateOfErrno("ECONNREFUSED"), "refused");
-  assert.equal(portStateOfErrno("EHOSTUNREACH"), "unreachable");
-  assert.equal(portStateOfErrno("ENETUNREACH"), "unreachable");
-  assert.equal(portStateOfErrno("EADDRNOTAVAIL"), undefined);
+test("socket errnos map to port states; no route on the vantage (ENETUNREACH) is no port state", () => {
+  assert.equal(portStateOfErrno("ECONNREFUSED", "tcp"), "refused");
+  assert.equal(portStateOfErrno("ECONNREFUSED", "udp"), "refused");
+  assert.equal(portStateOfErrno("EHOSTUNREACH", "tcp"), "unreachable");
+  assert.equal(portStateOfErrno("EHOSTUNREACH", "udp"), "prohibited");
+  assert.equal(portStateOfErrno("ENETUNREACH", "tcp"), undefined);
+  assert.equal(portStateOfErrno("ENETUNREACH", "udp"), undefined);
+  assert.equal(portStateOfErrno("EADDRNOTAVAIL", "tcp"), undefined);
 });
 
 test("hostPort brackets IPv6; shellQuote leaves safe words and quotes the rest", () => {

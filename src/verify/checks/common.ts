@@ -7,9 +7,11 @@ import type { Protocol } from "../../inventory/model.js";
 import {
   type CheckContext,
   type CheckOutcome,
+  DnsRcodeError,
   type ExecResult,
   type PortState,
   ProbeError,
+  type UdpServiceProbe,
   VantageError,
 } from "../types.js";
 import { errorMessage, hostPort } from "../vantages/deadline.js";
@@ -104,17 +106,91 @@ export function failOnProbeError(e: unknown): CheckOutcome {
   return outcomeOfError(e, (pe) => ({ status: "fail", message: pe.message }));
 }
 
-/** Said whenever a UDP probe got no answer. */
-export const UDP_NOTE = "UDP cannot tell open from filtered";
+/** Said whenever an empty UDP datagram got no answer. */
+export const UDP_NOTE = "UDP cannot tell open from filtered without a protocol probe";
 
-/** TCP connect or UDP probe of `address:port` from the context's vantage, with its timeout. */
-export function probePort(
+/** What a port probe saw: the state and, for a DNS probe, how the server answered. */
+export interface PortObservation {
+  state: PortState;
+  /** `dns` when a DNS query decided the state (see `UdpServiceProbe`), else absent. */
+  probe?: "dns";
+  /** The rcode of the DNS answer (`NOERROR`, `REFUSED`, …) when a DNS query was answered. */
+  rcode?: string;
+}
+
+/**
+ * A DNS query to `address:port` (SOA of `zone`), for a UDP port whose service speaks DNS: an
+ * answer of any rcode → `open`; otherwise an empty datagram classifies the silence or the
+ * ICMP error (`refused`, `prohibited`), and silence after the query is `filtered`. The query
+ * gets half of the check's timeout, the datagram the rest.
+ *
+ * @throws VantageError when the vantage cannot probe (no route, tool missing).
+ */
+export async function probeDns(
+  ctx: CheckContext,
+  address: string,
+  port: number,
+  zone: string,
+): Promise<PortObservation> {
+  const deadline = Date.now() + ctx.timeoutMs;
+  const share = Math.max(1, Math.floor(ctx.timeoutMs / 2));
+  try {
+    await ctx.prober.dnsQuery(address, port, [{ name: zone, type: "SOA" }], share, ctx.signal);
+    return { state: "open", probe: "dns", rcode: "NOERROR" };
+  } catch (e) {
+    if (e instanceof DnsRcodeError) return { state: "open", probe: "dns", rcode: e.rcode };
+    if (!(e instanceof ProbeError)) throw e;
+  }
+  const left = Math.max(1, deadline - Date.now());
+  const state = await ctx.prober.udpProbe(address, port, left, ctx.signal);
+  return { state: state === "open|filtered" ? "filtered" : state, probe: "dns" };
+}
+
+/**
+ * Observes a port from the context's vantage: TCP connect; for UDP, the service's DNS probe
+ * when it has one, else an empty datagram (`Prober.udpProbe`).
+ */
+export async function observePort(
   ctx: CheckContext,
   address: string,
   port: number,
   protocol: Protocol,
-): Promise<PortState> {
-  return protocol === "udp"
-    ? ctx.prober.udpProbe(address, port, ctx.timeoutMs, ctx.signal)
-    : ctx.prober.tcpConnect(address, port, ctx.timeoutMs, ctx.signal);
+  probe?: UdpServiceProbe,
+): Promise<PortObservation> {
+  if (protocol === "tcp")
+    return { state: await ctx.prober.tcpConnect(address, port, ctx.timeoutMs, ctx.signal) };
+  if (probe?.kind === "dns") return probeDns(ctx, address, port, probe.zone);
+  return { state: await ctx.prober.udpProbe(address, port, ctx.timeoutMs, ctx.signal) };
+}
+
+/**
+ * How a port state reads in messages: `is refused`, `is rejected (administratively
+ * prohibited)`, `answered a DNS query (REFUSED)`, `is filtered: no answer to a DNS query`, ….
+ */
+export function stateText(obs: PortObservation, protocol: Protocol): string {
+  switch (obs.state) {
+    case "open":
+      return obs.probe === "dns" ? `is open: it answered a DNS query (${obs.rcode ?? "NOERROR"})` : "is open";
+    case "refused":
+      return protocol === "udp" ? "is refused (ICMP port unreachable)" : "is refused";
+    case "prohibited":
+      return "is rejected (ICMP administratively prohibited)";
+    case "unreachable":
+      return "is rejected: no route to host (ICMP host unreachable or administratively prohibited)";
+    case "filtered":
+      return obs.probe === "dns" ? "is filtered: no answer to a DNS query" : "is filtered";
+    case "open|filtered":
+      return "is open|filtered";
+  }
+}
+
+/**
+ * The `error` of a UDP port that stayed silent to an empty datagram: nothing was observed, so
+ * neither open nor closed is proven.
+ */
+export function notObserved(address: string, port: number): CheckOutcome {
+  return undecided(
+    `${endpoint(address, port, "udp")} not observed: no answer to an empty datagram and no ICMP error (${UDP_NOTE})`,
+    { state: "open|filtered" },
+  );
 }

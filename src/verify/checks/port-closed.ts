@@ -1,46 +1,63 @@
 /**
- * `port.closed`: a service port is not reachable (refused or filtered; the report says which)
- * from every vantage its `allow` does not admit.
+ * `port.closed`: a service port is not reachable (refused, rejected or filtered; the report
+ * says which) from every vantage its `allow` does not admit.
  */
 import type { Protocol } from "../../inventory/model.js";
-import type { CheckKindModule, CheckOutcome, PortState } from "../types.js";
-import { endpoint, outcomeOfError, probePort, UDP_NOTE } from "./common.js";
+import type { CheckKindModule, CheckOutcome } from "../types.js";
+import {
+  endpoint,
+  notObserved,
+  observePort,
+  outcomeOfError,
+  type PortObservation,
+  stateText,
+} from "./common.js";
 
 /**
- * Judges a port that must not be reachable. `refused`, `filtered` and `unreachable` pass (the
- * message and `observed.state` say which); `open` fails. UDP `open|filtered` passes with a note.
+ * Judges a port that must not be reachable. `refused` (RST, ICMP port unreachable),
+ * `prohibited`/`unreachable` (an ICMP reject) and `filtered` (silence to a TCP SYN or to the
+ * service's DNS query) pass, the message and `observed.state` saying which; `open` fails.
+ * UDP `open|filtered` (silence to an empty datagram) is `error`: it proves nothing.
  *
+ * @param obs the observation, or a bare state (no protocol probe).
  * @param allowed human summary of the allow list, e.g. `mon, vpn`.
  */
 export function judgePortClosed(
   address: string,
   port: number,
   protocol: Protocol,
-  state: PortState,
+  obs: PortObservation | PortObservation["state"],
   allowed: string,
 ): CheckOutcome {
+  const o = typeof obs === "string" ? { state: obs } : obs;
   const ep = endpoint(address, port, protocol);
-  const observed = { state };
-  if (state === "open") {
-    return { status: "fail", message: `${ep} is open; allow admits only ${allowed}`, observed };
-  }
-  if (state === "open|filtered") {
+  const observed: Record<string, unknown> = { state: o.state, ...(o.rcode ? { rcode: o.rcode } : {}) };
+  if (o.state === "open") {
     return {
-      status: "pass",
-      message: `${ep} is open|filtered: no ICMP port unreachable came back (${UDP_NOTE})`,
+      status: "fail",
+      message: `${ep} ${stateText(o, protocol)}; allow admits only ${allowed}`,
       observed,
     };
   }
-  return { status: "pass", message: `${ep} is ${state}`, observed };
+  if (o.state === "open|filtered") return notObserved(address, port);
+  return { status: "pass", message: `${ep} ${stateText(o, protocol)}`, observed };
 }
 
-/** TCP connect or UDP probe from the vantage, judged by `judgePortClosed`. */
+/** TCP connect, or for UDP the DNS probe or an empty datagram, judged by `judgePortClosed`. */
 export const portClosed: CheckKindModule<"port.closed"> = {
   kind: "port.closed",
   async run(spec, ctx) {
-    const { address, port, protocol, allowed } = spec.params;
+    const { address, port, protocol, allowed, probe } = spec.params;
     try {
-      return judgePortClosed(address, port, protocol, await probePort(ctx, address, port, protocol), allowed);
+      // A WireGuard handshake says nothing about a vantage the port must stay closed to.
+      const p = probe?.kind === "dns" ? probe : undefined;
+      return judgePortClosed(
+        address,
+        port,
+        protocol,
+        await observePort(ctx, address, port, protocol, p),
+        allowed,
+      );
     } catch (e) {
       return outcomeOfError(e);
     }

@@ -7,6 +7,7 @@ import net from "node:net";
 import pLimit from "p-limit";
 import {
   type DnsQuestion,
+  DnsRcodeError,
   type ExecResult,
   type HttpGetOptions,
   type HttpResponse,
@@ -14,6 +15,7 @@ import {
   ProbeError,
   type Prober,
   type SshTarget,
+  VantageError,
 } from "../types.js";
 import { hostPort, raceDeadline } from "./deadline.js";
 import { PingBatcher } from "./fping.js";
@@ -62,9 +64,10 @@ export class LocalProber implements Prober {
 
   /**
    * TCP connect (`connect(2)` through `node:net`): `open` when the handshake completes,
-   * `refused` on ECONNREFUSED (RST), `unreachable` on EHOSTUNREACH/ENETUNREACH (ICMP),
-   * `filtered` when nothing answers within `timeoutMs` ms.
+   * `refused` on ECONNREFUSED (RST), `unreachable` on EHOSTUNREACH (ICMP host unreachable or
+   * administratively prohibited), `filtered` when nothing answers within `timeoutMs` ms.
    *
+   * @throws VantageError on ENETUNREACH: this vantage has no route to the address.
    * @throws ProbeError for other socket errors (e.g. EADDRNOTAVAIL).
    */
   tcpConnect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState> {
@@ -72,8 +75,9 @@ export class LocalProber implements Prober {
     const work = new Promise<PortState>((resolve, reject) => {
       sock.once("connect", () => resolve("open"));
       sock.once("error", (e: NodeJS.ErrnoException) => {
-        const state = portStateOfErrno(e.code);
+        const state = portStateOfErrno(e.code, "tcp");
         if (state) resolve(state);
+        else if (e.code === "ENETUNREACH") reject(this.#noRoute(address, e));
         else reject(new ProbeError(`TCP connect to ${hostPort(address, port)}: ${e.message}`));
       });
       sock.connect({ host: address, port });
@@ -89,22 +93,32 @@ export class LocalProber implements Prober {
 
   /**
    * UDP probe: sends one empty datagram on a connected `node:dgram` socket. An ICMP port
-   * unreachable surfaces as ECONNREFUSED → `refused`; a reply → `open`; silence until
-   * `timeoutMs` ms → `open|filtered` (UDP cannot tell an open port from a filtered one).
-   * EHOSTUNREACH/ENETUNREACH → `unreachable`.
+   * unreachable surfaces as ECONNREFUSED → `refused`; an ICMP administratively (or host)
+   * prohibited as EHOSTUNREACH → `prohibited` (Linux reports only these "hard" ICMP errors on
+   * a UDP socket, `udp(7)`); a reply → `open`; silence for {@link UDP_WAIT_MS} ms (or
+   * `timeoutMs` if shorter) → `open|filtered` (UDP cannot tell an open port from a filtered one).
+   *
+   * @throws VantageError on ENETUNREACH: this vantage has no route to the address.
    */
   udpProbe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState> {
     const sock = dgram.createSocket(net.isIPv6(address) ? "udp6" : "udp4");
     const work = new Promise<PortState>((resolve, reject) => {
-      sock.on("error", (e: NodeJS.ErrnoException) => {
-        const state = portStateOfErrno(e.code);
+      const fail = (e: NodeJS.ErrnoException) => {
+        const state = portStateOfErrno(e.code, "udp");
         if (state) resolve(state);
+        else if (e.code === "ENETUNREACH") reject(this.#noRoute(address, e));
         else reject(new ProbeError(`UDP probe of ${hostPort(address, port)}: ${e.message}`));
-      });
+      };
+      sock.on("error", fail);
       sock.on("message", () => resolve("open"));
-      sock.connect(port, address, () => {
+      // connect(2) of a UDP socket looks the route up: with none, its callback gets the error
+      sock.connect(port, address, (err?: Error) => {
+        if (err) {
+          fail(err as NodeJS.ErrnoException);
+          return;
+        }
         sock.send(Buffer.alloc(0), (e) => {
-          if (e) sock.emit("error", e);
+          if (e) fail(e as NodeJS.ErrnoException);
         });
       });
     });
@@ -120,6 +134,13 @@ export class LocalProber implements Prober {
           // already closed after an error
         }
       },
+    );
+  }
+
+  /** The VantageError of ENETUNREACH: the vantage, not the target, is the problem. */
+  #noRoute(address: string, e: NodeJS.ErrnoException): VantageError {
+    return new VantageError(
+      `vantage ${this.vantage} has no route to ${address} (${e.code}: network is unreachable)`,
     );
   }
 
@@ -184,8 +205,8 @@ export class LocalProber implements Prober {
    * the resolver is cancelled on abort or deadline. NXDOMAIN (`ENOTFOUND`) and NODATA
    * (`ENODATA`) give `[]`. See `Prober.dnsQuery` for the answers' forms.
    *
-   * @throws ProbeError when the server does not answer (ETIMEOUT, ECONNREFUSED) or fails
-   *   (ESERVFAIL, EREFUSED, …).
+   * @throws DnsRcodeError when the server answers with an error rcode (ESERVFAIL, EREFUSED,
+   *   EFORMERR, ENOTIMP); ProbeError when it does not answer (ETIMEOUT, ECONNREFUSED).
    */
   dnsQuery(
     server: string,
@@ -212,9 +233,11 @@ export class LocalProber implements Prober {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === "ENOTFOUND" || code === "ENODATA") return [];
-        throw new ProbeError(
-          `${type} ${name} from ${hostPort(server, port)}: ${dnsErrorText(e as NodeJS.ErrnoException)}`,
-        );
+        const text = `${type} ${name} from ${hostPort(server, port)}: ${dnsErrorText(e as NodeJS.ErrnoException)}`;
+        const rcode = code === undefined ? undefined : RCODE_OF_ARES[code];
+        throw rcode
+          ? new DnsRcodeError(`${text} (answered with rcode ${rcode})`, rcode)
+          : new ProbeError(text);
       }
     };
     const work = Promise.all(questions.map((q) => limit(() => ask(q))));
@@ -259,14 +282,26 @@ function dnsErrorText(e: NodeJS.ErrnoException): string {
   }
 }
 
-/** Maps a socket errno to the port state it proves, if any. */
-export function portStateOfErrno(code: string | undefined): PortState | undefined {
+/** c-ares error codes that are a server's answer with an error rcode (RFC 1035 §4.1.1), by rcode. */
+const RCODE_OF_ARES: Record<string, string> = {
+  ESERVFAIL: "SERVFAIL",
+  EREFUSED: "REFUSED",
+  EFORMERR: "FORMERR",
+  ENOTIMP: "NOTIMP",
+};
+
+/**
+ * Maps a socket errno to the port state it proves, if any: ECONNREFUSED → `refused`;
+ * EHOSTUNREACH → `prohibited` on UDP (only ICMP "prohibited" codes reach a UDP socket as
+ * EHOSTUNREACH, `icmp_err_convert` in Linux' net/ipv4/icmp.c), `unreachable` on TCP.
+ * ENETUNREACH proves nothing about the target (the vantage has no route): undefined.
+ */
+export function portStateOfErrno(code: string | undefined, protocol: "tcp" | "udp"): PortState | undefined {
   switch (code) {
     case "ECONNREFUSED":
       return "refused";
     case "EHOSTUNREACH":
-    case "ENETUNREACH":
-      return "unreachable";
+      return protocol === "udp" ? "prohibited" : "unreachable";
     default:
       return undefined;
   }

@@ -10,6 +10,7 @@ import { type ClientChannel, type ConnectConfig, Client as SshClient } from "ssh
 import { Client as HttpClient } from "undici";
 import {
   type DnsQuestion,
+  DnsRcodeError,
   type ExecResult,
   type HttpGetOptions,
   type HttpResponse,
@@ -227,13 +228,20 @@ export class ViaProber implements Prober {
       },
       (e: unknown) => {
         if (e instanceof ChannelProbeError && e.state) return e.state;
+        if (e instanceof ChannelProbeError && e.noRoute)
+          throw new VantageError(`vantage ${this.vantage}: ${this.via.host} has no route to ${e.message}`);
         throw e;
       },
     );
     return raceDeadline(work, left + 20, signal, () => "filtered" as PortState);
   }
 
-  /** UDP probe by `nc -u -z -v -n -w S ADDR PORT` on the via host: exit 1 → `refused`, 0 → `open|filtered`. */
+  /**
+   * UDP probe by `nc -u -z -v -n -w S ADDR PORT` on the via host: exit 1 → `refused`, 0 →
+   * `open|filtered`. OpenBSD nc reports only ICMP port unreachable: an ICMP administratively
+   * prohibited reads as `open|filtered` here. "Network is unreachable"/"No route to host" from
+   * nc's connect(2) means the via host has no route: VantageError.
+   */
   async udpProbe(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<PortState> {
     // nc waits 1 s for an ICMP port-unreachable (it comes back within a round trip); the rest
     // of the timeout is for the SSH channel around it.
@@ -246,7 +254,10 @@ export class ViaProber implements Prober {
     });
     this.assertTool("nc", r);
     if (r.code === 0) return "open|filtered";
-    if (/no route|unreachable/i.test(r.stderr)) return "unreachable";
+    if (/no route|unreachable/i.test(r.stderr))
+      throw new VantageError(
+        `vantage ${this.vantage}: ${this.via.host} has no route to ${hostPort(address, port)} (${excerptLine(r.stderr)})`,
+      );
     if (r.code === 1) return "refused";
     throw new VantageError(`vantage ${this.vantage}: nc failed on ${this.via.host}: ${r.stderr.trim()}`);
   }
@@ -407,12 +418,14 @@ export class ViaProber implements Prober {
   }
 
   /**
-   * DNS questions by one `dig +nocmd +noall +answer +time=S +tries=1 -p PORT @SERVER NAME TYPE …`
-   * (`-x ADDRESS` for PTR) on the via host (bind9-dnsutils, dig(1)): one SSH session for the
-   * whole batch. Answer lines (`OWNER TTL CLASS TYPE RDATA`) are matched to the questions by
-   * owner and type; no line for a question means NXDOMAIN or NODATA (`[]`), which `+noall`
-   * cannot tell from SERVFAIL/REFUSED. Exit 9 (no reply) → ProbeError; exit 127 → VantageError
-   * "dig is not installed on HOST". See `Prober.dnsQuery` for the answers' forms.
+   * DNS questions by one `dig +nocmd +noall +answer +comments +time=S +tries=1 -p PORT @SERVER
+   * NAME TYPE …` (`-x ADDRESS` for PTR) on the via host (bind9-dnsutils, dig(1)): one SSH
+   * session for the whole batch. Each reply's header (`;; ->>HEADER<<- … status: RCODE`) comes
+   * in question order: an rcode other than NOERROR/NXDOMAIN → DnsRcodeError naming it and the
+   * question. Answer lines (`OWNER TTL CLASS TYPE RDATA`) are matched to the questions by owner
+   * and type; no line for a question means NXDOMAIN or NODATA (`[]`). Exit 9 (no reply) →
+   * ProbeError; exit 127 → VantageError "dig is not installed on HOST". See `Prober.dnsQuery`
+   * for the answers' forms.
    */
   async dnsQuery(
     server: string,
@@ -425,7 +438,7 @@ export class ViaProber implements Prober {
     const args = questions.map((q) =>
       q.type === "PTR" ? `-x ${shellQuote(q.name)}` : `${shellQuote(q.name)} ${q.type}`,
     );
-    const cmd = `dig +nocmd +noall +answer +time=${secs} +tries=1 -p ${port} @${shellQuote(server)} ${args.join(" ")}`;
+    const cmd = `dig +nocmd +noall +answer +comments +time=${secs} +tries=1 -p ${port} @${shellQuote(server)} ${args.join(" ")}`;
     // sshd may refuse a session for a moment while it still counts sessions of probes that
     // already timed out ("no more sessions", MaxSessions in sshd_config(5)): retry while the
     // time lasts.
@@ -448,6 +461,15 @@ export class ViaProber implements Prober {
       throw new VantageError(
         `vantage ${this.vantage}: dig failed on ${this.via.host}: ${(r.stderr || r.stdout).trim()}`,
       );
+    const rcodes = [...r.stdout.matchAll(/^;; ->>HEADER<<- .*\bstatus: ([A-Z0-9]+)/gm)].map((m) => m[1]!);
+    rcodes.forEach((rcode, i) => {
+      if (rcode === "NOERROR" || rcode === "NXDOMAIN") return;
+      const q = questions[i];
+      throw new DnsRcodeError(
+        `${q ? `${q.type} ${q.name} from ` : ""}${hostPort(server, port)}: answered with rcode ${rcode} (via ${this.via.host})`,
+        rcode,
+      );
+    });
     const lines = r.stdout
       .split("\n")
       .map((l) => l.trim().split(/\s+/))
@@ -481,13 +503,21 @@ export function reverseOwner(address: string): string {
   return `${nibbles.reverse().join(".")}.ip6.arpa`;
 }
 
-/** A ProbeError that carries the port state it proves. */
+/** A ProbeError that carries the port state it proves, or says the via host has no route. */
 class ChannelProbeError extends ProbeError {
   readonly state: PortState | undefined;
-  constructor(message: string, state?: PortState) {
+  /** sshd's connect(2) failed with ENETUNREACH: the via host has no route (no port state). */
+  readonly noRoute: boolean;
+  constructor(message: string, state?: PortState, noRoute = false) {
     super(message);
     this.state = state;
+    this.noRoute = noRoute;
   }
+}
+
+/** The first line of a tool's stderr, trimmed, for messages. */
+function excerptLine(text: string): string {
+  return text.trim().split("\n")[0] ?? "";
 }
 
 /** Classifies sshd's channel-open failure text (the errno string of its `connect(2)`). */
@@ -495,11 +525,20 @@ function channelFailure(address: string, port: number, err: ChannelOpenError): C
   const msg = err.message;
   const hp = hostPort(address, port);
   if (/connection refused/i.test(msg)) return new ChannelProbeError(`${hp}: connection refused`, "refused");
-  if (/no route to host|network is unreachable/i.test(msg))
+  const desc = msg.replace(/^\(SSH\) Channel open failure: /, "");
+  const text = `${hp}: ${desc}`;
+  if (/network is unreachable/i.test(msg))
+    return new ChannelProbeError(`${hp} (sshd: "${desc}")`, undefined, true);
+  // OpenSSH's sshd says only "open failed" (SSH_OPEN_CONNECT_FAILED, RFC 4254 §5.1) when its
+  // connect(2) fails at once, before any packet left: the via host's own routing refused it
+  // (ENETUNREACH, an unreachable or prohibit route), which says nothing about the target.
+  if (err.reason === 2 && /: open failed$/.test(msg))
     return new ChannelProbeError(
-      `${hp}: ${msg.replace(/^\(SSH\) Channel open failure: /, "")}`,
-      "unreachable",
+      `${hp} (sshd: "open failed": its connect(2) failed at once)`,
+      undefined,
+      true,
     );
+  if (/no route to host/i.test(msg)) return new ChannelProbeError(text, "unreachable");
   if (/timed out/i.test(msg)) return new ChannelProbeError(`${hp}: connect timed out`, "filtered");
   return new ChannelProbeError(`${hp}: ${msg}`);
 }

@@ -65,6 +65,39 @@ test("a service not admitting a vantage gets port.closed from it, with the allow
   assert.ok(!specs.some((s) => s.id === "mon/port.open/node_exporter@lan-probe"));
 });
 
+test("UDP services carry their protocol probe: a DNS query for kind dns, handshakes for the WireGuard port", () => {
+  const inv = contractExample();
+  const specs = deriveChecks(inv);
+  const params = (id: string) => specs.find((s) => s.id === id)?.params;
+  assert.deepEqual(params("ns1/port.open/dns@admin"), {
+    kind: "port.open",
+    address: "10.20.0.4",
+    port: 53,
+    protocol: "udp",
+    probe: { kind: "dns", zone: "lab.internal" },
+  });
+  const wg = params("gw-vpn/port.open/wireguard@admin");
+  assert.ok(wg?.kind === "port.open");
+  assert.deepEqual(
+    wg.probe && { ...wg.probe, target: { ...(wg.probe as { target: object }).target, identity: "…" } },
+    {
+      kind: "wireguard",
+      target: { host: "gw-vpn", address: "10.99.0.1", port: 22, user: "root", identity: "…" },
+      interface: "wg0",
+      maxHandshakeAgeSec: 180,
+    },
+  );
+  // lan-probe may not log in to gw-vpn (ssh allows vpn only): its WireGuard port.open has no probe
+  const fromLan = params("gw-vpn/port.open/wireguard@lan-probe");
+  assert.ok(fromLan?.kind === "port.open" && fromLan.probe === undefined);
+
+  const ns1 = inv.hosts.find((h) => h.name === "ns1");
+  ns1!.services[0]!.allow = ["vpn"];
+  const closed = deriveChecks(inv).find((s) => s.id === "ns1/port.closed/dns@lan-probe")?.params;
+  assert.ok(closed?.kind === "port.closed");
+  assert.deepEqual(closed.probe, { kind: "dns", zone: "lab.internal" });
+});
+
 test("a via vantage's checks of its own host are skip", () => {
   const specs = deriveChecks(contractExample()).filter(
     (s) => s.host === "gpu" && s.id.endsWith("@lan-probe"),

@@ -11,6 +11,7 @@ import { globEscape } from "../../../web/src/api.js";
 import { parseEventStream } from "../../../web/src/events.js";
 import { parseRoute } from "../../../web/src/hooks.js";
 import { patchFailing } from "../../../web/src/overview.js";
+import { cellText } from "../../../web/src/posture.js";
 import { segments } from "../../../web/src/timeline.js";
 
 test("event stream: events split across chunks at any byte come out whole, comments ignored", () => {
@@ -112,4 +113,21 @@ test("glob escaping selects exactly the check id", () => {
     assert.equal(m(`${id}x`), false, id);
     assert.equal(m("gpu/port.open/ssh@adminz"), false);
   }
+});
+
+test("posture cells: UDP silence reads 'not observed', never as open or closed", () => {
+  const cell = { service: "ntp", vantage: "admin", checkId: "h/port.open/ntp@admin" };
+  assert.equal(
+    cellText({ ...cell, expected: "open", observed: "open|filtered", ok: false }),
+    "not observed: UDP silence ✗ expected open",
+  );
+  assert.equal(
+    cellText({ ...cell, expected: "closed", observed: "prohibited", ok: true }),
+    "prohibited (expected closed)",
+  );
+  assert.equal(
+    cellText({ ...cell, expected: "open", observed: "refused", ok: false }),
+    "refused ✗ expected open",
+  );
+  assert.equal(cellText({ ...cell, expected: null, observed: null, ok: null }), "not probed");
 });

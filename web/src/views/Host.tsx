@@ -8,6 +8,7 @@ import type { CheckState, HostDetail, PostureCell } from "../api.js";
 import { CheckTable, RunButton } from "../components.js";
 import { latestStates } from "../events.js";
 import { useApi, useLive } from "../hooks.js";
+import { cellText } from "../posture.js";
 import { Timeline } from "./Timeline.js";
 
 /** `ok` of a posture cell from a check's latest status: pass → true, fail/error → false. */
@@ -28,13 +29,6 @@ export function patchPosture(cells: PostureCell[], updates: Map<string, CheckSta
     return { ...cell, observed, ok: cellOk(s) };
   });
   return changed ? out : cells;
-}
-
-function cellText(c: PostureCell): string {
-  const obs = c.observed ?? "not probed";
-  if (c.expected === null) return obs;
-  if (c.ok === false) return `${obs} ✗ expected ${c.expected}`;
-  return `${obs} (expected ${c.expected})`;
 }
 
 function PostureMatrix({ posture }: { posture: HostDetail["posture"] }): ReactNode {
