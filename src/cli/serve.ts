@@ -4,7 +4,8 @@
  * `/metrics` and Prometheus SD (`src/serve/api.ts`) until SIGINT or SIGTERM. Exit 0 after a
  * clean stop, 1 when shutting down failed, 2 for an invalid inventory, a bad flag, a token whose
  * environment variable is unset, a store that cannot be opened, an audit log that cannot be
- * written or an address that cannot be listened on (e.g. the port is in use). See README,
+ * written (or is not a regular file, or cannot be made 0600) or an address that cannot be
+ * listened on (e.g. the port is in use). See README,
  * "Serving: `keel serve`".
  *
  * Start-up order: inventory, tokens, store, engine (not yet running), server, listen; only then

@@ -3,9 +3,14 @@
  * history, `/metrics`, `/sd/prometheus`, Server-Sent Events, the OpenAPI 3.1 document, and the
  * dashboard's static files. The contract is `docs/serve.md`; every route there is here.
  *
- * Access: every route but `/healthz` and the dashboard's static files needs
- * `Authorization: Bearer TOKEN` (RFC 6750); without a valid one the answer is 401, and a viewer
- * asking for an operator route gets 403. Operator actions go to the audit log.
+ * Access: every route declares its role (`config.role`: `public`, `viewer` or `operator`); a
+ * route without one stops `buildServer` with an error naming it. A request's role is the role
+ * of the route fastify's router matched it to, never read from the URL text, so every spelling
+ * that reaches a route (percent-encoded, HEAD for GET) meets the same check. Only `/healthz`
+ * and the dashboard's static files are public; the others need `Authorization: Bearer TOKEN`
+ * (RFC 6750): without a valid one the answer is 401, and a viewer asking for an operator route
+ * gets 403. A request no route matches goes to the not-found handler, which needs no token and
+ * answers 404 (or the dashboard's `index.html`), never data. Operator actions go to the audit log.
  *
  * Speed: lists are filtered and paged here, from indexes kept beside the engine (checks by
  * host, host summaries recomputed only for hosts whose checks changed since the last request),
@@ -21,7 +26,7 @@ import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
 import type { ResultStore } from "../store/types.js";
 import type { CheckResult } from "../verify/types.js";
-import { AuditLog, type Principal, type Role, roleAllows, TokenTable } from "./auth.js";
+import { AuditLog, type Principal, ROUTE_ROLES, type RouteRole, roleAllows, TokenTable } from "./auth.js";
 import { createMetrics } from "./metrics.js";
 import { buildOpenApi, type RouteRecord } from "./openapi.js";
 import { errors, paging, ref, SHARED_SCHEMAS } from "./schemas.js";
@@ -30,13 +35,24 @@ import type { CheckState, Engine, EngineEvent, HardState, RunSelector } from "./
 
 declare module "fastify" {
   interface FastifyContextConfig {
-    /** Least role a route needs; `public` needs no token. Unset: `viewer` under /api, /metrics, /sd. */
-    role?: Role | "public";
+    /**
+     * Least role the route needs; `public` needs no token. Every route declares it: one without
+     * it (or with another value) makes `buildServer` throw. The dashboard's files, whose routes
+     * @fastify/static adds, get `public` from the context they are registered in.
+     */
+    role?: RouteRole;
     /** Content type of the 200 answer when it is not JSON (for the OpenAPI document). */
     produces?: string;
   }
   interface FastifyRequest {
     principal?: Principal;
+  }
+  interface FastifyInstance {
+    /**
+     * Every route of the server as it was added (one record per method, auto-added HEAD routes
+     * included), each with its declared role in `config.role`. Read-only.
+     */
+    routeTable: readonly RouteRecord[];
   }
   interface FastifySchema {
     /** One line for the OpenAPI document. */
@@ -297,7 +313,29 @@ function summaryOf(results: CheckResult[]): string {
   return `ok: ${results.length} results (${c.pass} pass, ${c.fail} fail, ${c.error} error, ${c.skip} skip)`;
 }
 
-const PROTECTED = /^\/(api|metrics|sd)(\/|$|\?)/;
+/** Paths of the API, `/metrics` and `/sd` (after decoding, lower-cased, slashes collapsed). */
+const API_PATH = /^\/(api|metrics|sd)(\/|$)/;
+
+/**
+ * Whether an unmatched request's path names the API however it is spelled: percent-encoded
+ * (decoded up to three times), in any case, with repeated slashes. Only chooses what the
+ * not-found handler answers (404 JSON rather than the dashboard's `index.html`); access is
+ * never decided from it.
+ */
+function apiLike(url: string): boolean {
+  let p = url.split("?")[0] ?? "";
+  for (let i = 0; i < 3; i++) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(p);
+    } catch {
+      break;
+    }
+    if (decoded === p) break;
+    p = decoded;
+  }
+  return API_PATH.test(p.toLowerCase().replace(/\/{2,}/g, "/"));
+}
 
 /**
  * Builds the server (not listening yet: call `listen`, or `inject` in tests). Closing it stops
@@ -336,10 +374,21 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const metrics = createMetrics(engine);
   const streams = new Set<() => void>();
   const routes: RouteRecord[] = [];
-  app.addHook("onRoute", (r) => {
+  /** Contexts whose every route is public: the dashboard's files (@fastify/static adds them). */
+  const publicContexts = new WeakSet<FastifyInstance>();
+  // Every route declares its role, checked as it is added (auto-added HEAD routes included): an
+  // undeclared route is a programming error that stops the server before it listens.
+  app.addHook("onRoute", function (r) {
     const methods = Array.isArray(r.method) ? r.method : [r.method];
+    const role = r.config?.role ?? (publicContexts.has(this) ? "public" : undefined);
+    if (role === undefined || !ROUTE_ROLES.includes(role))
+      throw new Error(
+        `route ${methods.join(",")} ${r.url} declares ${role === undefined ? "no role" : `role "${role}"`}; expected config.role ${ROUTE_ROLES.join(", ")}`,
+      );
+    r.config = { ...r.config, role };
     for (const m of methods) routes.push({ method: m, url: r.url, schema: r.schema, config: r.config });
   });
+  app.decorate("routeTable", routes);
   // event streams end before the server stops accepting, or closing would wait for them
   app.addHook("preClose", async () => {
     for (const end of streams) end();
@@ -352,8 +401,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   // --- access control -------------------------------------------------------------------
   app.addHook("onRequest", async (req, reply) => {
-    const role = req.routeOptions.config?.role ?? (PROTECTED.test(req.url) ? "viewer" : "public");
+    // no route matched: the not-found handler answers 404 or index.html, neither holds data
+    if (req.is404) return;
+    const role = req.routeOptions.config.role;
     if (role === "public") return;
+    if (role !== "viewer" && role !== "operator")
+      // unreachable: onRoute refused the route; refuse rather than serve it
+      return reply.code(500).send({ error: `route ${req.routeOptions.url} declares no role` });
     const who = tokens.authenticate(req.headers.authorization);
     if (!who) {
       reply.header("www-authenticate", 'Bearer realm="keel"');
@@ -398,7 +452,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     async () => ({ ok: true }),
   );
 
-  app.get("/api/openapi.json", { schema: { summary: "This document (OpenAPI 3.1)" } }, async () => openapi());
+  app.get(
+    "/api/openapi.json",
+    { config: { role: "viewer" }, schema: { summary: "This document (OpenAPI 3.1)" } },
+    async () => openapi(),
+  );
   let openapiDoc: Record<string, unknown> | undefined;
   const openapi = () => {
     openapiDoc ??= buildOpenApi(routes, SHARED_SCHEMAS);
@@ -408,6 +466,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get(
     "/api/inventory",
     {
+      config: { role: "viewer" },
       schema: {
         summary: "The served inventory, without secrets",
         response: {
@@ -446,6 +505,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get(
     "/api/overview",
     {
+      config: { role: "viewer" },
       schema: {
         summary: "Counts of checks and hosts, the failing checks (hard first), inventory problems",
         response: {
@@ -530,6 +590,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get<{ Querystring: { q?: string; status?: string; tag?: string; offset: number; limit: number } }>(
     "/api/hosts",
     {
+      config: { role: "viewer" },
       schema: {
         summary: "Hosts with their check counts and worst state; filtered and paged",
         querystring: {
@@ -575,6 +636,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get<{ Params: { name: string } }>(
     "/api/hosts/:name",
     {
+      config: { role: "viewer" },
       schema: {
         summary: "One host: its declaration, its checks' states and its posture matrix",
         params: { type: "object", properties: { name: { type: "string" } }, required: ["name"] },
@@ -614,6 +676,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   }>(
     "/api/checks",
     {
+      config: { role: "viewer" },
       schema: {
         summary: "Check states; filtered and paged",
         querystring: {
@@ -678,6 +741,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get<{ Params: { id: string } }>(
     "/api/checks/:id",
     {
+      config: { role: "viewer" },
       schema: {
         summary: "One check's state (the id URL-encoded: / as %2F, @ as %40)",
         params: idParams,
@@ -690,6 +754,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get<{ Params: { id: string }; Querystring: { since?: string; until?: string; limit: number } }>(
     "/api/checks/:id/history",
     {
+      config: { role: "viewer" },
       schema: {
         summary: "One check's history: raw results, downsampled buckets, state changes",
         params: idParams,
@@ -742,6 +807,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get<{ Querystring: { limit: number } }>(
     "/api/runs",
     {
+      config: { role: "viewer" },
       schema: {
         summary: "Recorded runs, newest first",
         querystring: {
@@ -815,7 +881,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get(
     "/api/events",
     {
-      config: { produces: "text/event-stream" },
+      config: { role: "viewer", produces: "text/event-stream" },
       schema: {
         summary: "Server-Sent Events: one EngineEvent as JSON per data: line",
         response: { ...errors(401) },
@@ -830,6 +896,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         connection: "close",
         "x-accel-buffering": "no",
       });
+      // HEAD (fastify adds it for this GET) gets the headers only: no stream, no subscription
+      if (req.method === "HEAD") {
+        res.end();
+        return;
+      }
       res.write(": keel events\n\n");
       const unsubscribe = engine.subscribe((e) => {
         res.write(`data: ${JSON.stringify(e)}\n\n`);
@@ -849,7 +920,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get(
     "/metrics",
     {
-      config: { produces: "text/plain; version=0.0.4" },
+      config: { role: "viewer", produces: "text/plain; version=0.0.4" },
       schema: { summary: "Prometheus metrics (text exposition format)", response: { ...errors(401) } },
     },
     async (_req, reply) => {
@@ -861,6 +932,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get<{ Querystring: { kind?: string; network?: string } }>(
     "/sd/prometheus",
     {
+      config: { role: "viewer" },
       schema: {
         summary: "Prometheus HTTP service discovery (http_sd_configs) of the inventory's exporters",
         querystring: {
@@ -909,10 +981,22 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // --- the dashboard --------------------------------------------------------------------
   const hasDashboard = existsSync(path.join(webRoot, "index.html"));
   if (hasDashboard) {
-    await app.register(fastifyStatic, { root: path.resolve(webRoot), wildcard: false, index: "index.html" });
+    const root = path.resolve(webRoot);
+    // reply.sendFile for the SPA fallback below (this registration adds no route)
+    await app.register(fastifyStatic, { root, serve: false });
+    // one GET and HEAD route per file, in a context that declares them all public (they hold no data)
+    await app.register(async (files) => {
+      publicContexts.add(files);
+      await files.register(fastifyStatic, {
+        root,
+        wildcard: false,
+        index: "index.html",
+        decorateReply: false,
+      });
+    });
   }
   app.setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) => {
-    if (PROTECTED.test(req.url) || req.method !== "GET")
+    if (apiLike(req.url) || req.method !== "GET")
       return reply
         .code(404)
         .send({ error: `no route ${req.method} ${req.url.split("?")[0]}; see /api/openapi.json` });

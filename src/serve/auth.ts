@@ -8,13 +8,19 @@
  * declared hash, so the time taken does not say which one matched or how much of it did).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync, closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
 import type { ApiToken } from "../inventory/model.js";
 
 /** Roles, weakest first: `viewer` reads; `operator` may also trigger runs. */
 export type Role = ApiToken["role"];
+
+/** What a route of `keel serve` declares it needs: `public` needs no token, else a role. */
+export type RouteRole = Role | "public";
+
+/** Every value a route may declare as its role. */
+export const ROUTE_ROLES: readonly RouteRole[] = ["public", "viewer", "operator"];
 
 /** Who made a request: the token's declared name and role. */
 export interface Principal {
@@ -122,20 +128,49 @@ export interface AuditEntry {
 
 /**
  * Append-only audit log of operator actions: one JSON object per line (`AuditEntry`), written
- * synchronously so an entry is on disk before the answer is sent. The file is created (mode
- * 0600, with its directory) when the log is opened.
+ * synchronously so an entry is on disk before the answer is sent. Opening the log creates the
+ * file (with its directory) or checks the existing one: it must be a regular file, and its mode
+ * is set to 0600 whatever it was (an existing file keeps its mode through `open(2)`'s `O_CREAT`,
+ * so a log created 0644 by someone else would otherwise stay readable by all).
  */
 export class AuditLog {
   readonly file: string;
 
-  /** @throws UserError naming `--audit` when the file cannot be created or appended to. */
+  /**
+   * @throws UserError naming `--audit` and the file when it cannot be created or appended to,
+   *   is not a regular file (a directory, FIFO or device), or its mode cannot be made 0600.
+   */
   constructor(file: string) {
     this.file = file;
+    let fd: number;
     try {
       mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-      appendFileSync(file, "", { mode: 0o600 });
+      // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of blocking the start
+      fd = openSync(
+        file,
+        constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK,
+        0o600,
+      );
     } catch (err) {
       throw new UserError(`--audit: cannot write the audit log ${file}: ${(err as Error).message}`);
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile())
+        throw new UserError(
+          `--audit: the audit log ${file} is not a regular file; expected a file Keel appends to`,
+        );
+      if ((st.mode & 0o7777) !== 0o600) {
+        try {
+          fchmodSync(fd, 0o600);
+        } catch (err) {
+          throw new UserError(
+            `--audit: the audit log ${file} has mode 0${(st.mode & 0o7777).toString(8)} and cannot be made 0600: ${(err as Error).message}`,
+          );
+        }
+      }
+    } finally {
+      closeSync(fd);
     }
   }
 

@@ -4,7 +4,7 @@
  * runs starts a check: a refused start probes nothing and stores no result.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -137,4 +137,12 @@ test("a port in use exits 2 naming --listen; no check ran; no tokens is warned a
   } finally {
     busy.close();
   }
+});
+
+test("an audit log that is not a regular file (a FIFO) exits 2 naming it, without waiting for a reader", async () => {
+  const fifo = path.join(dir, "audit.fifo");
+  execFileSync("mkfifo", [fifo]);
+  const r = await keel(["serve", write("fifo.yaml", site()), "--listen", "127.0.0.1:1", "--audit", fifo]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, new RegExp(`^--audit: cannot write the audit log ${fifo}: `, "m"));
 });

@@ -131,7 +131,6 @@ describe("access control", () => {
       "/api/events",
       "/metrics",
       "/sd/prometheus",
-      "/api/no-such-route",
     ]) {
       for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Basic ${VIEWER}` }]) {
         const res = await app.inject({ method: "GET", url, headers });
