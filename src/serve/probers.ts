@@ -66,6 +66,7 @@ export class ProberPool {
       ping: (...a) => watch(p.ping(...a)),
       httpGet: (...a) => watch(p.httpGet(...a)),
       sshAuthMethods: (...a) => watch(p.sshAuthMethods(...a)),
+      sshHostKey: (...a) => watch(p.sshHostKey(...a)),
       sshExec: (...a) => watch(p.sshExec(...a)),
       dnsQuery: (...a) => watch(p.dnsQuery(...a)),
       close: async () => undefined,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { resolve } from "node:path";
+import path, { resolve } from "node:path";
 import { test } from "node:test";
 import { UserError } from "../../../src/errors.js";
 import { loadInventory, parseInventory, resolveIdentityPath } from "../../../src/inventory/load.js";
@@ -36,6 +36,8 @@ test("the contract example loads and normalises", () => {
   assert.deepEqual(inv.defaults, {
     ssh: { user: "root", port: 22, identity: "~/.ssh/id_ed25519", allow: ["vpn"] },
     nodeExporter: { port: 9100, allow: ["mon", "vpn"] },
+    knownHosts: path.join(inv.dir, ".keel", "known_hosts"),
+    hostKeyChecking: "accept-new",
   });
   const hosts = Object.fromEntries(inv.hosts.map((h) => [h.name, h]));
   assert.deepEqual(Object.keys(hosts), ["gw-vpn", "mon", "ns1", "gpu"]);
@@ -542,6 +544,8 @@ test("defaults: ssh root@22 via agent, node_exporter 9100, both allow any", () =
   assert.deepEqual(inv.defaults, {
     ssh: { user: "root", port: 22, allow: ["any"] },
     nodeExporter: { port: 9100, allow: ["any"] },
+    knownHosts: path.join(inv.dir, ".keel", "known_hosts"),
+    hostKeyChecking: "accept-new",
   });
   assert.deepEqual(
     inv.hosts[0]!.services.map((s) => [s.name, s.kind, s.port, s.protocol, s.allow, s.fromDefaults]),
