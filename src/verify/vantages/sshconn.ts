@@ -102,8 +102,9 @@ export function askAuthMethods(
 
 /**
  * The verdict on the host key `address:port` offers to `keys.vantage`: the one a connection of
- * this vantage already got in the run, else the one a new connection gets, which ends right
- * after the key exchange (no authentication request is sent, RFC 4252 is never started).
+ * this vantage already got in the run; the changed key any vantage saw, for a host refused
+ * earlier in the run (no connection is made); else the one a new connection gets, which ends
+ * right after the key exchange (no authentication request is sent).
  *
  * @throws ProbeError when the server cannot be reached or does not complete the key exchange
  *   within `timeoutMs` ms.
@@ -122,21 +123,19 @@ export function observeHostKey(
   const hp = hostPort(address, port);
   const client = new Client();
   const work = (async () => {
+    const early = keys.verifier.refusalFor(address, port);
+    if (early) return early.verdict;
     const sock = openStream ? await openStream(address, port, timeoutMs) : undefined;
     const cfg: ConnectConfig = { host: address, port, username: "keel", readyTimeout: timeoutMs };
-    // A host whose key changed earlier in the run (from another vantage) is still asked for its
-    // key: a key exchange authenticates nothing, and this vantage's verdict is its own.
+    // A host whose key changed earlier in the run (seen from any vantage) is not connected to
+    // again: that verdict is the answer.
     let guard: Awaited<ReturnType<HostKeyVerifier["guard"]>>;
     try {
       guard = await keys.verifier.guard(client, cfg, address, port, keys.vantage);
     } catch (e) {
-      if (!(e instanceof HostKeyError)) {
-        sock?.destroy();
-        throw e;
-      }
-      // changed earlier in the run: report that verdict (this connection is not made)
       sock?.destroy();
-      return e.verdict;
+      if (e instanceof HostKeyError) return e.verdict;
+      throw e;
     }
     return await new Promise<HostKeyVerdict>((resolve, reject) => {
       const settle = () => {
