@@ -700,6 +700,8 @@ function valueMessage(
   }
   if (e.keyword === "enum" && last === "role")
     return `${subj} is not a role; expected viewer (reads) or operator (may also trigger runs)`;
+  if (e.keyword === "enum" && last === "host_key_checking")
+    return `${subj} is not a host key checking mode; expected accept-new (record unknown hosts' keys) or strict (refuse them)`;
   if (e.keyword === "minProperties") return `${label} is empty; expected at least one entry`;
   return `${subj} is invalid: ${e.message ?? "does not match the schema"}`;
 }

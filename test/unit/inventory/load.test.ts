@@ -788,3 +788,23 @@ test("an address mapping needs at least one network; duplicate networks in it ar
     't.yaml:11:7: duplicate network name "lan" in address of host "b" (first defined at line 10); each must appear once',
   );
 });
+
+test("defaults.ssh pins host keys: known_hosts resolved against the inventory, host_key_checking strict", () => {
+  const inv = parseInventory(
+    yaml(...BASE, "defaults:", "  ssh: { known_hosts: pins/known_hosts, host_key_checking: strict }"),
+    "site/t.yaml",
+  );
+  assert.equal(inv.defaults.knownHosts, resolve("site/pins/known_hosts"));
+  assert.equal(inv.defaults.hostKeyChecking, "strict");
+});
+
+test("a bad host_key_checking names its place and the allowed values; hosts cannot set it", () => {
+  assert.match(
+    oneProblem(yaml(...BASE, "defaults:", "  ssh: { host_key_checking: yes }")),
+    /^t\.yaml:9:29: host_key_checking "yes" of defaults\.ssh is not a host key checking mode; expected accept-new .* or strict/,
+  );
+  assert.match(
+    oneProblem(yaml(...BASE.slice(0, 6), "  a: { address: 10.20.0.5, ssh: { known_hosts: x } }")),
+    /^t\.yaml:7:/,
+  );
+});
