@@ -10,11 +10,12 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { runCheck } from "../../src/verify/checks/index.js";
-import type { CheckSpec, SshTarget } from "../../src/verify/types.js";
+import type { CheckSpec, Report, SshTarget } from "../../src/verify/types.js";
 import { HostKeyError, HostKeyVerifier, parseKnownHosts } from "../../src/verify/vantages/hostkeys.js";
 import { LocalProber } from "../../src/verify/vantages/local.js";
 import { ViaProber } from "../../src/verify/vantages/ssh.js";
 import { type Sshd, startSshd, tempDir } from "../helpers/daemons.js";
+import { runKeel } from "../unit/cli/built.js";
 
 let target: Sshd;
 let via: Sshd;
@@ -215,4 +216,81 @@ test("a via host whose key changed: every probe of that vantage is an error nami
   }
   await new Promise((r) => setTimeout(r, 200));
   assert.doesNotMatch(logSince(via, from), AUTH_LINE);
+});
+
+test("keel verify: records the key in .keel/known_hosts beside the inventory, then pins it (--strict-host-keys); a changed key fails ssh.hostkey and stops the host's logins", async () => {
+  const site = join(dir, "site");
+  execFileSync("mkdir", ["-p", site]);
+  const file = join(site, "keel.yaml");
+  writeFileSync(
+    file,
+    [
+      "keel: 1",
+      "site: hk",
+      "networks:",
+      "  lo: { cidr: 127.0.0.0/8 }",
+      "hosts:",
+      `  target: { address: 127.0.0.1, ssh: { port: ${target.port}, identity: ${target.clientKey} } }`,
+      "vantages:",
+      "  admin: { local: true, networks: [lo] }",
+      "",
+    ].join("\n"),
+  );
+  const known = join(site, ".keel", "known_hosts");
+  const run = async (...flags: string[]) => {
+    const r = await runKeel(
+      "verify",
+      file,
+      "--json",
+      "--no-history",
+      "--only",
+      "target/ssh.*,target/listeners",
+      ...flags,
+    );
+    const report = JSON.parse(r.stdout) as Report;
+    const by = (id: string) => report.checks.find((c) => c.id === id)!;
+    return { code: r.code, by };
+  };
+  // strict before anything is pinned: refused, nothing written
+  const refused = await run("--strict-host-keys");
+  assert.equal(refused.code, 1);
+  assert.equal(refused.by("target/ssh.hostkey@admin").status, "fail");
+  assert.equal(refused.by("target/ssh.login@admin").status, "error");
+  assert.throws(() => readFileSync(known), /ENOENT/);
+  // accept-new (the default): recorded
+  const first = await run();
+  // (listeners judges this machine's own sockets: only its status under a changed key matters)
+  for (const id of ["target/ssh.hostkey@admin", "target/ssh.key-only@admin", "target/ssh.login@admin"])
+    assert.equal(first.by(id).status, "pass", JSON.stringify(first.by(id)));
+  assert.match(
+    first.by("target/ssh.hostkey@admin").message,
+    /first seen, recorded in .*known_hosts \(accept-new\)/,
+  );
+  const pub = readFileSync(`${target.hostKey}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+  assert.equal(readFileSync(known, "utf8"), `[127.0.0.1]:${target.port} ${pub}\n`);
+  // pinned
+  const again = await run("--strict-host-keys");
+  assert.equal(again.by("target/ssh.login@admin").status, "pass");
+  assert.match(again.by("target/ssh.hostkey@admin").message, /as pinned in /);
+  // another key pinned: the server's key is now a changed one
+  writeFileSync(known, `[127.0.0.1]:${target.port} ${readFileSync(`${target.wrongKey}.pub`, "utf8")}`);
+  const from = readFileSync(target.logFile, "utf8").length;
+  const changed = await run();
+  assert.equal(changed.code, 1);
+  const hk = changed.by("target/ssh.hostkey@admin");
+  assert.equal(hk.status, "fail");
+  assert.ok(
+    hk.message.includes(`has ${keygenFingerprint(`${target.wrongKey}.pub`)} (ssh-ed25519, line 1)`),
+    hk.message,
+  );
+  assert.ok(
+    hk.message.includes(`offers ${keygenFingerprint(`${target.hostKey}.pub`)} (ssh-ed25519)`),
+    hk.message,
+  );
+  for (const id of ["target/ssh.login@admin", "target/ssh.key-only@admin", "target/listeners"]) {
+    assert.equal(changed.by(id).status, "error", id);
+    assert.match(changed.by(id).message, /SSH host key of target .*changed/);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  assert.doesNotMatch(logSince(target, from), AUTH_LINE);
 });
