@@ -196,6 +196,27 @@ test("a changed key: ssh.hostkey fails with both fingerprints; no authentication
   assert.equal(parseKnownHosts(readFileSync(file, "utf8")).length, 2);
 });
 
+test("a changed key seen by one connection while others are under way: each of them reports it", async () => {
+  const file = join(dir, "race", "known_hosts");
+  execFileSync("mkdir", ["-p", join(dir, "race")]);
+  writeFileSync(file, `[127.0.0.1]:${target.port} ${readFileSync(`${target.wrongKey}.pub`, "utf8")}`);
+  for (let i = 0; i < 5; i++) {
+    const p = new LocalProber("admin", { hostKeys: new HostKeyVerifier({ file, checking: "accept-new" }) });
+    try {
+      const [exec, methods, hk] = await Promise.all([
+        p.sshExec(login(target), "true", 5000).catch((e: unknown) => e),
+        p.sshAuthMethods("127.0.0.1", target.port, "root", 5000).catch((e: unknown) => e),
+        p.sshHostKey("127.0.0.1", target.port, 5000),
+      ]);
+      assert.ok(exec instanceof HostKeyError, String(exec));
+      assert.ok(methods instanceof HostKeyError, String(methods));
+      assert.equal(hk.status, "changed");
+    } finally {
+      await p.close();
+    }
+  }
+});
+
 test("a via host whose key changed: every probe of that vantage is an error naming it, no login", async () => {
   const file = join(dir, "via", "known_hosts");
   execFileSync("mkdir", ["-p", join(dir, "via")]);

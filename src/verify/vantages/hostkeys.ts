@@ -211,6 +211,9 @@ export function judgeHostKey(
   return { ...base, status: "unknown" };
 }
 
+/** How long a verdict reached by a connection answers `ssh.hostkey` without a new key exchange, ms. */
+export const SEEN_FOR_MS = 30_000;
+
 /** Host key algorithms ssh2 offers by default, best first (ssh2 `DEFAULT_SERVER_HOST_KEY`). */
 const DEFAULT_HOST_KEY_ALGORITHMS = [
   "ssh-ed25519",
@@ -264,8 +267,8 @@ export class HostKeyVerifier {
   readonly #changed = new Map<string, HostKeyVerdict>();
   /** New keys accepted but not yet written, by known_hosts name. */
   readonly #pending = new Map<string, { key: Buffer; owner: object; written?: Promise<void> }>();
-  /** The latest verdict per vantage and host name, for `ssh.hostkey`. */
-  readonly #seen = new Map<string, HostKeyVerdict>();
+  /** The latest verdict per vantage and host name, for `ssh.hostkey`, with when it was reached (ms). */
+  readonly #seen = new Map<string, { verdict: HostKeyVerdict; at: number }>();
   /** Appends run one after the other. */
   #writes: Promise<void> = Promise.resolve();
 
@@ -296,9 +299,14 @@ export class HostKeyVerifier {
     );
   }
 
-  /** The latest verdict on `address:port` seen from `vantage` (any connection of its prober). */
+  /**
+   * The latest verdict on `address:port` seen from `vantage` (any connection of its prober)
+   * within the last `SEEN_FOR_MS` ms, so that a long-lived `keel serve` asks again rather than
+   * repeat a verdict from a connection made long ago.
+   */
   seen(vantage: string, address: string, port: number): HostKeyVerdict | undefined {
-    return this.#seen.get(`${vantage} ${knownHostName(address, port)}`);
+    const s = this.#seen.get(`${vantage} ${knownHostName(address, port)}`);
+    return s && Date.now() - s.at < SEEN_FOR_MS ? s.verdict : undefined;
   }
 
   /** Reads the file again when its mtime or size changed (an operator removed a stale key). */
@@ -361,12 +369,15 @@ export class HostKeyVerifier {
     const state: { refusal?: HostKeyError; verdict?: HostKeyVerdict } = {};
     const record = (v: HostKeyVerdict) => {
       state.verdict = v;
-      this.#seen.set(`${vantage} ${name}`, v);
+      this.#seen.set(`${vantage} ${name}`, { verdict: v, at: Date.now() });
     };
     cfg.hostVerifier = (key: Buffer) => {
+      // the host's key changed on another connection since this one started: refused, with
+      // that verdict (as for a connection refused before it is made)
       const refused = this.refusalFor(address, port);
       if (refused) {
         state.refusal = refused;
+        state.verdict = refused.verdict;
         return false;
       }
       let v = judgeHostKey(this.#entries, name, key, this.#fileName);
