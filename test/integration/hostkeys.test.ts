@@ -217,6 +217,27 @@ test("a changed key seen by one connection while others are under way: each of t
   }
 });
 
+test("a revoked key (@revoked) is refused like a changed one, before any authentication", async () => {
+  const file = join(dir, "revoked", "known_hosts");
+  execFileSync("mkdir", ["-p", join(dir, "revoked")]);
+  writeFileSync(file, `@revoked * ${readFileSync(`${target.hostKey}.pub`, "utf8")}`);
+  const p = new LocalProber("admin", { hostKeys: new HostKeyVerifier({ file, checking: "accept-new" }) });
+  const from = readFileSync(target.logFile, "utf8").length;
+  try {
+    const hk = await runCheck(hostkeySpec(target, "admin"), ctx(p));
+    assert.equal(hk.status, "fail");
+    assert.match(hk.message, /a key revoked in .*; Keel does not log in to it$/);
+    const lg = await runCheck(loginSpec(target, "admin"), ctx(p));
+    assert.equal(lg.status, "error");
+    assert.match(lg.message, /is revoked in /);
+  } finally {
+    await p.close();
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  assert.doesNotMatch(logSince(target, from), AUTH_LINE);
+  assert.equal(readFileSync(file, "utf8").split("\n").filter(Boolean).length, 1, "nothing recorded");
+});
+
 test("a via host whose key changed: every probe of that vantage is an error naming it, no login", async () => {
   const file = join(dir, "via", "known_hosts");
   execFileSync("mkdir", ["-p", join(dir, "via")]);

@@ -293,6 +293,11 @@ export class HostKeyVerifier {
   refusalFor(address: string, port: number): HostKeyError | undefined {
     const v = this.#changed.get(this.#hostKey(address, port));
     if (!v) return undefined;
+    if (v.status === "revoked")
+      return new HostKeyError(
+        `SSH host key of ${v.host ?? v.name} ${v.offered.fingerprint} is revoked in ${v.file} (see ssh.hostkey): Keel does not log in to it`,
+        v,
+      );
     return new HostKeyError(
       `SSH host key of ${v.host ?? v.name} changed (offered ${v.offered.fingerprint}, known_hosts has ${v.expected.map((k) => k.fingerprint).join(", ")}; see ssh.hostkey): Keel does not log in to it`,
       v,
