@@ -29,3 +29,7 @@ export function timeoutOption(): Option {
     .argParser(intFlag(10, 600000))
     .default(DEFAULT_TIMEOUT_MS);
 }
+
+/** Help of `--strict-host-keys` (verify, serve). */
+export const STRICT_HOST_KEYS_HELP =
+  "refuse SSH hosts whose key is not in known_hosts instead of recording it (defaults.ssh.host_key_checking: strict)";

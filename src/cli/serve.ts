@@ -17,11 +17,13 @@ import type { FastifyInstance } from "fastify";
 import ipaddr from "ipaddr.js";
 import { UserError } from "../errors.js";
 import { loadInventory, parseListen as parseInventoryListen } from "../inventory/load.js";
+import type { Inventory } from "../inventory/model.js";
 import { TokenTable } from "../serve/auth.js";
 import { isPostgresUrl, openStore, type ResultStore, redactUrl } from "../store/index.js";
 
+import { proberFactory } from "../verify/vantages/index.js";
 import type { RegisterCommand } from "./commands.js";
-import { concurrencyOption, timeoutOption } from "./options.js";
+import { concurrencyOption, STRICT_HOST_KEYS_HELP, timeoutOption } from "./options.js";
 import { defaultDbPath } from "./verify.js";
 
 /** Where to listen: an IP address (or `localhost`) and a TCP port. */
@@ -127,6 +129,7 @@ interface ServeFlags {
   audit?: string;
   concurrency: number;
   timeout: number;
+  strictHostKeys?: boolean;
 }
 
 export const register: RegisterCommand = (program: Command) => {
@@ -146,6 +149,7 @@ export const register: RegisterCommand = (program: Command) => {
     .option("--audit <file>", "audit log of operator actions (default: .keel/audit.log beside the inventory)")
     .addOption(concurrencyOption())
     .addOption(timeoutOption())
+    .option("--strict-host-keys", STRICT_HOST_KEYS_HELP)
     .action(async (file: string, flags: ServeFlags) => {
       process.exitCode = await serve(file, flags);
     });
@@ -197,6 +201,9 @@ async function serve(file: string, flags: ServeFlags): Promise<number> {
   const engine = new KeelEngine({
     file,
     inventory: inv,
+    ...(flags.strictHostKeys
+      ? { probers: (i: Inventory) => proberFactory(i, { hostKeyChecking: "strict" }) }
+      : {}),
     store,
     concurrency: flags.concurrency,
     timeoutMs: flags.timeout,

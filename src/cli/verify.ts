@@ -18,7 +18,7 @@ import { progressLine, renderJUnit, renderText } from "../verify/report.js";
 import { buildReport, exitStatusOf } from "../verify/runner.js";
 import { proberFactory } from "../verify/vantages/index.js";
 import type { RegisterCommand } from "./commands.js";
-import { concurrencyOption, intFlag, timeoutOption } from "./options.js";
+import { concurrencyOption, intFlag, STRICT_HOST_KEYS_HELP, timeoutOption } from "./options.js";
 
 /** Default history database of an inventory: `.keel/keel.db` beside it. */
 export function defaultDbPath(inventoryFile: string): string {
@@ -37,6 +37,7 @@ interface VerifyFlags {
   verbose?: boolean;
   progress: boolean;
   workers: number | "auto";
+  strictHostKeys?: boolean;
 }
 
 const collect = (value: string, prev: string[] = []) => [
@@ -74,6 +75,7 @@ export const registerVerify: RegisterCommand = (program: Command) => {
       "--db <path|url>",
       "history database: a SQLite file or a postgres:// URL (default: .keel/keel.db beside the inventory)",
     )
+    .option("--strict-host-keys", STRICT_HOST_KEYS_HELP)
     .option("--no-history", "do not store this run in the history database")
     .option("--no-progress", "no live progress line on a terminal")
     .option("-v, --verbose", "also list passing and skipped checks")
@@ -120,7 +122,7 @@ async function verify(file: string, flags: VerifyFlags): Promise<number> {
     concurrency: flags.concurrency,
     timeoutMs: flags.timeout,
     kinds: checkKinds,
-    proberFor: proberFactory(inv),
+    proberFor: proberFactory(inv, flags.strictHostKeys ? { hostKeyChecking: "strict" } : {}),
     signal: ac.signal,
     filter: only ? (s) => (only(s.id) ? undefined : "filtered out by --only") : undefined,
     onResult: (r, done, total) => {

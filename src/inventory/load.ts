@@ -20,7 +20,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isIP } from "node:net";
 import { homedir } from "node:os";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import type * as AjvLib from "ajv";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { CORE_SCHEMA, load as loadFast } from "js-yaml";
@@ -80,6 +80,8 @@ interface RawSsh {
   port?: number;
   identity?: string;
   allow?: string[];
+  known_hosts?: string;
+  host_key_checking?: "accept-new" | "strict";
 }
 interface RawNodeExporter {
   port?: number;
@@ -698,6 +700,8 @@ function valueMessage(
   }
   if (e.keyword === "enum" && last === "role")
     return `${subj} is not a role; expected viewer (reads) or operator (may also trigger runs)`;
+  if (e.keyword === "enum" && last === "host_key_checking")
+    return `${subj} is not a host key checking mode; expected accept-new (record unknown hosts' keys) or strict (refuse them)`;
   if (e.keyword === "minProperties") return `${label} is empty; expected at least one entry`;
   return `${subj} is invalid: ${e.message ?? "does not match the schema"}`;
 }
@@ -1686,7 +1690,15 @@ function normalise(
     ...(raw.domain !== undefined ? { domain: raw.domain } : {}),
     ...(raw.dns !== undefined ? { dns: normaliseDns(raw.dns, (segs) => loc.pos(segs)) } : {}),
     networks,
-    defaults: { ssh: defaultSsh, nodeExporter: defaultNodeExporter },
+    defaults: {
+      ssh: defaultSsh,
+      nodeExporter: defaultNodeExporter,
+      knownHosts: resolveIdentityPath(
+        { dir: dirname(resolve(file)) },
+        d.ssh?.known_hosts ?? join(".keel", "known_hosts"),
+      ),
+      hostKeyChecking: d.ssh?.host_key_checking ?? "accept-new",
+    },
     hosts,
     vantages,
     serve: normaliseServe(raw.serve, loc),

@@ -232,6 +232,14 @@ export interface Vantage {
 export interface Defaults {
   ssh: SshSettings;
   nodeExporter: NodeExporterSettings;
+  /**
+   * Absolute path of the known_hosts file that pins the hosts' SSH keys
+   * (`defaults.ssh.known_hosts`, resolved like an identity; default `.keel/known_hosts` beside
+   * the inventory).
+   */
+  knownHosts: string;
+  /** `defaults.ssh.host_key_checking`: `accept-new` (default) or `strict`. */
+  hostKeyChecking: "accept-new" | "strict";
 }
 
 /** One allocation this load made, moved or freed compared with keel.lock (`keel ipam` lists them). */

@@ -157,7 +157,7 @@ export const inventorySchema = {
     },
     sshSettings: {
       description:
-        "SSH settings: login user, port, identity file (absent: SSH agent) and who may reach port 22.",
+        "SSH settings: login user, port, identity file (absent: SSH agent), who may reach port 22, and (in defaults.ssh only) where and how host keys are pinned.",
       type: "object",
       additionalProperties: false,
       properties: {
@@ -170,6 +170,18 @@ export const inventorySchema = {
           minLength: 1,
         },
         allow: { $ref: "#/definitions/allow" },
+        known_hosts: {
+          description:
+            "known_hosts file pinning the hosts' SSH keys, OpenSSH format (~/ and paths relative to the inventory are resolved); default .keel/known_hosts beside the inventory.",
+          type: "string",
+          minLength: 1,
+        },
+        host_key_checking: {
+          description:
+            "accept-new (default): a host with no key in known_hosts is accepted and its key recorded, as ssh -o StrictHostKeyChecking=accept-new; strict: such a host is refused (for CI). A changed key is always refused.",
+          type: "string",
+          enum: ["accept-new", "strict"],
+        },
       },
     },
     nodeExporterSettings: {

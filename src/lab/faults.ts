@@ -8,7 +8,7 @@
  * deletes it by handle) and table `inet keel-blackhole` (base chains that drop everything but
  * loopback, created by `blackhole` and deleted by undo).
  */
-import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import type { Protocol } from "../inventory/model.js";
@@ -115,6 +115,45 @@ export async function enablePasswordAuth(lab: Lab, host: string): Promise<Undo> 
   };
   await reload(true);
   return healing(lab, () => reload(false));
+}
+
+/** The host key sshd in a place serves on `port`, as `TYPE BASE64` (ssh-keyscan(1)); "" when none. */
+async function servedHostKey(pl: Place, port: number): Promise<string> {
+  const r = await runAt(pl, "ssh-keyscan", ["-T", "2", "-t", "ed25519", "-p", String(port), "127.0.0.1"]);
+  const line = r.stdout.split("\n").find((l) => /^\S+ ssh-ed25519 /.test(l));
+  return line ? line.split(/\s+/).slice(1, 3).join(" ") : "";
+}
+
+/**
+ * Replaces a host's SSH host key, as a reinstalled host or a machine impersonating it would
+ * present: a new ed25519 key in `hosts/HOST/ssh_host_ed25519_key`, sshd reloaded (SIGHUP) and
+ * waited for until it serves the new key. known_hosts is left as it was. Undo puts the old key
+ * back and waits until sshd serves it again.
+ */
+export async function hostKeyChanged(lab: Lab, host: string): Promise<Undo> {
+  const p = lab.state.processes.find((x) => x.host === host && x.daemon === "sshd" && !x.fault);
+  if (!p) throw new UserError(`the lab runs no sshd on ${host}`);
+  const port = p.port ?? 22;
+  const pl = place(lab, host);
+  const key = join(hostDir(lab, host), "ssh_host_ed25519_key");
+  const old = { priv: readFileSync(key), pub: readFileSync(`${key}.pub`) };
+  const serve = async (what: string, pub: string) => {
+    process.kill(p.pid, "SIGHUP");
+    const want = pub.trim().split(/\s+/).slice(0, 2).join(" ");
+    await until(
+      `sshd on ${host} to serve the ${what} host key`,
+      async () => (await servedHostKey(pl, port)) === want,
+    );
+  };
+  rmSync(key, { force: true });
+  rmSync(`${key}.pub`, { force: true });
+  await mustAt(null, "ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${host}.impostor`, "-f", key]);
+  await serve("replaced", readFileSync(`${key}.pub`, "utf8"));
+  return healing(lab, async () => {
+    writeFileSync(key, old.priv, { mode: 0o600 });
+    writeFileSync(`${key}.pub`, old.pub);
+    await serve("original", old.pub.toString("utf8"));
+  });
 }
 
 /** Kills the daemon serving a service; undo starts it again and waits until it listens. */

@@ -31,6 +31,7 @@ import { resolveIdentityPath } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
 import { contains, overlaps, parsePrefix } from "../net/prefix.js";
 import { dnsRenderer } from "../render/dns.js";
+import { knownHostName, replaceKnownHosts } from "../verify/vantages/hostkeys.js";
 import {
   type HostPlan,
   hostPrefix,
@@ -503,6 +504,20 @@ async function ensureKey(path: string): Promise<string> {
   return (await must("ssh-keygen", ["-y", "-f", path])).trim();
 }
 
+/**
+ * Pins a lab host's SSH host key (`hosts/HOST/ssh_host_ed25519_key.pub`) in the inventory's
+ * known_hosts (`defaults.ssh.known_hosts`) under each of the host's addresses on `port`,
+ * replacing what the file had for them (an earlier twin's key), so that `keel verify` with
+ * strict host key checking passes on a healthy twin.
+ */
+export async function recordHostKey(lab: Lab, host: string, port: number): Promise<void> {
+  const h = lab.inventory.hosts.find((x) => x.name === host);
+  const names = (h?.addresses ?? []).map((a) => knownHostName(a.address, port));
+  if (names.length === 0) return;
+  const pub = readFileSync(join(hostDir(lab, host), "ssh_host_ed25519_key.pub"), "utf8").trim();
+  await replaceKnownHosts(lab.inventory.defaults.knownHosts, names, [pub]);
+}
+
 /** sshd configuration of a lab host: key-only, root by key, host key and authorized_keys in the lab dir. */
 export function sshdConfig(lab: Lab, host: string, port: number, passwords = false): string {
   const dir = hostDir(lab, host);
@@ -518,7 +533,8 @@ export function sshdConfig(lab: Lab, host: string, port: number, passwords = fal
     "UsePAM no",
     "StrictModes no",
     "PidFile none",
-    "LogLevel INFO",
+    // VERBOSE: every authentication attempt is logged with its key (sshd_config(5) LogLevel)
+    "LogLevel VERBOSE",
     "",
   ].join("\n");
 }
@@ -552,6 +568,7 @@ async function prepareFiles(lab: Lab): Promise<void> {
         "-f",
         join(dir, "ssh_host_ed25519_key"),
       ]);
+      await recordHostKey(lab, hp.host, ssh.port);
       writeFileSync(join(dir, "sshd_config"), sshdConfig(lab, hp.host, ssh.port));
     }
     const prom = lab.plan.prometheus[hp.host];

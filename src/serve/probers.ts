@@ -5,10 +5,12 @@
  * The runner (`runChecks`) closes the probers it was given when a run ends; the pool hands it
  * wrappers whose `close` does nothing and closes the real probers itself (`close`). A prober
  * that reported `VantageError` (its SSH connection was lost, a login failed) remembers that
- * failure for its lifetime, so the pool replaces it, at most once per `recycleMs`.
+ * failure for its lifetime, so the pool replaces it, at most once per `recycleMs`; a target's
+ * refused SSH host key (`HostKeyError`) does not count.
  */
 import type { Prober } from "../verify/types.js";
 import { VantageError } from "../verify/types.js";
+import { HostKeyError } from "../verify/vantages/hostkeys.js";
 import type { Clock } from "./clock.js";
 
 /** Shortest time between two replacements of one vantage's prober, ms. */
@@ -56,7 +58,9 @@ export class ProberPool {
     const p = slot.prober;
     const watch = <T>(work: Promise<T>): Promise<T> =>
       work.catch((e: unknown) => {
-        if (e instanceof VantageError) slot.broken = true;
+        // A target's refused host key says nothing of the vantage (and a new prober would be
+        // refused the same: the verifier outlives it), so it does not recycle the prober.
+        if (e instanceof VantageError && !(e instanceof HostKeyError)) slot.broken = true;
         throw e;
       });
     return {
@@ -66,6 +70,7 @@ export class ProberPool {
       ping: (...a) => watch(p.ping(...a)),
       httpGet: (...a) => watch(p.httpGet(...a)),
       sshAuthMethods: (...a) => watch(p.sshAuthMethods(...a)),
+      sshHostKey: (...a) => watch(p.sshHostKey(...a)),
       sshExec: (...a) => watch(p.sshExec(...a)),
       dnsQuery: (...a) => watch(p.dnsQuery(...a)),
       close: async () => undefined,

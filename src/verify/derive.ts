@@ -144,6 +144,7 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
         h.services.find((s) => s.kind === "ssh" && s.name === "ssh") ??
         h.services.find((s) => s.kind === "ssh");
       if (ssh && h.ssh && admits(ssh.allow, v)) {
+        add(h, "ssh.hostkey", v, { kind: "ssh.hostkey", address, port: ssh.port });
         add(h, "ssh.key-only", v, { kind: "ssh.key-only", address, port: ssh.port, user: h.ssh.user });
         const target = sshTarget(inv, h, v);
         if (target) add(h, "ssh.login", v, { kind: "ssh.login", target });

@@ -5,9 +5,10 @@
  *
  * Only network probes from `local` vantages move to workers: a worker builds its own
  * `LocalProber` from the vantage's name, and a probe from it behaves the same in any thread.
- * Checks that log in over SSH (`ssh.login`, `listeners`, `sysctl`, `wireguard.peers`) and every
- * check from a `via` vantage stay on the main thread, so each host still sees at most one SSH
- * connection per vantage. Skipped and filtered checks are decided on the main thread.
+ * Checks that speak SSH (`ssh.hostkey`, `ssh.key-only`, `ssh.login`, `listeners`, `sysctl`,
+ * `wireguard.peers`) and every check from a `via` vantage stay on the main thread, so each host
+ * still sees at most one SSH connection per vantage and every host key goes through the run's
+ * one verifier. Skipped and filtered checks are decided on the main thread.
  *
  * Results come back in spec order, exactly as `runChecks` returns them; `onResult` sees every
  * result once, with `done` counting over the whole run.
@@ -32,8 +33,18 @@ export interface WorkerJob {
 /** Messages from a worker: result batches as they come, then `done`. */
 export type WorkerMessage = { type: "results"; results: CheckResult[] } | { type: "done" };
 
-/** Kinds whose probes log in over SSH: kept on the main thread (one SSH connection per host). */
-const SSH_LOGIN_KINDS = new Set(["ssh.login", "listeners", "sysctl", "wireguard.peers"]);
+/**
+ * Kinds whose probes speak SSH: kept on the main thread (one SSH connection per host, and one
+ * host key verifier per run, which knows the hosts whose key changed).
+ */
+const SSH_LOGIN_KINDS = new Set([
+  "ssh.hostkey",
+  "ssh.key-only",
+  "ssh.login",
+  "listeners",
+  "sysctl",
+  "wireguard.peers",
+]);
 
 /** True when a check may run in a worker thread: a network probe from a `local` vantage. */
 export function isPortable(spec: CheckSpec, localVantages: ReadonlySet<string>): boolean {

@@ -3,10 +3,12 @@
  * vantages. The report shape follows `shared/design/inventory.md` ("Report").
  */
 import type { Protocol } from "../inventory/model.js";
+import type { HostKeyVerdict } from "./vantages/hostkeys.js";
 
 /** Every check kind Keel derives; one module per kind in `src/verify/checks/`. */
 export const CHECK_KINDS = [
   "reachable",
+  "ssh.hostkey",
   "ssh.key-only",
   "ssh.login",
   "port.open",
@@ -37,6 +39,7 @@ export interface SshTarget {
 /** Parameters of each check kind (the "resource" of goss' resource/probe/matcher split). */
 export type CheckParams =
   | { kind: "reachable"; address: string /** declared TCP ports to fall back to */; tcpPorts: number[] }
+  | { kind: "ssh.hostkey"; address: string; port: number }
   | { kind: "ssh.key-only"; address: string; port: number; user: string }
   | { kind: "ssh.login"; target: SshTarget }
   | {
@@ -270,6 +273,13 @@ export interface Prober {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<string[]>;
+  /**
+   * The verdict on the SSH host key `address:port` offers this vantage, against the run's
+   * known_hosts (`hostkeys.ts`): from a connection of this vantage earlier in the run, else
+   * from a key exchange that ends before any authentication.
+   * @throws ProbeError when the server cannot be reached or completes no key exchange in time.
+   */
+  sshHostKey(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<HostKeyVerdict>;
   /**
    * Asks the DNS server at `server:port` (the server itself, not a recursive resolver) a batch
    * of questions: `A`/`AAAA` of a name, `PTR` of an address (`name` is the address; the prober

@@ -89,6 +89,8 @@ export interface SshdOptions {
   port?: number;
   /** Session environment (`SetEnv` in sshd_config), e.g. `{ PATH: "/nonexistent" }` to hide tools. */
   env?: Record<string, string>;
+  /** Log at VERBOSE (every authentication attempt, sshd_config(5)) to `Sshd.logFile` (`sshd -E`). */
+  log?: boolean;
 }
 
 export interface Sshd extends Daemon {
@@ -96,6 +98,10 @@ export interface Sshd extends Daemon {
   clientKey: string;
   /** A private key that is NOT authorised. */
   wrongKey: string;
+  /** The host key's private file (its public key beside it, `.pub`). */
+  hostKey: string;
+  /** sshd's log file when started with `log: true` (else empty). */
+  logFile: string;
 }
 
 /**
@@ -125,11 +131,18 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     "UsePAM no",
     "PidFile none",
     "AllowTcpForwarding yes",
-    "LogLevel ERROR",
+    `LogLevel ${opts.log ? "VERBOSE" : "ERROR"}`,
     ...Object.entries(opts.env ?? {}).map(([k, v]) => `SetEnv ${k}=${v}`),
   ].join("\n");
   writeFileSync(join(dir, "sshd_config"), `${conf}\n`);
-  const argv = ["/usr/sbin/sshd", "-D", "-e", "-f", join(dir, "sshd_config")];
+  const logFile = opts.log ? join(dir, "sshd.log") : "";
+  const argv = [
+    "/usr/sbin/sshd",
+    "-D",
+    ...(opts.log ? ["-E", logFile] : ["-e"]),
+    "-f",
+    join(dir, "sshd_config"),
+  ];
   const proc = opts.netns
     ? spawn("ip", ["netns", "exec", opts.netns, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
     : spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
@@ -143,6 +156,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     ...d,
     clientKey: join(dir, "client_key"),
     wrongKey: join(dir, "wrong_key"),
+    hostKey: join(dir, "host_key"),
+    logFile,
     stop: async () => {
       await d.stop();
       rmSync(dir, { recursive: true, force: true });

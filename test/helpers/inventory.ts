@@ -106,7 +106,12 @@ export function contractExample(): Inventory {
       },
       { name: "vpn", cidr: "10.99.0.0/24", family: 4, dns: [], ranges: [], reserved: [], pos },
     ],
-    defaults: { ssh, nodeExporter: { port: 9100, allow: ["mon", "vpn"] } },
+    defaults: {
+      ssh,
+      nodeExporter: { port: 9100, allow: ["mon", "vpn"] },
+      knownHosts: "/srv/site/.keel/known_hosts",
+      hostKeyChecking: "accept-new",
+    },
     hosts,
     serve: defaultServeSettings(),
     alerts: defaultAlertSettings(),

@@ -14,6 +14,7 @@ import {
   addUndeclaredListener,
   blackhole,
   enablePasswordAuth,
+  hostKeyChanged,
   openPort,
   removePrometheusTarget,
   removeWireguardPeer,
@@ -250,6 +251,45 @@ test("fault enablePasswordAuth: sshd offers passwords until undone", async () =>
   assert.equal(sshMethods(GPU), "publickey,password");
   await undo();
   assert.equal(sshMethods(GPU), "publickey");
+});
+
+/** OpenSSH's ssh with the inventory's known_hosts and strict checking: exit code and stderr. */
+function strictSsh(address: string): { code: number; stderr: string } {
+  const r = spawnSync(
+    "ssh",
+    [
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      `UserKnownHostsFile=${join(dir, ".keel/known_hosts")}`,
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ConnectTimeout=3",
+      "-i",
+      join(dir, ".keel/lab/id_ed25519"),
+      `root@${address}`,
+      "true",
+    ],
+    { encoding: "utf8", timeout: 10_000 },
+  );
+  return { code: r.status ?? 1, stderr: r.stderr };
+}
+
+test("lab up pins every host's SSH key in .keel/known_hosts, which OpenSSH accepts under strict checking", () => {
+  for (const address of [GPU, SVC1, MON, GW]) {
+    const r = strictSsh(address);
+    assert.equal(r.code, 0, `${address}: ${r.stderr}`);
+  }
+});
+
+test("fault hostKeyChanged: sshd serves another key (OpenSSH refuses it) until undone", async () => {
+  const undo = await hostKeyChanged(lab, "gpu");
+  const r = strictSsh(GPU);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED/);
+  await undo();
+  assert.equal(strictSsh(GPU).code, 0);
 });
 
 test("fault stopService: the port is refused until undone", async () => {

@@ -16,6 +16,7 @@ import {
   addUndeclaredListener,
   blackhole,
   enablePasswordAuth,
+  hostKeyChanged,
   openPort,
   removePrometheusTarget,
   removeWireguardPeer,
@@ -93,7 +94,8 @@ after(async () => {
 describe("keel verify on the example lab twin", { concurrency: false }, () => {
   test("healthy twin: every check passes (the via vantage's own host is skip), exit 0", () => {
     const junit = path.join(dir, "junit.xml");
-    const { code, report } = verify("--junit", junit);
+    // strict: the lab pinned every twin host's key in .keel/known_hosts when it made them
+    const { code, report } = verify("--junit", junit, "--strict-host-keys");
     const xml = readFileSync(junit, "utf8");
     assert.match(xml, new RegExp(`<testsuites [^>]*tests="${report.checks.length}" failures="0" errors="0"`));
     assert.match(xml, /<testcase classname="gpu" name="gpu\/listeners" time="[\d.]+"\/>/);
@@ -361,5 +363,55 @@ describe("keel verify on the example lab twin", { concurrency: false }, () => {
         ["fail", "pass"],
       ],
     );
+  });
+
+  // last: its errors would show in the history test's record of gpu/ssh.key-only@admin
+  test("host key replaced: ssh.hostkey fails with both fingerprints, and Keel attempts no login on that host", async () => {
+    const sshd = lab.state.processes.find((p) => p.host === "gpu" && p.daemon === "sshd")!;
+    const known = readFileSync(path.join(dir, ".keel", "known_hosts"), "utf8");
+    const keyFile = path.join(lab.dir, "hosts", "gpu", "ssh_host_ed25519_key.pub");
+    const fp = () => spawnSync("ssh-keygen", ["-lf", keyFile], { encoding: "utf8" }).stdout.split(" ")[1]!;
+    const pinned = fp();
+    await withFault(
+      () => hostKeyChanged(lab, "gpu"),
+      () => {
+        const offered = fp();
+        assert.notEqual(offered, pinned);
+        const from = readFileSync(sshd.log, "utf8").length;
+        const { code, report } = verify();
+        assert.equal(code, 1);
+        assert.deepEqual(broken(report), [
+          "gpu/listeners",
+          "gpu/ssh.hostkey@admin",
+          "gpu/ssh.hostkey@lan-probe",
+          "gpu/ssh.key-only@admin",
+          "gpu/ssh.key-only@lan-probe",
+          "gpu/ssh.login@admin",
+          "gpu/ssh.login@lan-probe",
+        ]);
+        for (const id of ["gpu/ssh.hostkey@admin", "gpu/ssh.hostkey@lan-probe"]) {
+          const c = check(report, id);
+          assert.equal(c.status, "fail");
+          assert.ok(c.message.includes(`has ${pinned} (ssh-ed25519, line `), c.message);
+          assert.ok(c.message.includes(`offers ${offered} (ssh-ed25519)`), c.message);
+        }
+        for (const id of ["gpu/listeners", "gpu/ssh.login@admin", "gpu/ssh.key-only@lan-probe"]) {
+          const c = check(report, id);
+          assert.equal(c.status, "error");
+          assert.match(c.message, /SSH host key of gpu .*changed.*see ssh\.hostkey/);
+        }
+        // sshd on gpu saw Keel connect and never authenticate
+        const log = readFileSync(sshd.log, "utf8").slice(from);
+        assert.match(log, /Connection from /);
+        assert.doesNotMatch(
+          log,
+          /Accepted|Failed|Postponed|authenticating user|Invalid user|Starting session/,
+        );
+        // the pinned key stays pinned: nothing was recorded over it
+        assert.equal(readFileSync(path.join(dir, ".keel", "known_hosts"), "utf8"), known);
+      },
+    );
+    // restored: the pinned key is served again and everything passes
+    assert.deepEqual(broken(verify("--strict-host-keys").report), []);
   });
 });

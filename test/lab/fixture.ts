@@ -72,6 +72,8 @@ export function labInventory(o: FixtureOptions): Inventory {
     defaults: {
       ssh: { user: "root", port: 22, identity: ".keel/lab/id_ed25519", allow: sshAllow },
       nodeExporter: { port: 9100, allow: neAllow },
+      knownHosts: `${o.dir}/.keel/known_hosts`,
+      hostKeyChecking: "accept-new",
     },
     hosts: [
       host(

@@ -13,6 +13,7 @@ import { portClosed } from "./port-closed.js";
 import { portOpen } from "./port-open.js";
 import { prometheusTargets } from "./prometheus-targets.js";
 import { reachable } from "./reachable.js";
+import { sshHostkey } from "./ssh-hostkey.js";
 import { sshKeyOnly } from "./ssh-key-only.js";
 import { sshLogin } from "./ssh-login.js";
 import { sysctl } from "./sysctl.js";
@@ -20,6 +21,7 @@ import { wireguardPeers } from "./wireguard-peers.js";
 
 const modules: { [K in CheckKind]: CheckKindModule<K> } = {
   reachable,
+  "ssh.hostkey": sshHostkey,
   "ssh.key-only": sshKeyOnly,
   "ssh.login": sshLogin,
   "port.open": portOpen,
@@ -65,6 +67,7 @@ export { judgePortClosed } from "./port-closed.js";
 export { judgePortOpen } from "./port-open.js";
 export { type ActiveTarget, judgeTargets, parseTargets, targetMatchesHost } from "./prometheus-targets.js";
 export { judgeReachable } from "./reachable.js";
+export { judgeHostKeyVerdict } from "./ssh-hostkey.js";
 export { judgeKeyOnly } from "./ssh-key-only.js";
 export { judgeSysctl, normaliseSysctl } from "./sysctl.js";
 export { judgeWireguard, parseWgDump, type WgPeer } from "./wireguard-peers.js";

@@ -6,6 +6,7 @@
 import type { Inventory, Vantage } from "../../inventory/model.js";
 import { sshTarget } from "../derive.js";
 import { type Prober, type SshTarget, VantageError } from "../types.js";
+import { type HostKeyChecking, HostKeyVerifier, knownHostName } from "./hostkeys.js";
 import { LocalProber } from "./local.js";
 import { lazyViaProber } from "./via-lazy.js";
 
@@ -25,16 +26,43 @@ export function viaLogin(inv: Inventory, v: Vantage): SshTarget {
   return target;
 }
 
+/** Options of `proberFactory`. */
+export interface ProberFactoryOptions {
+  /** Host key checking for this run, over `defaults.ssh.host_key_checking` (`--strict-host-keys`). */
+  hostKeyChecking?: HostKeyChecking;
+}
+
 /**
- * A prober factory for the vantages of an inventory: vantage name → a new `Prober`.
+ * The host key verifier of one run over an inventory: its known_hosts file and checking mode
+ * (`defaults.ssh`), and every host's addresses on its SSH port, so that a changed key refuses
+ * the host at each of them.
+ */
+export function hostKeyVerifier(inv: Inventory, opts: ProberFactoryOptions = {}): HostKeyVerifier {
+  const owner = new Map<string, string>();
+  for (const h of inv.hosts) {
+    if (!h.ssh) continue;
+    for (const a of h.addresses) owner.set(knownHostName(a.address, h.ssh.port), h.name);
+  }
+  return new HostKeyVerifier({
+    file: inv.defaults.knownHosts,
+    checking: opts.hostKeyChecking ?? inv.defaults.hostKeyChecking,
+    hostOf: (address, port) => owner.get(knownHostName(address, port)),
+  });
+}
+
+/**
+ * A prober factory for the vantages of an inventory: vantage name → a new `Prober`. Every
+ * prober it makes shares one host key verifier (`hostKeyVerifier`): a key that changed, seen
+ * from any vantage, stops every login to that host for the factory's lifetime.
  * @throws VantageError (from the returned function) for an unknown vantage name or a via host
  *   that cannot be logged into.
  */
-export function proberFactory(inv: Inventory): (name: string) => Prober {
+export function proberFactory(inv: Inventory, opts: ProberFactoryOptions = {}): (name: string) => Prober {
+  const hostKeys = hostKeyVerifier(inv, opts);
   return (name: string) => {
     const v = inv.vantages.find((x) => x.name === name);
     if (!v) throw new VantageError(`no vantage named ${name}`);
-    if (v.type === "local") return new LocalProber(v.name);
-    return lazyViaProber(v.name, viaLogin(inv, v));
+    if (v.type === "local") return new LocalProber(v.name, { hostKeys });
+    return lazyViaProber(v.name, viaLogin(inv, v), hostKeys);
   };
 }

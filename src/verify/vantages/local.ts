@@ -19,8 +19,9 @@ import {
 } from "../types.js";
 import { hostPort, raceDeadline } from "./deadline.js";
 import { PingBatcher } from "./fping.js";
+import { type HostKeyVerdict, HostKeyVerifier } from "./hostkeys.js";
 import { httpGetOnce } from "./http.js";
-import type { SshPool } from "./sshconn.js";
+import type { HostKeyContext, SshPool } from "./sshconn.js";
 
 /** Options of `LocalProber`. */
 export interface LocalProberOptions {
@@ -28,6 +29,12 @@ export interface LocalProberOptions {
   maxChannelsPerConnection?: number;
   /** The fping binary to run for ICMP echo; default `fping` from PATH (`fping(8)`). */
   pingCommand?: string;
+  /**
+   * The run's host key verifier (`keel verify` and `keel serve` share one between every
+   * vantage); default: a verifier of this prober alone that pins each host's first key in
+   * memory (accept-new without a file).
+   */
+  hostKeys?: HostKeyVerifier;
 }
 
 /**
@@ -44,8 +51,9 @@ export const DNS_CONCURRENCY = 4;
  * Probes from the machine running Keel: TCP with `node:net`, UDP with a connected `node:dgram`
  * socket, ICMP with fping (many addresses per process), HTTP with `undici`, SSH with `ssh2`.
  *
- * SSH host keys are not verified (see `sshconn.ts`). One SSH connection per target is reused
- * across `sshExec` calls, with at most 8 concurrent exec channels on it.
+ * SSH host keys are verified by the run's `HostKeyVerifier` (`hostkeys.ts`) before any
+ * authentication. One SSH connection per target is reused across `sshExec` calls, with at most
+ * 8 concurrent exec channels on it.
  *
  * Every method settles within its timeout and rejects with the AbortSignal's reason on abort.
  */
@@ -54,12 +62,17 @@ export class LocalProber implements Prober {
   #ssh: Promise<SshPool> | undefined;
   readonly #maxChannels: number | undefined;
   readonly #pings: PingBatcher;
+  readonly #keys: HostKeyContext;
 
   /** @param vantage the vantage's name, as in the inventory (used in messages). */
   constructor(vantage: string, options: LocalProberOptions = {}) {
     this.vantage = vantage;
     this.#maxChannels = options.maxChannelsPerConnection;
     this.#pings = new PingBatcher({ vantage, command: options.pingCommand ?? "fping" });
+    this.#keys = {
+      verifier: options.hostKeys ?? new HostKeyVerifier({ checking: "accept-new" }),
+      vantage,
+    };
   }
 
   /**
@@ -181,12 +194,26 @@ export class LocalProber implements Prober {
     signal?: AbortSignal,
   ): Promise<string[]> {
     // ssh2 is loaded on first use: a run without SSH checks never pays for it
-    return import("./sshconn.js").then((m) => m.askAuthMethods(address, port, user, timeoutMs, signal));
+    return import("./sshconn.js").then((m) =>
+      m.askAuthMethods(address, port, user, timeoutMs, signal, undefined, this.#keys),
+    );
+  }
+
+  /** See `observeHostKey`: the verdict on the host key `address:port` offers this vantage. */
+  sshHostKey(
+    address: string,
+    port: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<HostKeyVerdict> {
+    return import("./sshconn.js").then((m) =>
+      m.observeHostKey(address, port, timeoutMs, signal, undefined, this.#keys),
+    );
   }
 
   /**
    * Runs `command` on `target` over SSH (key from `target.identity`, else the agent at
-   * `SSH_AUTH_SOCK`; host key not verified). See `SshPool.exec` for errors.
+   * `SSH_AUTH_SOCK`; host key verified first). See `SshPool.exec` for errors.
    */
   sshExec(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
     return this.#sshPool().then((pool) => pool.exec(target, command, timeoutMs, signal));
@@ -194,7 +221,7 @@ export class LocalProber implements Prober {
 
   #sshPool(): Promise<SshPool> {
     this.#ssh ??= import("./sshconn.js").then(
-      (m) => new m.SshPool(undefined, this.#maxChannels ?? m.DEFAULT_MAX_CHANNELS),
+      (m) => new m.SshPool(undefined, this.#maxChannels ?? m.DEFAULT_MAX_CHANNELS, this.#keys),
     );
     return this.#ssh;
   }

@@ -21,8 +21,16 @@ import {
   VantageError,
 } from "../types.js";
 import { errorMessage, hostPort, raceDeadline, shellQuote } from "./deadline.js";
+import { type HostKeyGuard, type HostKeyVerdict, HostKeyVerifier } from "./hostkeys.js";
 import { httpGetVia } from "./http-via.js";
-import { askAuthMethods, DEFAULT_MAX_CHANNELS, describeIdentity, SshPool } from "./sshconn.js";
+import {
+  askAuthMethods,
+  DEFAULT_MAX_CHANNELS,
+  describeIdentity,
+  type HostKeyContext,
+  observeHostKey,
+  SshPool,
+} from "./sshconn.js";
 
 /** Options of `ViaProber`. */
 export interface ViaProberOptions {
@@ -30,6 +38,11 @@ export interface ViaProberOptions {
   connectTimeoutMs?: number;
   /** Concurrent exec channels on the via connection and on each tunnelled one; default 8. */
   maxChannelsPerConnection?: number;
+  /**
+   * The run's host key verifier, for the via host and the targets reached through it; default:
+   * one of this prober alone that pins each host's first key in memory.
+   */
+  hostKeys?: HostKeyVerifier;
 }
 
 /** Error of a failed `direct-tcpip` channel open: ssh2 puts the server's description in the message. */
@@ -49,8 +62,9 @@ interface ChannelOpenError extends Error {
  * - sshAuthMethods / sshExec: SSH to the target through a `direct-tcpip` channel (ssh2's `sock`
  *   option), i.e. what OpenSSH calls ProxyJump.
  *
- * Host keys (of the via host and of targets) are not verified. If the via host cannot be
- * reached or logged in to, every method rejects with
+ * Host keys (of the via host and of targets) are verified by the run's `HostKeyVerifier`
+ * before any authentication. If the via host cannot be reached or logged in to (its host key
+ * refused included), every method rejects with
  * `VantageError("vantage lan-probe: cannot log in to svc-1 (10.20.0.5:22) as root: REASON")`;
  * the failure is remembered for the prober's lifetime, so later calls fail at once.
  */
@@ -68,6 +82,7 @@ export class ViaProber implements Prober {
   /** Bounds concurrent exec channels on the via connection (ping, nc). */
   readonly #viaLimit: LimitFunction;
   readonly #httpClients = new Map<string, HttpClient>();
+  readonly #keys: HostKeyContext;
 
   /**
    * @param vantage the vantage name (for messages).
@@ -78,9 +93,13 @@ export class ViaProber implements Prober {
     this.via = via;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#maxChannels = options.maxChannelsPerConnection ?? DEFAULT_MAX_CHANNELS;
+    this.#keys = {
+      verifier: options.hostKeys ?? new HostKeyVerifier({ checking: "accept-new" }),
+      vantage,
+    };
     const open = (address: string, port: number, timeoutMs: number) =>
       this.openStream(address, port, timeoutMs);
-    this.#pool = new SshPool(open, this.#maxChannels);
+    this.#pool = new SshPool(open, this.#maxChannels, this.#keys);
     this.#viaLimit = pLimit(this.#maxChannels);
   }
 
@@ -120,6 +139,12 @@ export class ViaProber implements Prober {
     }
     if (this.#closed) throw new VantageError(`${this.failurePrefix}: the prober is closed`);
     const client = new SshClient();
+    let guard: HostKeyGuard;
+    try {
+      guard = await this.#keys.verifier.guard(client, cfg, v.address, v.port, this.vantage);
+    } catch (e) {
+      throw new VantageError(`${this.failurePrefix}: ${errorMessage(e)}`);
+    }
     this.#client = client;
     const work = new Promise<SshClient>((resolve, reject) => {
       let ready = false;
@@ -135,10 +160,21 @@ export class ViaProber implements Prober {
       });
       client.on("error", (e) => {
         if (!ready)
-          reject(new VantageError(`${this.failurePrefix}: ${e.message} (with ${describeIdentity(v)})`));
+          reject(
+            new VantageError(
+              guard.refusal
+                ? `${this.failurePrefix}: ${guard.refusal.message}`
+                : `${this.failurePrefix}: ${e.message} (with ${describeIdentity(v)})`,
+            ),
+          );
       });
       client.on("close", () => {
-        if (!ready) reject(new VantageError(`${this.failurePrefix}: connection closed before login`));
+        if (!ready)
+          reject(
+            new VantageError(
+              `${this.failurePrefix}: ${guard.refusal?.message ?? "connection closed before login"}`,
+            ),
+          );
         else {
           // Lost after login: remember it so every later probe errors at once.
           this.#client = undefined;
@@ -317,7 +353,26 @@ export class ViaProber implements Prober {
     signal?: AbortSignal,
   ): Promise<string[]> {
     const left = await this.ready(timeoutMs, signal);
-    return askAuthMethods(address, port, user, left, signal, (a, p, t) => this.openStream(a, p, t));
+    return askAuthMethods(
+      address,
+      port,
+      user,
+      left,
+      signal,
+      (a, p, t) => this.openStream(a, p, t),
+      this.#keys,
+    );
+  }
+
+  /** The verdict on the host key `address:port` offers, through the via host; see `observeHostKey`. */
+  async sshHostKey(
+    address: string,
+    port: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<HostKeyVerdict> {
+    const left = await this.ready(timeoutMs, signal);
+    return observeHostKey(address, port, left, signal, (a, p, t) => this.openStream(a, p, t), this.#keys);
   }
 
   /** Runs `command` on `target`, tunnelled through the via host (ProxyJump); see `SshPool.exec`. */

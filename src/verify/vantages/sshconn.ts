@@ -3,8 +3,9 @@
  * its authentication methods with the `none` method, and a pool of logged-in connections that
  * run commands with a bounded number of concurrent exec channels.
  *
- * Host keys are NOT verified (no known_hosts): Keel's checks observe, they never send secrets
- * other than a public-key signature, so a man in the middle can at worst fake a check result.
+ * Every connection's host key is verified (`hostkeys.ts`) before any authentication request
+ * is sent: a refused key ends the connection with a `HostKeyError`, and a host whose key
+ * changed is not connected to again in the run.
  */
 import { readFile } from "node:fs/promises";
 import type { Duplex } from "node:stream";
@@ -12,8 +13,15 @@ import pLimit, { type LimitFunction } from "p-limit";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import { type ExecResult, ProbeError, type SshTarget, VantageError } from "../types.js";
 import { describeIdentity, errorMessage, hostPort, raceDeadline } from "./deadline.js";
+import { HostKeyError, type HostKeyVerdict, type HostKeyVerifier } from "./hostkeys.js";
 
 export { describeIdentity };
+
+/** The run's host key verifier and the vantage whose connections it is checking. */
+export interface HostKeyContext {
+  verifier: HostKeyVerifier;
+  vantage: string;
+}
 
 /**
  * Opens a byte stream to `address:port` (a TCP socket, or an SSH `direct-tcpip` channel through
@@ -30,46 +38,50 @@ export const MAX_EXEC_OUTPUT_BYTES = 1024 * 1024;
 /**
  * Asks the SSH server at `address:port` which authentication methods it offers, by sending a
  * `none` request for `user` and reading the "authentications that can continue" list of the
- * SSH_MSG_USERAUTH_FAILURE answer (RFC 4252 §5.2). No credentials are sent.
+ * SSH_MSG_USERAUTH_FAILURE answer (RFC 4252 §5.2). No credentials are sent, and nothing at all
+ * once the host key is refused (`keys`).
  *
  * @returns the methods, e.g. `["publickey"]`; `["none"]` when the server accepts `none` (no
  *   authentication at all).
  * @throws ProbeError when the server cannot be reached or does not answer within `timeoutMs` ms.
+ * @throws HostKeyError when the server's host key is refused (or changed earlier in the run).
  */
 export function askAuthMethods(
   address: string,
   port: number,
   user: string,
   timeoutMs: number,
-  signal?: AbortSignal,
-  openStream?: OpenStream,
+  signal: AbortSignal | undefined,
+  openStream: OpenStream | undefined,
+  keys: HostKeyContext,
 ): Promise<string[]> {
   const hp = hostPort(address, port);
   const client = new Client();
   const work = (async () => {
+    const early = keys.verifier.refusalFor(address, port);
+    if (early) throw early;
     const sock = openStream ? await openStream(address, port, timeoutMs) : undefined;
+    const cfg: ConnectConfig = { host: address, port, username: user, readyTimeout: timeoutMs };
+    const guard = await keys.verifier.guard(client, cfg, address, port, keys.vantage).catch((e: unknown) => {
+      sock?.destroy();
+      throw e;
+    });
     return await new Promise<string[]>((resolve, reject) => {
       let asked = false;
       client.on("ready", () => resolve(["none"]));
       client.on("error", (e) =>
-        reject(new ProbeError(`cannot ask ${hp} for SSH auth methods: ${e.message}`)),
+        reject(guard.refusal ?? new ProbeError(`cannot ask ${hp} for SSH auth methods: ${e.message}`)),
       );
       client.on("close", () =>
-        reject(new ProbeError(`${hp} closed the SSH connection before authentication`)),
+        reject(guard.refusal ?? new ProbeError(`${hp} closed the SSH connection before authentication`)),
       );
-      const cfg: ConnectConfig = {
-        host: address,
-        port,
-        username: user,
-        readyTimeout: timeoutMs,
-        authHandler: (methodsLeft, _partial, next) => {
-          if (!asked) {
-            asked = true;
-            next({ type: "none", username: user });
-            return;
-          }
-          resolve([...(methodsLeft ?? [])]);
-        },
+      cfg.authHandler = (methodsLeft, _partial, next) => {
+        if (!asked) {
+          asked = true;
+          next({ type: "none", username: user });
+          return;
+        }
+        resolve([...(methodsLeft ?? [])]);
       };
       if (sock) cfg.sock = sock;
       client.connect(cfg);
@@ -83,6 +95,78 @@ export function askAuthMethods(
     signal,
     () => {
       throw new ProbeError(`no SSH answer from ${hp} within ${timeoutMs} ms`);
+    },
+    () => client.end(),
+  );
+}
+
+/**
+ * The verdict on the host key `address:port` offers to `keys.vantage`: the one a connection of
+ * this vantage already got in the run; the changed key any vantage saw, for a host refused
+ * earlier in the run (no connection is made); else the one a new connection gets, which ends
+ * right after the key exchange (no authentication request is sent).
+ *
+ * @throws ProbeError when the server cannot be reached or does not complete the key exchange
+ *   within `timeoutMs` ms.
+ * @throws VantageError when the known_hosts file cannot be read.
+ */
+export function observeHostKey(
+  address: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  openStream: OpenStream | undefined,
+  keys: HostKeyContext,
+): Promise<HostKeyVerdict> {
+  const seen = keys.verifier.seen(keys.vantage, address, port);
+  if (seen) return Promise.resolve(seen);
+  const hp = hostPort(address, port);
+  const client = new Client();
+  const work = (async () => {
+    const early = keys.verifier.refusalFor(address, port);
+    if (early) return early.verdict;
+    const sock = openStream ? await openStream(address, port, timeoutMs) : undefined;
+    const cfg: ConnectConfig = { host: address, port, username: "keel", readyTimeout: timeoutMs };
+    // A host whose key changed earlier in the run (seen from any vantage) is not connected to
+    // again: that verdict is the answer.
+    let guard: Awaited<ReturnType<HostKeyVerifier["guard"]>>;
+    try {
+      guard = await keys.verifier.guard(client, cfg, address, port, keys.vantage);
+    } catch (e) {
+      sock?.destroy();
+      if (e instanceof HostKeyError) return e.verdict;
+      throw e;
+    }
+    return await new Promise<HostKeyVerdict>((resolve, reject) => {
+      const settle = () => {
+        if (guard.verdict && (guard.refusal || handshaken)) resolve(guard.verdict);
+        else reject(new ProbeError(`${hp} closed the SSH connection before its key exchange completed`));
+      };
+      let handshaken = false;
+      client.on("handshake", () => {
+        handshaken = true;
+        // the verifier records the key on this event; end before any userauth request
+        setImmediate(() => client.end());
+      });
+      client.on("error", (e) => {
+        if (guard.refusal || handshaken) settle();
+        else reject(new ProbeError(`cannot get the SSH host key of ${hp}: ${e.message}`));
+      });
+      client.on("close", settle);
+      // never send an authentication request on this connection
+      cfg.authHandler = () => {
+        client.end();
+      };
+      if (sock) cfg.sock = sock;
+      client.connect(cfg);
+    });
+  })();
+  return raceDeadline(
+    work,
+    timeoutMs + 50,
+    signal,
+    () => {
+      throw new ProbeError(`no SSH key exchange with ${hp} within ${timeoutMs} ms`);
     },
     () => client.end(),
   );
@@ -108,14 +192,17 @@ export class SshPool {
   #closed = false;
   readonly #openStream: OpenStream | undefined;
   readonly #maxChannels: number;
+  readonly #keys: HostKeyContext;
 
   /**
-   * @param openStream how to reach targets; absent: a TCP connection made by ssh2 itself.
+   * @param openStream how to reach targets; undefined: a TCP connection made by ssh2 itself.
    * @param maxChannels concurrent exec channels per connection (default 8).
+   * @param keys verifies every target's host key before the login.
    */
-  constructor(openStream?: OpenStream, maxChannels = DEFAULT_MAX_CHANNELS) {
+  constructor(openStream: OpenStream | undefined, maxChannels: number, keys: HostKeyContext) {
     this.#openStream = openStream;
     this.#maxChannels = maxChannels;
+    this.#keys = keys;
   }
 
   /**
@@ -124,6 +211,8 @@ export class SshPool {
    *
    * @throws ProbeError when the login fails (`login as root@10.20.0.4:22 with /k failed: …`) or
    *   the command does not finish within `timeoutMs` ms (its channel is then closed).
+   * @throws HostKeyError when the target's host key is refused, now or earlier in the run (no
+   *   authentication was attempted).
    * @throws VantageError when the identity file cannot be read or no agent is available.
    */
   exec(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
@@ -195,6 +284,8 @@ export class SshPool {
   private async login(target: SshTarget, timeoutMs: number, onClosed: () => void): Promise<Conn> {
     const who = `${target.user}@${hostPort(target.address, target.port)}`;
     const prefix = `login as ${who} with ${describeIdentity(target)} failed`;
+    const early = this.#keys.verifier.refusalFor(target.address, target.port);
+    if (early) throw early;
     const cfg: ConnectConfig = {
       host: target.address,
       port: target.port,
@@ -222,6 +313,13 @@ export class SshPool {
     }
     if (this.#closed) throw new ProbeError(`${prefix}: the prober is closed`);
     const client = new Client();
+    let guard: Awaited<ReturnType<HostKeyVerifier["guard"]>>;
+    try {
+      guard = await this.#keys.verifier.guard(client, cfg, target.address, target.port, this.#keys.vantage);
+    } catch (e) {
+      (cfg.sock as Duplex | undefined)?.destroy();
+      throw e;
+    }
     this.#clients.add(client);
     const work = new Promise<Conn>((resolve, reject) => {
       let ready = false;
@@ -236,12 +334,12 @@ export class SshPool {
         resolve({ client, limit: pLimit(this.#maxChannels) });
       });
       client.on("error", (e) => {
-        if (!ready) reject(new ProbeError(`${prefix}: ${e.message}`));
+        if (!ready) reject(guard.refusal ?? new ProbeError(`${prefix}: ${e.message}`));
       });
       client.on("close", () => {
         this.#clients.delete(client);
         if (ready) onClosed();
-        else reject(new ProbeError(`${prefix}: connection closed before login`));
+        else reject(guard.refusal ?? new ProbeError(`${prefix}: connection closed before login`));
       });
       client.connect(cfg);
     });

@@ -4,15 +4,16 @@
  * for loading those libraries at start-up.
  */
 import type { Prober, SshTarget } from "../types.js";
+import type { HostKeyVerifier } from "./hostkeys.js";
 
 /**
  * Returns a `Prober` for vantage `vantage` whose probes run on `via` over SSH; behaves exactly as
- * `new ViaProber(vantage, via)` (see `ssh.ts` for every method's results and errors).
+ * `new ViaProber(vantage, via, { hostKeys })` (see `ssh.ts` for every method's results and errors).
  */
-export function lazyViaProber(vantage: string, via: SshTarget): Prober {
+export function lazyViaProber(vantage: string, via: SshTarget, hostKeys?: HostKeyVerifier): Prober {
   let real: Promise<Prober> | undefined;
   const get = (): Promise<Prober> => {
-    real ??= import("./ssh.js").then((m) => new m.ViaProber(vantage, via));
+    real ??= import("./ssh.js").then((m) => new m.ViaProber(vantage, via, hostKeys ? { hostKeys } : {}));
     return real;
   };
   /**
@@ -35,6 +36,8 @@ export function lazyViaProber(vantage: string, via: SshTarget): Prober {
       within(timeoutMs, (p, left) => p.httpGet(address, port, path, left, signal, options)),
     sshAuthMethods: (address, port, user, timeoutMs, signal) =>
       within(timeoutMs, (p, left) => p.sshAuthMethods(address, port, user, left, signal)),
+    sshHostKey: (address, port, timeoutMs, signal) =>
+      within(timeoutMs, (p, left) => p.sshHostKey(address, port, left, signal)),
     sshExec: (target, command, timeoutMs, signal) =>
       within(timeoutMs, (p, left) => p.sshExec(target, command, left, signal)),
     dnsQuery: (server, port, questions, timeoutMs, signal) =>

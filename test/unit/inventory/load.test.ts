@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { resolve } from "node:path";
+import path, { resolve } from "node:path";
 import { test } from "node:test";
 import { UserError } from "../../../src/errors.js";
 import { loadInventory, parseInventory, resolveIdentityPath } from "../../../src/inventory/load.js";
@@ -36,6 +36,8 @@ test("the contract example loads and normalises", () => {
   assert.deepEqual(inv.defaults, {
     ssh: { user: "root", port: 22, identity: "~/.ssh/id_ed25519", allow: ["vpn"] },
     nodeExporter: { port: 9100, allow: ["mon", "vpn"] },
+    knownHosts: path.join(inv.dir, ".keel", "known_hosts"),
+    hostKeyChecking: "accept-new",
   });
   const hosts = Object.fromEntries(inv.hosts.map((h) => [h.name, h]));
   assert.deepEqual(Object.keys(hosts), ["gw-vpn", "mon", "ns1", "gpu"]);
@@ -542,6 +544,8 @@ test("defaults: ssh root@22 via agent, node_exporter 9100, both allow any", () =
   assert.deepEqual(inv.defaults, {
     ssh: { user: "root", port: 22, allow: ["any"] },
     nodeExporter: { port: 9100, allow: ["any"] },
+    knownHosts: path.join(inv.dir, ".keel", "known_hosts"),
+    hostKeyChecking: "accept-new",
   });
   assert.deepEqual(
     inv.hosts[0]!.services.map((s) => [s.name, s.kind, s.port, s.protocol, s.allow, s.fromDefaults]),
@@ -782,5 +786,25 @@ test("an address mapping needs at least one network; duplicate networks in it ar
   assert.equal(
     oneProblem(yaml(...BASE, "  b:", "    address:", "      lan: 10.20.0.6", "      lan: 10.20.0.7")),
     't.yaml:11:7: duplicate network name "lan" in address of host "b" (first defined at line 10); each must appear once',
+  );
+});
+
+test("defaults.ssh pins host keys: known_hosts resolved against the inventory, host_key_checking strict", () => {
+  const inv = parseInventory(
+    yaml(...BASE, "defaults:", "  ssh: { known_hosts: pins/known_hosts, host_key_checking: strict }"),
+    "site/t.yaml",
+  );
+  assert.equal(inv.defaults.knownHosts, resolve("site/pins/known_hosts"));
+  assert.equal(inv.defaults.hostKeyChecking, "strict");
+});
+
+test("a bad host_key_checking names its place and the allowed values; hosts cannot set it", () => {
+  assert.match(
+    oneProblem(yaml(...BASE, "defaults:", "  ssh: { host_key_checking: yes }")),
+    /^t\.yaml:9:29: host_key_checking "yes" of defaults\.ssh is not a host key checking mode; expected accept-new .* or strict/,
+  );
+  assert.match(
+    oneProblem(yaml(...BASE.slice(0, 6), "  a: { address: 10.20.0.5, ssh: { known_hosts: x } }")),
+    /^t\.yaml:7:/,
   );
 });

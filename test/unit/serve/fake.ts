@@ -87,6 +87,7 @@ export const unusedProber: Prober = {
   ping: () => Promise.reject(new Error("unused")),
   httpGet: () => Promise.reject(new Error("unused")),
   sshAuthMethods: () => Promise.reject(new Error("unused")),
+  sshHostKey: () => Promise.reject(new Error("unused")),
   sshExec: () => Promise.reject(new Error("unused")),
   dnsQuery: () => Promise.reject(new Error("unused")),
   close: async () => undefined,

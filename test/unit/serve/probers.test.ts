@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ProberPool } from "../../../src/serve/probers.js";
 import { type Prober, VantageError } from "../../../src/verify/types.js";
+import { HostKeyError } from "../../../src/verify/vantages/hostkeys.js";
 import { FakeClock, unusedProber } from "./fake.js";
 
 /** Probers whose ping fails with VantageError while `broken` is set; counts creations and closes. */
@@ -60,5 +61,35 @@ test("a prober that reported VantageError is replaced, at most once per recycle 
   await new Promise((r) => setImmediate(r));
   assert.equal(f.made[0]?.closed, true, "the broken one is closed");
   assert.equal(f.made[1]?.closed, false);
+  await pool.close();
+});
+
+test("a target's refused SSH host key does not recycle the prober (the run's verifier would refuse it again)", async () => {
+  const clock = new FakeClock();
+  let made = 0;
+  const verdict = {
+    status: "changed" as const,
+    name: "10.0.0.9",
+    offered: { type: "ssh-ed25519", fingerprint: "SHA256:x" },
+    expected: [{ type: "ssh-ed25519", fingerprint: "SHA256:y", line: 1 }],
+    file: "/kh",
+  };
+  const pool = new ProberPool(
+    (vantage) => {
+      made++;
+      return {
+        ...unusedProber,
+        vantage,
+        sshExec: () => Promise.reject(new HostKeyError("SSH host key of 10.0.0.9 changed", verdict)),
+      };
+    },
+    clock,
+    10_000,
+  );
+  const target = { host: "x", address: "10.0.0.9", port: 22, user: "root" };
+  await assert.rejects(pool.get("admin").sshExec(target, "true", 100), HostKeyError);
+  clock.t += 10_000;
+  pool.get("admin");
+  assert.equal(made, 1);
   await pool.close();
 });
