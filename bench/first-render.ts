@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 /**
  * The dashboard's first render, measured in a real browser (issue #3, point 7: "first render
- * under 1 s with 5,000 hosts and 50,000 checks"). Used by `npm run bench:web` (fixture server or
- * BENCH_URL) and by the serve scenario of `npm run bench` (the live `keel serve`).
+ * under 1 s with 5,000 hosts and 50,000 checks"). Used by `npm run bench:web` (`keel serve` on a
+ * loopback site, or BENCH_URL) and by the serve scenario of `npm run bench` (the live `keel serve`).
  *
  * Each run starts headless Chromium (Debian's, `test/web/browser.ts`) with a fresh profile (cold
  * cache), opens the dashboard with the token already in sessionStorage and reads the dashboard's

@@ -5,9 +5,7 @@
  *
  * 1. Live: in a network namespace made for the run (needs root), a listener process answers
  *    the site of `bench/serve-site.ts` (BENCH_SERVE_HOSTS hosts on 127.2.x.y, 10 derived checks
- *    each) and the real serve stack runs on it: the `keel serve` command of dist/ when it is
- *    registered there, else the same parts programmatically (`startEngine` + `buildServer` +
- *    `openStore` from dist/; the output says which). Once every check has a result and the
+ *    each) and the `keel serve` command of dist/ runs on it, as a child process. Once every check has a result and the
  *    schedule has run BENCH_SETTLE_S more seconds (real probes: ping, TCP connects, HTTP GETs),
  *    this process (undici, one request at a time, like a dashboard) asks BENCH_REQUESTS times
  *    each for `GET /api/overview`, `GET /api/hosts` (first page) and a filtered
@@ -29,7 +27,7 @@
  * BENCH_STORE_HOSTS (BENCH_SERVE_HOSTS), BENCH_STORE_HOURS (24), BENCH_STORE_FLUSH_MS (the
  * store's default), BENCH_PG (unset: SQLite only), BENCH_SERVE_PART (all | live | store).
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
@@ -67,32 +65,6 @@ const ns = `keel-sbench-${process.pid}`;
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * The serve stack without the `keel serve` command, from dist/: what the command does (open the
- * store with the inventory's retention, start the engine, build the API, listen; SIGTERM stops
- * the server, the engine, then the store). argv: FILE DB AUDIT PORT.
- */
-const SERVE_SOURCE = `
-import { parseInventory } from ${JSON.stringify(path.join(dist, "inventory/load.js"))};
-import { startEngine } from ${JSON.stringify(path.join(dist, "serve/engine.js"))};
-import { buildServer } from ${JSON.stringify(path.join(dist, "serve/api.js"))};
-import { openStore } from ${JSON.stringify(path.join(dist, "store/index.js"))};
-import { readFileSync } from "node:fs";
-const [file, db, auditFile, port] = process.argv.slice(1);
-const inventory = parseInventory(readFileSync(file, "utf8"), file);
-const store = await openStore(db, { retention: inventory.serve.retention });
-const engine = startEngine({ file, inventory, store });
-const app = await buildServer({ engine, store, auditFile });
-await app.listen({ host: "127.0.0.1", port: Number(port) });
-process.stderr.write("keel serve (programmatic): listening\\n");
-process.once("SIGTERM", async () => {
-  await app.close();
-  await engine.stop();
-  await store.close();
-  process.exit(0);
-});
-`;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -142,11 +114,7 @@ async function inside(): Promise<void> {
     const main = path.join(dist, "cli/main.js");
     if (!existsSync(main) || !existsSync(path.join(dist, "store/index.js")))
       throw new Error("dist/ is missing or stale: run `npm run build` first");
-    const help = spawnSync(process.execPath, [main, "--help"], { encoding: "utf8" }).stdout ?? "";
-    const hasCommand = /^\s+serve\b/m.test(help);
-    const args = hasCommand
-      ? [main, "serve", file, "--listen", `127.0.0.1:${PORT}`, "--db", db, "--audit", audit]
-      : ["--input-type=module", "-e", SERVE_SOURCE, file, db, audit, String(PORT)];
+    const args = [main, "serve", file, "--listen", `127.0.0.1:${PORT}`, "--db", db, "--audit", audit];
     const serve = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "pipe"] });
     children.push(serve);
     let serveErr = "";
@@ -159,12 +127,7 @@ async function inside(): Promise<void> {
         process.stderr.write(`bench: serve exited ${code ?? signal}\n${serveErr.slice(-4000)}\n`);
     });
     const pid = serve.pid!;
-    log(
-      hasCommand
-        ? "serve: the `keel serve` command (dist/cli/main.js), as a child process"
-        : "serve: programmatic (startEngine + buildServer + openStore from dist/, as a child process): " +
-            "`keel serve` is not registered in dist/cli/main.js",
-    );
+    log("serve: the `keel serve` command (dist/cli/main.js), as a child process");
 
     const base = `http://127.0.0.1:${PORT}`;
     const headers = { authorization: `Bearer ${BENCH_TOKEN}` };

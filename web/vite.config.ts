@@ -1,7 +1,6 @@
 /**
- * Vite build of the dashboard: `web/` → `dist/web`, served by `keel serve` (and by the fixture
- * server of test/web/ during development). Relative asset paths and hash routing, so the
- * dashboard works under any path without server-side routing.
+ * Vite build of the dashboard: `web/` → `dist/web`, served by `keel serve`. Relative asset
+ * paths and hash routing, so the dashboard works under any path without server-side routing.
  */
 import path from "node:path";
 import react from "@vitejs/plugin-react";
@@ -18,7 +17,7 @@ export default defineConfig({
     target: "es2022",
   },
   server: {
-    // `npx vite --config web/vite.config.ts` proxies the API to a running fixture server or keel serve.
+    // `npx vite --config web/vite.config.ts` proxies the API to a running keel serve.
     proxy: { "/api": process.env.KEEL_API ?? "http://127.0.0.1:8484" },
   },
 });

@@ -8,29 +8,21 @@
  * listened on (e.g. the port is in use). See README,
  * "Serving: `keel serve`".
  *
- * Start-up order: inventory, tokens, store, engine (not yet running), server, listen; only then
- * do the checks start, so a refused start probes nothing and writes nothing.
+ * The stack is started by `startServe` (`src/serve/start.ts`), the same function the tests and
+ * the benchmarks use; this module adds the flags and the signal handling.
  */
 import path from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
-import type { FastifyInstance } from "fastify";
 import ipaddr from "ipaddr.js";
-import { UserError } from "../errors.js";
 import { loadInventory, parseListen as parseInventoryListen } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
-import { TokenTable } from "../serve/auth.js";
-import { isPostgresUrl, openStore, type ResultStore, redactUrl } from "../store/index.js";
-
+import type { ListenAddress } from "../serve/start.js";
 import { proberFactory } from "../verify/vantages/index.js";
 import type { RegisterCommand } from "./commands.js";
 import { concurrencyOption, STRICT_HOST_KEYS_HELP, timeoutOption } from "./options.js";
 import { defaultDbPath } from "./verify.js";
 
-/** Where to listen: an IP address (or `localhost`) and a TCP port. */
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
+export type { ListenAddress } from "../serve/start.js";
 
 /**
  * Parses `HOST:PORT` (IPv6 in brackets, `[::1]:8484`), as in `serve.listen` and `--listen`.
@@ -57,38 +49,24 @@ export function defaultAuditPath(inventoryFile: string): string {
 
 /** Options of {@link serveUntilStopped}. */
 export interface LifeCycle {
-  app: FastifyInstance;
-  listen: ListenAddress;
   /**
    * SIGHUP: re-read the inventory (the engine keeps the last valid one on errors). Leave it
    * out when the engine handles SIGHUP itself.
    */
   reload?: () => Promise<void> | void;
-  /** Once listening, before waiting for signals (e.g. start the engine). */
-  started?: () => void;
-  /** After the server closed: stop the engine, flush and close the store. */
-  stop: () => Promise<void>;
+  /** Stops everything: the server first (event streams included), then the engine and the store. */
+  close: () => Promise<void>;
   /** One line per event, to stderr by default. */
   log?: (line: string) => void;
 }
 
 /**
- * Listens, then runs until SIGINT or SIGTERM: the server stops accepting and closes its
- * connections (event streams included), then `stop` runs. SIGHUP calls `reload` (a failing
- * reload is logged; serving continues). Resolves with the exit status: 0 after a signal, 1 when
- * shutting down failed.
- * @throws Error from `listen` (e.g. EADDRINUSE) before any handler is installed.
+ * Runs until SIGINT or SIGTERM, then calls `close` (see `RunningServe.close` of
+ * `src/serve/start.ts`). SIGHUP calls `reload` (a failing reload is logged; serving continues).
+ * Resolves with the exit status: 0 after a signal, 1 when shutting down failed.
  */
-export async function serveUntilStopped(o: LifeCycle): Promise<number> {
+export function serveUntilStopped(o: LifeCycle): Promise<number> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  await o.app.listen({ host: o.listen.host, port: o.listen.port });
-  const where = o.app.server.address();
-  const shown =
-    where && typeof where === "object"
-      ? `${where.family === "IPv6" ? `[${where.address}]` : where.address}:${where.port}`
-      : `${o.listen.host}:${o.listen.port}`;
-  log(`keel serve: listening on http://${shown}`);
-  o.started?.();
   return new Promise<number>((resolve) => {
     let stopping = false;
     const reload = o.reload;
@@ -106,16 +84,13 @@ export async function serveUntilStopped(o: LifeCycle): Promise<number> {
       process.removeListener("SIGHUP", onHup);
       process.removeListener("SIGINT", onStop);
       process.removeListener("SIGTERM", onStop);
-      o.app
-        .close()
-        .then(o.stop)
-        .then(
-          () => resolve(0),
-          (err: Error) => {
-            log(`keel serve: shutdown failed: ${err.message}`);
-            resolve(1);
-          },
-        );
+      o.close().then(
+        () => resolve(0),
+        (err: Error) => {
+          log(`keel serve: shutdown failed: ${err.message}`);
+          resolve(1);
+        },
+      );
     };
     if (reload) process.on("SIGHUP", onHup);
     process.on("SIGINT", onStop);
@@ -155,93 +130,27 @@ export const register: RegisterCommand = (program: Command) => {
     });
 };
 
-/** Why listening failed, in words, from the error's code (libuv names, as in listen(2)). */
-function listenProblem(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case "EADDRINUSE":
-      return "the port is already in use (another keel serve?); expected a free port";
-    case "EADDRNOTAVAIL":
-      return "the address is not one of this machine's; expected a local address";
-    case "EACCES":
-      return "permission denied (ports below 1024 need privileges); expected a port from 1024";
-    default:
-      return err.message;
-  }
-}
-
 async function serve(file: string, flags: ServeFlags): Promise<number> {
   // The engine and the HTTP server (fastify, prom-client, undici) load only for this command,
   // so `keel verify` and the rest start without them.
-  const [{ buildServer }, { KeelEngine }] = await Promise.all([
-    import("../serve/api.js"),
-    import("../serve/engine.js"),
-  ]);
+  const { startServe } = await import("../serve/start.js");
   const inv = loadInventory(file);
-  const tokens = new TokenTable(inv.serve.tokens);
-  const log = (line: string) => process.stderr.write(`keel serve: ${line}\n`);
-  if (tokens.size === 0)
-    log(
-      `warning: ${file} declares no serve.tokens, so every endpoint but /healthz answers 401; see README "Access control"`,
-    );
   // serve.listen was validated with the inventory
   const listen = flags.listen ?? parseInventoryListen(inv.serve.listen)!;
-  const listenFrom = flags.listen ? "--listen" : `serve.listen (${file}; --listen overrides it)`;
-
-  const db = flags.db ?? defaultDbPath(file);
-  let store: ResultStore;
-  try {
-    store = await openStore(db, { retention: inv.serve.retention });
-  } catch (err) {
-    const where = isPostgresUrl(db) ? redactUrl(db) : db;
-    throw new UserError(
-      `${flags.db ? "--db: " : ""}cannot open the results store ${where}: ${(err as Error).message}`,
-    );
-  }
-
-  const engine = new KeelEngine({
+  const running = await startServe({
     file,
     inventory: inv,
     ...(flags.strictHostKeys
       ? { probers: (i: Inventory) => proberFactory(i, { hostKeyChecking: "strict" }) }
       : {}),
-    store,
+    listen,
+    listenFrom: flags.listen ? "--listen" : `serve.listen (${file}; --listen overrides it)`,
+    db: flags.db ?? defaultDbPath(file),
+    ...(flags.db ? { dbFrom: "--db" } : {}),
+    auditFile: flags.audit ?? defaultAuditPath(file),
     concurrency: flags.concurrency,
     timeoutMs: flags.timeout,
-    watch: true,
-    sighup: true,
-    log,
   });
-  // a reloaded inventory may change the retention
-  engine.subscribe((e) => {
-    if (e.type === "reload" && e.ok) store.setRetention(engine.inventory().serve.retention);
-  });
-  const stop = async () => {
-    await engine.stop();
-    await store.close();
-  };
-
-  let app: FastifyInstance;
-  try {
-    app = await buildServer({
-      engine,
-      store,
-      tokens,
-      auditFile: flags.audit ?? defaultAuditPath(file),
-    });
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  try {
-    return await serveUntilStopped({ app, listen, started: () => engine.start(), stop });
-  } catch (err) {
-    await app.close().catch(() => undefined);
-    await stop();
-    const shown = listen.host.includes(":")
-      ? `[${listen.host}]:${listen.port}`
-      : `${listen.host}:${listen.port}`;
-    throw new UserError(
-      `${listenFrom}: cannot listen on ${shown}: ${listenProblem(err as NodeJS.ErrnoException)}`,
-    );
-  }
+  process.stderr.write(`keel serve: listening on ${running.url}\n`);
+  return serveUntilStopped({ close: running.close });
 }

@@ -839,14 +839,3 @@ export class KeelEngine implements Engine {
     }
   }
 }
-
-/**
- * Creates and starts the engine the way `keel serve` runs it: watching the file and reloading
- * on SIGHUP unless the options say otherwise.
- * @throws UserError when the inventory is not valid at start (nothing to fall back to).
- */
-export function startEngine(opts: EngineOptions): KeelEngine {
-  const engine = new KeelEngine({ watch: true, sighup: true, ...opts });
-  engine.start();
-  return engine;
-}

@@ -1,11 +1,12 @@
 /**
- * The serve engine with real probes, a real Alertmanager and a real webhook receiver: a host
+ * The built `keel serve` with real probes, a real Alertmanager and a real webhook receiver: a host
  * in a network namespace goes dark (nftables drops everything), its `reachable` check turns
  * hard and fires in Alertmanager and at the webhook, while its service checks (also failing)
  * are suppressed by it and raise nothing; when the host comes back, the alert is resolved.
  * Also: delivery failures are retried with backoff and never hold up the checks.
  *
- * Needs root (ip netns, nft) and prometheus-alertmanager (scripts/setup.sh installs it).
+ * Needs root (ip netns, nft), `npm run build` (dist/cli) and prometheus-alertmanager
+ * (scripts/setup.sh installs it).
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -13,7 +14,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { AlertDispatcher, type WebhookBody } from "../../src/serve/alerts.js";
-import { KeelEngine } from "../../src/serve/engine.js";
+import { sha256Hex } from "../../src/serve/auth.js";
 import type { CheckState } from "../../src/serve/types.js";
 import {
   type Alertmanager,
@@ -24,6 +25,7 @@ import {
 } from "../helpers/alertmanager.js";
 import { freePort, tempDir, waitForPort } from "../helpers/daemons.js";
 import { createNetns, type Netns } from "../helpers/netns.js";
+import { spawnServe } from "../helpers/serve.js";
 
 // 10.250.230–249 (other tests use 10.250.10–212)
 const subnet = 230 + (process.pid % 20);
@@ -58,6 +60,7 @@ after(async () => {
 const REACH = "web/reachable@probe";
 const API = "web/port.open/api@probe";
 const HTTP = "web/http/api@probe";
+const VIEWER = `alerts-view-${process.pid}-${Date.now()}`;
 
 function inventory(): string {
   return `keel: 1
@@ -75,6 +78,8 @@ vantages:
 serve:
   checks:
     default: { interval: 1s, fail_after: 2, recover_after: 2 }
+  tokens:
+    - { name: t, role: viewer, sha256: ${sha256Hex(VIEWER)} }
 alerts:
   alertmanager: ["${am.url}"]
   webhooks:
@@ -91,22 +96,22 @@ const DARK = `table inet keeldark {
 test("a dark host fires one alert (its reachable check) in Alertmanager and at the webhook, then resolves", async () => {
   const file = join(dir, "keel.yaml");
   writeFileSync(file, inventory());
-  const logs: string[] = [];
-  const engine = new KeelEngine({
-    file,
-    timeoutMs: 800,
-    startupSpreadMs: 300,
-    alerts: { resendMs: 1000, env: { KEEL_TEST_HOOK_TOKEN: "s3cret" } },
-    log: (line) => logs.push(line),
+  const keel = await spawnServe(file, {
+    args: ["--db", join(dir, "keel.db"), "--timeout", "800"],
+    env: { KEEL_TEST_HOOK_TOKEN: "s3cret" },
   });
   const states = new Map<string, CheckState>();
-  engine.subscribe((e) => {
-    if (e.type === "result") states.set(e.state.id, e.state);
-  });
-  engine.start();
+  /** Refreshes `states` from keel serve's API. */
+  const refresh = async () => {
+    const res = await fetch(`${keel.url}/api/checks`, { headers: { authorization: `Bearer ${VIEWER}` } });
+    for (const c of ((await res.json()) as { items: CheckState[] }).items) states.set(c.id, c);
+    return true;
+  };
+  const seen = (id: string) => states.get(id);
   try {
-    await eventually("every check ok", () =>
-      [REACH, API, HTTP].every((id) => engine.state(id)?.state === "ok"),
+    await eventually(
+      "every check ok",
+      async () => (await refresh()) && [REACH, API, HTTP].every((id) => seen(id)?.state === "ok"),
     );
     assert.deepEqual(
       (await am.alerts()).filter((a) => a.labels.site === "lab"),
@@ -117,10 +122,10 @@ test("a dark host fires one alert (its reachable check) in Alertmanager and at t
     execNft(DARK);
     await eventually(
       "the children hard and suppressed",
-      () =>
-        [API, HTTP].every(
-          (id) => engine.state(id)?.state === "hard" && engine.state(id)?.suppressedBy === REACH,
-        ) && engine.state(REACH)?.state === "hard",
+      async () =>
+        (await refresh()) &&
+        [API, HTTP].every((id) => seen(id)?.state === "hard" && seen(id)?.suppressedBy === REACH) &&
+        seen(REACH)?.state === "hard",
       20_000,
     );
     const firing = await eventually("the alert in Alertmanager", async () =>
@@ -162,7 +167,11 @@ test("a dark host fires one alert (its reachable check) in Alertmanager and at t
 
     // back: the alert resolves in Alertmanager and at the webhook
     ns.exec(["nft", "delete", "table", "inet", "keeldark"]);
-    await eventually("reachable ok again", () => engine.state(REACH)?.state === "ok", 20_000);
+    await eventually(
+      "reachable ok again",
+      async () => (await refresh()) && seen(REACH)?.state === "ok",
+      20_000,
+    );
     await eventually("the alert resolved in Alertmanager", async () => {
       const a = (await am.alerts()).find((x) => x.labels.check === REACH);
       return a === undefined || Date.parse(a.endsAt) <= Date.now();
@@ -172,12 +181,17 @@ test("a dark host fires one alert (its reachable check) in Alertmanager and at t
     assert.equal(resolved.status, "resolved");
     assert.equal(resolved.check.id, REACH);
     assert.ok(resolved.endsAt && Date.parse(resolved.endsAt) >= Date.parse(resolved.startsAt));
+    assert.equal(await keel.stop(), 0, keel.stderr());
     assert.deepEqual(
-      logs.filter((l) => l.includes("failed")),
+      keel
+        .stderr()
+        .split("\n")
+        .filter((l) => l.includes("failed")),
       [],
     );
+    assert.equal(keel.stderr().includes("s3cret"), false, "the webhook's secret header is in serve's output");
   } finally {
-    await engine.stop();
+    await keel.stop();
     try {
       ns.exec(["nft", "delete", "table", "inet", "keeldark"]);
     } catch {

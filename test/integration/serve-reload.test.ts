@@ -2,13 +2,14 @@
  * Reloading the inventory of a running engine with real probes (TCP and HTTP on 127.0.0.1):
  * an editor-style replace (write a temp file, rename it over) to an invalid inventory is
  * rejected with located problems while the old checks keep running; the fix is picked up by
- * the file watch; SIGHUP reloads too.
+ * the file watch; SIGHUP reloads too. The stack is started by `startServe`, as `keel serve`
+ * starts it.
  */
 import assert from "node:assert/strict";
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { startEngine } from "../../src/serve/engine.js";
+import { startServe } from "../../src/serve/start.js";
 import type { EngineEvent } from "../../src/serve/types.js";
 import { eventually } from "../helpers/alertmanager.js";
 import { type Daemon, startHttp, tempDir } from "../helpers/daemons.js";
@@ -56,15 +57,17 @@ test("an invalid edit is rejected, the old checks keep running; the fix is picke
   writeFileSync(file, site([`{ name: api, port: ${http.port}, http: / }`]));
   const events: EngineEvent[] = [];
   const logs: string[] = [];
-  const engine = startEngine({
+  const serve = await startServe({
     file,
+    listen: { host: "127.0.0.1", port: 0 },
+    db: join(dir, "watch.db"),
+    auditFile: join(dir, "audit.log"),
     sighup: false,
-    watchDebounceMs: 100,
-    startupSpreadMs: 200,
     timeoutMs: 900,
-    alerts: false,
+    engine: { watchDebounceMs: 100, startupSpreadMs: 200, alerts: false },
     log: (l) => logs.push(l),
   });
+  const engine = serve.engine;
   engine.subscribe((e) => events.push(e));
   const API = "web/http/api@probe";
   try {
@@ -91,20 +94,23 @@ test("an invalid edit is rejected, the old checks keep running; the fix is picke
     );
     assert.ok((engine.state(API)?.consecutive ?? 0) >= 2, "the kept check kept its state");
   } finally {
-    await engine.stop();
+    await serve.close();
   }
 });
 
 test("SIGHUP reloads the inventory", async () => {
   const file = join(dir, "hup.yaml");
   writeFileSync(file, site([`{ name: api, port: ${http.port} }`]));
-  const engine = startEngine({
+  const serve = await startServe({
     file,
+    listen: { host: "127.0.0.1", port: 0 },
+    db: join(dir, "hup.db"),
+    auditFile: join(dir, "audit.log"),
     watch: false,
-    startupSpreadMs: 200,
-    alerts: false,
+    engine: { startupSpreadMs: 200, alerts: false },
     log: () => undefined,
   });
+  const engine = serve.engine;
   const events: EngineEvent[] = [];
   engine.subscribe((e) => events.push(e));
   try {
@@ -115,7 +121,7 @@ test("SIGHUP reloads the inventory", async () => {
     await eventually("the reload", () => events.some((e) => e.type === "reload" && e.ok), 5000);
     assert.equal(engine.state("web/port.open/two@probe")?.state, "unknown");
   } finally {
-    await engine.stop();
+    await serve.close();
   }
   assert.equal(process.listenerCount("SIGHUP"), 0, "stop removes the SIGHUP handler");
 });
