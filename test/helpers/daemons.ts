@@ -89,6 +89,8 @@ export interface SshdOptions {
   port?: number;
   /** Session environment (`SetEnv` in sshd_config), e.g. `{ PATH: "/nonexistent" }` to hide tools. */
   env?: Record<string, string>;
+  /** More sshd_config lines, e.g. `["MaxSessions 1"]`. */
+  extraConfig?: string[];
 }
 
 export interface Sshd extends Daemon {
@@ -127,6 +129,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     "AllowTcpForwarding yes",
     "LogLevel ERROR",
     ...Object.entries(opts.env ?? {}).map(([k, v]) => `SetEnv ${k}=${v}`),
+    ...(opts.extraConfig ?? []),
   ].join("\n");
   writeFileSync(join(dir, "sshd_config"), `${conf}\n`);
   const argv = ["/usr/sbin/sshd", "-D", "-e", "-f", join(dir, "sshd_config")];
