@@ -324,6 +324,18 @@ export class ViaProber implements Prober {
     return this.#pool.exec(target, command, left, signal);
   }
 
+  /**
+   * Logs in to the via host and starts the probe helper, waiting at most `timeoutMs` ms; never
+   * rejects (a failure is reported by the probes). See `Prober.prepare`.
+   */
+  async prepare(timeoutMs: number): Promise<void> {
+    const started = this.helper().then(
+      () => undefined,
+      () => undefined,
+    );
+    await raceDeadline(started, timeoutMs, undefined, () => undefined);
+  }
+
   /** Ends the HTTP clients, the tunnelled SSH connections and the via connection (also one still logging in). */
   async close(): Promise<void> {
     this.#closed = true;
@@ -348,7 +360,7 @@ export class ViaProber implements Prober {
   private helper(): Promise<ViaHelper> {
     if (this.#helper === undefined) {
       const label = `vantage ${this.vantage}: the probe helper on ${this.via.host}`;
-      const p = this.connection().then((client) => ViaHelper.start(client, label));
+      const p = this.connection().then((client) => ViaHelper.start(client, label, this.#connectTimeoutMs));
       this.#helper = p;
       p.then(
         (h) => {

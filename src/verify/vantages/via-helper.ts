@@ -34,9 +34,10 @@ function helperScript(b: string): string {
     'mkfifo "$d/q" || exit 1',
     // the single writer: one finished command at a time, whole
     "while IFS= read -r t; do",
-    '  cat "$d/$t"',
-    '  l="$l $d/$t $d/$t.e"; n=$((n+1))',
-    `  if [ "$n" -ge ${REMOVE_BATCH} ]; then rm -f $l; l=; n=0; fi`,
+    // shell builtins only, no process per result (the record file is whole lines)
+    '  while IFS= read -r l; do printf \'%s\\n\' "$l"; done <"$d/$t"',
+    '  q="$q $d/$t $d/$t.e"; n=$((n+1))',
+    `  if [ "$n" -ge ${REMOVE_BATCH} ]; then rm -f $q; q=; n=0; fi`,
     'done <"$d/q" &',
     'exec 3>"$d/q"',
     "printf '%s ready\\n' \"$B\"",
@@ -95,15 +96,30 @@ export class ViaHelper {
    * login shell does not matter).
    *
    * @param label names the helper in errors, e.g. `vantage lan-probe: the probe helper on svc-1`.
+   * @param timeoutMs how long the session and the helper may take to start, in ms.
    * @returns once the helper said it is ready.
    * @throws VantageError when sshd refuses the session (`open failed`: e.g. `MaxSessions 0`),
-   *   or the helper ends before it is ready (its stderr in the message, e.g. `mktemp: not found`).
+   *   the helper ends before it is ready (its stderr in the message, e.g. `mktemp: not found`),
+   *   or it is not ready within `timeoutMs` (its session is then closed).
    */
-  static start(client: SshClient, label: string): Promise<ViaHelper> {
+  static start(client: SshClient, label: string, timeoutMs: number): Promise<ViaHelper> {
     const boundary = `keel-${randomBytes(12).toString("hex")}`;
     return new Promise<ViaHelper>((resolve, reject) => {
+      let late = false;
+      let opened: ClientChannel | undefined;
+      const timer = setTimeout(() => {
+        late = true;
+        opened?.close();
+        reject(new VantageError(`${label} did not start within ${timeoutMs} ms`));
+      }, timeoutMs);
       client.exec(`exec /bin/sh -c ${shellQuote(helperScript(boundary))}`, (err, channel) => {
+        if (!err) opened = channel;
+        if (late) {
+          channel?.close();
+          return;
+        }
         if (err) {
+          clearTimeout(timer);
           reject(new VantageError(`${label}: cannot open an SSH session: ${err.message}`));
           return;
         }
@@ -117,14 +133,19 @@ export class ViaHelper {
         channel.on("data", (b: Buffer) => {
           h.#buf = h.#buf.length === 0 ? b : Buffer.concat([h.#buf, b]);
           if (!ready) {
-            if (h.#buf.length < banner.length) return;
-            if (!h.#buf.subarray(0, banner.length).equals(banner)) {
-              channel.close();
-              reject(new VantageError(`${label} did not start: unexpected output`));
+            // whatever the login shell's start-up files print comes first: skip it
+            const at = h.#buf.indexOf(banner);
+            if (at < 0) {
+              if (h.#buf.length > 65_536) {
+                clearTimeout(timer);
+                channel.close();
+                reject(new VantageError(`${label} did not start: unexpected output`));
+              }
               return;
             }
             ready = true;
-            h.#buf = h.#buf.subarray(banner.length);
+            clearTimeout(timer);
+            h.#buf = h.#buf.subarray(at + banner.length);
             resolve(h);
           }
           h.parse();
@@ -136,6 +157,7 @@ export class ViaHelper {
             .join("; ");
           const why = text ? `: ${text}` : "";
           h.end(`${label} ended${why}`);
+          clearTimeout(timer);
           if (!ready) reject(new VantageError(`${label} did not start${why}`));
         });
       });
