@@ -7,12 +7,13 @@
  * longer bounds how many probes run, and no probe waits for a session behind slow ones.
  *
  * Protocol (lines end with `\n`; `B` is a random boundary chosen per helper, `T` a decimal tag):
- * - the helper starts with `B ready`;
+ * - the helper starts with `B ready` (anything the login shell printed before is skipped);
  * - a request is `T COMMAND` (one line; the command is run by `eval` in a subshell of a background job,
  *   stdin from /dev/null);
- * - a result is `B T\n` STDOUT `\nB T stderr\n` STDERR-LINES `\nB T exit CODE\n`. Results are
- *   written whole by a single writer (a loop reading finished tags from a FIFO), so results of
- *   concurrent commands never interleave.
+ * - a result is `B T\n` STDOUT `\nB T stderr\n` STDERR-LINES `\nB T exit CODE\n`. Each command
+ *   writes its result to a file; a single writer (a loop reading finished tags from a FIFO,
+ *   copying with shell builtins) sends them whole, so results of concurrent commands never
+ *   interleave. Output is handled as lines: a last line without a newline gets one.
  *
  * The helper needs `sh`, `mktemp`, `mkfifo`, `cat` and `rm` on the via host (POSIX); it keeps
  * each command's output in a private temporary directory, removed when it ends.
