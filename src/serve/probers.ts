@@ -68,6 +68,7 @@ export class ProberPool {
       sshAuthMethods: (...a) => watch(p.sshAuthMethods(...a)),
       sshExec: (...a) => watch(p.sshExec(...a)),
       dnsQuery: (...a) => watch(p.dnsQuery(...a)),
+      prepare: async (timeoutMs) => await p.prepare?.(timeoutMs),
       close: async () => undefined,
     };
   }
