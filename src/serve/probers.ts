@@ -73,6 +73,7 @@ export class ProberPool {
       sshHostKey: (...a) => watch(p.sshHostKey(...a)),
       sshExec: (...a) => watch(p.sshExec(...a)),
       dnsQuery: (...a) => watch(p.dnsQuery(...a)),
+      prepare: async (timeoutMs) => await p.prepare?.(timeoutMs),
       close: async () => undefined,
     };
   }

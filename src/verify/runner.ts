@@ -68,6 +68,7 @@ async function runOne(
   spec: CheckSpec,
   opts: RunOptions,
   probers: Map<string, Prober | Error>,
+  preparing: Map<string, Promise<void>>,
   inflight: Set<AbortController>,
 ): Promise<CheckOutcome> {
   const mod = opts.kinds[spec.kind];
@@ -83,6 +84,13 @@ async function runOne(
     probers.set(spec.vantage, prober);
   }
   if (prober instanceof Error) return outcomeOfError(prober, spec);
+  // The vantage's start-up (a via login) happens once, before the check's time starts.
+  let ready = preparing.get(spec.vantage);
+  if (!ready) {
+    ready = prober.prepare?.(opts.timeoutMs).catch(() => undefined) ?? Promise.resolve();
+    preparing.set(spec.vantage, ready);
+  }
+  await ready;
   // The run's signal reaches this check through `inflight` (one listener for the whole run,
   // not one per check: EventTarget listeners cost more than the probe on a fast network).
   const ac = new AbortController();
@@ -118,6 +126,7 @@ export async function runChecks(specs: CheckSpec[], opts: RunOptions): Promise<C
     throw new RangeError("concurrency must be ≥ 1");
   const limit = pLimit(opts.concurrency);
   const probers = new Map<string, Prober | Error>();
+  const preparing = new Map<string, Promise<void>>();
   const inflight = new Set<AbortController>();
   const onRunAbort = (): void => {
     for (const ac of inflight) ac.abort(opts.signal?.reason);
@@ -140,7 +149,7 @@ export async function runChecks(specs: CheckSpec[], opts: RunOptions): Promise<C
           if (opts.signal?.aborted)
             return finish(resultOf(spec, { status: "skip", message: "run interrupted" }, 0));
           const t0 = performance.now();
-          const outcome = await runOne(spec, opts, probers, inflight);
+          const outcome = await runOne(spec, opts, probers, preparing, inflight);
           return finish(resultOf(spec, outcome, performance.now() - t0));
         });
       }),

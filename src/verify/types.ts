@@ -302,6 +302,13 @@ export interface Prober {
   ): Promise<string[][]>;
   /** Runs a command on `target` over SSH from this vantage. Rejects with `ProbeError` on login failure. */
   sshExec(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult>;
+  /**
+   * Optional: gets the vantage ready to probe (a via vantage logs in and starts its probe
+   * helper) before any check's time starts, so that start-up is the vantage's time, not the
+   * first checks'. Waits at most `timeoutMs` ms and never rejects: a vantage that is not ready
+   * by then reports why from its probes.
+   */
+  prepare?(timeoutMs: number): Promise<void>;
   /** Releases connections. */
   close(): Promise<void>;
 }

@@ -91,6 +91,8 @@ export interface SshdOptions {
   env?: Record<string, string>;
   /** Log at VERBOSE (every authentication attempt, sshd_config(5)) to `Sshd.logFile` (`sshd -E`). */
   log?: boolean;
+  /** More sshd_config lines, e.g. `["MaxSessions 1"]`. */
+  extraConfig?: string[];
 }
 
 export interface Sshd extends Daemon {
@@ -133,6 +135,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     "AllowTcpForwarding yes",
     `LogLevel ${opts.log ? "VERBOSE" : "ERROR"}`,
     ...Object.entries(opts.env ?? {}).map(([k, v]) => `SetEnv ${k}=${v}`),
+    ...(opts.extraConfig ?? []),
   ].join("\n");
   writeFileSync(join(dir, "sshd_config"), `${conf}\n`);
   const logFile = opts.log ? join(dir, "sshd.log") : "";

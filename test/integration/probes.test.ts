@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import dgram from "node:dgram";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -351,35 +351,70 @@ describe("ViaProber (loopback sshd as the via host)", () => {
     assert.equal(await via.udpProbe("127.0.0.1", port, 3000), "refused");
   });
 
-  test("a UDP probe or ping that got no session on the via host within its time is a VantageError, not open|filtered or down", async () => {
-    const one = new ViaProber(
-      "lan-probe",
-      { ...target(keyOnly), host: "svc-1" },
-      { maxChannelsPerConnection: 1 },
-    );
+  test("a via host whose sshd allows one session: a ping waiting on a silent target holds up no other probe", async () => {
+    const one = await startSshd({ extraConfig: ["MaxSessions 1"] });
+    const v = new ViaProber("lan-probe", { ...target(one), host: "svc-1" });
     try {
-      // the only session is held ~1 s by a ping the namespace never answers
-      const hog = one.ping(ns.nsAddress, 2500);
-      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await v.ping("127.0.0.1", 3000), true); // logged in, the helper holds the only session
+      // the namespace never answers this ping: it waits 8 s on the via host
+      let hogDone = false;
+      const hog = v.ping(ns.nsAddress, 10_000).finally(() => {
+        hogDone = true;
+      });
       const closed = dgram.createSocket("udp4");
       await new Promise<void>((r) => closed.bind(0, "127.0.0.1", () => r()));
       const port = closed.address().port;
       closed.close();
-      await assert.rejects(one.udpProbe("127.0.0.1", port, 300), (e: Error) => {
-        assert.ok(e instanceof VantageError, `${e.name}: ${e.message}`);
-        assert.match(
-          e.message,
-          /^vantage lan-probe: no SSH session on svc-1 within 300 ms to run "nc -u .*" \(all 1 in use\); the probe did not run$/,
-        );
-        return true;
-      });
-      await assert.rejects(one.ping("127.0.0.1", 300), VantageError);
-      assert.equal(await hog, false);
-      // with the session free again, the same probe says what the port is
-      assert.equal(await one.udpProbe("127.0.0.1", port, 3000), "refused");
+      const answers = await Promise.all([
+        v.udpProbe("127.0.0.1", port, 3000),
+        ...Array.from({ length: 40 }, () => v.ping("127.0.0.1", 3000)),
+        v.tcpConnect("127.0.0.1", nodeExp.port, 3000),
+      ]);
+      assert.deepEqual(answers, ["refused", ...Array<boolean>(40).fill(true), "open"]);
+      assert.equal(hogDone, false, "the probes were answered while the silent ping still waited");
+      hog.catch(() => undefined); // ends with the prober
     } finally {
-      await one.close();
+      await v.close();
+      await one.stop();
     }
+  });
+
+  test("a via host that grants no session (MaxSessions 0): its commands are VantageErrors, TCP probes still run", async () => {
+    const none = await startSshd({ extraConfig: ["MaxSessions 0"] });
+    const v = new ViaProber("lan-probe", { ...target(none), host: "svc-1" });
+    try {
+      for (const probe of [() => v.ping("127.0.0.1", 2000), () => v.udpProbe("127.0.0.1", 9, 2000)]) {
+        await assert.rejects(probe(), (e: Error) => {
+          assert.ok(e instanceof VantageError, `${e.name}: ${e.message}`);
+          assert.match(
+            e.message,
+            /^vantage lan-probe: the probe helper on svc-1: cannot open an SSH session: .*open failed/,
+          );
+          return true;
+        });
+      }
+      assert.equal(await v.tcpConnect("127.0.0.1", nodeExp.port, 2000), "open");
+    } finally {
+      await v.close();
+      await none.stop();
+    }
+  });
+
+  test("a probe the check's deadline stops before its own time ran out on the via host is a VantageError, not silence", async () => {
+    await via.ping("127.0.0.1", 3000); // the helper is up
+    const ac = new AbortController();
+    const silent = via.ping(ns.nsAddress, 3000, ac.signal);
+    setTimeout(() => ac.abort(new CheckTimeout(3000)), 300);
+    await assert.rejects(silent, (e: Error) => {
+      assert.ok(e instanceof VantageError, `${e.name}: ${e.message}`);
+      assert.match(
+        e.message,
+        /^vantage lan-probe: svc-1 is saturated: "ping -n -c 1 -W 2 .*" started \d+ ms late and was stopped after \d+ of its 3000 ms; no result$/,
+      );
+      return true;
+    });
+    // a probe that had its whole time on the via host and heard nothing is silence
+    assert.equal(await via.ping(ns.nsAddress, 1000), false);
   });
 
   test("sshAuthMethods and sshExec to a target through the via host (ProxyJump)", async () => {
@@ -392,7 +427,11 @@ describe("ViaProber (loopback sshd as the via host)", () => {
   });
 
   test("ping and nc missing on the via host are VantageErrors naming the tool and the host", async () => {
-    const bare = await startSshd({ env: { PATH: "/nonexistent" } });
+    // the probe helper's own tools only
+    const bin = mkdtempSync(join(tmpdir(), "keel-bin-"));
+    for (const tool of ["sh", "mktemp", "mkfifo", "cat", "rm"])
+      symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
+    const bare = await startSshd({ env: { PATH: bin } });
     const v = new ViaProber("lan-probe", { ...target(bare), host: "svc-1" });
     try {
       await assert.rejects(v.ping("127.0.0.1", 3000), (e: unknown) => {
@@ -404,6 +443,25 @@ describe("ViaProber (loopback sshd as the via host)", () => {
         v.udpProbe("127.0.0.1", 53, 3000),
         /vantage lan-probe: nc is not installed on svc-1/,
       );
+    } finally {
+      await v.close();
+      await bare.stop();
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  test("a via host without the probe helper's tools: a VantageError naming the missing tool", async () => {
+    const bare = await startSshd({ env: { PATH: "/nonexistent" } });
+    const v = new ViaProber("lan-probe", { ...target(bare), host: "svc-1" });
+    try {
+      await assert.rejects(v.ping("127.0.0.1", 3000), (e: unknown) => {
+        assert.ok(e instanceof VantageError);
+        assert.match(
+          e.message,
+          /^vantage lan-probe: the probe helper on svc-1 did not start: .*mktemp: not found$/,
+        );
+        return true;
+      });
     } finally {
       await v.close();
       await bare.stop();

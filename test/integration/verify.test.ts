@@ -11,6 +11,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { Client as SshClient } from "ssh2";
+import YAML from "yaml";
 import { loadInventory } from "../../src/inventory/load.js";
 import {
   addUndeclaredListener,
@@ -26,7 +28,7 @@ import {
   stopService,
   type Undo,
 } from "../../src/lab/faults.js";
-import { type Lab, labDown, labUp } from "../../src/lab/lab.js";
+import { type Lab, labDown, labUp, sshdConfig } from "../../src/lab/lab.js";
 import { CHECK_KINDS, type Report } from "../../src/verify/types.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -413,5 +415,136 @@ describe("keel verify on the example lab twin", { concurrency: false }, () => {
     );
     // restored: the pinned key is served again and everything passes
     assert.deepEqual(broken(verify("--strict-host-keys").report), []);
+  });
+});
+
+/**
+ * Opens one SSH connection to the via host (svc-1) and tries `n` sessions on it at once: the
+ * number sshd granted (MaxSessions in sshd_config(5)); a refused one fails with "open failed".
+ */
+async function sessionsGranted(n: number): Promise<number> {
+  const c = new SshClient();
+  await new Promise<void>((resolve, reject) => {
+    c.on("ready", () => resolve()).on("error", reject);
+    c.connect({
+      host: `${LAN}.20`,
+      port: 22,
+      username: "root",
+      privateKey: readFileSync(path.join(dir, ".keel/lab/id_ed25519")),
+      readyTimeout: 10_000,
+    });
+  });
+  try {
+    const opened = await Promise.all(
+      Array.from(
+        { length: n },
+        () =>
+          new Promise<boolean>((resolve) =>
+            c.exec("sleep 1", (err, ch) => {
+              if (err) resolve(false);
+              else ch.on("close", () => resolve(true)).resume();
+            }),
+          ),
+      ),
+    );
+    return opened.filter(Boolean).length;
+  } finally {
+    c.end();
+  }
+}
+
+/** Rewrites svc-1's sshd_config (`extra` lines appended) and has sshd re-read it (SIGHUP). */
+async function setViaSshd(extra: string[], sessions: number): Promise<void> {
+  const p = lab.state.processes.find((x) => x.host === "svc-1" && x.daemon === "sshd" && !x.fault);
+  assert.ok(p, "the lab runs sshd on svc-1");
+  writeFileSync(
+    path.join(lab.dir, "hosts", "svc-1", "sshd_config"),
+    sshdConfig(lab, "svc-1", p.port ?? 22) + extra.map((l) => `${l}\n`).join(""),
+  );
+  process.kill(p.pid, "SIGHUP");
+  // sshd re-executes itself on SIGHUP: wait until a new connection gets the intended limit
+  const until = Date.now() + 15_000;
+  for (;;) {
+    const got = await sessionsGranted(3).catch(() => -1);
+    if (got === sessions) return;
+    assert.ok(Date.now() < until, `sshd on svc-1 grants ${got} sessions, expected ${sessions}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe("a busy via vantage never produces a false failure", { concurrency: false }, () => {
+  const busy = path.join(dir, "busy.yaml");
+  before(() => {
+    // The twin's inventory plus, on each of the three hosts lan-probe may probe, 50 UDP and 50
+    // TCP services admitted only from vpn: from lan-probe each must be closed, which the twin's
+    // ruleset (policy drop, rendered from the twin's own inventory) makes it: filtered, so
+    // every one of these probes holds its UDP probe or its TCP channel for the whole timeout.
+    // Only the checks of lan-probe are run (the twin does not listen on the added ports).
+    const doc = YAML.parse(readFileSync(file, "utf8")) as {
+      hosts: Record<string, { services?: { name: string; port: string; allow: string[] }[] }>;
+    };
+    for (const host of ["gw-vpn", "mon", "gpu"]) {
+      const h = doc.hosts[host]!;
+      h.services ??= [];
+      for (let i = 0; i < 50; i++) {
+        h.services.push({ name: `u${i}`, port: `${30000 + i}/udp`, allow: ["vpn"] });
+        h.services.push({ name: `t${i}`, port: `${31000 + i}/tcp`, allow: ["vpn"] });
+      }
+    }
+    writeFileSync(busy, YAML.stringify(doc));
+  });
+  after(() => rmSync(busy, { force: true }));
+
+  test("300 checks through one via vantage at --timeout 2000, five runs in a row: every one passes", () => {
+    for (let run = 1; run <= 5; run++) {
+      const r = spawnSync(
+        process.execPath,
+        [
+          cli,
+          "verify",
+          busy,
+          "--json",
+          "--no-history",
+          "--vantage",
+          "lan-probe",
+          "--only",
+          "*@lan-probe",
+          "--timeout",
+          "2000",
+        ],
+        { encoding: "utf8", timeout: 120_000 },
+      );
+      assert.equal(r.stderr.includes("    at "), false, `no stack trace expected: ${r.stderr}`);
+      const report = JSON.parse(r.stdout) as Report;
+      const ran = report.checks.filter((c) => c.status !== "skip");
+      assert.ok(
+        ran.length >= 300,
+        `run ${run}: ${ran.length} checks ran through lan-probe, expected 300 or more`,
+      );
+      assert.ok(ran.every((c) => c.vantage === "lan-probe"));
+      const notPass = ran.filter((c) => c.status !== "pass").map((c) => `${c.id} ${c.status}: ${c.message}`);
+      assert.deepEqual(notPass, [], `run ${run}: every check through lan-probe passes`);
+      assert.ok(ran.some((c) => c.kind === "reachable" && c.status === "pass"));
+      assert.equal(r.status, 0);
+    }
+  });
+
+  test("a via host whose sshd allows one session: every check through it still passes on the healthy twin", async () => {
+    await setViaSshd(["MaxSessions 1"], 1);
+    try {
+      // lan-probe's checks, and the host-side checks of the other hosts tunnelled through svc-1
+      const { code, report } = verify("--no-history", "--timeout", "2000", "--vantage", "lan-probe");
+      const broken = report.checks.filter((c) => c.status === "fail" || c.status === "error");
+      assert.deepEqual(
+        broken.map((c) => `${c.id}: ${c.message}`),
+        [],
+      );
+      assert.ok(report.checks.filter((c) => c.vantage === "lan-probe" && c.status === "pass").length >= 15);
+      assert.ok(report.checks.some((c) => c.id === "gpu/reachable@lan-probe" && c.status === "pass"));
+      assert.ok(report.checks.some((c) => c.id === "mon/dns.records/dns@lan-probe" && c.status === "pass"));
+      assert.equal(code, 0);
+    } finally {
+      await setViaSshd([], 3);
+    }
   });
 });

@@ -5,7 +5,6 @@ import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import ipaddr from "ipaddr.js";
-import pLimit, { type LimitFunction } from "p-limit";
 import { type ClientChannel, type ConnectConfig, Client as SshClient } from "ssh2";
 import { Client as HttpClient } from "undici";
 import {
@@ -31,12 +30,16 @@ import {
   observeHostKey,
   SshPool,
 } from "./sshconn.js";
+import { ViaHelper } from "./via-helper.js";
 
 /** Options of `ViaProber`. */
 export interface ViaProberOptions {
   /** Deadline for connecting and logging in to the via host, in ms; default 10 000. */
   connectTimeoutMs?: number;
-  /** Concurrent exec channels on the via connection and on each tunnelled one; default 8. */
+  /**
+   * Concurrent exec channels on each connection tunnelled through the via host (`sshExec`);
+   * default 8. Probes on the via host itself share one session (the probe helper).
+   */
   maxChannelsPerConnection?: number;
   /**
    * The run's host key verifier, for the via host and the targets reached through it; default:
@@ -57,8 +60,10 @@ interface ChannelOpenError extends Error {
  *   target (`forwardOut`, RFC 4254 §7.2). sshd reports a failed connect with the errno text:
  *   "Connection refused" → `refused`, "No route to host"/"Network is unreachable" →
  *   `unreachable`; no answer by the timeout → `filtered`.
- * - ping / udpProbe: runs `ping -n -c 1 -W S ADDR` / `nc -u -z -v -n -w S ADDR PORT` (OpenBSD
- *   netcat) on the via host; a missing tool → VantageError naming the tool and the host.
+ * - ping / udpProbe / dnsQuery: runs `ping -n -c 1 -W S ADDR` / `nc -u -z -v -n -w S ADDR PORT`
+ *   (OpenBSD netcat) / `dig` on the via host, all through one long-lived probe helper shell in
+ *   one SSH session (`via-helper.ts`), so sshd's `MaxSessions` does not bound how many run at
+ *   once; a missing tool → VantageError naming the tool and the host.
  * - sshAuthMethods / sshExec: SSH to the target through a `direct-tcpip` channel (ssh2's `sock`
  *   option), i.e. what OpenSSH calls ProxyJump.
  *
@@ -79,8 +84,8 @@ export class ViaProber implements Prober {
   /** Set by close(): a login still under way ends its connection instead of keeping it. */
   #closed = false;
   readonly #pool: SshPool;
-  /** Bounds concurrent exec channels on the via connection (ping, nc). */
-  readonly #viaLimit: LimitFunction;
+  /** The probe helper that runs ping, nc and dig on the via host (see `helper()`). */
+  #helper: Promise<ViaHelper> | undefined;
   readonly #httpClients = new Map<string, HttpClient>();
   readonly #keys: HostKeyContext;
 
@@ -100,7 +105,6 @@ export class ViaProber implements Prober {
     const open = (address: string, port: number, timeoutMs: number) =>
       this.openStream(address, port, timeoutMs);
     this.#pool = new SshPool(open, this.#maxChannels, this.#keys);
-    this.#viaLimit = pLimit(this.#maxChannels);
   }
 
   /** `vantage NAME: cannot log in to HOST (ADDR:PORT) as USER` — prefix of via failures. */
@@ -386,6 +390,18 @@ export class ViaProber implements Prober {
     return this.#pool.exec(target, command, left, signal);
   }
 
+  /**
+   * Logs in to the via host and starts the probe helper, waiting at most `timeoutMs` ms; never
+   * rejects (a failure is reported by the probes). See `Prober.prepare`.
+   */
+  async prepare(timeoutMs: number): Promise<void> {
+    const started = this.helper().then(
+      () => undefined,
+      () => undefined,
+    );
+    await raceDeadline(started, timeoutMs, undefined, () => undefined);
+  }
+
   /** Ends the HTTP clients, the tunnelled SSH connections and the via connection (also one still logging in). */
   async close(): Promise<void> {
     this.#closed = true;
@@ -395,6 +411,8 @@ export class ViaProber implements Prober {
     const http = [...this.#httpClients.values()];
     this.#httpClients.clear();
     await this.#pool.close();
+    this.#helper?.then((h) => h.close()).catch(() => undefined);
+    this.#helper = undefined;
     this.#client?.end();
     this.#client?.destroy();
     this.#client = undefined;
@@ -402,80 +420,71 @@ export class ViaProber implements Prober {
   }
 
   /**
-   * Runs a command on the via host itself over the shared connection, at most
-   * `maxChannelsPerConnection` at a time.
-   * @throws VantageError when no session opened within `timeoutMs` (the command never ran);
-   *   ProbeError when it ran but did not finish in time.
+   * The running probe helper on the via host (`via-helper.ts`), started on first use and again
+   * after it ended. A start that failed is not remembered: the next probe tries again.
+   */
+  private helper(): Promise<ViaHelper> {
+    if (this.#helper === undefined) {
+      const label = `vantage ${this.vantage}: the probe helper on ${this.via.host}`;
+      const p = this.connection().then((client) => ViaHelper.start(client, label, this.#connectTimeoutMs));
+      this.#helper = p;
+      p.then(
+        (h) => {
+          if (this.#closed) h.close();
+        },
+        () => {
+          if (this.#helper === p) this.#helper = undefined;
+        },
+      );
+    }
+    const current = this.#helper;
+    return current.then((h) => {
+      if (h.alive) return h;
+      if (this.#helper === current) this.#helper = undefined;
+      return this.helper();
+    });
+  }
+
+  /**
+   * Runs a command on the via host itself, through the vantage's probe helper: one SSH
+   * session carries every command, so a command starts as soon as the helper runs, never
+   * behind other probes.
+   *
+   * Time: the command's `timeoutMs` starts when it starts on the via host. Waiting for the via
+   * login and for the helper is the vantage's time: a command that could not start within
+   * `timeoutMs`, or that the check's deadline (a `CheckTimeout` abort) stopped before it had
+   * its whole `timeoutMs` on the via host, rejects with `VantageError` naming the via host's
+   * saturation; it is never read as silence from the target.
+   *
+   * @throws VantageError as above, or when the helper cannot start or ends (its session was
+   *   refused, a tool it needs is missing; the message says which).
+   * @throws ProbeError when the command ran its whole `timeoutMs` without finishing.
    */
   private async execOnVia(command: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
-    const left = await this.ready(timeoutMs, signal);
-    const client = await this.connection();
-    const started = Date.now();
-    let channel: ClientChannel | undefined;
-    let gaveUp = false;
-    let requested = false;
-    const noSession = () =>
-      new VantageError(
-        requested
-          ? `vantage ${this.vantage}: sshd on ${this.via.host} did not confirm a session within ${timeoutMs} ms for "${command}"; no result`
-          : `vantage ${this.vantage}: no SSH session on ${this.via.host} within ${timeoutMs} ms to run "${command}" (all ${this.#maxChannels} in use); the probe did not run`,
+    const t0 = performance.now();
+    await this.ready(timeoutMs, signal);
+    const waitLeft = Math.max(1, timeoutMs - (performance.now() - t0));
+    const helper = await raceDeadline(this.helper(), waitLeft, signal, () => {
+      throw new VantageError(
+        `vantage ${this.vantage}: ${this.via.host} is saturated: its probe helper did not start within ${timeoutMs} ms, so "${command}" did not run`,
       );
-    const work = this.#viaLimit(
-      () =>
-        new Promise<ExecResult>((resolve, reject) => {
-          if (gaveUp || Date.now() - started >= left) {
-            reject(noSession());
-            return;
-          }
-          requested = true;
-          client.exec(command, (err, stream) => {
-            if (err) {
-              reject(
-                new VantageError(
-                  `vantage ${this.vantage}: cannot run a command on ${this.via.host}: ${err.message}`,
-                ),
-              );
-              return;
-            }
-            channel = stream;
-            let stdout = "";
-            let stderr = "";
-            let code: number | null = null;
-            stream.on("data", (b: Buffer) => {
-              stdout += b.toString("utf8");
-            });
-            stream.stderr.on("data", (b: Buffer) => {
-              stderr += b.toString("utf8");
-            });
-            stream.on("exit", (c: number | null) => {
-              code = typeof c === "number" ? c : null;
-            });
-            stream.on("close", () => resolve({ code, stdout, stderr }));
-            if (gaveUp) stream.close();
-          });
-        }),
-    );
-    return raceDeadline(
-      work,
-      left,
-      signal,
-      () => {
-        // The command never ran: nothing is known of the target, so no port state or
-        // reachability may be read into it (a UDP probe used to turn this into open|filtered).
-        if (channel === undefined) throw noSession();
+    });
+    const started = performance.now();
+    const waited = Math.round(started - t0);
+    return raceDeadline(helper.run(command), timeoutMs, signal, () => {
+      const ran = performance.now() - started;
+      if (ran >= timeoutMs - 1)
         throw new ProbeError(`"${command}" on ${this.via.host} did not finish within ${timeoutMs} ms`);
-      },
-      () => {
-        gaveUp = true;
-        channel?.close();
-      },
-    );
+      throw new VantageError(
+        `vantage ${this.vantage}: ${this.via.host} is saturated: "${command}" started ${waited} ms late and was stopped after ${Math.round(ran)} of its ${timeoutMs} ms; no result`,
+      );
+    });
   }
 
   /**
    * DNS questions by one `dig +nocmd +noall +answer +comments +time=S +tries=1 -p PORT @SERVER
-   * NAME TYPE …` (`-x ADDRESS` for PTR) on the via host (bind9-dnsutils, dig(1)): one SSH
-   * session for the whole batch. Each reply's header (`;; ->>HEADER<<- … status: RCODE`) comes
+   * NAME TYPE …` (`-x ADDRESS` for PTR) on the via host (bind9-dnsutils, dig(1)): one command
+   * (through the probe helper) for the whole batch. Each reply's header (`;; ->>HEADER<<- … status: RCODE`) comes
    * in question order: an rcode other than NOERROR/NXDOMAIN → DnsRcodeError naming it and the
    * question. Answer lines (`OWNER TTL CLASS TYPE RDATA`) are matched to the questions by owner
    * and type; no line for a question means NXDOMAIN or NODATA (`[]`). Exit 9 (no reply) →
@@ -494,21 +503,7 @@ export class ViaProber implements Prober {
       q.type === "PTR" ? `-x ${shellQuote(q.name)}` : `${shellQuote(q.name)} ${q.type}`,
     );
     const cmd = `dig +nocmd +noall +answer +comments +time=${secs} +tries=1 -p ${port} @${shellQuote(server)} ${args.join(" ")}`;
-    // sshd may refuse a session for a moment while it still counts sessions of probes that
-    // already timed out ("no more sessions", MaxSessions in sshd_config(5)): retry while the
-    // time lasts.
-    const until = Date.now() + timeoutMs;
-    let r: ExecResult;
-    for (;;) {
-      try {
-        r = await this.execOnVia(cmd, Math.max(1, until - Date.now()), signal);
-        break;
-      } catch (e) {
-        if (!(e instanceof VantageError && /open failed/.test(e.message)) || until - Date.now() < 1000)
-          throw e;
-        await new Promise((res) => setTimeout(res, 200));
-      }
-    }
+    const r = await this.execOnVia(cmd, timeoutMs, signal);
     this.assertTool("dig", r);
     if (r.code === 9)
       throw new ProbeError(`${hostPort(server, port)}: no answer (timed out, via ${this.via.host})`);

@@ -42,6 +42,8 @@ export function lazyViaProber(vantage: string, via: SshTarget, hostKeys?: HostKe
       within(timeoutMs, (p, left) => p.sshExec(target, command, left, signal)),
     dnsQuery: (server, port, questions, timeoutMs, signal) =>
       within(timeoutMs, (p, left) => p.dnsQuery(server, port, questions, left, signal)),
+    prepare: (timeoutMs) =>
+      within(timeoutMs, (p, left) => p.prepare?.(left) ?? Promise.resolve()).catch(() => undefined),
     close: async () => {
       if (real) await (await real).close();
     },

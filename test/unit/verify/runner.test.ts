@@ -165,3 +165,31 @@ test("a vantage whose prober cannot be built makes its checks error; the run goe
     ],
   );
 });
+
+test("a vantage's start-up (Prober.prepare) runs once, before any of its checks' time starts", async () => {
+  let prepared = 0;
+  let ready = false;
+  const slow = (vantage: string): Prober =>
+    ({
+      vantage,
+      prepare: async (timeoutMs: number) => {
+        prepared++;
+        assert.equal(timeoutMs, 100);
+        // longer than the checks' timeout: it must not count against them
+        await new Promise((r) => setTimeout(r, 300));
+        ready = true;
+      },
+      close: async () => undefined,
+    }) as unknown as Prober;
+  const kinds = kind(async () => ({
+    status: ready ? "pass" : "fail",
+    message: ready ? "ready" : "not ready",
+  }));
+  const specs = Array.from({ length: 5 }, (_, i) => spec(`h${i}/reachable@via`, "via"));
+  const results = await runChecks(specs, { concurrency: 5, timeoutMs: 100, kinds, proberFor: slow });
+  assert.deepEqual(
+    results.map((r) => `${r.status} ${r.message}`),
+    Array<string>(5).fill("pass ready"),
+  );
+  assert.equal(prepared, 1);
+});
