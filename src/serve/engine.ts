@@ -192,6 +192,9 @@ export class KeelEngine implements Engine {
   private readonly listeners = new Set<(e: EngineEvent) => void>();
   private readonly clock: Clock;
   private readonly limit: LimitFunction;
+  private readonly concurrency: number;
+  /** Runs handed to `limit` and not settled yet (running or waiting for a slot there). */
+  private dispatched = 0;
   private readonly timeoutMs: number;
   private readonly startupSpreadMs: number;
   private readonly kinds: Record<string, CheckKindModule>;
@@ -228,7 +231,8 @@ export class KeelEngine implements Engine {
   constructor(private readonly opts: EngineOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? ((line) => process.stderr.write(`keel serve: ${line}\n`));
-    this.limit = pLimit(opts.concurrency ?? DEFAULT_CONCURRENCY);
+    this.concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+    this.limit = pLimit(this.concurrency);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.startupSpreadMs = opts.startupSpreadMs ?? DEFAULT_STARTUP_SPREAD_MS;
     this.kinds = opts.kinds ?? checkKinds;
@@ -266,6 +270,10 @@ export class KeelEngine implements Engine {
   /** Snapshots: later results do not change the objects returned. */
   states(): CheckState[] {
     return this.order.map((e) => ({ ...e.state }));
+  }
+
+  forEachState(fn: (state: Readonly<CheckState>) => void): void {
+    for (const e of this.order) fn(e.state);
   }
 
   state(id: string): CheckState | undefined {
@@ -622,7 +630,9 @@ export class KeelEngine implements Engine {
     if (!this.running) return;
     while (this.queue.size > 0 && !KeelEngine.live(this.queue.peekKey(), this.queue.peek()!))
       this.queue.pop();
-    const next = this.queue.size > 0 ? this.queue.peekKey() : Number.POSITIVE_INFINITY;
+    let next = this.queue.size > 0 ? this.queue.peekKey() : Number.POSITIVE_INFINITY;
+    // due checks waiting for a free slot are started by the run that frees it (`settled`)
+    if (next <= this.clock.now() && this.dispatched >= this.concurrency) next = Number.POSITIVE_INFINITY;
     if (next === this.timerAt && this.timer !== undefined) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
@@ -638,20 +648,32 @@ export class KeelEngine implements Engine {
   private tick(): void {
     if (!this.running) return;
     const now = this.clock.now();
-    // Earliest first, from the queue: O(due · log n) per tick, not a scan of every check.
-    while (this.queue.size > 0 && this.queue.peekKey() <= now) {
+    // Earliest first, from the queue: O(due · log n) per tick, not a scan of every check. Only
+    // as many as there are free slots: when the engine falls behind, due checks wait here (an
+    // entry already queued) rather than as closures and promises queued in `limit` (~2.5 KB
+    // each: tens of thousands of them are hundreds of MB).
+    while (this.queue.size > 0 && this.queue.peekKey() <= now && this.dispatched < this.concurrency) {
       const at = this.queue.peekKey();
       const e = this.queue.pop()!;
-      if (KeelEngine.live(at, e)) void this.dispatch(e);
+      if (KeelEngine.live(at, e)) void this.dispatch(e, Math.min(at, now));
     }
     this.arm();
   }
 
-  /** Runs one check (under the shared limit) and applies its result. */
-  private dispatch(e: Entry): Promise<CheckResult> {
+  /** A run settled: its slot is free for the next due check. */
+  private settled(): void {
+    this.dispatched--;
+    if (this.running && this.queue.size > 0 && this.queue.peekKey() <= this.clock.now()) this.tick();
+  }
+
+  /**
+   * Runs one check (under the shared limit) and applies its result. `started`: when it was due
+   * (epoch ms; its next slot is counted from there), now by default.
+   */
+  private dispatch(e: Entry, started = this.clock.now()): Promise<CheckResult> {
     const pool = this.pool;
     const timeoutMs = Math.min(this.timeoutMs, e.sched.intervalMs);
-    const started = this.clock.now();
+    this.dispatched++;
     const run = this.limit(async () => {
       e.runStartedAt = this.clock.now();
       const [result] = await runChecks([e.spec], {
@@ -668,6 +690,7 @@ export class KeelEngine implements Engine {
           this.reschedule(e, started); // first, so the events carry the next run
           this.apply(e, result);
         } else e.claim = undefined;
+        this.settled();
         return result;
       },
       (err: unknown) => {
@@ -676,6 +699,7 @@ export class KeelEngine implements Engine {
         e.claim = undefined;
         this.log(`running ${e.spec.id} failed unexpectedly: ${(err as Error).message}`);
         if (!e.removed && !this.stopped) this.reschedule(e, started);
+        this.settled();
         throw err;
       },
     );

@@ -37,59 +37,89 @@ export interface KeelMetrics {
   close(): void;
 }
 
+/** Labels of one check's samples. */
+type CheckLabels = Record<(typeof CHECK_LABELS)[number], string>;
+
+/** One check's samples of a scrape: its labels (shared by the three gauges) and its state. */
+interface CheckRow {
+  labels: CheckLabels;
+  state: Readonly<CheckState>;
+}
+
 /**
- * Builds the registry for `engine`: per-check gauges are filled from `engine.states()` at each
+ * A per-check gauge whose samples are read from the engine's states when it is scraped, so no
+ * series of 50,000 checks is kept between scrapes (prom-client keeps a label hash, a labels
+ * object and a value object per series and gauge: tens of MB, rewritten with every result).
+ * Serialisation stays prom-client's.
+ */
+class CheckGauge extends Gauge<(typeof CHECK_LABELS)[number]> {
+  constructor(
+    name: string,
+    help: string,
+    registry: Registry,
+    private readonly rows: () => CheckRow[],
+    private readonly value: (s: Readonly<CheckState>) => number,
+  ) {
+    super({ name, help, labelNames: CHECK_LABELS, registers: [registry] });
+  }
+
+  /** prom-client's answer (name, help, type) with the values of the checks that have run. */
+  override async get() {
+    const metric = await super.get(); // no series of its own: values []
+    const value = this.value;
+    metric.values = this.rows().map((r) => ({ labels: r.labels, value: value(r.state) }));
+    return metric;
+  }
+}
+
+/**
+ * Builds the registry for `engine`: per-check gauges are read from the engine's states at each
  * scrape; counters follow the engine's events from now on.
  */
 export function createMetrics(engine: Engine): KeelMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "keel_" });
 
-  // Per-check samples follow the engine's events (a scrape of 50,000 checks then only
-  // serialises); after a reload, and at start, they are refilled from engine.states().
-  let refill = true;
-  const labelsOf = (s: CheckState) => ({
-    id: s.id,
-    kind: s.kind,
-    host: s.host,
-    service: s.service ?? "",
-    vantage: s.vantage ?? "",
-  });
-  const setCheck = (s: CheckState) => {
-    if (s.status === null) return;
-    const labels = labelsOf(s);
-    status.set(labels, STATUS_CODE[s.status]);
-    duration.set(labels, s.durationMs / 1000);
-    hard.set(labels, s.state === "hard" ? 1 : 0);
+  // The checks that have run, with their labels, read once per scrape: the three gauges' `get`
+  // run in one synchronous loop of `registry.metrics()`, and the rows are dropped after it.
+  let scrape: CheckRow[] | undefined;
+  const rows = (): CheckRow[] => {
+    if (scrape !== undefined) return scrape;
+    const out: CheckRow[] = [];
+    engine.forEachState((s) => {
+      if (s.status === null) return;
+      out.push({
+        labels: { id: s.id, kind: s.kind, host: s.host, service: s.service ?? "", vantage: s.vantage ?? "" },
+        state: s,
+      });
+    });
+    scrape = out;
+    queueMicrotask(() => {
+      scrape = undefined;
+    });
+    return out;
   };
-  const fillChecks = () => {
-    if (!refill) return;
-    refill = false;
-    status.reset();
-    duration.reset();
-    hard.reset();
-    for (const s of engine.states()) setCheck(s);
-  };
-  // registered first, so its collect runs before the other two are read
-  const status = new Gauge({
-    name: "keel_check_status",
-    help: "Latest result of each check: 0 pass, 1 fail, 2 error, 3 skip (Nagios plugin return codes)",
-    labelNames: CHECK_LABELS,
-    registers: [registry],
-    collect: fillChecks,
-  });
-  const duration = new Gauge({
-    name: "keel_check_duration_seconds",
-    help: "Duration of each check's latest run, in seconds",
-    labelNames: CHECK_LABELS,
-    registers: [registry],
-  });
-  const hard = new Gauge({
-    name: "keel_check_hard_failing",
-    help: "1 when the check is hard-failing (failed fail_after times in a row), else 0",
-    labelNames: CHECK_LABELS,
-    registers: [registry],
-  });
+  new CheckGauge(
+    "keel_check_status",
+    "Latest result of each check: 0 pass, 1 fail, 2 error, 3 skip (Nagios plugin return codes)",
+    registry,
+    rows,
+    (s) => STATUS_CODE[s.status!],
+  );
+  new CheckGauge(
+    "keel_check_duration_seconds",
+    "Duration of each check's latest run, in seconds",
+    registry,
+    rows,
+    (s) => s.durationMs / 1000,
+  );
+  new CheckGauge(
+    "keel_check_hard_failing",
+    "1 when the check is hard-failing (failed fail_after times in a row), else 0",
+    registry,
+    rows,
+    (s) => (s.state === "hard" ? 1 : 0),
+  );
 
   const results = new Counter({
     name: "keel_results_total",
@@ -111,7 +141,9 @@ export function createMetrics(engine: Engine): KeelMetrics {
     registers: [registry],
     collect() {
       const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<HardState, number>;
-      for (const s of engine.states()) counts[s.state]++;
+      engine.forEachState((s) => {
+        counts[s.state]++;
+      });
       for (const st of STATES) this.set({ state: st }, counts[st]);
     },
   });
@@ -146,13 +178,9 @@ export function createMetrics(engine: Engine): KeelMetrics {
 
   const unsubscribe = engine.subscribe((e) => {
     if (e.type === "result") {
-      if (!refill) setCheck(e.state);
       results.inc({ kind: e.result.kind, status: e.result.status });
       runDuration.observe({ kind: e.result.kind }, e.result.durationMs / 1000);
-    } else if (e.type === "state") {
-      if (!refill) setCheck(e.state);
     } else if (e.type === "reload") {
-      if (e.ok) refill = true;
       reloadOk.set(e.ok ? 1 : 0);
       reloadAt.set(Date.now() / 1000);
     }
