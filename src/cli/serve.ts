@@ -167,10 +167,12 @@ function listenProblem(err: NodeJS.ErrnoException): string {
 async function serve(file: string, flags: ServeFlags): Promise<number> {
   // The engine and the HTTP server (fastify, prom-client, undici) load only for this command,
   // so `keel verify` and the rest start without them.
-  const [{ buildServer }, { KeelEngine }] = await Promise.all([
+  const [{ buildServer }, { KeelEngine }, { limitHeapGrowth }] = await Promise.all([
     import("../serve/api.js"),
     import("../serve/engine.js"),
+    import("../serve/heap.js"),
   ]);
+  limitHeapGrowth();
   const inv = loadInventory(file);
   const tokens = new TokenTable(inv.serve.tokens);
   const log = (line: string) => process.stderr.write(`keel serve: ${line}\n`);

@@ -120,8 +120,14 @@ interface Entry {
   state: CheckState;
   /** Offset of the check's slots inside its interval, ms. */
   phaseMs: number;
-  /** The latest results as failing (true) or passing (false), oldest first, at most `window`. */
-  recent: boolean[];
+  /**
+   * The latest results as failing (1) or passing (0), at most `window`: bits of a number, the
+   * newest in bit 0, for windows up to {@link BITS_WINDOW} (a boolean array per check was ~370
+   * bytes, 19 MB for 50,000 checks); an array, oldest first, for longer windows.
+   */
+  recent: number | boolean[];
+  /** How many results `recent` holds when it is a number. */
+  recentLen: number;
   /** Turned hard and not yet back to ok. */
   hardFailing: boolean;
   /** When the state last turned hard (ISO 8601). */
@@ -169,6 +175,59 @@ export function parentId(spec: CheckSpec): string | undefined {
  */
 export function nextSlot(after: number, intervalMs: number, phaseMs: number): number {
   return phaseMs + intervalMs * (Math.floor((after - phaseMs) / intervalMs) + 1);
+}
+
+/** Longest flapping window kept as the bits of a number (a small integer: 31 bits at most). */
+const BITS_WINDOW = 30;
+
+/** The latest results of `e` as failing (true) or passing (false), oldest first. */
+function recentList(e: Entry): boolean[] {
+  if (typeof e.recent !== "number") return e.recent.slice();
+  const out: boolean[] = [];
+  for (let i = e.recentLen - 1; i >= 0; i--) out.push(((e.recent >>> i) & 1) === 1);
+  return out;
+}
+
+/** Sets the latest results of `e` (oldest first, at most `window`) in the form `window` calls for. */
+function setRecent(e: Entry, list: boolean[], window: number): void {
+  if (window > BITS_WINDOW) {
+    e.recent = list;
+    e.recentLen = 0;
+    return;
+  }
+  let bits = 0;
+  for (const failing of list) bits = (bits << 1) | (failing ? 1 : 0);
+  e.recent = bits;
+  e.recentLen = list.length;
+}
+
+/**
+ * Adds the latest result to `e.recent` (dropping the oldest beyond `window`) and returns how
+ * often passing and failing alternate within the window.
+ */
+function pushRecent(e: Entry, failing: boolean, window: number): number {
+  if (typeof e.recent !== "number" || window > BITS_WINDOW) {
+    const list = typeof e.recent === "number" ? recentList(e) : e.recent;
+    list.push(failing);
+    if (list.length > window) list.splice(0, list.length - window);
+    if (window > BITS_WINDOW) e.recent = list;
+    else setRecent(e, list, window);
+    let changes = 0;
+    for (let i = 1; i < list.length; i++) if (list[i] !== list[i - 1]) changes++;
+    return changes;
+  }
+  const len = Math.min(e.recentLen + 1, window);
+  const bits = ((e.recent << 1) | (failing ? 1 : 0)) & ((1 << window) - 1);
+  e.recent = bits;
+  e.recentLen = len;
+  // bit i and bit i+1 differ, for each pair of neighbours among the `len` latest
+  let diff = (bits ^ (bits >>> 1)) & ((1 << (len - 1)) - 1);
+  let changes = 0;
+  while (diff !== 0) {
+    diff &= diff - 1;
+    changes++;
+  }
+  return changes;
 }
 
 function isFailing(status: CheckResult["status"] | null): boolean {
@@ -522,8 +581,7 @@ export class KeelEngine implements Engine {
         else if (intervalChanged && this.running && e.inflight === undefined) {
           this.setNext(e, nextSlot(now, sched.intervalMs, phaseMs));
         }
-        const window = this.inv.serve.flapping.window;
-        if (e.recent.length > window) e.recent.splice(0, e.recent.length - window);
+        setRecent(e, recentList(e).slice(-this.inv.serve.flapping.window), this.inv.serve.flapping.window);
       } else {
         e = this.newEntry(spec, sched, phaseMs);
         if (this.running && spec.skip === undefined) {
@@ -576,7 +634,8 @@ export class KeelEngine implements Engine {
       sched,
       state,
       phaseMs,
-      recent: [],
+      recent: 0,
+      recentLen: 0,
       hardFailing: false,
       hardSince: null,
       alerting: false,
@@ -753,11 +812,7 @@ export class KeelEngine implements Engine {
     s.state = next;
 
     if (r.status !== "skip") {
-      e.recent.push(failing);
-      const window = this.inv.serve.flapping.window;
-      if (e.recent.length > window) e.recent.splice(0, e.recent.length - window);
-      let changes = 0;
-      for (let i = 1; i < e.recent.length; i++) if (e.recent[i] !== e.recent[i - 1]) changes++;
+      const changes = pushRecent(e, failing, this.inv.serve.flapping.window);
       s.flapping = changes >= this.inv.serve.flapping.changes;
     }
 

@@ -34,17 +34,19 @@ export interface KeelMetrics {
   registry: Registry;
   /** Prometheus text format (`registry.contentType`). */
   render(): Promise<string>;
+  /** The same text as `render()`, in pieces (for the HTTP answer: bounded memory). */
+  stream(): AsyncGenerator<string>;
   close(): void;
 }
 
-/** Labels of one check's samples. */
-type CheckLabels = Record<(typeof CHECK_LABELS)[number], string>;
-
-/** One check's samples of a scrape: its labels (shared by the three gauges) and its state. */
-interface CheckRow {
-  labels: CheckLabels;
-  state: Readonly<CheckState>;
-}
+/** Names of the per-check families, which `stream()` writes in chunks. */
+const CHECK_FAMILIES = new Set([
+  "keel_check_status",
+  "keel_check_duration_seconds",
+  "keel_check_hard_failing",
+]);
+/** Checks per chunk of a per-check family in `stream()`. */
+const CHUNK = 2000;
 
 /**
  * A per-check gauge whose samples are read from the engine's states when it is scraped, so no
@@ -57,17 +59,21 @@ class CheckGauge extends Gauge<(typeof CHECK_LABELS)[number]> {
     name: string,
     help: string,
     registry: Registry,
-    private readonly rows: () => CheckRow[],
+    private readonly states: () => readonly Readonly<CheckState>[],
     private readonly value: (s: Readonly<CheckState>) => number,
   ) {
     super({ name, help, labelNames: CHECK_LABELS, registers: [registry] });
   }
 
-  /** prom-client's answer (name, help, type) with the values of the checks that have run. */
+  /** prom-client's answer (name, help, type) with the values of `states()` (checks that have run). */
   override async get() {
+    const states = this.states(); // before any await: `stream()` sets what it reads synchronously
     const metric = await super.get(); // no series of its own: values []
     const value = this.value;
-    metric.values = this.rows().map((r) => ({ labels: r.labels, value: value(r.state) }));
+    metric.values = states.map((s) => ({
+      labels: { id: s.id, kind: s.kind, host: s.host, service: s.service ?? "", vantage: s.vantage ?? "" },
+      value: value(s),
+    }));
     return metric;
   }
 }
@@ -80,46 +86,66 @@ export function createMetrics(engine: Engine): KeelMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "keel_" });
 
-  // The checks that have run, with their labels, read once per scrape: the three gauges' `get`
-  // run in one synchronous loop of `registry.metrics()`, and the rows are dropped after it.
-  let scrape: CheckRow[] | undefined;
-  const rows = (): CheckRow[] => {
-    if (scrape !== undefined) return scrape;
-    const out: CheckRow[] = [];
+  /** The states of the checks that have run, in derivation order (live objects). */
+  const ran = (): Readonly<CheckState>[] => {
+    const out: Readonly<CheckState>[] = [];
     engine.forEachState((s) => {
-      if (s.status === null) return;
-      out.push({
-        labels: { id: s.id, kind: s.kind, host: s.host, service: s.service ?? "", vantage: s.vantage ?? "" },
-        state: s,
-      });
-    });
-    scrape = out;
-    queueMicrotask(() => {
-      scrape = undefined;
+      if (s.status !== null) out.push(s);
     });
     return out;
   };
+  // What the per-check gauges serialise: every check that has run (render), or one chunk (stream).
+  let chunk: readonly Readonly<CheckState>[] | undefined;
+  const states = () => chunk ?? ran();
   new CheckGauge(
     "keel_check_status",
     "Latest result of each check: 0 pass, 1 fail, 2 error, 3 skip (Nagios plugin return codes)",
     registry,
-    rows,
+    states,
     (s) => STATUS_CODE[s.status!],
   );
   new CheckGauge(
     "keel_check_duration_seconds",
     "Duration of each check's latest run, in seconds",
     registry,
-    rows,
+    states,
     (s) => s.durationMs / 1000,
   );
   new CheckGauge(
     "keel_check_hard_failing",
     "1 when the check is hard-failing (failed fail_after times in a row), else 0",
     registry,
-    rows,
+    states,
     (s) => (s.state === "hard" ? 1 : 0),
   );
+
+  /**
+   * `render()`'s text in pieces: each family of Keel's own metrics whole, each per-check family
+   * in chunks of CHUNK checks (their HELP and TYPE once), so a scrape of 50,000 checks never
+   * holds the whole 17 MB text and its 150,000 lines at once.
+   */
+  async function* stream(): AsyncGenerator<string> {
+    let first = true;
+    for (const metric of registry.getMetricsAsArray()) {
+      const name = metric.name;
+      yield first ? "" : "\n";
+      first = false;
+      if (!CHECK_FAMILIES.has(name)) {
+        yield `${await registry.getSingleMetricAsString(name)}\n`;
+        continue;
+      }
+      const all = ran();
+      for (let i = 0; i === 0 || i < all.length; i += CHUNK) {
+        // the gauge's `get` reads `chunk` synchronously, within this call
+        chunk = all.slice(i, i + CHUNK);
+        const pending = registry.getSingleMetricAsString(name);
+        chunk = undefined;
+        const text = await pending;
+        // HELP and TYPE lead the family's first chunk only
+        yield `${i === 0 ? text : text.slice(text.indexOf("\n", text.indexOf("\n") + 1) + 1)}\n`;
+      }
+    }
+  }
 
   const results = new Counter({
     name: "keel_results_total",
@@ -189,6 +215,7 @@ export function createMetrics(engine: Engine): KeelMetrics {
   return {
     registry,
     render: () => registry.metrics(),
+    stream,
     close: unsubscribe,
   };
 }
