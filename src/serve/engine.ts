@@ -122,8 +122,8 @@ interface Entry {
   phaseMs: number;
   /**
    * The latest results as failing (1) or passing (0), at most `window`: bits of a number, the
-   * newest in bit 0, for windows up to {@link BITS_WINDOW} (a boolean array per check was ~370
-   * bytes, 19 MB for 50,000 checks); an array, oldest first, for longer windows.
+   * newest in bit 0, for windows up to {@link BITS_WINDOW} (a boolean array per check was ~9 MB
+   * for 50,000 checks); an array, oldest first, for longer windows.
    */
   recent: number | boolean[];
   /** How many results `recent` holds when it is a number. */
