@@ -133,7 +133,11 @@ export const register: RegisterCommand = (program: Command) => {
 async function serve(file: string, flags: ServeFlags): Promise<number> {
   // The engine and the HTTP server (fastify, prom-client, undici) load only for this command,
   // so `keel verify` and the rest start without them.
-  const { startServe } = await import("../serve/start.js");
+  const [{ startServe }, { limitHeapGrowth }] = await Promise.all([
+    import("../serve/start.js"),
+    import("../serve/heap.js"),
+  ]);
+  limitHeapGrowth();
   const inv = loadInventory(file);
   // serve.listen was validated with the inventory
   const listen = flags.listen ?? parseInventoryListen(inv.serve.listen)!;

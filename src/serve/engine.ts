@@ -120,8 +120,14 @@ interface Entry {
   state: CheckState;
   /** Offset of the check's slots inside its interval, ms. */
   phaseMs: number;
-  /** The latest results as failing (true) or passing (false), oldest first, at most `window`. */
-  recent: boolean[];
+  /**
+   * The latest results as failing (1) or passing (0), at most `window`: bits of a number, the
+   * newest in bit 0, for windows up to {@link BITS_WINDOW} (a boolean array per check was ~9 MB
+   * for 50,000 checks); an array, oldest first, for longer windows.
+   */
+  recent: number | boolean[];
+  /** How many results `recent` holds when it is a number. */
+  recentLen: number;
   /** Turned hard and not yet back to ok. */
   hardFailing: boolean;
   /** When the state last turned hard (ISO 8601). */
@@ -171,6 +177,59 @@ export function nextSlot(after: number, intervalMs: number, phaseMs: number): nu
   return phaseMs + intervalMs * (Math.floor((after - phaseMs) / intervalMs) + 1);
 }
 
+/** Longest flapping window kept as the bits of a number (a small integer: 31 bits at most). */
+const BITS_WINDOW = 30;
+
+/** The latest results of `e` as failing (true) or passing (false), oldest first. */
+function recentList(e: Entry): boolean[] {
+  if (typeof e.recent !== "number") return e.recent.slice();
+  const out: boolean[] = [];
+  for (let i = e.recentLen - 1; i >= 0; i--) out.push(((e.recent >>> i) & 1) === 1);
+  return out;
+}
+
+/** Sets the latest results of `e` (oldest first, at most `window`) in the form `window` calls for. */
+function setRecent(e: Entry, list: boolean[], window: number): void {
+  if (window > BITS_WINDOW) {
+    e.recent = list;
+    e.recentLen = 0;
+    return;
+  }
+  let bits = 0;
+  for (const failing of list) bits = (bits << 1) | (failing ? 1 : 0);
+  e.recent = bits;
+  e.recentLen = list.length;
+}
+
+/**
+ * Adds the latest result to `e.recent` (dropping the oldest beyond `window`) and returns how
+ * often passing and failing alternate within the window.
+ */
+function pushRecent(e: Entry, failing: boolean, window: number): number {
+  if (typeof e.recent !== "number" || window > BITS_WINDOW) {
+    const list = typeof e.recent === "number" ? recentList(e) : e.recent;
+    list.push(failing);
+    if (list.length > window) list.splice(0, list.length - window);
+    if (window > BITS_WINDOW) e.recent = list;
+    else setRecent(e, list, window);
+    let changes = 0;
+    for (let i = 1; i < list.length; i++) if (list[i] !== list[i - 1]) changes++;
+    return changes;
+  }
+  const len = Math.min(e.recentLen + 1, window);
+  const bits = ((e.recent << 1) | (failing ? 1 : 0)) & ((1 << window) - 1);
+  e.recent = bits;
+  e.recentLen = len;
+  // bit i and bit i+1 differ, for each pair of neighbours among the `len` latest
+  let diff = (bits ^ (bits >>> 1)) & ((1 << (len - 1)) - 1);
+  let changes = 0;
+  while (diff !== 0) {
+    diff &= diff - 1;
+    changes++;
+  }
+  return changes;
+}
+
 function isFailing(status: CheckResult["status"] | null): boolean {
   return status === "fail" || status === "error";
 }
@@ -192,6 +251,9 @@ export class KeelEngine implements Engine {
   private readonly listeners = new Set<(e: EngineEvent) => void>();
   private readonly clock: Clock;
   private readonly limit: LimitFunction;
+  private readonly concurrency: number;
+  /** Runs handed to `limit` and not settled yet (running or waiting for a slot there). */
+  private dispatched = 0;
   private readonly timeoutMs: number;
   private readonly startupSpreadMs: number;
   private readonly kinds: Record<string, CheckKindModule>;
@@ -228,7 +290,8 @@ export class KeelEngine implements Engine {
   constructor(private readonly opts: EngineOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? ((line) => process.stderr.write(`keel serve: ${line}\n`));
-    this.limit = pLimit(opts.concurrency ?? DEFAULT_CONCURRENCY);
+    this.concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+    this.limit = pLimit(this.concurrency);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.startupSpreadMs = opts.startupSpreadMs ?? DEFAULT_STARTUP_SPREAD_MS;
     this.kinds = opts.kinds ?? checkKinds;
@@ -266,6 +329,10 @@ export class KeelEngine implements Engine {
   /** Snapshots: later results do not change the objects returned. */
   states(): CheckState[] {
     return this.order.map((e) => ({ ...e.state }));
+  }
+
+  forEachState(fn: (state: Readonly<CheckState>) => void): void {
+    for (const e of this.order) fn(e.state);
   }
 
   state(id: string): CheckState | undefined {
@@ -514,8 +581,7 @@ export class KeelEngine implements Engine {
         else if (intervalChanged && this.running && e.inflight === undefined) {
           this.setNext(e, nextSlot(now, sched.intervalMs, phaseMs));
         }
-        const window = this.inv.serve.flapping.window;
-        if (e.recent.length > window) e.recent.splice(0, e.recent.length - window);
+        setRecent(e, recentList(e).slice(-this.inv.serve.flapping.window), this.inv.serve.flapping.window);
       } else {
         e = this.newEntry(spec, sched, phaseMs);
         if (this.running && spec.skip === undefined) {
@@ -568,7 +634,8 @@ export class KeelEngine implements Engine {
       sched,
       state,
       phaseMs,
-      recent: [],
+      recent: 0,
+      recentLen: 0,
       hardFailing: false,
       hardSince: null,
       alerting: false,
@@ -622,7 +689,9 @@ export class KeelEngine implements Engine {
     if (!this.running) return;
     while (this.queue.size > 0 && !KeelEngine.live(this.queue.peekKey(), this.queue.peek()!))
       this.queue.pop();
-    const next = this.queue.size > 0 ? this.queue.peekKey() : Number.POSITIVE_INFINITY;
+    let next = this.queue.size > 0 ? this.queue.peekKey() : Number.POSITIVE_INFINITY;
+    // due checks waiting for a free slot are started by the run that frees it (`settled`)
+    if (next <= this.clock.now() && this.dispatched >= this.concurrency) next = Number.POSITIVE_INFINITY;
     if (next === this.timerAt && this.timer !== undefined) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
@@ -638,20 +707,32 @@ export class KeelEngine implements Engine {
   private tick(): void {
     if (!this.running) return;
     const now = this.clock.now();
-    // Earliest first, from the queue: O(due · log n) per tick, not a scan of every check.
-    while (this.queue.size > 0 && this.queue.peekKey() <= now) {
+    // Earliest first, from the queue: O(due · log n) per tick, not a scan of every check. Only
+    // as many as there are free slots: when the engine falls behind, due checks wait here (an
+    // entry already queued) rather than as closures and promises queued in `limit` (~2.5 KB
+    // each: tens of thousands of them are hundreds of MB).
+    while (this.queue.size > 0 && this.queue.peekKey() <= now && this.dispatched < this.concurrency) {
       const at = this.queue.peekKey();
       const e = this.queue.pop()!;
-      if (KeelEngine.live(at, e)) void this.dispatch(e);
+      if (KeelEngine.live(at, e)) void this.dispatch(e, Math.min(at, now));
     }
     this.arm();
   }
 
-  /** Runs one check (under the shared limit) and applies its result. */
-  private dispatch(e: Entry): Promise<CheckResult> {
+  /** A run settled: its slot is free for the next due check. */
+  private settled(): void {
+    this.dispatched--;
+    if (this.running && this.queue.size > 0 && this.queue.peekKey() <= this.clock.now()) this.tick();
+  }
+
+  /**
+   * Runs one check (under the shared limit) and applies its result. `started`: when it was due
+   * (epoch ms; its next slot is counted from there), now by default.
+   */
+  private dispatch(e: Entry, started = this.clock.now()): Promise<CheckResult> {
     const pool = this.pool;
     const timeoutMs = Math.min(this.timeoutMs, e.sched.intervalMs);
-    const started = this.clock.now();
+    this.dispatched++;
     const run = this.limit(async () => {
       e.runStartedAt = this.clock.now();
       const [result] = await runChecks([e.spec], {
@@ -668,6 +749,7 @@ export class KeelEngine implements Engine {
           this.reschedule(e, started); // first, so the events carry the next run
           this.apply(e, result);
         } else e.claim = undefined;
+        this.settled();
         return result;
       },
       (err: unknown) => {
@@ -676,6 +758,7 @@ export class KeelEngine implements Engine {
         e.claim = undefined;
         this.log(`running ${e.spec.id} failed unexpectedly: ${(err as Error).message}`);
         if (!e.removed && !this.stopped) this.reschedule(e, started);
+        this.settled();
         throw err;
       },
     );
@@ -729,11 +812,7 @@ export class KeelEngine implements Engine {
     s.state = next;
 
     if (r.status !== "skip") {
-      e.recent.push(failing);
-      const window = this.inv.serve.flapping.window;
-      if (e.recent.length > window) e.recent.splice(0, e.recent.length - window);
-      let changes = 0;
-      for (let i = 1; i < e.recent.length; i++) if (e.recent[i] !== e.recent[i - 1]) changes++;
+      const changes = pushRecent(e, failing, this.inv.serve.flapping.window);
       s.flapping = changes >= this.inv.serve.flapping.changes;
     }
 

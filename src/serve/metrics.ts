@@ -34,62 +34,118 @@ export interface KeelMetrics {
   registry: Registry;
   /** Prometheus text format (`registry.contentType`). */
   render(): Promise<string>;
+  /** The same text as `render()`, in pieces (for the HTTP answer: bounded memory). */
+  stream(): AsyncGenerator<string>;
   close(): void;
 }
 
+/** Names of the per-check families, which `stream()` writes in chunks. */
+const CHECK_FAMILIES = new Set([
+  "keel_check_status",
+  "keel_check_duration_seconds",
+  "keel_check_hard_failing",
+]);
+/** Checks per chunk of a per-check family in `stream()`. */
+const CHUNK = 2000;
+
 /**
- * Builds the registry for `engine`: per-check gauges are filled from `engine.states()` at each
+ * A per-check gauge whose samples are read from the engine's states when it is scraped, so no
+ * series of 50,000 checks is kept between scrapes (prom-client keeps a label hash, a labels
+ * object and a value object per series and gauge: tens of MB, rewritten with every result).
+ * Serialisation stays prom-client's.
+ */
+class CheckGauge extends Gauge<(typeof CHECK_LABELS)[number]> {
+  constructor(
+    name: string,
+    help: string,
+    registry: Registry,
+    private readonly states: () => readonly Readonly<CheckState>[],
+    private readonly value: (s: Readonly<CheckState>) => number,
+  ) {
+    super({ name, help, labelNames: CHECK_LABELS, registers: [registry] });
+  }
+
+  /** prom-client's answer (name, help, type) with the values of `states()` (checks that have run). */
+  override async get() {
+    const states = this.states(); // before any await: `stream()` sets what it reads synchronously
+    const metric = await super.get(); // no series of its own: values []
+    const value = this.value;
+    metric.values = states.map((s) => ({
+      labels: { id: s.id, kind: s.kind, host: s.host, service: s.service ?? "", vantage: s.vantage ?? "" },
+      value: value(s),
+    }));
+    return metric;
+  }
+}
+
+/**
+ * Builds the registry for `engine`: per-check gauges are read from the engine's states at each
  * scrape; counters follow the engine's events from now on.
  */
 export function createMetrics(engine: Engine): KeelMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "keel_" });
 
-  // Per-check samples follow the engine's events (a scrape of 50,000 checks then only
-  // serialises); after a reload, and at start, they are refilled from engine.states().
-  let refill = true;
-  const labelsOf = (s: CheckState) => ({
-    id: s.id,
-    kind: s.kind,
-    host: s.host,
-    service: s.service ?? "",
-    vantage: s.vantage ?? "",
-  });
-  const setCheck = (s: CheckState) => {
-    if (s.status === null) return;
-    const labels = labelsOf(s);
-    status.set(labels, STATUS_CODE[s.status]);
-    duration.set(labels, s.durationMs / 1000);
-    hard.set(labels, s.state === "hard" ? 1 : 0);
+  /** The states of the checks that have run, in derivation order (live objects). */
+  const ran = (): Readonly<CheckState>[] => {
+    const out: Readonly<CheckState>[] = [];
+    engine.forEachState((s) => {
+      if (s.status !== null) out.push(s);
+    });
+    return out;
   };
-  const fillChecks = () => {
-    if (!refill) return;
-    refill = false;
-    status.reset();
-    duration.reset();
-    hard.reset();
-    for (const s of engine.states()) setCheck(s);
-  };
-  // registered first, so its collect runs before the other two are read
-  const status = new Gauge({
-    name: "keel_check_status",
-    help: "Latest result of each check: 0 pass, 1 fail, 2 error, 3 skip (Nagios plugin return codes)",
-    labelNames: CHECK_LABELS,
-    registers: [registry],
-    collect: fillChecks,
-  });
-  const duration = new Gauge({
-    name: "keel_check_duration_seconds",
-    help: "Duration of each check's latest run, in seconds",
-    labelNames: CHECK_LABELS,
-    registers: [registry],
-  });
-  const hard = new Gauge({
-    name: "keel_check_hard_failing",
-    help: "1 when the check is hard-failing (failed fail_after times in a row), else 0",
-    labelNames: CHECK_LABELS,
-    registers: [registry],
-  });
+  // What the per-check gauges serialise: every check that has run (render), or one chunk (stream).
+  let chunk: readonly Readonly<CheckState>[] | undefined;
+  const states = () => chunk ?? ran();
+  new CheckGauge(
+    "keel_check_status",
+    "Latest result of each check: 0 pass, 1 fail, 2 error, 3 skip (Nagios plugin return codes)",
+    registry,
+    states,
+    (s) => STATUS_CODE[s.status!],
+  );
+  new CheckGauge(
+    "keel_check_duration_seconds",
+    "Duration of each check's latest run, in seconds",
+    registry,
+    states,
+    (s) => s.durationMs / 1000,
+  );
+  new CheckGauge(
+    "keel_check_hard_failing",
+    "1 when the check is hard-failing (failed fail_after times in a row), else 0",
+    registry,
+    states,
+    (s) => (s.state === "hard" ? 1 : 0),
+  );
+
+  /**
+   * `render()`'s text in pieces: each family of Keel's own metrics whole, each per-check family
+   * in chunks of CHUNK checks (their HELP and TYPE once), so a scrape of 50,000 checks never
+   * holds the whole 17 MB text and its 150,000 lines at once.
+   */
+  async function* stream(): AsyncGenerator<string> {
+    let first = true;
+    for (const metric of registry.getMetricsAsArray()) {
+      const name = metric.name;
+      yield first ? "" : "\n";
+      first = false;
+      if (!CHECK_FAMILIES.has(name)) {
+        yield `${await registry.getSingleMetricAsString(name)}\n`;
+        continue;
+      }
+      const all = ran();
+      for (let i = 0; i === 0 || i < all.length; i += CHUNK) {
+        // the gauge's `get` reads `chunk` synchronously, within this call
+        chunk = all.slice(i, i + CHUNK);
+        const pending = registry.getSingleMetricAsString(name);
+        chunk = undefined;
+        const text = await pending;
+        // HELP and TYPE lead the family's first chunk only
+        yield `${i === 0 ? text : text.slice(text.indexOf("\n", text.indexOf("\n") + 1) + 1)}\n`;
+      }
+    }
+  }
 
   const results = new Counter({
     name: "keel_results_total",
@@ -111,7 +167,9 @@ export function createMetrics(engine: Engine): KeelMetrics {
     registers: [registry],
     collect() {
       const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<HardState, number>;
-      for (const s of engine.states()) counts[s.state]++;
+      engine.forEachState((s) => {
+        counts[s.state]++;
+      });
       for (const st of STATES) this.set({ state: st }, counts[st]);
     },
   });
@@ -146,13 +204,9 @@ export function createMetrics(engine: Engine): KeelMetrics {
 
   const unsubscribe = engine.subscribe((e) => {
     if (e.type === "result") {
-      if (!refill) setCheck(e.state);
       results.inc({ kind: e.result.kind, status: e.result.status });
       runDuration.observe({ kind: e.result.kind }, e.result.durationMs / 1000);
-    } else if (e.type === "state") {
-      if (!refill) setCheck(e.state);
     } else if (e.type === "reload") {
-      if (e.ok) refill = true;
       reloadOk.set(e.ok ? 1 : 0);
       reloadAt.set(Date.now() / 1000);
     }
@@ -161,6 +215,7 @@ export function createMetrics(engine: Engine): KeelMetrics {
   return {
     registry,
     render: () => registry.metrics(),
+    stream,
     close: unsubscribe,
   };
 }

@@ -62,6 +62,9 @@ export class MemoryEngine implements Engine {
   states(): CheckState[] {
     return this.list;
   }
+  forEachState(fn: (state: Readonly<CheckState>) => void): void {
+    for (const s of this.list) fn(s);
+  }
   state(id: string): CheckState | undefined {
     return this.byId.get(id);
   }

@@ -233,6 +233,67 @@ test("a check never overlaps itself, and concurrency is bounded", async () => {
   assert.ok(most <= 2);
 });
 
+test("behind its schedule, due checks wait in the schedule, not in the concurrency limit: Run now takes the next free slot", async () => {
+  // Due checks used to be handed to the concurrency limit at once, each as closures and promises
+  // (~2.5 KB: hundreds of MB for a backlog of 50,000 checks), and a Run now queued behind them.
+  const clock = new FakeClock();
+  const order: string[] = [];
+  const release: (() => void)[] = [];
+  let hold = true;
+  const slow: Record<string, CheckKindModule> = {};
+  for (const kind of ["reachable", "port.open", "http"]) {
+    slow[kind] = {
+      kind: kind as CheckKindModule["kind"],
+      run: (spec) =>
+        new Promise((resolve) => {
+          order.push(spec.id);
+          const done = () => resolve({ status: "pass", message: "ok" });
+          if (hold) release.push(done);
+          else done();
+        }),
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), "keel-engine-"));
+  writeFileSync(join(dir, "keel.yaml"), SITE);
+  const engine = new KeelEngine({
+    file: join(dir, "keel.yaml"),
+    clock,
+    kinds: slow,
+    probers: () => () => unusedProber,
+    concurrency: 1,
+    log: () => undefined,
+  });
+  cleanups.push(async () => {
+    hold = false;
+    for (const r of release.splice(0)) r();
+    await engine.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  engine.start();
+  await clock.advance(30_000, async () => {
+    await new Promise((r) => setImmediate(r));
+  });
+  assert.equal(order.length, 1, "one slot: one check running, the other due ones waiting");
+  // the check due last among those waiting: with a FIFO of due checks it would start last
+  const ids = engine
+    .states()
+    .filter((s) => s.state !== "skipped")
+    .map((s) => s.id);
+  const firstDue = (id: string) => {
+    const spec = engine.states().find((s) => s.id === id)!;
+    const interval = spec.kind === "http" ? 5000 : 10_000;
+    return Math.floor((fnv1a(id) / 2 ** 32) * Math.min(interval, 10_000));
+  };
+  const target = ids.filter((id) => id !== order[0]).sort((a, b) => firstDue(b) - firstDue(a))[0]!;
+  const ran = engine.runNow({ glob: target });
+  release.shift()!();
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(order[1], target, `Run now of ${target} starts in the next free slot (${order.join(", ")})`);
+  hold = false;
+  for (const r of release.splice(0)) r();
+  await ran;
+});
+
 // ---- states -------------------------------------------------------------------------------------
 
 test("soft → hard after fail_after failures, hard → ok after recover_after passes (defaults from YAML)", async () => {

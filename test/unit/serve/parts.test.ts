@@ -125,6 +125,15 @@ describe("metrics", () => {
     for (let i = 0; i < 3; i++) await engine.runNow({ all: true });
     engine.reload([{ pos, message: "bad" }]);
     const text = await m.render();
+    let streamed = "";
+    for await (const piece of m.stream()) streamed += piece;
+    // the process's own samples (CPU, memory) move between the two; everything else is the same
+    const steady = (t: string) =>
+      t
+        .split("\n")
+        .filter((l) => !/^keel_(process|nodejs)_/.test(l))
+        .join("\n");
+    assert.equal(steady(streamed), steady(text), "stream() writes render()'s text");
     assert.match(m.registry.contentType, /^text\/plain; version=0\.0\.4/);
     const samples = parseMetrics(text);
     const find = (name: string, labels: Record<string, string>) =>
@@ -309,6 +318,9 @@ describe("scale", () => {
     assert.match(metrics.body, /keel_results_total\{kind="sysctl",status="fail"\} 4/);
     assert.equal(metrics.statusCode, 200);
     assert.equal(metrics.body.match(/^keel_check_status\{/gm)?.length, 50_000);
+    for (const family of ["keel_check_status", "keel_check_duration_seconds", "keel_check_hard_failing"])
+      assert.equal(metrics.body.match(new RegExp(`^# (HELP|TYPE) ${family} `, "gm"))?.length, 2, family);
+    assert.equal(metrics.body.match(/^keel_check_hard_failing\{/gm)?.length, 50_000);
     const times = {
       hostsFailing: hosts.ms,
       hostPageAvg: hostPage / 50,
