@@ -3,9 +3,9 @@
  * on 127.0.0.1 at free ports (or inside a network namespace), each in a temp directory.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 
 /** A free TCP port on 127.0.0.1 (bound then released). */
@@ -139,12 +139,34 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   ].join("\n");
   writeFileSync(join(dir, "sshd_config"), `${conf}\n`);
   const logFile = opts.log ? join(dir, "sshd.log") : "";
-  const argv = [
+  const sshd = [
     "/usr/sbin/sshd",
     "-D",
     ...(opts.log ? ["-E", logFile] : ["-e"]),
     "-f",
     join(dir, "sshd_config"),
+  ];
+  // In a mount namespace of its own, the login user's start-up files are Debian's defaults from
+  // /etc/skel (or empty), as on the lab twin: bash sources ~/.bashrc even for a command run by
+  // sshd, and an operator's dotfiles (pyenv, nvm, ...) can take seconds a command on a loaded
+  // machine, which would be charged to the probes under test.
+  const home = userInfo().homedir;
+  const binds = [".bashrc", ".profile", ".bash_profile", ".bash_login"]
+    .map((f) => {
+      const src = existsSync(`/etc/skel/${f}`) ? `/etc/skel/${f}` : "/dev/null";
+      return `[ -f '${home}/${f}' ] && mount --bind ${src} '${home}/${f}'; `;
+    })
+    .join("");
+  const argv = [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    `${binds}exec "$@"`,
+    "sh",
+    ...sshd,
   ];
   const proc = opts.netns
     ? spawn("ip", ["netns", "exec", opts.netns, ...argv], { stdio: ["ignore", "pipe", "pipe"] })

@@ -248,11 +248,22 @@ describe("keel verify on the example lab twin", { concurrency: false }, () => {
       () => removeWireguardPeer(lab, "gw-vpn", "admin"),
       () => {
         const { report } = verify();
-        assert.deepEqual(broken(report), ["gw-vpn/wireguard.peers/wg0"]);
+        // with its only peer gone, nothing handshakes through the WireGuard port any more: the
+        // port checks have no observation left (error), and only wireguard.peers fails
+        assert.deepEqual(broken(report), [
+          "gw-vpn/port.open/wireguard@admin",
+          "gw-vpn/port.open/wireguard@lan-probe",
+          "gw-vpn/wireguard.peers/wg0",
+        ]);
+        assert.equal(check(report, "gw-vpn/wireguard.peers/wg0").status, "fail");
         assert.match(
           check(report, "gw-vpn/wireguard.peers/wg0").message,
           /peer admin \(10\.45\.0\.250\) is not configured on wg0/,
         );
+        for (const id of ["gw-vpn/port.open/wireguard@admin", "gw-vpn/port.open/wireguard@lan-probe"]) {
+          assert.equal(check(report, id).status, "error", id);
+          assert.match(check(report, id).message, /not observed/, id);
+        }
       },
     );
   });
@@ -475,19 +486,21 @@ async function setViaSshd(extra: string[], sessions: number): Promise<void> {
 describe("a busy via vantage never produces a false failure", { concurrency: false }, () => {
   const busy = path.join(dir, "busy.yaml");
   before(() => {
-    // The twin's inventory plus, on each of the three hosts lan-probe may probe, 50 UDP and 50
-    // TCP services admitted only from vpn: from lan-probe each must be closed, which the twin's
-    // ruleset (policy drop, rendered from the twin's own inventory) makes it: filtered, so
-    // every one of these probes holds its UDP probe or its TCP channel for the whole timeout.
+    // The twin's inventory plus, on each of the three hosts lan-probe may probe, 50 DNS (UDP)
+    // and 50 TCP services admitted only from vpn: from lan-probe each must be closed, which the
+    // twin's ruleset (policy drop, rendered from the twin's own inventory) makes it: filtered,
+    // so every one of these probes holds its DNS query (a command on the via host) or its TCP
+    // channel for the whole timeout. (A UDP service without a protocol probe would be `error`
+    // on silence: UDP cannot tell filtered from open without an answer.)
     // Only the checks of lan-probe are run (the twin does not listen on the added ports).
     const doc = YAML.parse(readFileSync(file, "utf8")) as {
-      hosts: Record<string, { services?: { name: string; port: string; allow: string[] }[] }>;
+      hosts: Record<string, { services?: { name: string; port: string; kind?: string; allow: string[] }[] }>;
     };
     for (const host of ["gw-vpn", "mon", "gpu"]) {
       const h = doc.hosts[host]!;
       h.services ??= [];
       for (let i = 0; i < 50; i++) {
-        h.services.push({ name: `u${i}`, port: `${30000 + i}/udp`, allow: ["vpn"] });
+        h.services.push({ name: `u${i}`, port: `${30000 + i}/udp`, kind: "dns", allow: ["vpn"] });
         h.services.push({ name: `t${i}`, port: `${31000 + i}/tcp`, allow: ["vpn"] });
       }
     }

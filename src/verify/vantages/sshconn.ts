@@ -231,12 +231,13 @@ export class SshPool {
         }
         let channel: ClientChannel | undefined;
         let gaveUp = false;
+        const onChannel = (c: ClientChannel) => {
+          channel = c;
+          // a channel that opens after the deadline would outlive its slot: close it at once
+          if (gaveUp) c.close();
+        };
         return raceDeadline(
-          runOnce(conn.client, command, (c) => {
-            channel = c;
-            // a channel that opens after the deadline would outlive its slot: close it at once
-            if (gaveUp) c.close();
-          }),
+          runWhileRefused(conn.client, command, onChannel, () => gaveUp),
           left,
           signal,
           () => {
@@ -351,6 +352,35 @@ export class SshPool {
 }
 
 /** Runs one command on an open connection; `onChannel` receives the channel for cleanup. */
+/** Wait before asking again for a session sshd refused ("no more sessions"), in ms. */
+const SESSION_RETRY_MS = 50;
+
+/**
+ * `runOnce`, asked again while sshd refuses the session with "open failed": sshd counts a
+ * session until it has reaped the command's process, which can be a moment after the channel
+ * closed, so a new channel opened right then can be refused ("no more sessions", `MaxSessions`
+ * in sshd_config(5)) though this pool keeps fewer open. Stops asking once `gaveUp()` (the
+ * caller's deadline passed); any other failure is final.
+ */
+async function runWhileRefused(
+  client: Client,
+  command: string,
+  onChannel: (c: ClientChannel) => void,
+  gaveUp: () => boolean,
+): Promise<ExecResult> {
+  for (;;) {
+    try {
+      return await runOnce(client, command, onChannel);
+    } catch (e) {
+      if (gaveUp() || !(e instanceof SessionRefused)) throw e;
+      await new Promise((r) => setTimeout(r, SESSION_RETRY_MS));
+    }
+  }
+}
+
+/** sshd refused to open a session channel (SSH_MSG_CHANNEL_OPEN_FAILURE, RFC 4254 §5.1). */
+class SessionRefused extends ProbeError {}
+
 function runOnce(
   client: Client,
   command: string,
@@ -359,7 +389,8 @@ function runOnce(
   return new Promise<ExecResult>((resolve, reject) => {
     client.exec(command, (err, stream) => {
       if (err) {
-        reject(new ProbeError(`cannot run "${command}": ${err.message}`));
+        const Refused = /open failed/.test(err.message) ? SessionRefused : ProbeError;
+        reject(new Refused(`cannot run "${command}": ${err.message}`));
         return;
       }
       onChannel(stream);
