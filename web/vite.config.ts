@@ -10,6 +10,18 @@ export default defineConfig({
   root: import.meta.dirname,
   base: "./",
   plugins: [react()],
+  // Preact's React-compatible API instead of React itself: the same components in a bundle a
+  // quarter of the size, which a loaded small machine parses and runs in a fraction of the time
+  // (the dashboard's first render is judged in the serve bench).
+  resolve: {
+    alias: [
+      { find: /^react-dom\/client$/, replacement: "preact/compat/client" },
+      { find: /^react-dom$/, replacement: "preact/compat" },
+      { find: /^react\/jsx-runtime$/, replacement: "preact/jsx-runtime" },
+      { find: /^react\/jsx-dev-runtime$/, replacement: "preact/jsx-runtime" },
+      { find: /^react$/, replacement: "preact/compat" },
+    ],
+  },
   build: {
     outDir: path.resolve(import.meta.dirname, "../dist/web"),
     emptyOutDir: true,

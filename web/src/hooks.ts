@@ -179,6 +179,9 @@ export function usePagedList<T>(base: string, pageSize = 200): PagedList<T> {
 
   const ensure = useCallback(
     (start: number, end: number) => {
+      // An empty range (the list before its first page arrived) needs no page: the reset
+      // effect loads page 0, and asking here too would fetch it twice.
+      if (end <= start) return;
       const first = Math.floor(start / pageSize);
       const last = Math.floor(Math.max(start, end - 1) / pageSize);
       for (let p = first; p <= last; p++) if (!pages.current.has(p)) load(p, generation.current);
