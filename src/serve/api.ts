@@ -32,7 +32,7 @@ import { createMetrics } from "./metrics.js";
 import { buildOpenApi, type RouteRecord } from "./openapi.js";
 import { errors, paging, ref, SHARED_SCHEMAS } from "./schemas.js";
 import { SD_KINDS, type SdKind, scrapeTargets } from "./sd.js";
-import type { CheckState, Engine, EngineEvent, HardState, RunSelector } from "./types.js";
+import type { CheckState, CheckStateView, Engine, EngineEvent, HardState, RunSelector } from "./types.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -562,7 +562,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       };
       // the live states, not copies (50,000 objects a second with a dashboard open): only the
       // failing ones that are answered are copied, below
-      const failing: Readonly<CheckState>[] = [];
+      const failing: Readonly<CheckStateView>[] = [];
       engine.forEachState((s) => {
         counts.checks++;
         counts[s.status ?? "unknown"]++;
@@ -580,7 +580,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
           total: hosts.length,
           failing: hosts.filter((h) => h.counts.fail + h.counts.error > 0).length,
         },
-        failing: failing.slice(0, MAX_FAILING).map((s) => ({ ...s })),
+        failing: failing
+          .slice(0, MAX_FAILING)
+          .map((s) => engine.state(s.id))
+          .filter((s) => s !== undefined),
         problems: engine.problems(),
         reloadedAt,
         startedAt,

@@ -61,7 +61,7 @@ import { AlertDispatcher, type AlertOptions } from "./alerts.js";
 import { type Clock, systemClock } from "./clock.js";
 import { ProberPool } from "./probers.js";
 import { MinQueue } from "./queue.js";
-import type { CheckState, Engine, EngineEvent, HardState, RunSelector } from "./types.js";
+import type { CheckState, CheckStateView, Engine, EngineEvent, HardState, RunSelector } from "./types.js";
 
 /** Where results go: the store (src/store/types.ts `ResultStore`) fits. */
 export interface ResultSink {
@@ -117,7 +117,12 @@ export interface EngineOptions {
 interface Entry {
   spec: CheckSpec;
   sched: CheckSchedule;
-  state: CheckState;
+  /** The state without its times (kept below as epoch ms; `publicState` writes them out). */
+  state: CheckStateView;
+  /** When `state.state` last changed, epoch ms; NaN before the first result. */
+  sinceMs: number;
+  /** When the latest result arrived, epoch ms; NaN before the first result. */
+  lastRunMs: number;
   /** Offset of the check's slots inside its interval, ms. */
   phaseMs: number;
   /**
@@ -130,12 +135,12 @@ interface Entry {
   recentLen: number;
   /** Turned hard and not yet back to ok. */
   hardFailing: boolean;
-  /** When the state last turned hard (ISO 8601). */
-  hardSince: string | null;
+  /** When the state last turned hard, epoch ms; NaN when it never did. */
+  hardSinceMs: number;
   /** Its alert is firing. */
   alerting: boolean;
-  /** The `hardSince` for which the parent was asked before alerting (Nagios' on-demand host check). */
-  parentAskedFor: string | null;
+  /** The `hardSinceMs` for which the parent was asked before alerting (Nagios' on-demand host check); NaN: none. */
+  parentAskedFor: number;
   /** When the latest run started (epoch ms; after waiting for a concurrency slot). */
   runStartedAt: number;
   /** When the parent last passed after failing (epoch ms): runs started before saw the outage. */
@@ -238,6 +243,26 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** The first of `times` that is a finite number (epoch ms). */
+function firstFinite(...times: number[]): number {
+  return times.find(Number.isFinite) ?? Number.NaN;
+}
+
+/** `ms` as ISO 8601, or null when it is NaN or infinite (not set). */
+function isoOrNull(ms: number): string | null {
+  return Number.isFinite(ms) ? iso(ms) : null;
+}
+
+/** A copy of `e`'s state with its times as ISO 8601: what leaves the engine. */
+function publicState(e: Entry): CheckState {
+  return {
+    ...e.state,
+    since: isoOrNull(e.sinceMs),
+    lastRunAt: isoOrNull(e.lastRunMs),
+    nextRunAt: isoOrNull(e.nextAt),
+  };
+}
+
 /**
  * The engine (see the module doc). Construct it, then `start()`; `stop()` ends it.
  * `startEngine` does both the way `keel serve` wants.
@@ -328,16 +353,16 @@ export class KeelEngine implements Engine {
 
   /** Snapshots: later results do not change the objects returned. */
   states(): CheckState[] {
-    return this.order.map((e) => ({ ...e.state }));
+    return this.order.map(publicState);
   }
 
-  forEachState(fn: (state: Readonly<CheckState>) => void): void {
+  forEachState(fn: (state: Readonly<CheckStateView>) => void): void {
     for (const e of this.order) fn(e.state);
   }
 
   state(id: string): CheckState | undefined {
     const e = this.entries.get(id);
-    return e ? { ...e.state } : undefined;
+    return e ? publicState(e) : undefined;
   }
 
   subscribe(listener: (e: EngineEvent) => void): () => void {
@@ -613,7 +638,7 @@ export class KeelEngine implements Engine {
 
   private newEntry(spec: CheckSpec, sched: CheckSchedule, phaseMs: number): Entry {
     const skipped = spec.skip !== undefined;
-    const state: CheckState = {
+    const state: CheckStateView = {
       id: spec.id,
       kind: spec.kind,
       host: spec.host,
@@ -622,9 +647,6 @@ export class KeelEngine implements Engine {
       durationMs: 0,
       state: skipped ? "skipped" : "unknown",
       consecutive: 0,
-      since: null,
-      lastRunAt: null,
-      nextRunAt: null,
       flapping: false,
     };
     if (spec.service !== undefined) state.service = spec.service;
@@ -633,13 +655,15 @@ export class KeelEngine implements Engine {
       spec,
       sched,
       state,
+      sinceMs: Number.NaN,
+      lastRunMs: Number.NaN,
       phaseMs,
       recent: 0,
       recentLen: 0,
       hardFailing: false,
-      hardSince: null,
+      hardSinceMs: Number.NaN,
       alerting: false,
-      parentAskedFor: null,
+      parentAskedFor: Number.NaN,
       runStartedAt: 0,
       parentRecoveredAt: Number.NEGATIVE_INFINITY,
       nextAt: Number.POSITIVE_INFINITY,
@@ -654,7 +678,7 @@ export class KeelEngine implements Engine {
     e.removed = true;
     if (e.alerting) {
       e.alerting = false;
-      this.alerts?.resolve({ ...e.state, message: `${e.state.id} was removed from the inventory` });
+      this.alerts?.resolve({ ...publicState(e), message: `${e.state.id} was removed from the inventory` });
     }
   }
 
@@ -675,7 +699,6 @@ export class KeelEngine implements Engine {
   /** Sets when `e` runs next and queues it (the queue keeps stale items; `due` skips them). */
   private setNext(e: Entry, at: number): void {
     e.nextAt = at;
-    e.state.nextRunAt = iso(at);
     this.queue.push(at, e);
   }
 
@@ -779,7 +802,6 @@ export class KeelEngine implements Engine {
   /** Applies a result: state machine, flapping, suppression, events, store, alerts. */
   private apply(e: Entry, r: CheckResult): void {
     const now = this.clock.now();
-    const at = iso(now);
     const s = e.state;
     const from = s.state;
     const wasFlapping = s.flapping;
@@ -794,7 +816,7 @@ export class KeelEngine implements Engine {
     s.durationMs = r.durationMs;
     if (r.observed !== undefined) s.observed = r.observed;
     else delete s.observed;
-    s.lastRunAt = at;
+    e.lastRunMs = now;
 
     let next: HardState;
     if (r.status === "skip") next = "skipped";
@@ -805,10 +827,10 @@ export class KeelEngine implements Engine {
     else next = "ok";
     if (next === "hard" && !e.hardFailing) {
       e.hardFailing = true;
-      e.hardSince = at;
+      e.hardSinceMs = now;
     }
     if (next === "ok") e.hardFailing = false;
-    if (next !== from || s.since === null) s.since = at;
+    if (next !== from || Number.isNaN(e.sinceMs)) e.sinceMs = now;
     s.state = next;
 
     if (r.status !== "skip") {
@@ -819,9 +841,12 @@ export class KeelEngine implements Engine {
     const wasSuppressed = s.suppressedBy;
     this.setSuppressed(e);
 
-    this.emit({ type: "result", result: r, state: { ...s } });
-    if (from !== next || wasFlapping !== s.flapping || wasSuppressed !== s.suppressedBy)
-      this.emit({ type: "state", state: { ...s }, from });
+    if (this.listeners.size > 0) {
+      const copy = publicState(e);
+      this.emit({ type: "result", result: r, state: copy });
+      if (from !== next || wasFlapping !== s.flapping || wasSuppressed !== s.suppressedBy)
+        this.emit({ type: "state", state: { ...copy }, from });
+    }
     const claim = e.claim;
     e.claim = undefined;
     if (claim) claim.results.push(r);
@@ -859,7 +884,8 @@ export class KeelEngine implements Engine {
   /** Re-decides `suppressedBy` after the parent's result; alerts wait for the child's own next result. */
   private updateSuppression(e: Entry, announce: boolean): void {
     if (!this.setSuppressed(e)) return;
-    if (announce) this.emit({ type: "state", state: { ...e.state }, from: e.state.state });
+    if (announce && this.listeners.size > 0)
+      this.emit({ type: "state", state: publicState(e), from: e.state.state });
   }
 
   /**
@@ -876,10 +902,14 @@ export class KeelEngine implements Engine {
       const pid = parentId(e.spec);
       const parent = pid !== undefined ? this.entries.get(pid) : undefined;
       const parentStale =
-        parent !== undefined &&
-        (parent.state.lastRunAt === null || parent.state.lastRunAt < (e.hardSince ?? ""));
-      if (parent && parent.spec.skip === undefined && parentStale && e.parentAskedFor !== e.hardSince) {
-        e.parentAskedFor = e.hardSince;
+        parent !== undefined && (Number.isNaN(parent.lastRunMs) || parent.lastRunMs < e.hardSinceMs);
+      if (
+        parent &&
+        parent.spec.skip === undefined &&
+        parentStale &&
+        !Object.is(e.parentAskedFor, e.hardSinceMs)
+      ) {
+        e.parentAskedFor = e.hardSinceMs;
         const asked = (parent.inflight ?? this.dispatch(parent)).then(
           () => this.reconcileAlert(e, this.freshFailure(e)),
           () => this.reconcileAlert(e, this.freshFailure(e)),
@@ -889,13 +919,13 @@ export class KeelEngine implements Engine {
         return;
       }
       e.alerting = true;
-      this.alerts?.fire({ ...s }, e.hardSince ?? s.since ?? iso(this.clock.now()));
+      this.alerts?.fire(publicState(e), iso(firstFinite(e.hardSinceMs, e.sinceMs, this.clock.now())));
       return;
     }
     if (s.state === "ok") {
       e.alerting = false;
-      this.alerts?.resolve({ ...s });
-    } else this.alerts?.fire({ ...s }, e.hardSince ?? iso(this.clock.now()));
+      this.alerts?.resolve(publicState(e));
+    } else this.alerts?.fire(publicState(e), iso(firstFinite(e.hardSinceMs, this.clock.now())));
   }
 
   private save(r: CheckResult, now: number): void {

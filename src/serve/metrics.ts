@@ -21,7 +21,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { CheckStatus } from "../verify/types.js";
-import type { CheckState, Engine, HardState } from "./types.js";
+import type { CheckStateView, Engine, HardState } from "./types.js";
 
 /** `keel_check_status` values (Nagios plugin return codes: OK, WARNING→fail, CRITICAL→error, UNKNOWN→skip). */
 export const STATUS_CODE: Record<CheckStatus, number> = { pass: 0, fail: 1, error: 2, skip: 3 };
@@ -59,8 +59,8 @@ class CheckGauge extends Gauge<(typeof CHECK_LABELS)[number]> {
     name: string,
     help: string,
     registry: Registry,
-    private readonly states: () => readonly Readonly<CheckState>[],
-    private readonly value: (s: Readonly<CheckState>) => number,
+    private readonly states: () => readonly Readonly<CheckStateView>[],
+    private readonly value: (s: Readonly<CheckStateView>) => number,
   ) {
     super({ name, help, labelNames: CHECK_LABELS, registers: [registry] });
   }
@@ -87,15 +87,15 @@ export function createMetrics(engine: Engine): KeelMetrics {
   collectDefaultMetrics({ register: registry, prefix: "keel_" });
 
   /** The states of the checks that have run, in derivation order (live objects). */
-  const ran = (): Readonly<CheckState>[] => {
-    const out: Readonly<CheckState>[] = [];
+  const ran = (): Readonly<CheckStateView>[] => {
+    const out: Readonly<CheckStateView>[] = [];
     engine.forEachState((s) => {
       if (s.status !== null) out.push(s);
     });
     return out;
   };
   // What the per-check gauges serialise: every check that has run (render), or one chunk (stream).
-  let chunk: readonly Readonly<CheckState>[] | undefined;
+  let chunk: readonly Readonly<CheckStateView>[] | undefined;
   const states = () => chunk ?? ran();
   new CheckGauge(
     "keel_check_status",
