@@ -117,8 +117,10 @@ async function inside(): Promise<void> {
     const main = path.join(dist, "cli/main.js");
     if (!existsSync(main) || !existsSync(path.join(dist, "store/index.js")))
       throw new Error("dist/ is missing or stale: run `npm run build` first");
-    const args = [main, "serve", file, "--listen", `127.0.0.1:${PORT}`, "--db", db, "--audit", audit];
-    const serve = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "pipe"] });
+    // the executable itself, as an operator runs it (its interpreter line sets V8's young
+    // generation, src/cli/main.ts)
+    const args = ["serve", file, "--listen", `127.0.0.1:${PORT}`, "--db", db, "--audit", audit];
+    const serve = spawn(main, args, { stdio: ["ignore", "inherit", "pipe"] });
     children.push(serve);
     let serveErr = "";
     serve.stderr?.on("data", (d: Buffer) => {

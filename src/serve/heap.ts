@@ -8,6 +8,10 @@
  * large machine its heap sat at 3-4× its ~130 MB of live data between collections. A fixed step
  * makes the footprint the same on every machine and small enough for a small VM, at the price of
  * more frequent (incremental, mostly concurrent) major collections.
+ *
+ * The young generation is capped where it can only be set, at process start: the `keel`
+ * executable's interpreter line passes `--max-semi-space-size=4` (see `src/cli/main.ts`).
+ * Together they keep `keel serve` with 50,000 checks under 300 MB RSS (`bench/README.md`).
  */
 import { setFlagsFromString } from "node:v8";
 
