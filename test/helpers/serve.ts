@@ -1,5 +1,5 @@
 /**
- * The built `keel serve` (dist/cli/main.js) as a child process, for tests that exercise the
+ * The built `keel serve` (dist/cli/main.js, run as an executable) as a child process, for tests that exercise the
  * command itself: spawned on a free loopback port, ready once it logs `listening on URL`,
  * stopped with SIGTERM (its exit status is returned).
  */
@@ -41,7 +41,8 @@ export async function spawnServe(file: string, o: SpawnServeOptions = {}): Promi
   if (!existsSync(CLI)) throw new Error("dist/cli is missing: run npm run build");
   const args = [...(o.args ?? [])];
   if (!args.includes("--listen")) args.push("--listen", `127.0.0.1:${await freePort()}`);
-  const child = spawn(process.execPath, [CLI, "serve", file, ...args], {
+  // the executable itself, by its interpreter line, as an operator runs it
+  const child = spawn(CLI, ["serve", file, ...args], {
     env: { ...process.env, ...o.env },
     stdio: ["ignore", "ignore", "pipe"],
   });
