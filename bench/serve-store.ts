@@ -3,7 +3,7 @@
  * a simulated day of `keel serve` on the benchmark site (`bench/serve-site.ts`).
  *
  * Every check of the site (the inventory's own derived checks, ids included) yields one result
- * per interval of its kind (`schedules()` of `src/serve/settings.ts`: 30 s for reachable,
+ * per interval of its kind (`schedules()` of `src/inventory/serve-settings.ts`: 30 s for reachable,
  * port.open and http, 60 s for port.closed), at the engine's slot for it (phase = FNV-1a of the
  * id modulo the interval, as `src/serve/engine.ts`), for `hours` simulated hours. Every result
  * goes through the store's public write path, `saveResults(results, at)` with the simulated
@@ -25,8 +25,8 @@
  */
 import { rmSync, statSync } from "node:fs";
 import { parseInventory } from "../src/inventory/load.js";
+import { schedules } from "../src/inventory/serve-settings.js";
 import { fnv1a } from "../src/serve/engine.js";
-import { schedules } from "../src/serve/settings.js";
 import { openStore } from "../src/store/index.js";
 import type { RetentionReport, StoreStats } from "../src/store/types.js";
 import { judgeHttp } from "../src/verify/checks/http.js";

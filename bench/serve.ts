@@ -182,7 +182,7 @@ async function inside(): Promise<void> {
     const settle = { results: await results(), cpu: cpuSeconds(pid), at: performance.now() };
     await sleep(SETTLE_S * 1000);
     const before = { results: await results(), cpu: cpuSeconds(pid), at: performance.now() };
-    const due = HOSTS * (9 / 30 + 1 / 60); // 9 checks every 30 s, port.closed every 60 s (settings.ts)
+    const due = HOSTS * (9 / 30 + 1 / 60); // 9 checks every 30 s, port.closed every 60 s (src/inventory/serve-settings.ts)
     const rate = (a: typeof before, b: typeof before) => {
       const s = (b.at - a.at) / 1000;
       return `${Math.round((b.results - a.results) / s)} results/s (the schedule asks ${Math.round(due)}/s), ${(((b.cpu - a.cpu) / s) * 100).toFixed(0)} % of a core`;

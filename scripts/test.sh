@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, lint, type check, unit tests, integration tests on the lab twin.
+# The whole test suite: set-up, lint, type check, the layers' import rules, unit tests,
+# integration tests on the lab twin.
 #   bash scripts/test.sh            everything (this is what .ci/run runs)
 #   bash scripts/test.sh unit       unit tests only
 #   bash scripts/test.sh integration  integration tests only
@@ -10,6 +11,7 @@ what=${1:-all}
 if [ "$what" = all ]; then
   npx biome ci --error-on-warnings .
   npm run --silent typecheck
+  npm run --silent deps
 fi
 files=()
 case "$what" in

@@ -1,4 +1,9 @@
-import type { SourcePosition } from "./inventory/model.js";
+/** A location in a source file; `line` and `col` are 1-based: the `file:line:col` of a problem. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  col: number;
+}
 
 /** One problem found in user input, located in a file when it comes from one. */
 export interface Problem {

@@ -3,10 +3,9 @@
  * Each entry loads its module on demand: `keel render` does not load the HTTP server, the SSH
  * client or SQLite, which keeps a command's start-up to what it uses (~45 ms less for render).
  */
-import type { Command } from "commander";
+import type { RegisterCommand } from "./options.js";
 
-/** Registers one command (and its flags) on the root program. */
-export type RegisterCommand = (program: Command) => void;
+export type { RegisterCommand } from "./options.js";
 
 /** Command name → a loader of the function that registers it. */
 export const commands: Record<string, () => Promise<RegisterCommand>> = {

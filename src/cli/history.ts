@@ -6,10 +6,8 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { Option } from "commander";
 import { UserError } from "../errors.js";
-import { isPostgresUrl, openStore, type ResultStore } from "../store/index.js";
-import type { RegisterCommand } from "./commands.js";
-import { intFlag } from "./options.js";
-import { defaultDbPath } from "./verify.js";
+import { defaultDbPath, isPostgresUrl, openStore, type ResultStore } from "../store/index.js";
+import { intFlag, type RegisterCommand } from "./options.js";
 
 interface HistoryFlags {
   check?: string;

@@ -2,8 +2,14 @@
  * Flag parsers for commander that turn bad values into a UserError naming the flag, so the
  * CLI exits 2 with a clear message instead of a stack trace.
  */
-import { InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from "../verify/runner.js";
+
+/**
+ * Registers one command (and its flags) on the root program; each command module exports one
+ * (listed in `commands.ts`).
+ */
+export type RegisterCommand = (program: Command) => void;
 
 /** Parses a positive integer flag value within [min, max]. */
 export function intFlag(min: number, max: number): (value: string) => number {

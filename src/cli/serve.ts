@@ -17,10 +17,9 @@ import ipaddr from "ipaddr.js";
 import { loadInventory, parseListen as parseInventoryListen } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
 import type { ListenAddress } from "../serve/start.js";
+import { defaultDbPath } from "../store/index.js";
 import { proberFactory } from "../verify/vantages/index.js";
-import type { RegisterCommand } from "./commands.js";
-import { concurrencyOption, STRICT_HOST_KEYS_HELP, timeoutOption } from "./options.js";
-import { defaultDbPath } from "./verify.js";
+import { concurrencyOption, type RegisterCommand, STRICT_HOST_KEYS_HELP, timeoutOption } from "./options.js";
 
 export type { ListenAddress } from "../serve/start.js";
 

@@ -4,12 +4,11 @@
  * allowed), 1 when any fails or errors, 2 for an invalid inventory or command line.
  */
 import { writeFileSync } from "node:fs";
-import path from "node:path";
 import { type Command, Option } from "commander";
 import picomatch from "picomatch";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
-import { isPostgresUrl, openStore, redactUrl } from "../store/index.js";
+import { defaultDbPath, isPostgresUrl, openStore, redactUrl } from "../store/index.js";
 
 import { checkKinds } from "../verify/checks/index.js";
 import { deriveChecks } from "../verify/derive.js";
@@ -17,13 +16,13 @@ import { autoWorkers, isPortable, runChecksParallel } from "../verify/parallel.j
 import { progressLine, renderJUnit, renderText } from "../verify/report.js";
 import { buildReport, exitStatusOf } from "../verify/runner.js";
 import { proberFactory } from "../verify/vantages/index.js";
-import type { RegisterCommand } from "./commands.js";
-import { concurrencyOption, intFlag, STRICT_HOST_KEYS_HELP, timeoutOption } from "./options.js";
-
-/** Default history database of an inventory: `.keel/keel.db` beside it. */
-export function defaultDbPath(inventoryFile: string): string {
-  return path.join(path.dirname(path.resolve(inventoryFile)), ".keel", "keel.db");
-}
+import {
+  concurrencyOption,
+  intFlag,
+  type RegisterCommand,
+  STRICT_HOST_KEYS_HELP,
+  timeoutOption,
+} from "./options.js";
 
 interface VerifyFlags {
   json?: boolean;

@@ -29,7 +29,7 @@ import type { Document, LineCounter, Node, Pair, YAMLMap } from "yaml";
 import { type Problem, UserError } from "../errors.js";
 import { type AddressRequest, type AllocationResult, allocate, type MacRequest } from "../ipam/allocate.js";
 import { formatLock, type Lock, lockPathFor, parseLock, readLockText, sameLock } from "../ipam/lock.js";
-import { isMulticastMac, MAC_EXPECTED, parseMac } from "../ipam/mac.js";
+import { isMulticastMac, MAC_EXPECTED, parseMac } from "../net/mac.js";
 import {
   type Address,
   AddressError,
@@ -45,7 +45,6 @@ import {
   parsePrefix,
   tryParseAddress,
 } from "../net/prefix.js";
-import { DEFAULT_FLAPPING, DEFAULT_RETENTION, defaultServeSettings, schedules } from "../serve/settings.js";
 import { checkDns, normaliseDns, type RawDns } from "./dns.js";
 import { DURATION_EXPECTED, formatDuration, parseDuration } from "./duration.js";
 import type {
@@ -70,6 +69,7 @@ import type {
   Webhook,
 } from "./model.js";
 import { inventorySchema } from "./schema.js";
+import { DEFAULT_FLAPPING, DEFAULT_RETENTION, defaultServeSettings, schedules } from "./serve-settings.js";
 
 // ---------------------------------------------------------------------------------------------
 // Raw shapes: what the YAML looks like once it has passed the JSON Schema.

@@ -7,12 +7,9 @@
  * Collections keep the declaration order of the file, so derived output is deterministic.
  */
 
-/** A location in a source file; `line` and `col` are 1-based. */
-export interface SourcePosition {
-  file: string;
-  line: number;
-  col: number;
-}
+import type { SourcePosition } from "../errors.js";
+
+export type { SourcePosition } from "../errors.js";
 
 /** Transport protocol of a service port (`N`, `N/tcp`, `N/udp`; default tcp). */
 export type Protocol = "tcp" | "udp";

@@ -12,7 +12,7 @@
  * `oneOf`, so a mistake inside the long form yields one error at the offending key.
  */
 
-import { CHECK_KINDS } from "../verify/types.js";
+import { CHECK_KINDS } from "./check-kinds.js";
 import { DURATION_PATTERN } from "./duration.js";
 
 const NAME_PATTERN = "^[a-z][a-z0-9-]{0,62}$";

@@ -5,8 +5,9 @@
  * reachability probes; thresholds follow Nagios/Icinga (`max_check_attempts` 3) and Gatus
  * (`failure-threshold` 3, `success-threshold` 2).
  */
-import type { AlertSettings, CheckSchedule, Retention, ServeSettings } from "../inventory/model.js";
-import { CHECK_KINDS } from "../verify/types.js";
+
+import { CHECK_KINDS } from "./check-kinds.js";
+import type { AlertSettings, CheckSchedule, Retention, ServeSettings } from "./model.js";
 
 /** Default listen address of `keel serve`. */
 export const DEFAULT_LISTEN = "127.0.0.1:8484";

@@ -6,22 +6,6 @@
  */
 import { createHash } from "node:crypto";
 
-/** What a MAC looks like, for error messages. */
-export const MAC_EXPECTED = 'six hex octets separated by ":", such as 52:54:00:12:34:56';
-
-/**
- * Normalises a MAC as written (`52:54:00:AB:CD:EF`) to lowercase colon form.
- * @returns undefined when it is not six colon-separated hex octets.
- */
-export function parseMac(text: string): string | undefined {
-  return /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/.test(text) ? text.toLowerCase() : undefined;
-}
-
-/** True when the MAC (lowercase colon form) is a group address: the I/G bit (bit 0 of octet 1) is set. */
-export function isMulticastMac(mac: string): boolean {
-  return (Number.parseInt(mac.slice(0, 2), 16) & 1) === 1;
-}
-
 /** The `02:…` MAC whose octets 2–6 are the 40-bit number `n`. */
 function fromLow40(n: number): string {
   const hex = n.toString(16).padStart(10, "0");

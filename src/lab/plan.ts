@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import ipaddr from "ipaddr.js";
 import { UserError } from "../errors.js";
 import type { Host, Inventory, Network, Protocol, Service, Vantage } from "../inventory/model.js";
+import { hostPort } from "../net/hostport.js";
 import {
   type Address,
   canonicalAddress,
@@ -248,11 +249,6 @@ function prefixLen(cidr: string): number {
 /** The network (by name) whose prefix contains `address`. */
 function networkOf(inv: Inventory, address: string): Network | undefined {
   return inv.networks.find((n) => contains(parsePrefix(n.cidr), address));
-}
-
-/** Address with brackets when IPv6, for `ADDRESS:PORT`. */
-export function hostPort(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 /** `/32` or `/128` host prefix of an address. */

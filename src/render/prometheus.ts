@@ -10,7 +10,7 @@
  *   `[{ "targets": ["host:port"], "labels": {…} }]`), one group per service, labelled `site`,
  *   `host`, `service`, `tags` (`,a,b,`: comma-separated with a leading and trailing comma, so
  *   `.*,a,.*` matches tag `a`), plus the same `__meta_keel_*` labels as the HTTP SD of
- *   `keel serve` (`src/serve/sd.ts`), available to relabelling.
+ *   `keel serve` (`src/render/targets.ts`), available to relabelling.
  * - `prometheus/rules/keel-fleet.rules.yml`: the fleet's alerting rules (see {@link FLEET_ALERTS}).
  * - `prometheus/rules/keel-fleet.test.yml`: `promtool test rules` unit tests showing that each
  *   alert fires when it should and stays quiet when it should not.
@@ -20,7 +20,7 @@
  * the host's primary address. Only TCP services are scraped.
  */
 import type { Host, Inventory } from "../inventory/model.js";
-import { tagLabelName } from "../serve/sd.js";
+import { type SdKind, scrapeTargets, type TargetGroup } from "./targets.js";
 import type { RenderedFile, Renderer } from "./types.js";
 import { toYaml } from "./yaml.js";
 
@@ -29,19 +29,9 @@ const JOBS = [
   { job: "node", kind: "node_exporter" },
   { job: "prometheus", kind: "prometheus" },
   { job: "grafana", kind: "grafana" },
-] as const;
-
-/** A file SD target group. */
-interface TargetGroup {
-  targets: string[];
-  labels: Record<string, string>;
-}
+] as const satisfies readonly { job: string; kind: SdKind }[];
 
 const HEADER = "# Rendered by keel render from the inventory; edit the inventory, not this file.\n";
-
-function hostPort(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-}
 
 /** The address `prom` scrapes `target` at: on the first network they share, else the primary. */
 function scrapeAddress(
@@ -54,30 +44,14 @@ function scrapeAddress(
   return shared ?? target.addresses[0];
 }
 
-/** The file SD target groups of one service kind, in inventory order. */
-export function fileSdTargets(inv: Inventory, kind: string): TargetGroup[] {
+/**
+ * The file SD target groups of one service kind, in inventory order: the targets and labels of
+ * `keel serve`'s HTTP SD ({@link scrapeTargets}), each host scraped at its address on the first
+ * network it shares with the Prometheus server, plus the plain `tags` label.
+ */
+export function fileSdTargets(inv: Inventory, kind: SdKind): TargetGroup[] {
   const prom = inv.hosts.find((h) => h.services.some((s) => s.kind === "prometheus"));
-  const out: TargetGroup[] = [];
-  for (const h of inv.hosts) {
-    const where = scrapeAddress(prom, h);
-    if (!where) continue;
-    for (const s of h.services) {
-      if (s.kind !== kind || s.protocol !== "tcp") continue;
-      const tags = h.tags.length ? `,${h.tags.join(",")},` : "";
-      const labels: Record<string, string> = {
-        site: inv.site,
-        host: h.name,
-        service: s.name,
-        tags,
-        __meta_keel_kind: kind,
-        __meta_keel_network: where.network,
-        __meta_keel_tags: tags,
-      };
-      for (const t of h.tags) labels[tagLabelName(t)] = "true";
-      out.push({ targets: [hostPort(where.address, s.port)], labels });
-    }
-  }
-  return out;
+  return scrapeTargets(inv, { kinds: [kind], at: (h) => scrapeAddress(prom, h), tagsLabel: true });
 }
 
 /** Label lookups used to write an annotation: a Go template reference in the rule, a value in a test. */

@@ -25,13 +25,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import picomatch from "picomatch";
 import { UserError } from "../errors.js";
 import type { Host, Inventory } from "../inventory/model.js";
+import { SD_KINDS, type SdKind, scrapeTargets } from "../render/targets.js";
 import type { ResultStore } from "../store/types.js";
 import type { CheckResult } from "../verify/types.js";
 import { AuditLog, type Principal, ROUTE_ROLES, type RouteRole, roleAllows, TokenTable } from "./auth.js";
 import { createMetrics } from "./metrics.js";
 import { buildOpenApi, type RouteRecord } from "./openapi.js";
 import { errors, paging, ref, SHARED_SCHEMAS } from "./schemas.js";
-import { SD_KINDS, type SdKind, scrapeTargets } from "./sd.js";
 import type { CheckState, CheckStateView, Engine, EngineEvent, HardState, RunSelector } from "./types.js";
 
 declare module "fastify" {

@@ -3,11 +3,17 @@
  * `postgresql://` URL (libpq connection URI syntax, as `pg` reads it). Design and interface:
  * `src/store/types.ts`.
  */
-import { DEFAULT_RETENTION } from "../serve/settings.js";
+import path from "node:path";
+import { DEFAULT_RETENTION } from "../inventory/serve-settings.js";
 import type { ResultStore, StoreOptions } from "./types.js";
 
 export type * from "./types.js";
 export { redactUrl } from "./url.js";
+
+/** Default results database of an inventory file: `.keel/keel.db` beside it. */
+export function defaultDbPath(inventoryFile: string): string {
+  return path.join(path.dirname(path.resolve(inventoryFile)), ".keel", "keel.db");
+}
 
 /** True when `spec` names a PostgreSQL database rather than a SQLite file. */
 export function isPostgresUrl(spec: string): boolean {

@@ -3,7 +3,7 @@
  * backends share (design: `src/store/types.ts`).
  */
 import type { Retention } from "../inventory/model.js";
-import { DEFAULT_RETENTION } from "../serve/settings.js";
+import { DEFAULT_RETENTION } from "../inventory/serve-settings.js";
 import type { CheckResult, Report } from "../verify/types.js";
 import {
   Aggregator,

@@ -161,7 +161,7 @@ export interface StoreStats {
 
 /** Options of `openStore`. */
 export interface StoreOptions {
-  /** Retention in force (default `DEFAULT_RETENTION` of `src/serve/settings.ts`); see `setRetention`. */
+  /** Retention in force (default `DEFAULT_RETENTION` of `src/inventory/serve-settings.ts`); see `setRetention`. */
   retention?: Retention;
   /**
    * Write buffered results at most this long after they arrive, in ms of the results' own

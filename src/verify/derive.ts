@@ -23,10 +23,12 @@
  *   DNS query for kind `dns`; for the host's WireGuard listen port (`port.open` only), the
  *   interface's handshakes over SSH from the same vantage, when it may log in.
  */
+
+import { reverseName } from "../dns/zone.js";
 import { resolveIdentityPath } from "../inventory/load.js";
 import type { Host, Inventory, Protocol, Service, Vantage } from "../inventory/model.js";
+import { hostPort } from "../net/hostport.js";
 import { parseAddress, parsePrefix } from "../net/prefix.js";
-import { reverseName } from "../render/dns.js";
 import type { CheckKind, CheckParams, CheckSpec, DnsServerRef, SshTarget, UdpServiceProbe } from "./types.js";
 
 /** Local listeners that never count as unexpected when a host declares no `listeners.ignore`. */
@@ -78,10 +80,6 @@ export function sshTarget(inv: Inventory, h: Host, v: Vantage): SshTarget | unde
   const target: SshTarget = { host: h.name, address: probeAddress(h, v), port: h.ssh.port, user: h.ssh.user };
   if (h.ssh.identity) target.identity = resolveIdentityPath(inv, h.ssh.identity);
   return target;
-}
-
-function hostPort(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 function baseUrl(address: string, port: number): string {

@@ -2,27 +2,13 @@
  * Types shared by derive (Inventory → CheckSpec[]), the runner, the check kinds and the
  * vantages. The report shape follows `shared/design/inventory.md` ("Report").
  */
-import type { Protocol } from "../inventory/model.js";
-import type { HostKeyVerdict } from "./vantages/hostkeys.js";
 
-/** Every check kind Keel derives; one module per kind in `src/verify/checks/`. */
-export const CHECK_KINDS = [
-  "reachable",
-  "ssh.hostkey",
-  "ssh.key-only",
-  "ssh.login",
-  "port.open",
-  "port.closed",
-  "http",
-  "listeners",
-  "sysctl",
-  "wireguard.peers",
-  "prometheus.targets",
-  "grafana",
-  "node_exporter",
-  "dns.records",
-] as const;
-export type CheckKind = (typeof CHECK_KINDS)[number];
+// The kinds' names are an inventory fact too (`serve.checks` is keyed by them): declared below
+// the inventory, used here.
+import type { CheckKind } from "../inventory/check-kinds.js";
+import type { Protocol } from "../inventory/model.js";
+
+export { CHECK_KINDS, type CheckKind } from "../inventory/check-kinds.js";
 
 export type CheckStatus = "pass" | "fail" | "error" | "skip";
 
@@ -352,4 +338,34 @@ export interface CheckKindModule<K extends CheckKind = CheckKind> {
     spec: CheckSpec & { params: Extract<CheckParams, { kind: K }> },
     ctx: CheckContext,
   ): Promise<CheckOutcome>;
+}
+
+/** A key as shown to an operator: its type and `SHA256:` fingerprint. */
+export interface ShownKey {
+  type: string;
+  fingerprint: string;
+  /** Line of known_hosts it comes from, when it comes from the file. */
+  line?: number;
+}
+
+/**
+ * What Keel made of the key a server offered:
+ * - `known`: a key of the file for that host (`line`);
+ * - `new`: no key for that host; accepted and recorded (accept-new);
+ * - `unknown`: no key for that host, refused (strict);
+ * - `changed`: the file has other keys for that host (`expected`), refused;
+ * - `revoked`: the key is listed `@revoked`, refused.
+ */
+export interface HostKeyVerdict {
+  status: "known" | "new" | "unknown" | "changed" | "revoked";
+  /** The name the host is looked up by: `10.20.0.10` or `[10.20.0.10]:2222`. */
+  name: string;
+  /** The inventory host, when the address is one of an inventory host's. */
+  host?: string;
+  /** The key the server offered. */
+  offered: ShownKey;
+  /** The keys the file has for that host (for `changed`: what was expected). */
+  expected: ShownKey[];
+  /** The known_hosts file. */
+  file: string;
 }

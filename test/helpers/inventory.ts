@@ -3,7 +3,7 @@
  * shape the loader produces. Tests of the loader itself read YAML files instead.
  */
 import type { Host, Inventory, Service, Vantage } from "../../src/inventory/model.js";
-import { defaultAlertSettings, defaultServeSettings } from "../../src/serve/settings.js";
+import { defaultAlertSettings, defaultServeSettings } from "../../src/inventory/serve-settings.js";
 
 const pos = { file: "test.yaml", line: 1, col: 1 };
 

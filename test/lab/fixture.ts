@@ -3,7 +3,7 @@
  * so that test labs never collide with each other or with a lab of the example.
  */
 import type { Host, Inventory, Service, SourcePosition } from "../../src/inventory/model.js";
-import { defaultAlertSettings, defaultServeSettings } from "../../src/serve/settings.js";
+import { defaultAlertSettings, defaultServeSettings } from "../../src/inventory/serve-settings.js";
 
 const pos: SourcePosition = { file: "fixture", line: 1, col: 1 };
 

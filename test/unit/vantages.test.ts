@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CheckTimeout, hostPort, raceDeadline, shellQuote } from "../../src/verify/vantages/deadline.js";
+import { hostPort } from "../../src/net/hostport.js";
+import { CheckTimeout, raceDeadline, shellQuote } from "../../src/verify/vantages/deadline.js";
 import { portStateOfErrno } from "../../src/verify/vantages/local.js";
 
 test("socket errnos map to port states; no route on the vantage (ENETUNREACH) is no port state", () => {

@@ -4,6 +4,7 @@
  */
 import ipaddr from "ipaddr.js";
 import type { Protocol } from "../../inventory/model.js";
+import { hostPort } from "../../net/hostport.js";
 import {
   type CheckContext,
   type CheckOutcome,
@@ -14,7 +15,7 @@ import {
   type UdpServiceProbe,
   VantageError,
 } from "../types.js";
-import { errorMessage, hostPort } from "../vantages/deadline.js";
+import { errorMessage } from "../vantages/deadline.js";
 
 /** `10.20.0.10:9100/tcp`, `[fd00::1]:53/udp`: the form every port message uses. */
 export function endpoint(address: string, port: number, protocol: Protocol): string {

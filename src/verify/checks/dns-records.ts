@@ -9,9 +9,10 @@
  * Questions go through `Prober.dnsQuery`, one batch per server (node's resolver locally, at most
  * 4 in flight; one `dig` run on a via host), all within the check's timeout.
  */
+
+import { hostPort } from "../../net/hostport.js";
 import type { CheckKindModule, CheckOutcome, CheckParams, DnsQueryType } from "../types.js";
 import { ProbeError } from "../types.js";
-import { hostPort } from "../vantages/deadline.js";
 import { outcomeOfError, parseAddress, undecided } from "./common.js";
 
 type Params = Extract<CheckParams, { kind: "dns.records" }>;

@@ -3,8 +3,8 @@
  * and every declared service is listening. Observed with `ss -Hlntup` (`ss(8)`).
  */
 import type { Protocol } from "../../inventory/model.js";
+import { hostPort } from "../../net/hostport.js";
 import type { CheckKindModule, CheckOutcome } from "../types.js";
-import { hostPort } from "../vantages/deadline.js";
 import { addressMatches, excerpt, hostSideError, toolMissing, undecided } from "./common.js";
 
 /** One listening socket as `ss` reports it. */

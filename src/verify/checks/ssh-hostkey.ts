@@ -2,8 +2,9 @@
  * `ssh.hostkey`: the SSH server offers the host key pinned in known_hosts (sshd(8),
  * "SSH_KNOWN_HOSTS FILE FORMAT"); see `vantages/hostkeys.ts` for the rules.
  */
+
+import { hostPort } from "../../net/hostport.js";
 import type { CheckKindModule, CheckOutcome } from "../types.js";
-import { hostPort } from "../vantages/deadline.js";
 import type { HostKeyVerdict, ShownKey } from "../vantages/hostkeys.js";
 import { outcomeOfError } from "./common.js";
 

@@ -2,8 +2,9 @@
  * `ssh.key-only`: SSH offers only public-key authentication, asked with the `none` method
  * (RFC 4252 §5.2), no credentials needed.
  */
+
+import { hostPort } from "../../net/hostport.js";
 import type { CheckKindModule, CheckOutcome } from "../types.js";
-import { hostPort } from "../vantages/deadline.js";
 import { outcomeOfError } from "./common.js";
 
 /**

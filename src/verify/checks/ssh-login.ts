@@ -1,8 +1,10 @@
 /**
  * `ssh.login`: logging in with the configured identity works (runs `true`).
  */
+
+import { hostPort } from "../../net/hostport.js";
 import type { CheckKindModule } from "../types.js";
-import { describeIdentity, hostPort } from "../vantages/deadline.js";
+import { describeIdentity } from "../vantages/deadline.js";
 import { excerpt, outcomeOfError } from "./common.js";
 
 /** Runs `true` over SSH: exit 0 passes; a failed login or another exit status fails. */

@@ -81,11 +81,6 @@ export function raceDeadline<T>(
   });
 }
 
-/** `host:port` with IPv6 addresses in brackets (RFC 3986 §3.2.2). */
-export function hostPort(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 /** Message of an unknown thrown value. */
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

@@ -28,7 +28,9 @@ import { createHash, createHmac } from "node:crypto";
 import { appendFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Client, ConnectConfig } from "ssh2";
-import { VantageError } from "../types.js";
+import { type HostKeyVerdict, type ShownKey, VantageError } from "../types.js";
+
+export type { HostKeyVerdict, ShownKey } from "../types.js";
 
 /** How unknown hosts are treated: recorded on first use (`accept-new`) or refused (`strict`). */
 export type HostKeyChecking = "accept-new" | "strict";
@@ -48,36 +50,6 @@ export interface KnownHostEntry {
   type: string;
   /** The key blob (SSH wire format, RFC 4253 §6.6). */
   key: Buffer;
-}
-
-/** A key as shown to an operator: its type and `SHA256:` fingerprint. */
-export interface ShownKey {
-  type: string;
-  fingerprint: string;
-  /** Line of known_hosts it comes from, when it comes from the file. */
-  line?: number;
-}
-
-/**
- * What Keel made of the key a server offered:
- * - `known`: a key of the file for that host (`line`);
- * - `new`: no key for that host; accepted and recorded (accept-new);
- * - `unknown`: no key for that host, refused (strict);
- * - `changed`: the file has other keys for that host (`expected`), refused;
- * - `revoked`: the key is listed `@revoked`, refused.
- */
-export interface HostKeyVerdict {
-  status: "known" | "new" | "unknown" | "changed" | "revoked";
-  /** The name the host is looked up by: `10.20.0.10` or `[10.20.0.10]:2222`. */
-  name: string;
-  /** The inventory host, when the address is one of an inventory host's. */
-  host?: string;
-  /** The key the server offered. */
-  offered: ShownKey;
-  /** The keys the file has for that host (for `changed`: what was expected). */
-  expected: ShownKey[];
-  /** The known_hosts file. */
-  file: string;
 }
 
 /**

@@ -3,8 +3,9 @@
  * via prober's undici path (`http-via.ts`) shares with it.
  */
 import http from "node:http";
+import { hostPort } from "../../net/hostport.js";
 import { type HttpResponse, ProbeError } from "../types.js";
-import { errorMessage, hostPort, raceDeadline } from "./deadline.js";
+import { errorMessage, raceDeadline } from "./deadline.js";
 
 /** User-Agent of Keel's HTTP probes. */
 export const USER_AGENT = "keel-probe";

@@ -5,6 +5,7 @@ import dgram from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import net from "node:net";
 import pLimit from "p-limit";
+import { hostPort } from "../../net/hostport.js";
 import {
   type DnsQuestion,
   DnsRcodeError,
@@ -17,7 +18,7 @@ import {
   type SshTarget,
   VantageError,
 } from "../types.js";
-import { hostPort, raceDeadline } from "./deadline.js";
+import { raceDeadline } from "./deadline.js";
 import { PingBatcher } from "./fping.js";
 import { type HostKeyVerdict, HostKeyVerifier } from "./hostkeys.js";
 import { httpGetOnce } from "./http.js";

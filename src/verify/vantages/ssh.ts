@@ -7,6 +7,7 @@ import type { Duplex } from "node:stream";
 import ipaddr from "ipaddr.js";
 import { type ClientChannel, type ConnectConfig, Client as SshClient } from "ssh2";
 import { Client as HttpClient } from "undici";
+import { hostPort } from "../../net/hostport.js";
 import {
   type DnsQuestion,
   DnsRcodeError,
@@ -19,7 +20,7 @@ import {
   type SshTarget,
   VantageError,
 } from "../types.js";
-import { errorMessage, hostPort, raceDeadline, shellQuote } from "./deadline.js";
+import { errorMessage, raceDeadline, shellQuote } from "./deadline.js";
 import { type HostKeyGuard, type HostKeyVerdict, HostKeyVerifier } from "./hostkeys.js";
 import { httpGetVia } from "./http-via.js";
 import {

@@ -11,8 +11,9 @@ import { readFile } from "node:fs/promises";
 import type { Duplex } from "node:stream";
 import pLimit, { type LimitFunction } from "p-limit";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { hostPort } from "../../net/hostport.js";
 import { type ExecResult, ProbeError, type SshTarget, VantageError } from "../types.js";
-import { describeIdentity, errorMessage, hostPort, raceDeadline } from "./deadline.js";
+import { describeIdentity, errorMessage, raceDeadline } from "./deadline.js";
 import { HostKeyError, type HostKeyVerdict, type HostKeyVerifier } from "./hostkeys.js";
 
 export { describeIdentity };

@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseInventory } from "../../../src/inventory/load.js";
-import { DEFAULT_RETENTION, defaultServeSettings } from "../../../src/serve/settings.js";
+import { DEFAULT_RETENTION, defaultServeSettings } from "../../../src/inventory/serve-settings.js";
 import { BASE, oneProblem, problemsOf, yaml } from "./helpers.js";
 
 const HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
-test("without serve: and alerts: the defaults of settings.ts apply", () => {
+test("without serve: and alerts: the defaults of serve-settings.ts apply", () => {
   const inv = parseInventory(yaml(...BASE), "t.yaml");
   assert.deepEqual(inv.serve, defaultServeSettings());
   assert.deepEqual(inv.alerts, { alertmanagers: [], webhooks: [] });
