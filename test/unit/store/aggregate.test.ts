@@ -137,7 +137,7 @@ test("rollback restores the checks a failed write touched and forgets the ones i
   agg.commit();
   // Unwritten deltas of a/x (same span, same bucket) and b/x (a span closed, a new one open).
   agg.apply([result("a/x", "pass", 30), result("b/x", "fail", 2)], T0 + 2 * MIN, null);
-  // (Copies: `batch` may hand out live rows, which a later `apply` changes.)
+  // (Copies: the test must not depend on whether rows handed out change with a later `apply`.)
   const before = structuredClone(agg.batch());
   const beforeSpansB = structuredClone(agg.pendingSpansOf("b/x"));
 
