@@ -275,3 +275,49 @@ test("a width change merges two deltas of one bucket start", () => {
   assert.deepEqual(agg.batch().buckets, expected);
   assert.deepEqual(agg.detach().buckets, expected);
 });
+
+test("a check that takes the place of a forgotten one starts with nothing of it", () => {
+  const agg = new Aggregator(HOUR);
+  agg.apply([result("a/x", "fail", 9, "refused")], T0, 5);
+  agg.commit();
+  agg.forgetBefore(T0 + MIN, T0 + HOUR);
+  agg.forgetChecks(["a/x"]);
+  agg.begin();
+  agg.apply([result("r/x", "error", 7)], T0 + HOUR, PENDING_RUN);
+  agg.rollback();
+  const z = { ...result("z/x", "pass", 2), service: "s", vantage: "v" };
+  agg.apply([z], T0 + 2 * HOUR, null);
+  assert.deepEqual(agg.detach(), {
+    checks: [{ id: "z/x", kind: "port.open", host: "z", service: "s", vantage: "v", lastStatus: "pass" }],
+    spans: [
+      {
+        checkId: "z/x",
+        firstAt: T0 + 2 * HOUR,
+        lastAt: T0 + 2 * HOUR,
+        status: "pass",
+        message: "z/x is pass",
+        count: 1,
+        sumMs: 2,
+        minMs: 2,
+        maxMs: 2,
+        prevStatus: null,
+        runId: null,
+      },
+    ],
+    buckets: [
+      {
+        checkId: "z/x",
+        start: T0 + 2 * HOUR,
+        widthMs: HOUR,
+        pass: 1,
+        fail: 0,
+        error: 0,
+        sumMs: 2,
+        minMs: 2,
+        maxMs: 2,
+      },
+    ],
+  });
+  assert.deepEqual(agg.pendingSpansOf("a/x"), []);
+  assert.deepEqual(agg.pendingSpansOf("r/x"), []);
+});
