@@ -6,6 +6,16 @@
  * open bucket. Their counters hold only what arrived since the last successful write, so a
  * write is an upsert that adds them to the stored row (or inserts it): writing the same delta
  * twice is prevented by clearing it only after the transaction commits (`commit`).
+ *
+ * The state of every check seen is kept as columns, not objects, for the memory of `keel serve`,
+ * which keeps tens of thousands of checks for as long as it runs: each check has a slot (an
+ * index) in typed arrays, one array per number of its check row, open span and open bucket, and
+ * plain arrays for its strings. With a check row, a span row and a bucket row object per check
+ * (and their times and durations, which V8 keeps as separately allocated numbers), 50,000 checks
+ * held 30 MB; as columns they hold 16 MB (8 MB of heap and 8 MB of typed arrays, which grow by
+ * doubling). Rows are built from the columns only when handed out (`batch`, `detach`,
+ * `pendingSpansOf`, `pendingBucketsOf`); closed spans and buckets waiting to be written are few
+ * and stay rows.
  */
 import type { CheckResult } from "../verify/types.js";
 import type { StoredStatus } from "./types.js";
@@ -61,20 +71,132 @@ export interface WriteBatch {
 /** Placeholder run id of spans opened by a run whose row is not written yet. */
 export const PENDING_RUN = -1;
 
-interface Live {
-  row: CheckRow;
-  /** Last status as stored (to know when the check row must be written). */
-  savedStatus: StoredStatus | null;
-  /** True once the check row exists in the database. */
-  saved: boolean;
-  /** Time of the latest result, epoch ms. */
-  lastAt: number;
-  span: SpanRow | null;
-  bucket: BucketRow | null;
-  dirty: boolean;
+/**
+ * Statuses in the columns, by code; 0 is none (the last status of a check with no result yet, the
+ * previous status of its first span).
+ */
+const STATUSES: readonly (StoredStatus | null)[] = [null, "pass", "fail", "error"];
+
+function statusCode(status: StoredStatus | null): number {
+  return status === null ? 0 : status === "pass" ? 1 : status === "fail" ? 2 : 3;
 }
 
-type Snapshot = Omit<Live, "row"> & { lastStatus: StoredStatus | null };
+function statusOf(code: number): StoredStatus | null {
+  return STATUSES[code] ?? null;
+}
+
+/** Bits of the `flags` column. */
+const SAVED = 1; // the check row exists in the database
+const DIRTY = 2; // in `dirty`: changed since the last write
+const HAS_SPAN = 4; // the span columns hold an open span
+const HAS_BUCKET = 8; // the bucket columns hold an open bucket
+
+/**
+ * Number columns, by array type. Times are epoch ms, durations ms; `spanRunId` is NaN for null.
+ * Span and bucket counters hold the delta since the last write; with no delta `*MinMs` is
+ * Infinity and `*MaxMs` -Infinity.
+ */
+const F64_COLUMNS = [
+  "lastAt", // time of the latest result (-Infinity before any)
+  "spanFirstAt",
+  "spanLastAt",
+  "spanSumMs",
+  "spanMinMs",
+  "spanMaxMs",
+  "spanRunId",
+  "bucketStart",
+  "bucketWidthMs",
+  "bucketSumMs",
+  "bucketMinMs",
+  "bucketMaxMs",
+] as const;
+const I32_COLUMNS = ["spanCount", "bucketPass", "bucketFail", "bucketError"] as const;
+const U8_COLUMNS = [
+  "flags", // SAVED | DIRTY | HAS_SPAN | HAS_BUCKET
+  "lastStatus", // status codes (`statusCode`)
+  "savedStatus", // last status as stored (to know when the check row must be written)
+  "spanStatus",
+  "spanPrevStatus",
+] as const;
+
+type F64Column = (typeof F64_COLUMNS)[number];
+type I32Column = (typeof I32_COLUMNS)[number];
+type U8Column = (typeof U8_COLUMNS)[number];
+
+/** An object with one array `make()` per name. */
+function columns<K extends string, A>(names: readonly K[], make: () => A): Record<K, A> {
+  return Object.fromEntries(names.map((k) => [k, make()])) as Record<K, A>;
+}
+
+/** `bigger` with the values of `column` at its start. */
+function grown<A extends Float64Array | Int32Array | Uint8Array>(column: ArrayLike<number>, bigger: A): A {
+  bigger.set(column);
+  return bigger;
+}
+
+/**
+ * The state of checks as columns: slot `i` of every array is one check. The typed arrays grow
+ * by doubling; the string columns are plain arrays.
+ */
+class Slots {
+  readonly f64: Record<F64Column, Float64Array>;
+  readonly i32: Record<I32Column, Int32Array>;
+  readonly u8: Record<U8Column, Uint8Array>;
+  readonly id: string[] = [];
+  readonly kind: string[] = [];
+  readonly host: string[] = [];
+  readonly service: (string | null)[] = [];
+  readonly vantage: (string | null)[] = [];
+  /** Message of the open span ("" without one). */
+  readonly message: string[] = [];
+  /** Slots the typed arrays hold. */
+  private capacity: number;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.f64 = columns(F64_COLUMNS, () => new Float64Array(capacity));
+    this.i32 = columns(I32_COLUMNS, () => new Int32Array(capacity));
+    this.u8 = columns(U8_COLUMNS, () => new Uint8Array(capacity));
+  }
+
+  /** Makes room for `slot`, doubling the typed arrays as often as needed. */
+  reserve(slot: number): void {
+    if (slot < this.capacity) return;
+    let n = this.capacity;
+    while (n <= slot) n *= 2;
+    this.capacity = n;
+    for (const k of F64_COLUMNS) this.f64[k] = grown(this.f64[k], new Float64Array(n));
+    for (const k of I32_COLUMNS) this.i32[k] = grown(this.i32[k], new Int32Array(n));
+    for (const k of U8_COLUMNS) this.u8[k] = grown(this.u8[k], new Uint8Array(n));
+  }
+
+  /** Copies every column of slot `from` of `src` into slot `to` (made room for). */
+  copy(src: Slots, from: number, to: number): void {
+    this.reserve(to);
+    for (const k of F64_COLUMNS) this.f64[k][to] = src.f64[k][from]!;
+    for (const k of I32_COLUMNS) this.i32[k][to] = src.i32[k][from]!;
+    for (const k of U8_COLUMNS) this.u8[k][to] = src.u8[k][from]!;
+    this.id[to] = src.id[from]!;
+    this.kind[to] = src.kind[from]!;
+    this.host[to] = src.host[from]!;
+    this.service[to] = src.service[from] ?? null;
+    this.vantage[to] = src.vantage[from] ?? null;
+    this.message[to] = src.message[from] ?? "";
+  }
+}
+
+/** Undo row of a check created after `begin`: `rollback` forgets it. */
+const CREATED = -1;
+
+/** What `begin` started recording: per touched slot, its undo row (or CREATED). */
+interface Undo {
+  rows: Map<number, number>;
+  /** The touched slots as they were, one row each (rows 0 to `count` - 1). */
+  saved: Slots;
+  count: number;
+  /** Lengths of `pendingSpans`, `pendingBuckets` and `dirty` at `begin`. */
+  lengths: [number, number, number];
+}
 
 /**
  * Checks a batch before anything is recorded.
@@ -97,14 +219,24 @@ export function validateResults(results: readonly CheckResult[]): void {
   }
 }
 
-/** Open spans, open buckets and closed-but-unwritten deltas of every check seen. */
+/**
+ * Open spans, open buckets and closed-but-unwritten deltas of every check seen. Each check has a
+ * slot in the columns (`Slots`); slots of forgotten checks are reused.
+ */
 export class Aggregator {
-  private readonly lives = new Map<string, Live>();
+  /** Slot of each check seen, by check id. */
+  private readonly slotOf = new Map<string, number>();
+  private readonly cols = new Slots(1024);
+  /** Slots in use or free: the next new slot, when `free` is empty. */
+  private used = 0;
+  /** Slots of forgotten checks, to reuse. */
+  private free: number[] = [];
+  /** Closed span and bucket deltas not written yet. */
   private pendingSpans: SpanRow[] = [];
   private pendingBuckets: BucketRow[] = [];
-  private dirty: Live[] = [];
-  private undo: Map<Live, Snapshot | null> | null = null;
-  private undoLengths: [number, number, number] = [0, 0, 0];
+  /** Slots changed since the last write (flag DIRTY). */
+  private dirty: number[] = [];
+  private undo: Undo | null = null;
   /** The bucket width changed since the last write: a batch may hold two deltas of one bucket. */
   private widthChanged = false;
 
@@ -118,16 +250,18 @@ export class Aggregator {
 
   /** Registers a stored check and its newest stored span (counters taken as already written). */
   load(row: CheckRow, newest: SpanRow | null): void {
-    const span = newest && { ...newest, count: 0, sumMs: 0, minMs: Infinity, maxMs: -Infinity };
-    this.lives.set(row.id, {
-      row,
-      savedStatus: row.lastStatus,
-      saved: true,
-      lastAt: newest ? newest.lastAt : Number.NEGATIVE_INFINITY,
-      span,
-      bucket: null,
-      dirty: false,
-    });
+    const c = this.cols;
+    const slot = this.slotOf.get(row.id) ?? this.allocate(row);
+    const status = statusCode(row.lastStatus);
+    c.u8.lastStatus[slot] = status;
+    c.u8.savedStatus[slot] = status;
+    c.u8.flags[slot] = SAVED;
+    c.f64.lastAt[slot] = Number.NEGATIVE_INFINITY;
+    if (newest !== null) {
+      this.openSpan(slot, newest.firstAt, newest.status, newest.message, newest.prevStatus, newest.runId);
+      c.f64.spanLastAt[slot] = newest.lastAt;
+      c.f64.lastAt[slot] = newest.lastAt;
+    }
   }
 
   /**
@@ -139,99 +273,224 @@ export class Aggregator {
     const width = this.bucketMs;
     const atStart = at - (((at % width) + width) % width);
     const undo = this.undo;
+    // (The column arrays are looked up on each use: `create` may replace them with bigger ones.)
+    const { f64, i32, u8, message } = this.cols;
     for (let i = 0; i < results.length; i++) {
       const r = results[i] as CheckResult;
       const status = r.status;
       if (status === "skip") continue;
-      let live = this.lives.get(r.id);
-      if (live === undefined) live = this.create(r);
-      else if (undo !== null && !undo.has(live)) undo.set(live, snapshot(live));
+      const code = statusCode(status);
+      let slot = this.slotOf.get(r.id);
+      if (slot === undefined) slot = this.create(r);
+      else if (undo !== null && !undo.rows.has(slot)) this.remember(undo, slot);
       const d = Math.round(r.durationMs);
       // The common case: a result later than the check's latest, in the bucket of `at`.
       let t = at;
       let start = atStart;
-      let s = live.span;
-      const moved = s === null || s.status !== status || s.message !== r.message;
-      if (t <= live.lastAt) {
-        t = moved && s !== null ? live.lastAt + 1 : live.lastAt;
+      const hasSpan = (u8.flags[slot]! & HAS_SPAN) !== 0;
+      const moved = !hasSpan || u8.spanStatus[slot] !== code || message[slot] !== r.message;
+      const lastAt = f64.lastAt[slot]!;
+      if (t <= lastAt) {
+        t = moved && hasSpan ? lastAt + 1 : lastAt;
         start = t - (((t % width) + width) % width);
       }
       if (moved) {
-        if (s !== null && s.count > 0) this.pendingSpans.push(s);
-        s = {
-          checkId: r.id,
-          firstAt: t,
-          lastAt: t,
-          status,
-          message: r.message,
-          count: 0,
-          sumMs: 0,
-          minMs: Number.POSITIVE_INFINITY,
-          maxMs: Number.NEGATIVE_INFINITY,
-          prevStatus: live.row.lastStatus,
-          runId,
-        };
-        live.span = s as SpanRow;
-        live.row.lastStatus = status;
+        if (hasSpan && i32.spanCount[slot]! > 0) this.pendingSpans.push(this.spanRow(slot));
+        this.openSpan(slot, t, status, r.message, statusOf(u8.lastStatus[slot]!), runId);
+        u8.lastStatus[slot] = code;
       }
-      const span = s as SpanRow;
-      span.count++;
-      span.sumMs += d;
-      if (d < span.minMs) span.minMs = d;
-      if (d > span.maxMs) span.maxMs = d;
-      span.lastAt = t;
-      live.lastAt = t;
+      i32.spanCount[slot]!++;
+      f64.spanSumMs[slot]! += d;
+      if (d < f64.spanMinMs[slot]!) f64.spanMinMs[slot] = d;
+      if (d > f64.spanMaxMs[slot]!) f64.spanMaxMs[slot] = d;
+      f64.spanLastAt[slot] = t;
+      f64.lastAt[slot] = t;
 
-      let b = live.bucket;
-      if (b === null || b.start !== start) {
-        if (b !== null && b.pass + b.fail + b.error > 0) this.pendingBuckets.push(b);
-        b = {
-          checkId: r.id,
-          start,
-          widthMs: width,
-          pass: 0,
-          fail: 0,
-          error: 0,
-          sumMs: 0,
-          minMs: Number.POSITIVE_INFINITY,
-          maxMs: Number.NEGATIVE_INFINITY,
-        };
-        live.bucket = b;
+      if ((u8.flags[slot]! & HAS_BUCKET) === 0 || f64.bucketStart[slot] !== start) {
+        if (this.bucketResults(slot) > 0) this.pendingBuckets.push(this.bucketRow(slot));
+        this.openBucket(slot, start, width);
       }
-      if (status === "pass") b.pass++;
-      else if (status === "fail") b.fail++;
-      else b.error++;
-      b.sumMs += d;
-      if (d < b.minMs) b.minMs = d;
-      if (d > b.maxMs) b.maxMs = d;
+      if (status === "pass") i32.bucketPass[slot]!++;
+      else if (status === "fail") i32.bucketFail[slot]!++;
+      else i32.bucketError[slot]!++;
+      f64.bucketSumMs[slot]! += d;
+      if (d < f64.bucketMinMs[slot]!) f64.bucketMinMs[slot] = d;
+      if (d > f64.bucketMaxMs[slot]!) f64.bucketMaxMs[slot] = d;
 
-      if (!live.dirty) {
-        live.dirty = true;
-        this.dirty.push(live);
+      if ((u8.flags[slot]! & DIRTY) === 0) {
+        u8.flags[slot]! |= DIRTY;
+        this.dirty.push(slot);
       }
     }
   }
 
-  private create(r: CheckResult): Live {
-    const live: Live = {
-      row: {
-        id: r.id,
-        kind: r.kind,
-        host: r.host,
-        service: r.service ?? null,
-        vantage: r.vantage ?? null,
-        lastStatus: null,
-      },
-      savedStatus: null,
-      saved: false,
-      lastAt: Number.NEGATIVE_INFINITY,
-      span: null,
-      bucket: null,
-      dirty: false,
+  /** A slot for a check seen for the first time (no status, no span, no bucket). */
+  private create(r: CheckResult): number {
+    const slot = this.allocate({
+      id: r.id,
+      kind: r.kind,
+      host: r.host,
+      service: r.service ?? null,
+      vantage: r.vantage ?? null,
+      lastStatus: null,
+    });
+    if (this.undo !== null) this.undo.rows.set(slot, CREATED);
+    return slot;
+  }
+
+  /** Takes a slot (a free one, else a new one) for the check of `row`, without status or history. */
+  private allocate(row: CheckRow): number {
+    const slot = this.free.pop() ?? this.used++;
+    const c = this.cols;
+    c.reserve(slot);
+    this.slotOf.set(row.id, slot);
+    c.id[slot] = row.id;
+    c.kind[slot] = row.kind;
+    c.host[slot] = row.host;
+    c.service[slot] = row.service;
+    c.vantage[slot] = row.vantage;
+    c.message[slot] = "";
+    c.u8.flags[slot] = 0;
+    c.u8.lastStatus[slot] = 0;
+    c.u8.savedStatus[slot] = 0;
+    c.f64.lastAt[slot] = Number.NEGATIVE_INFINITY;
+    return slot;
+  }
+
+  /** Forgets a check: its slot leaves the map and is free for another check. */
+  private release(slot: number): void {
+    const c = this.cols;
+    this.slotOf.delete(c.id[slot]!);
+    // Empty strings, so the forgotten ones can be collected.
+    c.id[slot] = c.kind[slot] = c.host[slot] = c.message[slot] = "";
+    c.service[slot] = c.vantage[slot] = null;
+    c.u8.flags[slot] = 0;
+    this.free.push(slot);
+  }
+
+  /** Keeps a copy of every column of `slot` in the undo record. */
+  private remember(undo: Undo, slot: number): void {
+    const row = undo.count++;
+    undo.saved.copy(this.cols, slot, row);
+    undo.rows.set(slot, row);
+  }
+
+  /** Opens a span of `slot` at `t` with no results yet (the caller counts them). */
+  private openSpan(
+    slot: number,
+    t: number,
+    status: StoredStatus,
+    message: string,
+    prevStatus: StoredStatus | null,
+    runId: number | null,
+  ): void {
+    const c = this.cols;
+    c.u8.flags[slot]! |= HAS_SPAN;
+    c.u8.spanStatus[slot] = statusCode(status);
+    c.u8.spanPrevStatus[slot] = statusCode(prevStatus);
+    c.message[slot] = message;
+    c.f64.spanFirstAt[slot] = t;
+    c.f64.spanLastAt[slot] = t;
+    c.f64.spanRunId[slot] = runId ?? Number.NaN;
+    this.clearSpanDelta(slot);
+  }
+
+  private clearSpanDelta(slot: number): void {
+    const c = this.cols;
+    c.i32.spanCount[slot] = 0;
+    c.f64.spanSumMs[slot] = 0;
+    c.f64.spanMinMs[slot] = Number.POSITIVE_INFINITY;
+    c.f64.spanMaxMs[slot] = Number.NEGATIVE_INFINITY;
+  }
+
+  /** The open span of `slot` (which has one) as a new row. */
+  private spanRow(slot: number): SpanRow {
+    const { f64, i32, u8 } = this.cols;
+    const runId = f64.spanRunId[slot]!;
+    return {
+      checkId: this.cols.id[slot]!,
+      firstAt: f64.spanFirstAt[slot]!,
+      lastAt: f64.spanLastAt[slot]!,
+      status: statusOf(u8.spanStatus[slot]!) as StoredStatus,
+      message: this.cols.message[slot]!,
+      count: i32.spanCount[slot]!,
+      sumMs: f64.spanSumMs[slot]!,
+      minMs: f64.spanMinMs[slot]!,
+      maxMs: f64.spanMaxMs[slot]!,
+      prevStatus: statusOf(u8.spanPrevStatus[slot]!),
+      runId: Number.isNaN(runId) ? null : runId,
     };
-    this.lives.set(r.id, live);
-    if (this.undo !== null) this.undo.set(live, null);
-    return live;
+  }
+
+  /** Number of results in the span delta of `slot` (0 without an open span). */
+  private spanResults(slot: number): number {
+    return (this.cols.u8.flags[slot]! & HAS_SPAN) === 0 ? 0 : this.cols.i32.spanCount[slot]!;
+  }
+
+  /** Opens a bucket of `slot` at `start` with no results yet. */
+  private openBucket(slot: number, start: number, widthMs: number): void {
+    const c = this.cols;
+    c.u8.flags[slot]! |= HAS_BUCKET;
+    c.f64.bucketStart[slot] = start;
+    c.f64.bucketWidthMs[slot] = widthMs;
+    this.clearBucketDelta(slot);
+  }
+
+  private clearBucketDelta(slot: number): void {
+    const c = this.cols;
+    c.i32.bucketPass[slot] = c.i32.bucketFail[slot] = c.i32.bucketError[slot] = 0;
+    c.f64.bucketSumMs[slot] = 0;
+    c.f64.bucketMinMs[slot] = Number.POSITIVE_INFINITY;
+    c.f64.bucketMaxMs[slot] = Number.NEGATIVE_INFINITY;
+  }
+
+  /** The open bucket of `slot` (which has one) as a new row. */
+  private bucketRow(slot: number): BucketRow {
+    const { f64, i32 } = this.cols;
+    return {
+      checkId: this.cols.id[slot]!,
+      start: f64.bucketStart[slot]!,
+      widthMs: f64.bucketWidthMs[slot]!,
+      pass: i32.bucketPass[slot]!,
+      fail: i32.bucketFail[slot]!,
+      error: i32.bucketError[slot]!,
+      sumMs: f64.bucketSumMs[slot]!,
+      minMs: f64.bucketMinMs[slot]!,
+      maxMs: f64.bucketMaxMs[slot]!,
+    };
+  }
+
+  /** Number of results in the bucket delta of `slot` (0 without an open bucket). */
+  private bucketResults(slot: number): number {
+    const { i32, u8 } = this.cols;
+    if ((u8.flags[slot]! & HAS_BUCKET) === 0) return 0;
+    return i32.bucketPass[slot]! + i32.bucketFail[slot]! + i32.bucketError[slot]!;
+  }
+
+  /** The check row of `slot` as a new row. */
+  private checkRow(slot: number): CheckRow {
+    const c = this.cols;
+    return {
+      id: c.id[slot]!,
+      kind: c.kind[slot]!,
+      host: c.host[slot]!,
+      service: c.service[slot] ?? null,
+      vantage: c.vantage[slot] ?? null,
+      lastStatus: statusOf(c.u8.lastStatus[slot]!),
+    };
+  }
+
+  /** The check row of `slot` must be written: it is new, or its last status is not the stored one. */
+  private checkChanged(slot: number): boolean {
+    const u8 = this.cols.u8;
+    return (u8.flags[slot]! & SAVED) === 0 || u8.savedStatus[slot] !== u8.lastStatus[slot];
+  }
+
+  /** The check row of `slot` is written: as stored, no longer dirty. */
+  private markWritten(slot: number): void {
+    const u8 = this.cols.u8;
+    u8.flags[slot] = (u8.flags[slot]! & ~DIRTY) | SAVED;
+    u8.savedStatus[slot] = u8.lastStatus[slot]!;
   }
 
   /** True when something is waiting to be written. */
@@ -239,25 +498,29 @@ export class Aggregator {
     return this.dirty.length > 0 || this.pendingSpans.length > 0 || this.pendingBuckets.length > 0;
   }
 
-  /** What the next write must store. The rows are live objects: write them before any `apply`. */
+  /**
+   * What the next write must store, as rows built from the columns (closed deltas are shared
+   * with the aggregator: do not change them). The deltas stay until `commit` clears them or
+   * `detach` takes them: write the batch and `commit` before any `apply`, whose results
+   * `commit` would clear unwritten.
+   */
   batch(): WriteBatch {
     const spans = this.pendingSpans.slice();
     const buckets = this.pendingBuckets.slice();
     const checks: CheckRow[] = [];
-    for (const live of this.dirty) {
-      if (!live.saved || live.savedStatus !== live.row.lastStatus) checks.push(live.row);
-      if (live.span !== null && live.span.count > 0) spans.push(live.span);
-      const b = live.bucket;
-      if (b !== null && b.pass + b.fail + b.error > 0) buckets.push(b);
+    for (const slot of this.dirty) {
+      if (this.checkChanged(slot)) checks.push(this.checkRow(slot));
+      if (this.spanResults(slot) > 0) spans.push(this.spanRow(slot));
+      if (this.bucketResults(slot) > 0) buckets.push(this.bucketRow(slot));
     }
     return { checks, spans, buckets: this.widthChanged ? mergeSameBucket(buckets) : buckets };
   }
 
   /**
-   * Takes everything waiting to be written as an independent batch (copies of the open rows'
-   * deltas, which restart from zero) and marks the checks written, so results can keep arriving
-   * while the batch is written. If the write fails, the caller keeps the batch and writes it
-   * (merged, `mergeBatches`) with the next one.
+   * Takes everything waiting to be written as an independent batch (rows of the open spans' and
+   * buckets' deltas, which restart from zero) and marks the checks written, so results can keep
+   * arriving while the batch is written. If the write fails, the caller keeps the batch and
+   * writes it (merged, `mergeBatches`) with the next one.
    */
   detach(): WriteBatch {
     const spans = this.pendingSpans;
@@ -265,25 +528,16 @@ export class Aggregator {
     this.pendingSpans = [];
     this.pendingBuckets = [];
     const checks: CheckRow[] = [];
-    for (const live of this.dirty) {
-      if (!live.saved || live.savedStatus !== live.row.lastStatus) checks.push({ ...live.row });
-      live.dirty = false;
-      live.saved = true;
-      live.savedStatus = live.row.lastStatus;
-      const s = live.span;
-      if (s !== null && s.count > 0) {
-        spans.push({ ...s });
-        s.count = 0;
-        s.sumMs = 0;
-        s.minMs = Number.POSITIVE_INFINITY;
-        s.maxMs = Number.NEGATIVE_INFINITY;
+    for (const slot of this.dirty) {
+      if (this.checkChanged(slot)) checks.push(this.checkRow(slot));
+      this.markWritten(slot);
+      if (this.spanResults(slot) > 0) {
+        spans.push(this.spanRow(slot));
+        this.clearSpanDelta(slot);
       }
-      const b = live.bucket;
-      if (b !== null && b.pass + b.fail + b.error > 0) {
-        buckets.push({ ...b });
-        b.pass = b.fail = b.error = b.sumMs = 0;
-        b.minMs = Number.POSITIVE_INFINITY;
-        b.maxMs = Number.NEGATIVE_INFINITY;
+      if (this.bucketResults(slot) > 0) {
+        buckets.push(this.bucketRow(slot));
+        this.clearBucketDelta(slot);
       }
     }
     this.dirty = [];
@@ -292,37 +546,34 @@ export class Aggregator {
     return { checks, spans, buckets: merged };
   }
 
-  /** The batch was committed: clears the deltas; spans opened by the pending run get `runId`. */
+  /**
+   * The batch was committed: clears the deltas; open spans opened by the pending run (run id
+   * `PENDING_RUN`) get `runId`.
+   */
   commit(runId: number | null = null): void {
     this.pendingSpans = [];
     this.pendingBuckets = [];
     this.widthChanged = false;
-    for (const live of this.dirty) {
-      live.dirty = false;
-      live.saved = true;
-      live.savedStatus = live.row.lastStatus;
-      const s = live.span;
-      if (s !== null) {
-        s.count = 0;
-        s.sumMs = 0;
-        s.minMs = Infinity;
-        s.maxMs = -Infinity;
-        if (s.runId === PENDING_RUN) s.runId = runId;
+    const { f64, u8 } = this.cols;
+    for (const slot of this.dirty) {
+      this.markWritten(slot);
+      if ((u8.flags[slot]! & HAS_SPAN) !== 0) {
+        this.clearSpanDelta(slot);
+        if (f64.spanRunId[slot] === PENDING_RUN) f64.spanRunId[slot] = runId ?? Number.NaN;
       }
-      const b = live.bucket;
-      if (b !== null) {
-        b.pass = b.fail = b.error = b.sumMs = 0;
-        b.minMs = Infinity;
-        b.maxMs = -Infinity;
-      }
+      if ((u8.flags[slot]! & HAS_BUCKET) !== 0) this.clearBucketDelta(slot);
     }
     this.dirty = [];
   }
 
   /** Starts recording what `apply` changes, so `rollback` can restore it. */
   begin(): void {
-    this.undo = new Map();
-    this.undoLengths = [this.pendingSpans.length, this.pendingBuckets.length, this.dirty.length];
+    this.undo = {
+      rows: new Map(),
+      saved: new Slots(64),
+      count: 0,
+      lengths: [this.pendingSpans.length, this.pendingBuckets.length, this.dirty.length],
+    };
   }
 
   /** Forgets the undo record (the changes stay). */
@@ -330,24 +581,16 @@ export class Aggregator {
     this.undo = null;
   }
 
-  /** Restores every check as it was at `begin`. */
+  /** Restores every check as it was at `begin` (every column of its slot); forgets checks created since. */
   rollback(): void {
     const undo = this.undo;
     if (undo === null) return;
     this.undo = null;
-    for (const [live, snap] of undo) {
-      if (snap === null) this.lives.delete(live.row.id);
-      else {
-        live.savedStatus = snap.savedStatus;
-        live.saved = snap.saved;
-        live.lastAt = snap.lastAt;
-        live.span = snap.span;
-        live.bucket = snap.bucket;
-        live.dirty = snap.dirty;
-        live.row.lastStatus = snap.lastStatus;
-      }
+    for (const [slot, row] of undo.rows) {
+      if (row === CREATED) this.release(slot);
+      else this.cols.copy(undo.saved, row, slot);
     }
-    const [s, b, d] = this.undoLengths;
+    const [s, b, d] = undo.lengths;
     this.pendingSpans.length = s;
     this.pendingBuckets.length = b;
     this.dirty.length = d;
@@ -358,36 +601,44 @@ export class Aggregator {
    * and open buckets that ended by `ageCut`, whose rows the pass drops.
    */
   forgetBefore(rawCut: number, ageCut: number): void {
-    for (const live of this.lives.values()) {
-      if (live.span !== null && live.span.lastAt < rawCut) live.span = null;
-      if (live.bucket !== null && live.bucket.start + live.bucket.widthMs <= ageCut) live.bucket = null;
+    const { f64, u8, message } = this.cols;
+    for (const slot of this.slotOf.values()) {
+      const flags = u8.flags[slot]!;
+      if ((flags & HAS_SPAN) !== 0 && f64.spanLastAt[slot]! < rawCut) {
+        u8.flags[slot]! &= ~HAS_SPAN;
+        message[slot] = "";
+      }
+      if ((flags & HAS_BUCKET) !== 0 && f64.bucketStart[slot]! + f64.bucketWidthMs[slot]! <= ageCut)
+        u8.flags[slot]! &= ~HAS_BUCKET;
     }
   }
 
   /** After a retention pass: forgets checks it dropped (they had no rows left). */
   forgetChecks(ids: readonly string[]): void {
+    const u8 = this.cols.u8;
     for (const id of ids) {
-      const live = this.lives.get(id);
-      if (live === undefined) continue;
-      if (live.span === null && live.bucket === null && !live.dirty) this.lives.delete(id);
-      else live.saved = false;
+      const slot = this.slotOf.get(id);
+      if (slot === undefined) continue;
+      if ((u8.flags[slot]! & (HAS_SPAN | HAS_BUCKET | DIRTY)) === 0) this.release(slot);
+      else u8.flags[slot]! &= ~SAVED;
     }
   }
 
-  /** Unwritten span deltas of one check (or all), closed ones and the open one. */
+  /** Unwritten span deltas of one check (or all): closed ones, and the open one as a new row. */
   pendingSpansOf(checkId?: string): SpanRow[] {
     const out = this.pendingSpans.filter((s) => checkId === undefined || s.checkId === checkId);
-    for (const live of checkId === undefined ? this.dirty : [this.lives.get(checkId)]) {
-      if (live?.span && live.span.count > 0) out.push(live.span);
+    const slots = checkId === undefined ? this.dirty : [this.slotOf.get(checkId)];
+    for (const slot of slots) {
+      if (slot !== undefined && this.spanResults(slot) > 0) out.push(this.spanRow(slot));
     }
     return out;
   }
 
-  /** Unwritten bucket deltas of one check. */
+  /** Unwritten bucket deltas of one check: closed ones, and the open one as a new row. */
   pendingBucketsOf(checkId: string): BucketRow[] {
     const out = this.pendingBuckets.filter((b) => b.checkId === checkId);
-    const b = this.lives.get(checkId)?.bucket;
-    if (b && b.pass + b.fail + b.error > 0) out.push(b);
+    const slot = this.slotOf.get(checkId);
+    if (slot !== undefined && this.bucketResults(slot) > 0) out.push(this.bucketRow(slot));
     return out;
   }
 }
@@ -444,16 +695,4 @@ function mergeSameBucket(buckets: BucketRow[]): BucketRow[] {
     }
   }
   return [...byKey.values()];
-}
-
-function snapshot(live: Live): Snapshot {
-  return {
-    savedStatus: live.savedStatus,
-    saved: live.saved,
-    lastAt: live.lastAt,
-    span: live.span && { ...live.span },
-    bucket: live.bucket && { ...live.bucket },
-    dirty: live.dirty,
-    lastStatus: live.row.lastStatus,
-  };
 }
