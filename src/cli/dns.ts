@@ -1,8 +1,7 @@
 /**
  * `keel dns sync FILE [--server NAME|ADDR[:PORT]] [--key PATH|'${VAR}'] [--zone ZONE] [--apply]
  * [--json]`: the difference between the zones the inventory renders and what a DNS server holds,
- * and (with `--apply`) the RFC 2136 updates, TSIG-signed, that remove it (README "DNS: `keel dns
- * sync`"). Exit 0 in sync or applied; 1 differences without `--apply`, or the server refused, failed
+ * and (with `--apply`) the RFC 2136 updates, TSIG-signed, that remove it (docs/dns.md). Exit 0 in sync or applied; 1 differences without `--apply`, or the server refused, failed
  * or was not reached; 2 a bad flag, key or inventory.
  */
 import type { Command } from "commander";

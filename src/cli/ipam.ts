@@ -2,7 +2,7 @@
  * `keel ipam FILE [--json] [--frozen-lock]`: the address plan's usage per network and named
  * range (size, used, reserved, free, next free), then the allocations this run made, moved or
  * freed; writes keel.lock beside the inventory when its content changed (contract:
- * `docs/render.md`; README "Address plan: keel ipam"). Exit 0; 2 for an invalid inventory or
+ * `docs/ipam.md`). Exit 0; 2 for an invalid inventory or
  * lock file, a bad flag, or (`--frozen-lock`) a lock file that would change.
  */
 import type { Command } from "commander";

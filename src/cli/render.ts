@@ -1,7 +1,6 @@
 /**
  * `keel render FILE --out DIR [--only KIND[,KIND…]] [--keys DIR] [--frozen-lock]`: writes the configs of the
- * site's core services, derived from the inventory (contract: `docs/render.md`; README
- * "Rendering configs"). Every renderer runs in memory first; only when all succeed are the
+ * site's core services, derived from the inventory (`docs/render.md`). Every renderer runs in memory first; only when all succeed are the
  * files written, each through a temporary file and a rename, so a failed render changes
  * nothing. Files an earlier render wrote that this one no longer produces (a removed host's
  * cloud-init, say) are deleted; the list lives in `DIR/.keel-render.json`. Exit 0; 1 when

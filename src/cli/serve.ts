@@ -5,8 +5,7 @@
  * clean stop, 1 when shutting down failed, 2 for an invalid inventory, a bad flag, a token whose
  * environment variable is unset, a store that cannot be opened, an audit log that cannot be
  * written (or is not a regular file, or cannot be made 0600) or an address that cannot be
- * listened on (e.g. the port is in use). See README,
- * "Serving: `keel serve`".
+ * listened on (e.g. the port is in use). See docs/serve.md.
  *
  * The stack is started by `startServe` (`src/serve/start.ts`), the same function the tests and
  * the benchmarks use; this module adds the flags and the signal handling.

@@ -1,7 +1,7 @@
 /**
  * `keel dns sync`: plan (read every zone, diff against the inventory) and apply (one UPDATE per
  * zone, in zone order; when one fails, the zones already updated are put back as they were read).
- * The result is plain data: the CLI prints it as text or JSON (README "DNS: `keel dns sync`").
+ * The result is plain data: the CLI prints it as text or JSON (docs/dns.md).
  */
 import { type Change, diffRecords, wantedRecords } from "./diff.js";
 import { DnsServerError, sendUpdate, serverLabel, transferZone, type ZoneTransfer } from "./transport.js";

@@ -253,7 +253,7 @@ export interface AllocationChange {
   reason: string;
 }
 
-/** The state of `keel.lock` after allocation (`docs/render.md`). */
+/** The state of `keel.lock` after allocation (`docs/ipam.md`). */
 export interface IpamState {
   /** Path of the lock file: `keel.lock` in the inventory's directory, as given (relative stays relative). */
   lockFile: string;

@@ -1,7 +1,7 @@
 /**
  * Address and MAC allocation (pure): `auto` / `auto@RANGE` addresses and `vm.mac: auto`, given
  * the site's address plan, its static addresses and MACs and the previous `keel.lock`.
- * The rules are those of `docs/render.md` ("Address allocation", "MACs"):
+ * The rules are those of `docs/ipam.md` ("Allocation rules"):
  *
  * - `auto` takes the lowest free address of the network outside every named range; `auto@RANGE`
  *   the lowest free address of that range. Not free: an IPv4 network's network and broadcast

@@ -1,6 +1,6 @@
 /**
  * `keel.lock`: the addresses and MACs Keel allocated, kept beside the inventory and committed, so
- * allocation is stable across runs and machines (`docs/render.md`, "keel.lock"). YAML, read and
+ * allocation is stable across runs and machines (`docs/ipam.md`, "keel.lock"). YAML, read and
  * written with the `yaml` library:
  *
  * ```yaml

@@ -2,7 +2,7 @@
  * MAC addresses of VMs (IEEE 802 EUI-48, written as six colon-separated hex octets). Keel
  * allocates locally administered unicast ones: first octet `02` (U/L bit set, I/G bit clear),
  * the other five octets from SHA-256 of `SITE/HOST`, walking upward on a collision
- * (`docs/render.md`, "MACs").
+ * (`docs/ipam.md`).
  */
 import { createHash } from "node:crypto";
 

@@ -94,7 +94,7 @@ export async function startServe(o: ServeOptions): Promise<RunningServe> {
   const tokens = new TokenTable(inv.serve.tokens);
   if (tokens.size === 0)
     log(
-      `warning: ${o.file} declares no serve.tokens, so every endpoint but /healthz answers 401; see README "Access control"`,
+      `warning: ${o.file} declares no serve.tokens, so every endpoint but /healthz answers 401; see docs/serve.md "Access control"`,
     );
 
   let store: ResultStore;

@@ -3,7 +3,7 @@
  * (a continuous stream of results), with bounded size. Two backends with the same behaviour:
  * SQLite (embedded default, better-sqlite3) and PostgreSQL (`pg`); `openStore` picks one.
  *
- * Design (the size bound follows from it; see the README, "History storage"):
+ * Design (the size bound follows from it; see docs/history.md, "The history store"):
  * - Raw history is run-length encoded: a **span** is a run of consecutive results of one check
  *   with the same status and message, stored as one row `{first, last, count, min/sum/max
  *   duration}`. A check that keeps passing costs one row however long it passes; a flapping

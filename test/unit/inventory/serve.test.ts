@@ -1,5 +1,5 @@
 /**
- * The `serve:` and `alerts:` inventory keys (Keel extensions, docs/serve.md): normalisation and
+ * The `serve:` and `alerts:` inventory keys (Keel extensions, docs/inventory.md): normalisation and
  * one located error per rule. Lines 1–7 are BASE; the tested lines start at 8.
  */
 import assert from "node:assert/strict";
@@ -16,7 +16,7 @@ test("without serve: and alerts: the defaults of serve-settings.ts apply", () =>
   assert.deepEqual(inv.alerts, { alertmanagers: [], webhooks: [] });
 });
 
-test("the docs/serve.md example loads and normalises", () => {
+test("the docs/inventory.md example of serve: and alerts: loads and normalises", () => {
   const inv = parseInventory(
     yaml(
       ...BASE,
