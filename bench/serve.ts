@@ -17,9 +17,10 @@
  *    `saveResults` into a fresh SQLite store (and PostgreSQL with BENCH_PG=1) and prints its
  *    `sizeBytes()`.
  *
- * Targets: the dashboard's first render (median under 1 s) and the serve process's peak RSS
- * (VmHWM, at most 300 MB), both in the same run; the API's latencies and the results rate
- * against the schedule are printed, not judged. None for the store. Exit status 1 when a target
+ * Targets, all in the same run: the dashboard's first render (median under 1 s), the serve
+ * process's peak RSS (VmHWM, at most 300 MB), and the schedule kept while the API is measured
+ * (results stored meanwhile at least 95 % of what the schedule asks); the API's latencies, and
+ * the results rate while Chromium loads the dashboard on the same cores, are printed, not judged. None for the store. Exit status 1 when a target
  * is missed or something failed (serve did not come up, a request failed, ...).
  *
  * Environment: BENCH_SERVE_HOSTS (5000), BENCH_REQUESTS (300), BENCH_SETTLE_S (30),
@@ -57,10 +58,15 @@ const PART = process.env.BENCH_SERVE_PART ?? "all";
 const PORT = 8484;
 /** Cold browser runs of the dashboard's first render against the live serve. */
 const WEB_RUNS = Number(process.env.BENCH_WEB_RUNS ?? 5);
-/** Exit status of the live part when it ran but a target (first render, RSS) was missed. */
+/** Exit status of the live part when it ran but a target (first render, RSS, schedule) was missed. */
 const MISSED = 3;
 /** Most RSS the serve process may reach (peak, VmHWM) during the live part, bytes. */
 const RSS_TARGET = 300 * 1048576;
+/**
+ * Least share of the results the schedule asks for that serve must store while the API is
+ * measured (300 requests per route, one at a time): the schedule is kept under that load.
+ */
+const SCHEDULE_TARGET = 0.95;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
 const ns = `keel-sbench-${process.pid}`;
@@ -183,9 +189,11 @@ async function inside(): Promise<void> {
     await sleep(SETTLE_S * 1000);
     const before = { results: await results(), cpu: cpuSeconds(pid), at: performance.now() };
     const due = HOSTS * (9 / 30 + 1 / 60); // 9 checks every 30 s, port.closed every 60 s (src/inventory/serve-settings.ts)
+    const perSecond = (a: typeof before, b: typeof before) =>
+      (b.results - a.results) / ((b.at - a.at) / 1000);
     const rate = (a: typeof before, b: typeof before) => {
       const s = (b.at - a.at) / 1000;
-      return `${Math.round((b.results - a.results) / s)} results/s (the schedule asks ${Math.round(due)}/s), ${(((b.cpu - a.cpu) / s) * 100).toFixed(0)} % of a core`;
+      return `${Math.round(perSecond(a, b))} results/s (the schedule asks ${Math.round(due)}/s), ${(((b.cpu - a.cpu) / s) * 100).toFixed(0)} % of a core`;
     };
     log(`serve over ${SETTLE_S} s before the measurement: ${rate(settle, before)}`);
     log(`measuring, ${loadLine()}`);
@@ -217,11 +225,23 @@ async function inside(): Promise<void> {
     // The dashboard against this live serve, in Chromium.
     log(`dashboard first render against this keel serve (${WEB_RUNS} cold Chromium runs):`);
     const web = await measureFirstRender(`${base}/`, BENCH_TOKEN, WEB_RUNS, (l) => log(`  ${l}`));
+    const afterWeb = { results: await results(), cpu: cpuSeconds(pid), at: performance.now() };
     const end = await overview();
     const mem = rss(pid);
     for (const l of lines) log(l);
     const c = end.counts;
-    log(`serve during the measurement (${seconds.toFixed(1)} s): ${rate(before, after)}; ${loadLine()}`);
+    const kept = perSecond(before, after) / due;
+    const scheduleMet = kept >= SCHEDULE_TARGET;
+    log(
+      `serve during the API requests (${seconds.toFixed(1)} s): ${rate(before, after)}; ${loadLine()}; ` +
+        `schedule kept at ${(kept * 100).toFixed(0)} %, target at least ${SCHEDULE_TARGET * 100} %: ` +
+        (scheduleMet ? "met" : "MISSED"),
+    );
+    // Chromium starting five times on the same two cores is not what an operator's site sees
+    // (the browser runs elsewhere): printed, not judged.
+    log(
+      `serve while Chromium loaded the dashboard (${((afterWeb.at - after.at) / 1000).toFixed(1)} s): ${rate(after, afterWeb)}`,
+    );
     log(
       `states: ${c.pass} pass, ${c.fail} fail, ${c.error} error; ${c.ok} ok, ${c.soft} soft, ${c.hard} hard, ` +
         `${c.flapping} flapping; ${end.hosts.failing} of ${end.hosts.total} hosts failing`,
@@ -232,7 +252,7 @@ async function inside(): Promise<void> {
         (rssMet ? "met" : "MISSED"),
     );
     log(describeFirstRender(web));
-    if (!web.met || !rssMet) process.exitCode = MISSED;
+    if (!web.met || !rssMet || !scheduleMet) process.exitCode = MISSED;
     serve.kill("SIGTERM");
     const code = await new Promise<number | null>((r) =>
       serve.exitCode !== null ? r(serve.exitCode) : serve.once("exit", (c) => r(c)),
@@ -310,7 +330,10 @@ async function main(): Promise<void> {
       );
       const code = await new Promise<number | null>((r) => child.once("exit", r));
       if (code === MISSED) {
-        log("a target of the live part was missed (first render under 1 s, serve's peak RSS at most 300 MB)");
+        log(
+          "a target of the live part was missed (first render under 1 s, serve's peak RSS at most 300 MB, " +
+            "the schedule kept while the API is measured)",
+        );
         process.exitCode = 1;
       } else if (code !== 0) throw new Error(`the live part failed (exit ${code})`);
     } finally {

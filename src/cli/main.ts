@@ -1,12 +1,13 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * The `keel` executable. Each command lives in its own module under `src/cli/` and exports a
  * `register(program)` function; this file only assembles them and turns errors into exit codes:
  * 0 success, 1 checks failed (verify), 2 invalid inventory or command line.
  *
- * The interpreter line caps V8's young generation at two 4 MB semi-spaces instead of V8's
- * 16 MB ones (32 MB that `keel serve`, which allocates steadily, always fills); V8 reads that
- * size only when the process starts, so it is given there (`env -S`, GNU coreutils ≥ 8.30).
+ * The interpreter line caps V8's young generation at two 8 MB semi-spaces instead of V8's
+ * 16 MB ones (32 MB that `keel serve`, which allocates steadily, always fills; 4 MB ones cost
+ * serve noticeably more time in garbage collection); V8 reads that size only when the process
+ * starts, so it is given there (`env -S`, GNU coreutils ≥ 8.30).
  * See `src/serve/heap.ts` for the old generation.
  */
 import { Command, CommanderError } from "commander";

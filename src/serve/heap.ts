@@ -10,7 +10,7 @@
  * more frequent (incremental, mostly concurrent) major collections.
  *
  * The young generation is capped where it can only be set, at process start: the `keel`
- * executable's interpreter line passes `--max-semi-space-size=4` (see `src/cli/main.ts`).
+ * executable's interpreter line passes `--max-semi-space-size=8` (see `src/cli/main.ts`).
  * Together they keep `keel serve` with 50,000 checks under 300 MB RSS (`bench/README.md`).
  */
 import { setFlagsFromString } from "node:v8";
