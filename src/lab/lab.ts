@@ -84,14 +84,6 @@ export function saveLab(lab: Lab): void {
   writeState(lab.dir, lab.state);
 }
 
-/** Opens a lab that is up, for faults and status; throws a UserError when it is not up. */
-export function openLab(inv: Inventory): Lab {
-  const dir = labDir(inv);
-  const state = readState(dir);
-  if (!state) throw new UserError(`the lab of ${inv.file} is not up (no ${statePath(dir)})`);
-  return { inventory: inv, plan: planLab(inv), dir, state };
-}
-
 /** The place (network + mount namespace) of a host, or null for the root namespace. */
 export function hostPlace(lab: Lab, host: string | null): Place | null {
   if (host === null) return null;

@@ -105,16 +105,6 @@ export function parsePrefix(text: string): Prefix {
   return p;
 }
 
-/** Parses a prefix like `parsePrefix`, returning undefined instead of throwing. */
-export function tryParsePrefix(text: string): Prefix | undefined {
-  try {
-    return parsePrefix(text);
-  } catch (e) {
-    if (e instanceof AddressError) return undefined;
-    throw e;
-  }
-}
-
 /** True when `addr` lies inside prefix `p` (always false across address families). */
 export function contains(p: Prefix, addr: Address | string): boolean {
   const a = typeof addr === "string" ? parseAddress(addr) : addr;
