@@ -22,7 +22,7 @@ import {
   setSysctl,
   staleZone,
   stopService,
-} from "../../src/lab/faults.js";
+} from "../lab/faults.js";
 import { hostPlace, type Lab, labDown, labStatus, labUp } from "../../src/lab/lab.js";
 import { runAt } from "../../src/lab/run.js";
 import { labInventory } from "../lab/fixture.js";

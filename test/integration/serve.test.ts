@@ -25,7 +25,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadInventory } from "../../src/inventory/load.js";
-import { openPort, type Undo } from "../../src/lab/faults.js";
+import { openPort, type Undo } from "../lab/faults.js";
 import { type Lab, labDown, labUp } from "../../src/lab/lab.js";
 import { sha256Hex } from "../../src/serve/auth.js";
 import type { CheckState } from "../../src/serve/types.js";

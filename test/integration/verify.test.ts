@@ -27,7 +27,7 @@ import {
   staleZone,
   stopService,
   type Undo,
-} from "../../src/lab/faults.js";
+} from "../lab/faults.js";
 import { type Lab, labDown, labUp, sshdConfig } from "../../src/lab/lab.js";
 import { CHECK_KINDS, type Report } from "../../src/verify/types.js";
 

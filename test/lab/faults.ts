@@ -10,8 +10,8 @@
  */
 import { readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../errors.js";
-import type { Protocol } from "../inventory/model.js";
+import { UserError } from "../../src/errors.js";
+import type { Protocol } from "../../src/inventory/model.js";
 import {
   gatewayPeerArgs,
   hostDir,
@@ -30,10 +30,10 @@ import {
   startWireguardGateway,
   waitReady,
   wgHandshakes,
-} from "./lab.js";
-import { prometheusYaml } from "./plan.js";
-import { LabError, mustAt, type Place, pidAlive, runAt, sleep } from "./run.js";
-import type { ProcessRecord } from "./state.js";
+} from "../../src/lab/lab.js";
+import { prometheusYaml } from "../../src/lab/plan.js";
+import { LabError, mustAt, type Place, pidAlive, runAt, sleep } from "../../src/lab/run.js";
+import type { ProcessRecord } from "../../src/lab/state.js";
 
 /** Restores what a fault changed. Safe to call once; resolves when the twin is healthy again. */
 export type Undo = () => Promise<void>;
