@@ -10,6 +10,8 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { hostPlace, type Lab, labDown, labStatus, labUp } from "../../src/lab/lab.js";
+import { runAt } from "../../src/lab/run.js";
 import {
   addUndeclaredListener,
   blackhole,
@@ -23,8 +25,6 @@ import {
   staleZone,
   stopService,
 } from "../lab/faults.js";
-import { hostPlace, type Lab, labDown, labStatus, labUp } from "../../src/lab/lab.js";
-import { runAt } from "../../src/lab/run.js";
 import { labInventory } from "../lab/fixture.js";
 
 const octet = 100 + (process.pid % 70) * 2;

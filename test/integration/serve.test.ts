@@ -25,13 +25,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadInventory } from "../../src/inventory/load.js";
-import { openPort, type Undo } from "../lab/faults.js";
 import { type Lab, labDown, labUp } from "../../src/lab/lab.js";
 import { sha256Hex } from "../../src/serve/auth.js";
 import type { CheckState } from "../../src/serve/types.js";
 import { openStore } from "../../src/store/index.js";
 import { eventually } from "../helpers/alertmanager.js";
 import { freePort } from "../helpers/daemons.js";
+import { openPort, type Undo } from "../lab/faults.js";
 import { type Browser, launch, screenshot, signIn } from "../web/browser.js";
 
 const root = path.resolve(import.meta.dirname, "../..");

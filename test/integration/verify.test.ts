@@ -14,6 +14,8 @@ import { after, before, describe, test } from "node:test";
 import { Client as SshClient } from "ssh2";
 import YAML from "yaml";
 import { loadInventory } from "../../src/inventory/load.js";
+import { type Lab, labDown, labUp, sshdConfig } from "../../src/lab/lab.js";
+import { CHECK_KINDS, type Report } from "../../src/verify/types.js";
 import {
   addUndeclaredListener,
   blackhole,
@@ -28,8 +30,6 @@ import {
   stopService,
   type Undo,
 } from "../lab/faults.js";
-import { type Lab, labDown, labUp, sshdConfig } from "../../src/lab/lab.js";
-import { CHECK_KINDS, type Report } from "../../src/verify/types.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const cli = path.join(root, "dist/cli/main.js");
