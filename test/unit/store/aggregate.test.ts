@@ -6,19 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Aggregator, type CheckRow, PENDING_RUN, type SpanRow } from "../../../src/store/aggregate.js";
 import type { CheckResult, CheckStatus } from "../../../src/verify/types.js";
-
-const T0 = Date.UTC(2026, 10, 23, 0, 0);
-const MIN = 60_000;
-const HOUR = 60 * MIN;
-
-function result(
-  id: string,
-  status: CheckStatus,
-  durationMs = 1,
-  message = `${id} is ${status}`,
-): CheckResult {
-  return { id, kind: "port.open", host: id.split("/")[0] ?? "", status, message, durationMs };
-}
+import { HOUR, MIN, result, T0 } from "./results.js";
 
 const sortById = <T extends { checkId: string }>(rows: T[]) =>
   [...rows].sort((a, b) => (a.checkId < b.checkId ? -1 : a.checkId > b.checkId ? 1 : 0));

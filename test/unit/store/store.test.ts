@@ -15,6 +15,7 @@ import { openStore, type ResultStore, type StoreOptions } from "../../../src/sto
 import type { CheckResult, CheckStatus, Report } from "../../../src/verify/types.js";
 import { type Postgres, startPostgres } from "../../helpers/postgres.js";
 import { CLI, ensureBuilt } from "../cli/built.js";
+import { HOUR, MIN, result, T0 } from "./results.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "keel-store-"));
 let server: Postgres;
@@ -25,19 +26,6 @@ after(async () => {
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-const T0 = Date.UTC(2026, 10, 23, 0, 0);
-const MIN = 60_000;
-const HOUR = 60 * MIN;
-
-function result(
-  id: string,
-  status: CheckStatus,
-  durationMs = 1,
-  message = `${id} is ${status}`,
-): CheckResult {
-  return { id, kind: "port.open", host: id.split("/")[0] ?? "", status, message, durationMs };
-}
 
 function report(at: number, results: CheckResult[]): Report {
   const summary = { pass: 0, fail: 0, error: 0, skip: 0 };
