@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Aggregator, type CheckRow, PENDING_RUN, type SpanRow } from "../../../src/store/aggregate.js";
-import type { CheckResult, CheckStatus } from "../../../src/verify/types.js";
 import { HOUR, MIN, result, T0 } from "./results.js";
 
 const sortById = <T extends { checkId: string }>(rows: T[]) =>
