@@ -42,8 +42,6 @@ declare module "fastify" {
      * @fastify/static adds, get `public` from the context they are registered in.
      */
     role?: RouteRole;
-    /** Content type of the 200 answer when it is not JSON (for the OpenAPI document). */
-    produces?: string;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -54,10 +52,6 @@ declare module "fastify" {
      * included), each with its declared role in `config.role`. Read-only.
      */
     routeTable: readonly RouteRecord[];
-  }
-  interface FastifySchema {
-    /** One line for the OpenAPI document. */
-    summary?: string;
   }
 }
 

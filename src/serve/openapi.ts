@@ -17,8 +17,36 @@ export interface RouteRecord {
   config?: FastifyContextConfig | undefined;
 }
 
-/** Routes the document describes: the API, metrics, discovery and health; not the dashboard's files. */
-export function documented(r: RouteRecord): boolean {
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Content type of the 200 answer when it is not JSON (for the OpenAPI document). */
+    produces?: string;
+  }
+  interface FastifySchema {
+    /** One line for the OpenAPI document. */
+    summary?: string;
+    /**
+     * Leaves the route out of the document (the convention of @fastify/swagger; @fastify/static
+     * declares it on the dashboard's files).
+     */
+    hide?: boolean;
+  }
+}
+
+/**
+ * Routes the document describes, by what each route declares: every route but the HEAD ones
+ * fastify adds beside each GET and those whose schema declares `hide` (the dashboard's files).
+ */
+export function described(r: RouteRecord): boolean {
+  return r.method !== "HEAD" && r.schema?.hide !== true;
+}
+
+/**
+ * Whether a route's path is in the API's URL space (`/healthz`, `/api`, `/metrics`, `/sd`),
+ * HEAD aside: from the path text alone, so it decides nothing in the server. Every such route
+ * must be {@link described}; the API's tests check that from fastify's own route list.
+ */
+export function documented(r: { method: string; url: string }): boolean {
   return r.method !== "HEAD" && (r.url === "/healthz" || /^\/(api|metrics|sd)(\/|$)/.test(r.url));
 }
 
@@ -57,7 +85,7 @@ interface ObjectSchema {
 
 /**
  * Builds the document.
- * @param routes every route registered (filtered with {@link documented}).
+ * @param routes every route registered (those {@link described} are in the document).
  * @param shared schemas registered with `addSchema`, by name.
  */
 export function buildOpenApi(
@@ -65,7 +93,7 @@ export function buildOpenApi(
   shared: Record<string, Record<string, unknown>>,
 ): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const r of routes.filter(documented)) {
+  for (const r of routes.filter(described)) {
     const s = (r.schema ?? {}) as Record<string, unknown> & FastifySchema;
     const isPublic = r.config?.role === "public";
     const parameters: unknown[] = [];
