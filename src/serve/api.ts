@@ -19,7 +19,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { UserError } from "../errors.js";
 import { guardRoutes } from "./access.js";
 import { AuditLog, TokenTable } from "./auth.js";
-import { type ApiStore, HttpError, type RouteContext } from "./routes/context.js";
+import { type ApiRoutes, type ApiStore, HttpError, type RouteContext } from "./routes/context.js";
 import { serveDashboard } from "./routes/dashboard.js";
 import { API_ROUTES } from "./routes/index.js";
 import { SHARED_SCHEMAS } from "./schemas.js";
@@ -51,6 +51,8 @@ export interface ServerOptions {
    * reload of the inventory invalidates it at once.
    */
   overviewMaxAgeMs?: number;
+  /** The resource plugins to register, in order (default {@link API_ROUTES}, every resource). */
+  routes?: readonly ApiRoutes[];
 }
 
 /** Default location of the built dashboard: `dist/web` at the package root. */
@@ -111,7 +113,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     heartbeatMs: opts.heartbeatMs ?? 15_000,
     overviewMaxAgeMs: opts.overviewMaxAgeMs ?? 1000,
   };
-  for (const routes of API_ROUTES) await app.register(routes, context);
-  await serveDashboard(app, opts.webRoot ?? DEFAULT_WEB_ROOT, guard);
+  try {
+    for (const routes of opts.routes ?? API_ROUTES) await app.register(routes, context);
+    await serveDashboard(app, opts.webRoot ?? DEFAULT_WEB_ROOT, guard);
+  } catch (err) {
+    // a route refused at registration: nothing listens, and the subscriptions made so far end
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return app;
 }
