@@ -13,8 +13,9 @@
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadInventory } from "../inventory/load.js";
-import { formatStatus, labDown, labStatus, labUp } from "../lab/lab.js";
+import { labDown, labUp } from "../lab/lab.js";
 import { LabError } from "../lab/run.js";
+import { formatStatus, labStatus } from "../lab/status.js";
 import { intFlag } from "./options.js";
 
 /** Lab state directory for an inventory file, without loading it (down/status must work on a broken file). */

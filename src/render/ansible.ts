@@ -1,5 +1,5 @@
 /**
- * Ansible inventory of `keel render` (issue #4; contract `docs/render.md`):
+ * Ansible inventory of `keel render` (contract `docs/render.md`):
  * `ansible/inventory.yml`, in the YAML inventory format (Ansible docs, "How to build your
  * inventory"; the `yaml` inventory plugin).
  *

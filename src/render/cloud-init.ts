@@ -1,5 +1,5 @@
 /**
- * cloud-init NoCloud seeds of `keel render` (issue #4; contract `docs/render.md`), for every
+ * cloud-init NoCloud seeds of `keel render` (contract `docs/render.md`), for every
  * host with `vm:` (cloud-init docs, "NoCloud" datasource):
  *
  * - `cloud-init/HOST/user-data`: `#cloud-config` with `users` (name, `ssh_authorized_keys`,

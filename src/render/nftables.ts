@@ -1,5 +1,5 @@
 /**
- * nftables rulesets of `keel render` (issue #4; contract `docs/render.md`): `nftables/HOST.nft`
+ * nftables rulesets of `keel render` (contract `docs/render.md`): `nftables/HOST.nft`
  * per host, for `nft -f` (nft(8)). Each file replaces the host's `inet keel` table atomically
  * (`table inet keel` + `delete table inet keel` + the new table, one transaction) and touches no
  * other table.

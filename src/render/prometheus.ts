@@ -1,5 +1,5 @@
 /**
- * Prometheus artifacts of `keel render` (issue #4; contract `docs/render.md`):
+ * Prometheus artifacts of `keel render` (contract `docs/render.md`):
  *
  * - `prometheus/prometheus.yml`: one scrape job per service kind that serves metrics at
  *   `/metrics` (`node` for node_exporter, `prometheus`, `grafana`; a job is written only when it

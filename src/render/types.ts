@@ -1,5 +1,5 @@
 /**
- * The renderers of `keel render` (issue #4; contract: `docs/render.md`). A renderer turns the
+ * The renderers of `keel render` (contract: `docs/render.md`). A renderer turns the
  * loaded inventory (addresses already allocated, see `src/ipam/`) into the files one core service
  * reads: DNS zones, DHCP, cloud-init, Prometheus, nftables, WireGuard, Ansible. One module per
  * kind under `src/render/`, listed once in `src/render/index.ts`.

@@ -1,5 +1,5 @@
 /**
- * WireGuard configurations of `keel render` (issue #4; contract `docs/render.md`):
+ * WireGuard configurations of `keel render` (contract `docs/render.md`):
  * `wireguard/HOST/IFACE.conf` (IFACE from `hosts.HOST.wireguard.interface`, `wg0` in the
  * contract) for every host with `wireguard:`, in the wg-quick(8) format (wg(8) "CONFIGURATION
  * FILE FORMAT" plus wg-quick's `Address`). Written with mode 0600: it holds the private key.

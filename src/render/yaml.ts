@@ -4,7 +4,7 @@
  * read as something else (`yes`, `on`, `0755`, `10:20`, `y`) are quoted. This is js-yaml's
  * `dump` with its default, YAML 1.1-compatible quoting: an order of magnitude faster than the
  * `yaml` package's `stringify` on 5,000 cloud-init seeds, which matters for `keel render`'s
- * 1 s budget (issue #4). The inventory is still *read* with `yaml` where positions are needed.
+ * 1 s target (bench/README.md, render scenario). The inventory is still *read* with `yaml` where positions are needed.
  */
 import { dump } from "js-yaml";
 
@@ -24,7 +24,7 @@ export function toYaml(value: unknown): string {
  * cloud-init reads its seeds with) reads it as the same document: every string is double-quoted,
  * so nothing is taken for a number, a boolean or a base-60 integer. Used for the small, machine-read
  * cloud-init seeds (`meta-data`, `network-config`), where it is ~20 times cheaper than `toYaml`:
- * 10,000 of them at 5,000 VMs were a fifth of `keel render`'s 1 s budget (issue #4).
+ * 10,000 of them at 5,000 VMs were a fifth of `keel render`'s 1 s target (bench/README.md).
  */
 export function toJsonYaml(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;

@@ -15,175 +15,22 @@
  * held 30 MB; as columns they hold 16 MB (8 MB of heap and 8 MB of typed arrays, which grow by
  * doubling). Rows are built from the columns only when handed out (`batch`, `detach`,
  * `pendingSpansOf`, `pendingBucketsOf`); closed spans and buckets waiting to be written are few
- * and stay rows.
+ * and stay rows. The columns are `Slots` (columns.ts); the rows and batches are in rows.ts.
  */
 import type { CheckResult } from "../verify/types.js";
-import type { StoredStatus } from "./types.js";
+import { DIRTY, HAS_BUCKET, HAS_SPAN, SAVED, Slots, statusCode, statusOf } from "./columns.js";
+import {
+  type BucketRow,
+  type CheckRow,
+  mergeSameBucket,
+  PENDING_RUN,
+  type SpanRow,
+  type WriteBatch,
+} from "./rows.js";
 
-/** A span of one check: absolute `firstAt`/`lastAt` (epoch ms); counters as stored or as a delta. */
-export interface SpanRow {
-  checkId: string;
-  firstAt: number;
-  lastAt: number;
-  status: StoredStatus;
-  message: string;
-  count: number;
-  sumMs: number;
-  minMs: number;
-  maxMs: number;
-  prevStatus: StoredStatus | null;
-  runId: number | null;
-}
-
-/** A bucket of one check: `[start, start + widthMs)`, epoch ms; counters as stored or as a delta. */
-export interface BucketRow {
-  checkId: string;
-  start: number;
-  widthMs: number;
-  pass: number;
-  fail: number;
-  error: number;
-  sumMs: number;
-  minMs: number;
-  maxMs: number;
-}
-
-/** What the store keeps about a check besides its history. */
-export interface CheckRow {
-  id: string;
-  kind: string;
-  host: string;
-  service: string | null;
-  vantage: string | null;
-  lastStatus: StoredStatus | null;
-}
-
-/** What one write must store, in one transaction. */
-export interface WriteBatch {
-  /** Checks that are new or whose last status changed (upserted by id). */
-  checks: CheckRow[];
-  /** Span deltas: insert, or add to the stored span with the same check and `firstAt`. */
-  spans: SpanRow[];
-  /** Bucket deltas: insert, or add to the stored bucket with the same check and `start`. */
-  buckets: BucketRow[];
-}
-
-/** Placeholder run id of spans opened by a run whose row is not written yet. */
-export const PENDING_RUN = -1;
-
-/**
- * Statuses in the columns, by code; 0 is none (the last status of a check with no result yet, the
- * previous status of its first span).
- */
-const STATUSES: readonly (StoredStatus | null)[] = [null, "pass", "fail", "error"];
-
-function statusCode(status: StoredStatus | null): number {
-  return status === null ? 0 : status === "pass" ? 1 : status === "fail" ? 2 : 3;
-}
-
-function statusOf(code: number): StoredStatus | null {
-  return STATUSES[code] ?? null;
-}
-
-/** Bits of the `flags` column. */
-const SAVED = 1; // the check row exists in the database
-const DIRTY = 2; // in `dirty`: changed since the last write
-const HAS_SPAN = 4; // the span columns hold an open span
-const HAS_BUCKET = 8; // the bucket columns hold an open bucket
-
-/**
- * Number columns, by array type. Times are epoch ms, durations ms; `spanRunId` is NaN for null.
- * Span and bucket counters hold the delta since the last write; with no delta `*MinMs` is
- * Infinity and `*MaxMs` -Infinity.
- */
-const F64_COLUMNS = [
-  "lastAt", // time of the latest result (-Infinity before any)
-  "spanFirstAt",
-  "spanLastAt",
-  "spanSumMs",
-  "spanMinMs",
-  "spanMaxMs",
-  "spanRunId",
-  "bucketStart",
-  "bucketWidthMs",
-  "bucketSumMs",
-  "bucketMinMs",
-  "bucketMaxMs",
-] as const;
-const I32_COLUMNS = ["spanCount", "bucketPass", "bucketFail", "bucketError"] as const;
-const U8_COLUMNS = [
-  "flags", // SAVED | DIRTY | HAS_SPAN | HAS_BUCKET
-  "lastStatus", // status codes (`statusCode`)
-  "savedStatus", // last status as stored (to know when the check row must be written)
-  "spanStatus",
-  "spanPrevStatus",
-] as const;
-
-type F64Column = (typeof F64_COLUMNS)[number];
-type I32Column = (typeof I32_COLUMNS)[number];
-type U8Column = (typeof U8_COLUMNS)[number];
-
-/** An object with one array `make()` per name. */
-function columns<K extends string, A>(names: readonly K[], make: () => A): Record<K, A> {
-  return Object.fromEntries(names.map((k) => [k, make()])) as Record<K, A>;
-}
-
-/** `bigger` with the values of `column` at its start. */
-function grown<A extends Float64Array | Int32Array | Uint8Array>(column: ArrayLike<number>, bigger: A): A {
-  bigger.set(column);
-  return bigger;
-}
-
-/**
- * The state of checks as columns: slot `i` of every array is one check. The typed arrays grow
- * by doubling; the string columns are plain arrays.
- */
-class Slots {
-  readonly f64: Record<F64Column, Float64Array>;
-  readonly i32: Record<I32Column, Int32Array>;
-  readonly u8: Record<U8Column, Uint8Array>;
-  readonly id: string[] = [];
-  readonly kind: string[] = [];
-  readonly host: string[] = [];
-  readonly service: (string | null)[] = [];
-  readonly vantage: (string | null)[] = [];
-  /** Message of the open span ("" without one). */
-  readonly message: string[] = [];
-  /** Slots the typed arrays hold. */
-  private capacity: number;
-
-  constructor(capacity: number) {
-    this.capacity = capacity;
-    this.f64 = columns(F64_COLUMNS, () => new Float64Array(capacity));
-    this.i32 = columns(I32_COLUMNS, () => new Int32Array(capacity));
-    this.u8 = columns(U8_COLUMNS, () => new Uint8Array(capacity));
-  }
-
-  /** Makes room for `slot`, doubling the typed arrays as often as needed. */
-  reserve(slot: number): void {
-    if (slot < this.capacity) return;
-    let n = this.capacity;
-    while (n <= slot) n *= 2;
-    this.capacity = n;
-    for (const k of F64_COLUMNS) this.f64[k] = grown(this.f64[k], new Float64Array(n));
-    for (const k of I32_COLUMNS) this.i32[k] = grown(this.i32[k], new Int32Array(n));
-    for (const k of U8_COLUMNS) this.u8[k] = grown(this.u8[k], new Uint8Array(n));
-  }
-
-  /** Copies every column of slot `from` of `src` into slot `to` (made room for). */
-  copy(src: Slots, from: number, to: number): void {
-    this.reserve(to);
-    for (const k of F64_COLUMNS) this.f64[k][to] = src.f64[k][from]!;
-    for (const k of I32_COLUMNS) this.i32[k][to] = src.i32[k][from]!;
-    for (const k of U8_COLUMNS) this.u8[k][to] = src.u8[k][from]!;
-    this.id[to] = src.id[from]!;
-    this.kind[to] = src.kind[from]!;
-    this.host[to] = src.host[from]!;
-    this.service[to] = src.service[from] ?? null;
-    this.vantage[to] = src.vantage[from] ?? null;
-    this.message[to] = src.message[from] ?? "";
-  }
-}
+// The row types stay importable from here (the store's tests import them with the aggregator).
+export type { CheckRow, SpanRow } from "./rows.js";
+export { PENDING_RUN } from "./rows.js";
 
 /** Undo row of a check created after `begin`: `rollback` forgets it. */
 const CREATED = -1;
@@ -258,7 +105,14 @@ export class Aggregator {
     c.u8.flags[slot] = SAVED;
     c.f64.lastAt[slot] = Number.NEGATIVE_INFINITY;
     if (newest !== null) {
-      this.openSpan(slot, newest.firstAt, newest.status, newest.message, newest.prevStatus, newest.runId);
+      this.cols.openSpan(
+        slot,
+        newest.firstAt,
+        newest.status,
+        newest.message,
+        newest.prevStatus,
+        newest.runId,
+      );
       c.f64.spanLastAt[slot] = newest.lastAt;
       c.f64.lastAt[slot] = newest.lastAt;
     }
@@ -295,8 +149,8 @@ export class Aggregator {
         start = t - (((t % width) + width) % width);
       }
       if (moved) {
-        if (hasSpan && i32.spanCount[slot]! > 0) this.pendingSpans.push(this.spanRow(slot));
-        this.openSpan(slot, t, status, r.message, statusOf(u8.lastStatus[slot]!), runId);
+        if (hasSpan && i32.spanCount[slot]! > 0) this.pendingSpans.push(this.cols.spanRow(slot));
+        this.cols.openSpan(slot, t, status, r.message, statusOf(u8.lastStatus[slot]!), runId);
         u8.lastStatus[slot] = code;
       }
       i32.spanCount[slot]!++;
@@ -307,8 +161,8 @@ export class Aggregator {
       f64.lastAt[slot] = t;
 
       if ((u8.flags[slot]! & HAS_BUCKET) === 0 || f64.bucketStart[slot] !== start) {
-        if (this.bucketResults(slot) > 0) this.pendingBuckets.push(this.bucketRow(slot));
-        this.openBucket(slot, start, width);
+        if (this.cols.bucketResults(slot) > 0) this.pendingBuckets.push(this.cols.bucketRow(slot));
+        this.cols.openBucket(slot, start, width);
       }
       if (status === "pass") i32.bucketPass[slot]!++;
       else if (status === "fail") i32.bucketFail[slot]!++;
@@ -375,124 +229,6 @@ export class Aggregator {
     undo.rows.set(slot, row);
   }
 
-  /** Opens a span of `slot` at `t` with no results yet (the caller counts them). */
-  private openSpan(
-    slot: number,
-    t: number,
-    status: StoredStatus,
-    message: string,
-    prevStatus: StoredStatus | null,
-    runId: number | null,
-  ): void {
-    const c = this.cols;
-    c.u8.flags[slot]! |= HAS_SPAN;
-    c.u8.spanStatus[slot] = statusCode(status);
-    c.u8.spanPrevStatus[slot] = statusCode(prevStatus);
-    c.message[slot] = message;
-    c.f64.spanFirstAt[slot] = t;
-    c.f64.spanLastAt[slot] = t;
-    c.f64.spanRunId[slot] = runId ?? Number.NaN;
-    this.clearSpanDelta(slot);
-  }
-
-  private clearSpanDelta(slot: number): void {
-    const c = this.cols;
-    c.i32.spanCount[slot] = 0;
-    c.f64.spanSumMs[slot] = 0;
-    c.f64.spanMinMs[slot] = Number.POSITIVE_INFINITY;
-    c.f64.spanMaxMs[slot] = Number.NEGATIVE_INFINITY;
-  }
-
-  /** The open span of `slot` (which has one) as a new row. */
-  private spanRow(slot: number): SpanRow {
-    const { f64, i32, u8 } = this.cols;
-    const runId = f64.spanRunId[slot]!;
-    return {
-      checkId: this.cols.id[slot]!,
-      firstAt: f64.spanFirstAt[slot]!,
-      lastAt: f64.spanLastAt[slot]!,
-      status: statusOf(u8.spanStatus[slot]!) as StoredStatus,
-      message: this.cols.message[slot]!,
-      count: i32.spanCount[slot]!,
-      sumMs: f64.spanSumMs[slot]!,
-      minMs: f64.spanMinMs[slot]!,
-      maxMs: f64.spanMaxMs[slot]!,
-      prevStatus: statusOf(u8.spanPrevStatus[slot]!),
-      runId: Number.isNaN(runId) ? null : runId,
-    };
-  }
-
-  /** Number of results in the span delta of `slot` (0 without an open span). */
-  private spanResults(slot: number): number {
-    return (this.cols.u8.flags[slot]! & HAS_SPAN) === 0 ? 0 : this.cols.i32.spanCount[slot]!;
-  }
-
-  /** Opens a bucket of `slot` at `start` with no results yet. */
-  private openBucket(slot: number, start: number, widthMs: number): void {
-    const c = this.cols;
-    c.u8.flags[slot]! |= HAS_BUCKET;
-    c.f64.bucketStart[slot] = start;
-    c.f64.bucketWidthMs[slot] = widthMs;
-    this.clearBucketDelta(slot);
-  }
-
-  private clearBucketDelta(slot: number): void {
-    const c = this.cols;
-    c.i32.bucketPass[slot] = c.i32.bucketFail[slot] = c.i32.bucketError[slot] = 0;
-    c.f64.bucketSumMs[slot] = 0;
-    c.f64.bucketMinMs[slot] = Number.POSITIVE_INFINITY;
-    c.f64.bucketMaxMs[slot] = Number.NEGATIVE_INFINITY;
-  }
-
-  /** The open bucket of `slot` (which has one) as a new row. */
-  private bucketRow(slot: number): BucketRow {
-    const { f64, i32 } = this.cols;
-    return {
-      checkId: this.cols.id[slot]!,
-      start: f64.bucketStart[slot]!,
-      widthMs: f64.bucketWidthMs[slot]!,
-      pass: i32.bucketPass[slot]!,
-      fail: i32.bucketFail[slot]!,
-      error: i32.bucketError[slot]!,
-      sumMs: f64.bucketSumMs[slot]!,
-      minMs: f64.bucketMinMs[slot]!,
-      maxMs: f64.bucketMaxMs[slot]!,
-    };
-  }
-
-  /** Number of results in the bucket delta of `slot` (0 without an open bucket). */
-  private bucketResults(slot: number): number {
-    const { i32, u8 } = this.cols;
-    if ((u8.flags[slot]! & HAS_BUCKET) === 0) return 0;
-    return i32.bucketPass[slot]! + i32.bucketFail[slot]! + i32.bucketError[slot]!;
-  }
-
-  /** The check row of `slot` as a new row. */
-  private checkRow(slot: number): CheckRow {
-    const c = this.cols;
-    return {
-      id: c.id[slot]!,
-      kind: c.kind[slot]!,
-      host: c.host[slot]!,
-      service: c.service[slot] ?? null,
-      vantage: c.vantage[slot] ?? null,
-      lastStatus: statusOf(c.u8.lastStatus[slot]!),
-    };
-  }
-
-  /** The check row of `slot` must be written: it is new, or its last status is not the stored one. */
-  private checkChanged(slot: number): boolean {
-    const u8 = this.cols.u8;
-    return (u8.flags[slot]! & SAVED) === 0 || u8.savedStatus[slot] !== u8.lastStatus[slot];
-  }
-
-  /** The check row of `slot` is written: as stored, no longer dirty. */
-  private markWritten(slot: number): void {
-    const u8 = this.cols.u8;
-    u8.flags[slot] = (u8.flags[slot]! & ~DIRTY) | SAVED;
-    u8.savedStatus[slot] = u8.lastStatus[slot]!;
-  }
-
   /** True when something is waiting to be written. */
   pending(): boolean {
     return this.dirty.length > 0 || this.pendingSpans.length > 0 || this.pendingBuckets.length > 0;
@@ -509,9 +245,9 @@ export class Aggregator {
     const buckets = this.pendingBuckets.slice();
     const checks: CheckRow[] = [];
     for (const slot of this.dirty) {
-      if (this.checkChanged(slot)) checks.push(this.checkRow(slot));
-      if (this.spanResults(slot) > 0) spans.push(this.spanRow(slot));
-      if (this.bucketResults(slot) > 0) buckets.push(this.bucketRow(slot));
+      if (this.cols.checkChanged(slot)) checks.push(this.cols.checkRow(slot));
+      if (this.cols.spanResults(slot) > 0) spans.push(this.cols.spanRow(slot));
+      if (this.cols.bucketResults(slot) > 0) buckets.push(this.cols.bucketRow(slot));
     }
     return { checks, spans, buckets: this.widthChanged ? mergeSameBucket(buckets) : buckets };
   }
@@ -529,15 +265,15 @@ export class Aggregator {
     this.pendingBuckets = [];
     const checks: CheckRow[] = [];
     for (const slot of this.dirty) {
-      if (this.checkChanged(slot)) checks.push(this.checkRow(slot));
-      this.markWritten(slot);
-      if (this.spanResults(slot) > 0) {
-        spans.push(this.spanRow(slot));
-        this.clearSpanDelta(slot);
+      if (this.cols.checkChanged(slot)) checks.push(this.cols.checkRow(slot));
+      this.cols.markWritten(slot);
+      if (this.cols.spanResults(slot) > 0) {
+        spans.push(this.cols.spanRow(slot));
+        this.cols.clearSpanDelta(slot);
       }
-      if (this.bucketResults(slot) > 0) {
-        buckets.push(this.bucketRow(slot));
-        this.clearBucketDelta(slot);
+      if (this.cols.bucketResults(slot) > 0) {
+        buckets.push(this.cols.bucketRow(slot));
+        this.cols.clearBucketDelta(slot);
       }
     }
     this.dirty = [];
@@ -556,12 +292,12 @@ export class Aggregator {
     this.widthChanged = false;
     const { f64, u8 } = this.cols;
     for (const slot of this.dirty) {
-      this.markWritten(slot);
+      this.cols.markWritten(slot);
       if ((u8.flags[slot]! & HAS_SPAN) !== 0) {
-        this.clearSpanDelta(slot);
+        this.cols.clearSpanDelta(slot);
         if (f64.spanRunId[slot] === PENDING_RUN) f64.spanRunId[slot] = runId ?? Number.NaN;
       }
-      if ((u8.flags[slot]! & HAS_BUCKET) !== 0) this.clearBucketDelta(slot);
+      if ((u8.flags[slot]! & HAS_BUCKET) !== 0) this.cols.clearBucketDelta(slot);
     }
     this.dirty = [];
   }
@@ -629,7 +365,7 @@ export class Aggregator {
     const out = this.pendingSpans.filter((s) => checkId === undefined || s.checkId === checkId);
     const slots = checkId === undefined ? this.dirty : [this.slotOf.get(checkId)];
     for (const slot of slots) {
-      if (slot !== undefined && this.spanResults(slot) > 0) out.push(this.spanRow(slot));
+      if (slot !== undefined && this.cols.spanResults(slot) > 0) out.push(this.cols.spanRow(slot));
     }
     return out;
   }
@@ -638,61 +374,7 @@ export class Aggregator {
   pendingBucketsOf(checkId: string): BucketRow[] {
     const out = this.pendingBuckets.filter((b) => b.checkId === checkId);
     const slot = this.slotOf.get(checkId);
-    if (slot !== undefined && this.bucketResults(slot) > 0) out.push(this.bucketRow(slot));
+    if (slot !== undefined && this.cols.bucketResults(slot) > 0) out.push(this.cols.bucketRow(slot));
     return out;
   }
-}
-
-/** True when a batch has nothing to write. */
-export function isEmpty(b: WriteBatch): boolean {
-  return b.checks.length === 0 && b.spans.length === 0 && b.buckets.length === 0;
-}
-
-/** Two batches as one: deltas of the same span or bucket added, each check's latest row kept. */
-export function mergeBatches(older: WriteBatch | null, newer: WriteBatch): WriteBatch {
-  if (older === null) return newer;
-  const checks = new Map(older.checks.map((c) => [c.id, c]));
-  for (const c of newer.checks) checks.set(c.id, c);
-  const spans = new Map<string, SpanRow>();
-  for (const x of [...older.spans, ...newer.spans]) {
-    const key = `${x.firstAt} ${x.checkId}`;
-    const m = spans.get(key);
-    if (m === undefined) spans.set(key, { ...x });
-    else {
-      m.count += x.count;
-      m.sumMs += x.sumMs;
-      m.minMs = Math.min(m.minMs, x.minMs);
-      m.maxMs = Math.max(m.maxMs, x.maxMs);
-      m.lastAt = Math.max(m.lastAt, x.lastAt);
-    }
-  }
-  return {
-    checks: [...checks.values()],
-    spans: [...spans.values()],
-    buckets: mergeSameBucket([...older.buckets, ...newer.buckets]),
-  };
-}
-
-/**
- * Bucket deltas with the same check and start added together. Only needed after a width change
- * (a new wider bucket may start where an earlier narrower one did); otherwise a check's bucket
- * starts only grow.
- */
-function mergeSameBucket(buckets: BucketRow[]): BucketRow[] {
-  const byKey = new Map<string, BucketRow>();
-  for (const b of buckets) {
-    const key = `${b.start} ${b.checkId}`;
-    const m = byKey.get(key);
-    if (m === undefined) byKey.set(key, { ...b });
-    else {
-      m.widthMs = Math.max(m.widthMs, b.widthMs);
-      m.pass += b.pass;
-      m.fail += b.fail;
-      m.error += b.error;
-      m.sumMs += b.sumMs;
-      m.minMs = Math.min(m.minMs, b.minMs);
-      m.maxMs = Math.max(m.maxMs, b.maxMs);
-    }
-  }
-  return [...byKey.values()];
 }

@@ -12,7 +12,7 @@
  * - `meta(key, value)`: `retained_at` (last retention pass)
  */
 import type { Report } from "../verify/types.js";
-import type { BucketRow, CheckRow, SpanRow, WriteBatch } from "./aggregate.js";
+import type { BucketRow, CheckRow, SpanRow, WriteBatch } from "./rows.js";
 import type { Run, StoreStats } from "./types.js";
 
 /** The stored state `BufferedStore` starts from. */

@@ -8,7 +8,6 @@
  */
 import pg from "pg";
 import type { Report } from "../verify/types.js";
-import { type BucketRow, type CheckRow, PENDING_RUN, type SpanRow, type WriteBatch } from "./aggregate.js";
 import {
   type Backend,
   type LoadedState,
@@ -16,6 +15,7 @@ import {
   RETENTION_CHECKS,
   type SpanDrops,
 } from "./backend.js";
+import { type BucketRow, type CheckRow, PENDING_RUN, type SpanRow, type WriteBatch } from "./rows.js";
 import type { Run, StoreStats } from "./types.js";
 import { redactUrl } from "./url.js";
 

@@ -11,14 +11,7 @@ import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { CheckResult, CheckStatus, Report } from "../verify/types.js";
-import {
-  Aggregator,
-  type BucketRow,
-  type CheckRow,
-  PENDING_RUN,
-  type SpanRow,
-  type WriteBatch,
-} from "./aggregate.js";
+import { Aggregator } from "./aggregate.js";
 import {
   type Backend,
   type LoadedState,
@@ -26,6 +19,7 @@ import {
   RETENTION_CHECKS,
   type SpanDrops,
 } from "./backend.js";
+import { type BucketRow, type CheckRow, PENDING_RUN, type SpanRow, type WriteBatch } from "./rows.js";
 import type { Run, StoredStatus, StoreStats } from "./types.js";
 
 const SCHEMA_VERSION = 2;

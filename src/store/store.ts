@@ -5,17 +5,9 @@
 import type { Retention } from "../inventory/model.js";
 import { DEFAULT_RETENTION } from "../inventory/serve-settings.js";
 import type { CheckResult, Report } from "../verify/types.js";
-import {
-  Aggregator,
-  type BucketRow,
-  isEmpty,
-  mergeBatches,
-  PENDING_RUN,
-  type SpanRow,
-  validateResults,
-  type WriteBatch,
-} from "./aggregate.js";
+import { Aggregator, validateResults } from "./aggregate.js";
 import type { Backend } from "./backend.js";
+import { type BucketRow, isEmpty, mergeBatches, PENDING_RUN, type SpanRow, type WriteBatch } from "./rows.js";
 import type {
   ChangesQuery,
   CheckHistory,

@@ -10,8 +10,10 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { hostPlace, type Lab, labDown, labStatus, labUp } from "../../src/lab/lab.js";
+import { labDown, labUp } from "../../src/lab/lab.js";
 import { runAt } from "../../src/lab/run.js";
+import { labStatus } from "../../src/lab/status.js";
+import { hostPlace, type Lab } from "../../src/lab/twin.js";
 import {
   addUndeclaredListener,
   blackhole,

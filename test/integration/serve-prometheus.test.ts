@@ -15,7 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { loadInventory } from "../../src/inventory/load.js";
-import { type Lab, labDown, labUp } from "../../src/lab/lab.js";
+import { labDown, labUp } from "../../src/lab/lab.js";
+import type { Lab } from "../../src/lab/twin.js";
 import { freePort, waitForPort } from "../helpers/daemons.js";
 import { type ServeProcess, spawnServe } from "../helpers/serve.js";
 

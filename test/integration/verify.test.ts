@@ -14,7 +14,9 @@ import { after, before, describe, test } from "node:test";
 import { Client as SshClient } from "ssh2";
 import YAML from "yaml";
 import { loadInventory } from "../../src/inventory/load.js";
-import { type Lab, labDown, labUp, sshdConfig } from "../../src/lab/lab.js";
+import { labDown, labUp } from "../../src/lab/lab.js";
+import { sshdConfig } from "../../src/lab/sshd.js";
+import type { Lab } from "../../src/lab/twin.js";
 import { CHECK_KINDS, type Report } from "../../src/verify/types.js";
 import {
   addUndeclaredListener,

@@ -12,28 +12,15 @@ import { readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { UserError } from "../../src/errors.js";
 import type { Protocol } from "../../src/inventory/model.js";
-import {
-  gatewayPeerArgs,
-  hostDir,
-  hostPlace,
-  httpIn,
-  killProcess,
-  type Lab,
-  listening,
-  namedDir,
-  peerGatewayArgs,
-  responderArgv,
-  saveLab,
-  serviceProcess,
-  spawnDaemon,
-  sshdConfig,
-  startWireguardGateway,
-  waitReady,
-  wgHandshakes,
-} from "../../src/lab/lab.js";
+import { killProcess, responderArgv, serviceProcess, spawnDaemon } from "../../src/lab/daemons.js";
+import { namedDir } from "../../src/lab/named.js";
 import { prometheusYaml } from "../../src/lab/plan.js";
+import { httpIn, listening, waitReady, wgHandshakes } from "../../src/lab/readiness.js";
 import { LabError, mustAt, type Place, pidAlive, runAt, sleep } from "../../src/lab/run.js";
+import { sshdConfig } from "../../src/lab/sshd.js";
 import type { ProcessRecord } from "../../src/lab/state.js";
+import { hostDir, hostPlace, type Lab, saveLab } from "../../src/lab/twin.js";
+import { gatewayPeerArgs, peerGatewayArgs, startWireguardGateway } from "../../src/lab/wireguard.js";
 
 /** Restores what a fault changed. Safe to call once; resolves when the twin is healthy again. */
 export type Undo = () => Promise<void>;

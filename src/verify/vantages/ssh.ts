@@ -20,6 +20,7 @@ import {
   type SshTarget,
   VantageError,
 } from "../types.js";
+import { type ChannelOpenError, ChannelProbeError, channelFailure } from "./channel.js";
 import { errorMessage, raceDeadline, shellQuote } from "./deadline.js";
 import { type HostKeyGuard, type HostKeyVerdict, HostKeyVerifier } from "./hostkeys.js";
 import { httpGetVia } from "./http-via.js";
@@ -47,11 +48,6 @@ export interface ViaProberOptions {
    * one of this prober alone that pins each host's first key in memory.
    */
   hostKeys?: HostKeyVerifier;
-}
-
-/** Error of a failed `direct-tcpip` channel open: ssh2 puts the server's description in the message. */
-interface ChannelOpenError extends Error {
-  reason?: number;
 }
 
 /**
@@ -554,42 +550,7 @@ export function reverseOwner(address: string): string {
   return `${nibbles.reverse().join(".")}.ip6.arpa`;
 }
 
-/** A ProbeError that carries the port state it proves, or says the via host has no route. */
-class ChannelProbeError extends ProbeError {
-  readonly state: PortState | undefined;
-  /** sshd's connect(2) failed with ENETUNREACH: the via host has no route (no port state). */
-  readonly noRoute: boolean;
-  constructor(message: string, state?: PortState, noRoute = false) {
-    super(message);
-    this.state = state;
-    this.noRoute = noRoute;
-  }
-}
-
 /** The first line of a tool's stderr, trimmed, for messages. */
 function excerptLine(text: string): string {
   return text.trim().split("\n")[0] ?? "";
-}
-
-/** Classifies sshd's channel-open failure text (the errno string of its `connect(2)`). */
-function channelFailure(address: string, port: number, err: ChannelOpenError): ChannelProbeError {
-  const msg = err.message;
-  const hp = hostPort(address, port);
-  if (/connection refused/i.test(msg)) return new ChannelProbeError(`${hp}: connection refused`, "refused");
-  const desc = msg.replace(/^\(SSH\) Channel open failure: /, "");
-  const text = `${hp}: ${desc}`;
-  if (/network is unreachable/i.test(msg))
-    return new ChannelProbeError(`${hp} (sshd: "${desc}")`, undefined, true);
-  // OpenSSH's sshd says only "open failed" (SSH_OPEN_CONNECT_FAILED, RFC 4254 §5.1) when its
-  // connect(2) fails at once, before any packet left: the via host's own routing refused it
-  // (ENETUNREACH, an unreachable or prohibit route), which says nothing about the target.
-  if (err.reason === 2 && /: open failed$/.test(msg))
-    return new ChannelProbeError(
-      `${hp} (sshd: "open failed": its connect(2) failed at once)`,
-      undefined,
-      true,
-    );
-  if (/no route to host/i.test(msg)) return new ChannelProbeError(text, "unreachable");
-  if (/timed out/i.test(msg)) return new ChannelProbeError(`${hp}: connect timed out`, "filtered");
-  return new ChannelProbeError(`${hp}: ${msg}`);
 }

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { waitWireguard } from "../../../src/lab/lab.js";
 import type { Place } from "../../../src/lab/run.js";
+import { waitWireguard } from "../../../src/lab/wireguard.js";
 
 const tag = process.pid % 100000;
 const ns = `kwr${tag}`;
