@@ -39,7 +39,7 @@ import { deriveChecks } from "../verify/derive.js";
 import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, runChecks } from "../verify/runner.js";
 import type { CheckKindModule, CheckResult, CheckSpec, Prober } from "../verify/types.js";
 import { proberFactory } from "../verify/vantages/index.js";
-import { AlertDispatcher, type AlertOptions } from "./alerts.js";
+import { AlertDispatcher, type AlertOptions } from "./alerts/index.js";
 import { type Clock, systemClock } from "./clock.js";
 import {
   type Entry,
