@@ -11,7 +11,7 @@
  * - `state.ts`: soft/hard states and flapping, a pure function of the previous state and a result.
  * - `topology.ts`: suppression of the checks of a host whose `reachable` check fails.
  * - `alerts/`: delivery to Alertmanager and webhooks; `source.ts`: loading and reload triggers;
- *   `sink.ts`: store writes; `entry.ts`: what is kept per check.
+ *   `sink.ts`: store writes; `entry.ts`: what is kept per check; `executor.ts`: running one check.
  *
  * Alerts follow hard states only: a check that turns hard (and is not suppressed) fires; a
  * firing check that is back to `ok`, or that leaves the inventory on reload, is resolved. An
@@ -31,12 +31,11 @@
  * their alerts). The checks are derived once per load.
  */
 
-import pLimit, { type LimitFunction } from "p-limit";
 import { formatProblem, type Problem, UserError } from "../errors.js";
 import type { Inventory } from "../inventory/model.js";
 import { checkKinds } from "../verify/checks/index.js";
 import { deriveChecks } from "../verify/derive.js";
-import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, runChecks } from "../verify/runner.js";
+import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from "../verify/runner.js";
 import type { CheckKindModule, CheckResult, CheckSpec, Prober } from "../verify/types.js";
 import { proberFactory } from "../verify/vantages/index.js";
 import { AlertDispatcher, type AlertOptions } from "./alerts/index.js";
@@ -53,7 +52,7 @@ import {
   setMachine,
   skipResult,
 } from "./entry.js";
-import { ProberPool } from "./probers.js";
+import { CheckExecutor } from "./executor.js";
 import {
   DEFAULT_STARTUP_SPREAD_MS,
   firstRun,
@@ -114,20 +113,12 @@ export class KeelEngine implements Engine {
   private children = new Map<string, Entry[]>();
   private readonly listeners = new Set<(e: EngineEvent) => void>();
   private readonly clock: Clock;
-  private readonly limit: LimitFunction;
-  private readonly concurrency: number;
-  /** Runs handed to `limit` and not settled yet (running or waiting for a slot there). */
-  private dispatched = 0;
-  private readonly timeoutMs: number;
+  private readonly exec: CheckExecutor;
   private readonly startupSpreadMs: number;
-  private readonly kinds: Record<string, CheckKindModule>;
   private readonly makeProbers: (inv: Inventory) => (vantage: string) => Prober;
   private readonly derive: (inv: Inventory) => CheckSpec[];
-  private pool: ProberPool;
-  private readonly retiredPools = new Set<Promise<void>>();
   private readonly alerts: AlertDispatcher | undefined;
   private readonly log: (line: string) => void;
-  private readonly inflight = new Set<Promise<unknown>>();
   private readonly writes: StoreWrites | undefined;
   private readonly scheduler: Scheduler<Entry>;
   private readonly source: InventorySource;
@@ -145,24 +136,26 @@ export class KeelEngine implements Engine {
   constructor(private readonly opts: EngineOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? ((line) => process.stderr.write(`keel serve: ${line}\n`));
-    this.concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
-    this.limit = pLimit(this.concurrency);
-    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.startupSpreadMs = opts.startupSpreadMs ?? DEFAULT_STARTUP_SPREAD_MS;
-    this.kinds = opts.kinds ?? checkKinds;
     this.makeProbers = opts.probers ?? proberFactory;
     this.derive = opts.derive ?? deriveChecks;
     this.writes = opts.store ? new StoreWrites(opts.store, this.log) : undefined;
     this.scheduler = new Scheduler<Entry>({
       clock: this.clock,
       live: (at, e) => e.inflight === undefined && !e.removed && e.nextAt === at,
-      free: () => this.dispatched < this.concurrency,
+      free: () => this.exec.free(),
       run: (e, at) => void this.dispatch(e, at),
     });
     this.source = new InventorySource(opts.file, this.clock, this.log);
     this.inv = opts.inventory ?? this.source.load();
     this.reloadedAt = iso(this.clock.now());
-    this.pool = new ProberPool(this.makeProbers(this.inv), this.clock);
+    this.exec = new CheckExecutor({
+      clock: this.clock,
+      concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      kinds: opts.kinds ?? checkKinds,
+      probers: this.makeProbers(this.inv),
+    });
     this.alerts =
       opts.alerts === false
         ? undefined
@@ -266,7 +259,7 @@ export class KeelEngine implements Engine {
     this.source.stop();
     await this.reloading?.catch(() => undefined);
     await this.idle();
-    await Promise.all([this.pool.close(), ...this.retiredPools]);
+    await this.exec.close();
     await this.alerts?.close();
   }
 
@@ -274,8 +267,9 @@ export class KeelEngine implements Engine {
   async idle(): Promise<void> {
     for (;;) {
       const writes = this.writes?.pending() ?? [];
-      if (this.inflight.size === 0 && writes.length === 0) return;
-      await Promise.allSettled([...this.inflight, ...writes]);
+      const runs = this.exec.pending();
+      if (runs.length === 0 && writes.length === 0) return;
+      await Promise.allSettled([...runs, ...writes]);
     }
   }
 
@@ -327,23 +321,13 @@ export class KeelEngine implements Engine {
     const old = this.entries;
     this.inv = inv;
     this.reloadedAt = iso(this.clock.now());
-    const oldPool = this.pool;
-    this.pool = new ProberPool(this.makeProbers(inv), this.clock);
-    this.retire(oldPool);
+    this.exec.swapProbers(this.makeProbers(inv));
     this.alerts?.update(inv.alerts, inv.site);
     this.install(specs, old);
     this.log(`${this.opts.file} reloaded: ${this.order.length} checks`);
     this.emit({ type: "reload", ok: true, problems: [] });
     this.scheduler.arm();
     return true;
-  }
-
-  /** Closes a replaced prober pool once the checks that use it have finished. */
-  private retire(pool: ProberPool): void {
-    const done: Promise<void> = Promise.allSettled([...this.inflight])
-      .then(() => pool.close())
-      .finally(() => this.retiredPools.delete(done));
-    this.retiredPools.add(done);
   }
 
   // ---- checks and states --------------------------------------------------------------------
@@ -409,47 +393,38 @@ export class KeelEngine implements Engine {
    * (epoch ms; its next slot is counted from there), now by default.
    */
   private dispatch(e: Entry, started = this.clock.now()): Promise<CheckResult> {
-    const pool = this.pool;
-    const timeoutMs = Math.min(this.timeoutMs, e.sched.intervalMs);
-    this.dispatched++;
-    const run = this.limit(async () => {
-      e.runStartedAt = this.clock.now();
-      const [result] = await runChecks([e.spec], {
-        concurrency: 1,
-        timeoutMs,
-        kinds: this.kinds,
-        proberFor: (v) => pool.get(v),
-      });
-      return result!;
-    }).then(
-      (result) => {
-        e.inflight = undefined;
-        if (!e.removed && !this.stopped) {
-          this.reschedule(e, started); // first, so the events carry the next run
-          this.apply(e, result);
-        } else e.claim = undefined;
-        this.settled();
-        return result;
-      },
-      (err: unknown) => {
-        // the runner turns check failures into results; this is a bug, not a check outcome
-        e.inflight = undefined;
-        e.claim = undefined;
-        this.log(`running ${e.spec.id} failed unexpectedly: ${(err as Error).message}`);
-        if (!e.removed && !this.stopped) this.reschedule(e, started);
-        this.settled();
-        throw err;
-      },
-    );
+    const run = this.exec
+      .run(e.spec, e.sched.intervalMs, () => {
+        e.runStartedAt = this.clock.now();
+      })
+      .then(
+        (result) => {
+          e.inflight = undefined;
+          if (!e.removed && !this.stopped) {
+            this.reschedule(e, started); // first, so the events carry the next run
+            this.apply(e, result);
+          } else e.claim = undefined;
+          this.settled();
+          return result;
+        },
+        (err: unknown) => {
+          // the runner turns check failures into results; this is a bug, not a check outcome
+          e.inflight = undefined;
+          e.claim = undefined;
+          this.log(`running ${e.spec.id} failed unexpectedly: ${(err as Error).message}`);
+          if (!e.removed && !this.stopped) this.reschedule(e, started);
+          this.settled();
+          throw err;
+        },
+      );
     e.inflight = run;
-    const tracked = run.catch(() => undefined).finally(() => this.inflight.delete(tracked));
-    this.inflight.add(tracked);
+    this.exec.track(run);
     return run;
   }
 
   /** A run settled: its slot is free for the next due check. */
   private settled(): void {
-    this.dispatched--;
+    this.exec.settled();
     this.scheduler.slotFreed();
   }
 
@@ -539,8 +514,7 @@ export class KeelEngine implements Engine {
         const again = () =>
           this.reconcileAlert(e, freshFailure(e.state.status, e.runStartedAt, e.parentRecoveredAt));
         const asked = (parent.inflight ?? this.dispatch(parent)).then(again, again);
-        this.inflight.add(asked);
-        void asked.finally(() => this.inflight.delete(asked));
+        this.exec.track(asked);
         return;
       }
       e.alerting = true;
