@@ -45,26 +45,18 @@ import {
   firstFinite,
   iso,
   machineOf,
-  newEntry,
   publicState,
   type RunClaim,
+  rebuild,
   select,
   setMachine,
   skipResult,
 } from "./entry.js";
 import { CheckExecutor } from "./executor.js";
-import {
-  DEFAULT_STARTUP_SPREAD_MS,
-  firstRun,
-  nextSlot,
-  phaseOf,
-  Scheduler,
-  scheduleOf,
-  slotAfterRun,
-} from "./scheduler.js";
+import { DEFAULT_STARTUP_SPREAD_MS, firstRun, nextSlot, Scheduler, slotAfterRun } from "./scheduler.js";
 import { type ResultSink, StoreWrites } from "./sink.js";
 import { InventorySource, type TriggerOptions } from "./source.js";
-import { historyOf, isFailing, nextState, recentList } from "./state.js";
+import { isFailing, nextState } from "./state.js";
 import { childrenOf, freshFailure, mustAskParent, parentId, suppressedBy } from "./topology.js";
 import type { CheckState, CheckStateView, Engine, EngineEvent, RunSelector } from "./types.js";
 
@@ -336,41 +328,22 @@ export class KeelEngine implements Engine {
   private install(specs: CheckSpec[], old: Map<string, Entry>): void {
     const now = this.clock.now();
     const running = this.scheduler.running;
-    const window = this.inv.serve.flapping.window;
-    const entries = new Map<string, Entry>();
-    const order: Entry[] = [];
-    for (const spec of specs) {
-      const sched = scheduleOf(this.inv, spec.kind);
-      const phaseMs = phaseOf(spec.id, sched.intervalMs);
-      const prev = old.get(spec.id);
-      let e: Entry;
-      if (prev && !prev.removed && (prev.spec.skip === undefined) === (spec.skip === undefined)) {
-        e = prev;
-        const intervalChanged = e.sched.intervalMs !== sched.intervalMs;
-        e.spec = spec;
-        e.sched = sched;
-        e.phaseMs = phaseMs;
-        if (spec.skip !== undefined) e.state.message = spec.skip;
-        else if (intervalChanged && running && e.inflight === undefined) {
-          this.setNext(e, nextSlot(now, sched.intervalMs, phaseMs));
-        }
-        Object.assign(e, historyOf(recentList(e), window));
-      } else {
-        e = newEntry(spec, sched, phaseMs);
-        if (running && spec.skip === undefined) {
-          this.setNext(e, firstRun(spec.id, now, sched.intervalMs, this.startupSpreadMs));
-        }
-        if (prev) this.drop(prev);
+    const next = rebuild(specs, old, this.inv, (spec, sched, phaseMs, prev) => {
+      if (prev === undefined) {
+        if (running && spec.skip === undefined)
+          return firstRun(spec.id, now, sched.intervalMs, this.startupSpreadMs);
+      } else if (spec.skip === undefined && prev.sched.intervalMs !== sched.intervalMs) {
+        if (running && prev.inflight === undefined) return nextSlot(now, sched.intervalMs, phaseMs);
       }
-      entries.set(spec.id, e);
-      order.push(e);
-    }
-    for (const [id, prev] of old) if (!entries.has(id)) this.drop(prev);
-    this.entries = entries;
-    this.order = order;
-    this.children = childrenOf(order, entries);
+      return undefined;
+    });
+    for (const [e, at] of next.schedule) this.setNext(e, at);
+    for (const e of next.dropped) this.drop(e);
+    this.entries = next.entries;
+    this.order = next.order;
+    this.children = childrenOf(next.order, next.entries);
     // suppression may have changed with the topology
-    for (const e of order) this.updateSuppression(e, false);
+    for (const e of next.order) this.updateSuppression(e, false);
   }
 
   /** A check left the inventory: its run is dropped, its alert resolved. */

@@ -5,9 +5,10 @@
  */
 import picomatch from "picomatch";
 import { UserError } from "../errors.js";
-import type { CheckSchedule } from "../inventory/model.js";
+import type { CheckSchedule, Inventory } from "../inventory/model.js";
 import type { CheckResult, CheckSpec } from "../verify/types.js";
-import { initialState, type MachineState } from "./state.js";
+import { phaseOf, scheduleOf } from "./scheduler.js";
+import { historyOf, initialState, type MachineState, recentList } from "./state.js";
 import type { CheckState, CheckStateView, RunSelector } from "./types.js";
 
 /** The results one `runNow` records as its stored run. */
@@ -184,4 +185,62 @@ export function select(
   }
   if (picked.length === 0) throw new UserError(`no check matches ${what}; GET /api/checks lists every id`);
   return { picked, what };
+}
+
+/** The entries of a (re)load (see `rebuild`). */
+export interface Rebuilt {
+  /** By check id, and in derivation order. */
+  entries: Map<string, Entry>;
+  order: Entry[];
+  /** Entries to (re)schedule, with when (epoch ms). */
+  schedule: [Entry, number][];
+  /** Entries of `old` that are gone (or changed between skipped and run): to drop. */
+  dropped: Entry[];
+}
+
+/**
+ * The entries of `specs` for inventory `inv`: an entry of `old` with the same id (and the same
+ * skipped-or-not) is kept with its state, taking the new spec, schedule, phase and flapping
+ * window; others are new. `when(spec, sched, phaseMs, prev)` says when to run a check next
+ * (epoch ms; undefined: leave it as it is); `prev` is the kept entry before it takes the new
+ * schedule, undefined for a new one.
+ */
+export function rebuild(
+  specs: readonly CheckSpec[],
+  old: ReadonlyMap<string, Entry>,
+  inv: Inventory,
+  when: (
+    spec: CheckSpec,
+    sched: CheckSchedule,
+    phaseMs: number,
+    prev: Entry | undefined,
+  ) => number | undefined,
+): Rebuilt {
+  const window = inv.serve.flapping.window;
+  const out: Rebuilt = { entries: new Map(), order: [], schedule: [], dropped: [] };
+  for (const spec of specs) {
+    const sched = scheduleOf(inv, spec.kind);
+    const phaseMs = phaseOf(spec.id, sched.intervalMs);
+    const prev = old.get(spec.id);
+    let e: Entry;
+    let at: number | undefined;
+    if (prev && !prev.removed && (prev.spec.skip === undefined) === (spec.skip === undefined)) {
+      e = prev;
+      at = when(spec, sched, phaseMs, prev);
+      e.spec = spec;
+      e.sched = sched;
+      e.phaseMs = phaseMs;
+      if (spec.skip !== undefined) e.state.message = spec.skip;
+      Object.assign(e, historyOf(recentList(e), window));
+    } else {
+      e = newEntry(spec, sched, phaseMs);
+      at = when(spec, sched, phaseMs, undefined);
+      if (prev) out.dropped.push(prev);
+    }
+    if (at !== undefined) out.schedule.push([e, at]);
+    out.entries.set(spec.id, e);
+    out.order.push(e);
+  }
+  for (const [id, prev] of old) if (!out.entries.has(id)) out.dropped.push(prev);
+  return out;
 }
