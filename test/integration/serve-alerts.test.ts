@@ -13,7 +13,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { AlertDispatcher, type WebhookBody } from "../../src/serve/alerts.js";
+import { AlertDispatcher, type WebhookBody } from "../../src/serve/alerts/index.js";
 import { sha256Hex } from "../../src/serve/auth.js";
 import type { CheckState } from "../../src/serve/types.js";
 import {
