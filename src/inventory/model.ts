@@ -15,7 +15,9 @@ export type { SourcePosition } from "../errors.js";
 export type Protocol = "tcp" | "udp";
 
 /** Service kinds that add derived checks beyond port reachability. */
-export type ServiceKind = "ssh" | "node_exporter" | "prometheus" | "grafana" | "dns" | "http";
+/** The service kinds, each adding derived checks: the one list the schema's enum, the loader's messages and `ServiceKind` derive from. */
+export const SERVICE_KINDS = ["ssh", "node_exporter", "prometheus", "grafana", "dns", "http"] as const;
+export type ServiceKind = (typeof SERVICE_KINDS)[number];
 
 export interface AddressRange {
   /** Range name, a DNS label. */
