@@ -21,8 +21,6 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Problem, UserError } from "../errors.js";
-import { type AddressRequest, type AllocationResult, allocate, type MacRequest } from "../ipam/allocate.js";
-import { formatLock, type Lock, lockPathFor, parseLock, readLockText, sameLock } from "../ipam/lock.js";
 import { isMulticastMac, parseMac } from "../net/mac.js";
 import {
   type Address,
@@ -41,6 +39,8 @@ import {
 } from "../net/prefix.js";
 import { checkDns, normaliseDns } from "./dns.js";
 import { formatDuration, parseDuration } from "./duration.js";
+import { type AddressRequest, type AllocationResult, allocate, type MacRequest } from "./ipam/allocate.js";
+import { formatLock, type Lock, lockPathFor, parseLock, readLockText, sameLock } from "./ipam/lock.js";
 import type {
   AlertSettings,
   ApiToken,
@@ -420,7 +420,7 @@ class Checker {
   }
 
   /**
-   * Allocates the `auto` addresses and MACs (`src/ipam/allocate.ts`) against the previous `lock`;
+   * Allocates the `auto` addresses and MACs (`src/inventory/ipam/allocate.ts`) against the previous `lock`;
    * an exhausted pool is a problem at the `auto` value.
    */
   allocateAll(site: string, lock: Lock | undefined): void {

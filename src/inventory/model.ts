@@ -96,7 +96,7 @@ export interface InterfaceAddress {
   address: string;
   /**
    * Present when the inventory says `auto` (`{}`) or `auto@RANGE` (`{ range }`): the address was
-   * allocated (see `src/ipam/`) and is recorded in keel.lock.
+   * allocated (see `src/inventory/ipam/`) and is recorded in keel.lock.
    */
   auto?: { range?: string };
 }
