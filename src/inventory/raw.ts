@@ -4,7 +4,7 @@
  * section checkers read. Keys follow `shared/design/inventory.md`.
  */
 import type { RawDns } from "./dns.js";
-import type { ServiceKind } from "./model.js";
+import type { HostKeyChecking, ServiceKind, TokenRole } from "./model.js";
 
 /** An `address:` value: one address (shorthand) or network name → address (or `auto`, `auto@RANGE`). */
 export type RawAddress = string | Record<string, string>;
@@ -15,7 +15,7 @@ export interface RawSsh {
   identity?: string;
   allow?: string[];
   known_hosts?: string;
-  host_key_checking?: "accept-new" | "strict";
+  host_key_checking?: HostKeyChecking;
 }
 /** `node_exporter:` of `defaults` or of a host. */
 export interface RawNodeExporter {
@@ -86,7 +86,7 @@ export interface RawSchedule {
 /** One entry of `serve.tokens`. */
 export interface RawToken {
   name: string;
-  role: "viewer" | "operator";
+  role: TokenRole;
   sha256?: string;
   token?: string;
 }

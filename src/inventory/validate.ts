@@ -10,7 +10,7 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import type { Problem } from "../errors.js";
 import { MAC_EXPECTED } from "../net/mac.js";
 import { DURATION_EXPECTED } from "./duration.js";
-import { SERVICE_KINDS } from "./model.js";
+import { DNS_RECORD_TYPES, SERVICE_KINDS } from "./model.js";
 import type { RawInventory, Segment } from "./raw.js";
 import { inventorySchema } from "./schema.js";
 import {
@@ -172,7 +172,7 @@ function valueMessage(
   if (e.keyword === "pattern" && last === "name")
     return `${subj} is not a valid name; expected ${DNS_LABEL} (or node_exporter)`;
   if (e.keyword === "enum" && last === "type" && segs[0] === "dns")
-    return `${subj} is not a record type; expected one of A, AAAA, CNAME, MX, TXT, SRV, NS, CAA`;
+    return `${subj} is not a record type; expected one of ${DNS_RECORD_TYPES.join(", ")}`;
   if (e.keyword === "enum" && last === "kind")
     return `${subj} is not a service kind; expected one of ${SERVICE_KINDS.join(", ")}`;
   if (e.keyword === "const" && last === "local")
