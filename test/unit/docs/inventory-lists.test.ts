@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
+import { SUPPORTED_VERSIONS } from "../../../src/inventory/load.js";
 import {
   DNS_RECORD_TYPES,
   HOST_KEY_CHECKING,
@@ -69,3 +70,7 @@ for (const { name, list, key, schema } of LISTS) {
     assert.deepEqual(new Set(described), new Set(list), `the description of ${key} in the schema`);
   });
 }
+
+test("SUPPORTED_VERSIONS: the schema's `keel:` accepts exactly the versions the loader names in its message", () => {
+  assert.deepEqual([inventorySchema.definitions.version.const], [...SUPPORTED_VERSIONS]);
+});
