@@ -6,8 +6,8 @@
  * missed. Parsing the 60,000 address strings (ipaddr.js, done by the loader's checks anyway) and
  * reading keel.lock are timed and printed separately.
  */
-import { type AddressRequest, allocate, type PlanNetwork } from "../src/ipam/allocate.js";
-import { formatLock, parseLock } from "../src/ipam/lock.js";
+import { type AddressRequest, allocate, type PlanNetwork } from "../src/inventory/ipam/allocate.js";
+import { formatLock, parseLock } from "../src/inventory/ipam/lock.js";
 import { parsePrefix, tryParseAddress } from "../src/net/prefix.js";
 
 const TARGET_MS = 100;

@@ -6,9 +6,9 @@
  * lock file, a bad flag, or (`--frozen-lock`) a lock file that would change.
  */
 import type { Command } from "commander";
+import { commitLock } from "../inventory/ipam/lock.js";
 import { loadInventory } from "../inventory/load.js";
 import type { AllocationChange } from "../inventory/model.js";
-import { commitLock } from "../ipam/lock.js";
 import { ipamUsage, type NetworkUsage } from "../ipam/usage.js";
 
 interface IpamFlags {

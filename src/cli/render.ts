@@ -26,8 +26,8 @@ import {
 import path from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../errors.js";
+import { commitLock } from "../inventory/ipam/lock.js";
 import { loadInventory } from "../inventory/load.js";
-import { commitLock } from "../ipam/lock.js";
 import { ImageError } from "../render/cloud-init.js";
 import { sha256Hex } from "../render/digest.js";
 import { renderAll } from "../render/index.js";

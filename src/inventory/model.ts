@@ -15,7 +15,17 @@ export type { SourcePosition } from "../errors.js";
 export type Protocol = "tcp" | "udp";
 
 /** Service kinds that add derived checks beyond port reachability. */
-export type ServiceKind = "ssh" | "node_exporter" | "prometheus" | "grafana" | "dns" | "http";
+/** The service kinds, each adding derived checks: the one list the schema's enum, the loader's messages and `ServiceKind` derive from. */
+export const SERVICE_KINDS = ["ssh", "node_exporter", "prometheus", "grafana", "dns", "http"] as const;
+export type ServiceKind = (typeof SERVICE_KINDS)[number];
+
+/** The modes of `defaults.ssh.host_key_checking` (schema enum and type). */
+export const HOST_KEY_CHECKING = ["accept-new", "strict"] as const;
+export type HostKeyChecking = (typeof HOST_KEY_CHECKING)[number];
+
+/** The roles of an API token (`serve.tokens[].role`; schema enum and type). */
+export const TOKEN_ROLES = ["viewer", "operator"] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
 
 export interface AddressRange {
   /** Range name, a DNS label. */
@@ -94,7 +104,7 @@ export interface InterfaceAddress {
   address: string;
   /**
    * Present when the inventory says `auto` (`{}`) or `auto@RANGE` (`{ range }`): the address was
-   * allocated (see `src/ipam/`) and is recorded in keel.lock.
+   * allocated (see `src/inventory/ipam/`) and is recorded in keel.lock.
    */
   auto?: { range?: string };
 }
@@ -178,7 +188,9 @@ export interface Host {
 }
 
 /** Resource record types `dns.records` accepts (RFC 1035, 3596, 2782, 8659). */
-export type DnsRecordType = "A" | "AAAA" | "CNAME" | "MX" | "TXT" | "SRV" | "NS" | "CAA";
+/** The DNS record types `dns.records` accepts: the one list the schema's enum, the loader's messages and `DnsRecordType` derive from. */
+export const DNS_RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "CAA"] as const;
+export type DnsRecordType = (typeof DNS_RECORD_TYPES)[number];
 
 /** One extra resource record of the forward zone (`dns.records` item). */
 export interface DnsRecord {
@@ -236,7 +248,7 @@ export interface Defaults {
    */
   knownHosts: string;
   /** `defaults.ssh.host_key_checking`: `accept-new` (default) or `strict`. */
-  hostKeyChecking: "accept-new" | "strict";
+  hostKeyChecking: HostKeyChecking;
 }
 
 /** One allocation this load made, moved or freed compared with keel.lock (`keel ipam` lists them). */
@@ -290,7 +302,7 @@ export interface ApiToken {
   /** Who the token belongs to; written to the audit log. */
   name: string;
   /** `viewer` reads; `operator` may also trigger runs. */
-  role: "viewer" | "operator";
+  role: TokenRole;
   /** Lower-case hex SHA-256 of the token (YAML `sha256:`). */
   sha256?: string;
   /** Name of the environment variable holding the token (YAML `token: ${NAME}`). */

@@ -2,6 +2,9 @@
  * Address-plan usage of a loaded inventory, per network and named range, as `keel ipam` prints
  * it: size, used, reserved, free and the next address `auto` / `auto@RANGE` would allocate.
  */
+
+import { blockIn, networkPools, type PlanNetwork } from "../inventory/ipam/allocate.js";
+import { Pool } from "../inventory/ipam/pool.js";
 import type { Inventory, Network } from "../inventory/model.js";
 import {
   addressFromBigInt,
@@ -12,8 +15,6 @@ import {
   prefixBounds,
   tryParseAddress,
 } from "../net/prefix.js";
-import { blockIn, networkPools, type PlanNetwork } from "./allocate.js";
-import { Pool } from "./pool.js";
 
 /** Counts of one network or range. Counts are numbers, or decimal strings above 2^53 (IPv6). */
 export interface PoolUsage {

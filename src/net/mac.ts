@@ -1,6 +1,6 @@
 /**
  * MAC addresses as written in an inventory or a lock file (IEEE 802 EUI-48: six colon-separated
- * hex octets). Keel's own allocation of VM MACs is in `src/ipam/mac.ts`.
+ * hex octets). Keel's own allocation of VM MACs is in `src/inventory/ipam/mac.ts`.
  */
 
 /** What a MAC looks like, for error messages. */

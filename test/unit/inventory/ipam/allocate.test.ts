@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseInventory } from "../../../src/inventory/load.js";
-import type { Inventory } from "../../../src/inventory/model.js";
-import { parseLock, parseLockLocated } from "../../../src/ipam/lock.js";
-import { yaml } from "../inventory/helpers.js";
+import { parseLock, parseLockLocated } from "../../../../src/inventory/ipam/lock.js";
+import { parseInventory } from "../../../../src/inventory/load.js";
+import type { Inventory } from "../../../../src/inventory/model.js";
+import { yaml } from "../helpers.js";
 
 /** A site with a plan: infra and vms ranges, a gateway, reserved entries; `hosts` lines appended. */
 function site(...hosts: string[]): string {

@@ -17,7 +17,7 @@
  * - MACs: a static MAC wins; a locked MAC is kept unless a static one took it; new VMs get
  *   `allocateMac` (SHA-256 of SITE/HOST, walking upward past MACs in use).
  */
-import type { AllocationChange } from "../inventory/model.js";
+
 import {
   type Address,
   addressFromBigInt,
@@ -27,7 +27,8 @@ import {
   type Prefix,
   prefixBounds,
   tryParseAddress,
-} from "../net/prefix.js";
+} from "../../net/prefix.js";
+import type { AllocationChange } from "../model.js";
 import type { Lock } from "./lock.js";
 import { allocateMac } from "./mac.js";
 import { Pool } from "./pool.js";

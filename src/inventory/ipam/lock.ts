@@ -22,10 +22,10 @@ import { dirname, join } from "node:path";
 import { CORE_SCHEMA, load as loadFast } from "js-yaml";
 import type * as YamlLib from "yaml";
 import type { Node, Scalar, YAMLMap } from "yaml";
-import { type Problem, UserError } from "../errors.js";
-import type { IpamState } from "../inventory/model.js";
-import { isMulticastMac, MAC_EXPECTED, parseMac } from "../net/mac.js";
-import { type Address, canonicalAddress, tryParseAddress } from "../net/prefix.js";
+import { type Problem, UserError } from "../../errors.js";
+import { isMulticastMac, MAC_EXPECTED, parseMac } from "../../net/mac.js";
+import { type Address, canonicalAddress, tryParseAddress } from "../../net/prefix.js";
+import type { IpamState } from "../model.js";
 
 // `yaml` is loaded on first use: most commands never read or write a lock file, and the library
 // is a good part of the CLI's start-up time.

@@ -1,0 +1,127 @@
+/**
+ * The inventory as written in YAML once it has passed the JSON Schema (`schema.ts`), before
+ * cross-reference checks and normalisation (`load.ts` and its section modules): the shapes the
+ * section checkers read. Keys follow `shared/design/inventory.md`.
+ */
+import type { RawDns } from "./dns.js";
+import type { HostKeyChecking, ServiceKind, TokenRole } from "./model.js";
+
+/** An `address:` value: one address (shorthand) or network name → address (or `auto`, `auto@RANGE`). */
+export type RawAddress = string | Record<string, string>;
+/** `ssh:` of `defaults` or of a host. */
+export interface RawSsh {
+  user?: string;
+  port?: number;
+  identity?: string;
+  allow?: string[];
+  known_hosts?: string;
+  host_key_checking?: HostKeyChecking;
+}
+/** `node_exporter:` of `defaults` or of a host. */
+export interface RawNodeExporter {
+  port?: number;
+  allow?: string[];
+}
+/** One entry of a host's `services:`. */
+export interface RawService {
+  name: string;
+  kind?: ServiceKind;
+  port: number | string;
+  http?: string | { path: string; expect?: number; body?: string };
+  allow?: string[];
+  dns?: string;
+}
+/** One entry of `vm.users`. */
+export interface RawVmUser {
+  name: string;
+  ssh_authorized_keys?: string[];
+  sudo?: boolean;
+}
+/** `defaults.vm`: what every VM gets unless its own `vm:` says otherwise. */
+export interface RawVmDefaults {
+  users?: RawVmUser[];
+  packages?: string[];
+  package_upgrade?: boolean;
+}
+/** A host's `vm:`. */
+export interface RawVm extends RawVmDefaults {
+  mac?: string;
+  instance?: number;
+}
+/** One entry of `hosts:`. */
+export interface RawHost {
+  address: RawAddress;
+  vm?: RawVm;
+  tags?: string[];
+  sysctl?: Record<string, string | number>;
+  wireguard?: { interface: string; port?: number; peers?: string[] };
+  ssh?: RawSsh | false;
+  node_exporter?: RawNodeExporter | false;
+  services?: RawService[];
+  listeners?: { ignore?: string[] };
+}
+/** One entry of `networks:`. */
+export interface RawNetwork {
+  cidr: string;
+  gateway?: string;
+  dns?: string[];
+  ranges?: Record<string, string>;
+  reserved?: string[];
+  dhcp?: { range: string; lease?: string };
+}
+/** One entry of `vantages:`. */
+export interface RawVantage {
+  local?: true;
+  networks?: string[];
+  host?: string;
+  via?: string;
+  address?: RawAddress;
+}
+/** One entry of `serve.checks`. */
+export interface RawSchedule {
+  interval?: string;
+  fail_after?: number;
+  recover_after?: number;
+}
+/** One entry of `serve.tokens`. */
+export interface RawToken {
+  name: string;
+  role: TokenRole;
+  sha256?: string;
+  token?: string;
+}
+/** `serve:`. */
+export interface RawServe {
+  listen?: string;
+  checks?: Record<string, RawSchedule>;
+  flapping?: { window?: number; changes?: number };
+  retention?: { raw?: string; bucket?: string; max_age?: string; per_check?: number };
+  tokens?: RawToken[];
+}
+/** One entry of `alerts.webhooks`. */
+export interface RawWebhook {
+  name: string;
+  url: string;
+  headers?: Record<string, string>;
+}
+/** `alerts:`. */
+export interface RawAlerts {
+  alertmanager?: string[];
+  webhooks?: RawWebhook[];
+}
+/** The whole file. */
+export interface RawInventory {
+  keel: 1;
+  site: string;
+  domain?: string;
+  dns?: RawDns;
+  networks?: Record<string, RawNetwork>;
+  defaults?: { ssh?: RawSsh; node_exporter?: RawNodeExporter; vm?: RawVmDefaults };
+  hosts?: Record<string, RawHost>;
+  vantages?: Record<string, RawVantage>;
+  serve?: RawServe;
+  alerts?: RawAlerts;
+}
+
+/** One step of a path into the raw inventory: a mapping key or a list index. */
+export type Segment = string | number;
