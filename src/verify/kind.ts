@@ -1,6 +1,6 @@
 /**
  * What a check kind is and what it may use: the `Prober` of a vantage, the outcome it returns,
- * and the `CheckKindModule` shape each module of `checks/` exports (its parameters, how it is
+ * and the `CheckKindDefinition` each module of `checks/` exports (its parameters, how it is
  * derived, its transport, its run). The check kinds import this file, never `types.ts`, which
  * assembles the kinds' parameters into `CheckParams` from the registry (`checks/index.ts`).
  */

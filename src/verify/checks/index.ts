@@ -66,8 +66,11 @@ export const SSH_KINDS: ReadonlySet<CheckKind> = new Set(
 );
 
 /**
- * Runs one check with its kind's module. Never throws: a spec whose `params.kind` differs
- * from `kind`, or a module that throws, gives an `error` outcome. `skip` specs are not run.
+ * Runs one check with its kind's module, on a prober the caller keeps open, without the
+ * runner's deadline: the unit and integration tests' way to run one check (`keel verify` and
+ * `keel serve` run checks through `runChecks` of `../runner.ts`). Never throws: a spec whose
+ * `params.kind` differs from `kind`, or a module that throws, gives an `error` outcome. `skip`
+ * specs are not run.
  */
 export async function runCheck(spec: CheckSpecOf<CheckParams>, ctx: CheckContext): Promise<CheckOutcome> {
   if (spec.skip !== undefined) return { status: "skip", message: spec.skip };
