@@ -1,7 +1,9 @@
 /**
- * The names of the check kinds: declared here, below both the inventory (whose `serve.checks`
- * section is keyed by them) and `verify` (one module per kind in `src/verify/checks/`, in a
- * registry the compiler keeps equal to this list).
+ * The names of the check kinds, and the one fact about a kind the inventory itself applies (the
+ * interval `keel serve` runs it at by default): declared here, below both the inventory (whose
+ * `serve.checks` section is keyed by them and whose normalised `serve.checks` fills every kind's
+ * schedule) and `verify` (one module per kind in `src/verify/checks/`, in a registry the
+ * compiler keeps equal to this list). Everything else about a kind is in its module.
  */
 
 /** Every check kind Keel derives, in the order they are listed and derived. */
@@ -22,3 +24,15 @@ export const CHECK_KINDS = [
   "dns.records",
 ] as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
+
+/**
+ * The interval `keel serve` runs a kind at when `serve.checks` sets neither the kind's interval
+ * nor `default`'s, in ms; a kind not listed gets the built-in default schedule's (60 s). Cheap
+ * probes, and the parents of topology suppression, run more often. Applied by `schedules()` in
+ * `serve-settings.ts` while the inventory is normalised.
+ */
+export const DEFAULT_KIND_INTERVAL_MS: { readonly [K in CheckKind]?: number } = {
+  reachable: 30_000,
+  "port.open": 30_000,
+  http: 30_000,
+};

@@ -6,7 +6,7 @@
  * (`failure-threshold` 3, `success-threshold` 2).
  */
 
-import { CHECK_KINDS } from "./check-kinds.js";
+import { CHECK_KINDS, DEFAULT_KIND_INTERVAL_MS } from "./check-kinds.js";
 import type { AlertSettings, CheckSchedule, Retention, ServeSettings } from "./model.js";
 
 /** Default listen address of `keel serve`. */
@@ -14,13 +14,6 @@ export const DEFAULT_LISTEN = "127.0.0.1:8484";
 
 /** The schedule every kind starts from: every 60 s, hard after 3 failures, recovered after 2 passes. */
 export const DEFAULT_SCHEDULE: CheckSchedule = { intervalMs: 60_000, failAfter: 3, recoverAfter: 2 };
-
-/** Kinds that run more often by default (cheap, and the parents of topology suppression). */
-export const DEFAULT_KIND_INTERVAL_MS: Partial<Record<string, number>> = {
-  reachable: 30_000,
-  "port.open": 30_000,
-  http: 30_000,
-};
 
 const DAY_MS = 86_400_000;
 

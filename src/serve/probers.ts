@@ -10,6 +10,7 @@
  */
 import type { Prober } from "../verify/types.js";
 import { VantageError } from "../verify/types.js";
+import { forwardingProber } from "../verify/vantages/forward.js";
 import { HostKeyError } from "../verify/vantages/hostkeys.js";
 import type { Clock } from "./clock.js";
 
@@ -63,19 +64,11 @@ export class ProberPool {
         if (e instanceof VantageError && !(e instanceof HostKeyError)) slot.broken = true;
         throw e;
       });
-    return {
-      vantage: p.vantage,
-      tcpConnect: (...a) => watch(p.tcpConnect(...a)),
-      udpProbe: (...a) => watch(p.udpProbe(...a)),
-      ping: (...a) => watch(p.ping(...a)),
-      httpGet: (...a) => watch(p.httpGet(...a)),
-      sshAuthMethods: (...a) => watch(p.sshAuthMethods(...a)),
-      sshHostKey: (...a) => watch(p.sshHostKey(...a)),
-      sshExec: (...a) => watch(p.sshExec(...a)),
-      dnsQuery: (...a) => watch(p.dnsQuery(...a)),
+    return forwardingProber(p.vantage, {
+      probe: (_method, timeoutMs, call) => watch(call(p, timeoutMs)),
       prepare: async (timeoutMs) => await p.prepare?.(timeoutMs),
       close: async () => undefined,
-    };
+    });
   }
 
   private retire(p: Prober): void {

@@ -22,20 +22,22 @@
  * - A UDP service's `port.open`/`port.closed` carry its protocol probe (`UdpServiceProbe`): a
  *   DNS query for kind `dns`; for the host's WireGuard listen port (`port.open` only), the
  *   interface's handshakes over SSH from the same vantage, when it may log in.
+ *
+ * This module holds the shared rules (who may reach what, which address to probe from where,
+ * which vantage runs once-per-site and on-host checks, ids, skips); what each kind derives at a
+ * site is its module's `derive` (`checks/KIND.ts`), called here in the order of `DeriveScope`.
  */
 
-import { reverseName } from "../dns/zone.js";
 import { resolveIdentityPath } from "../inventory/load.js";
-import type { Host, Inventory, Protocol, Service, Vantage } from "../inventory/model.js";
-import { hostPort } from "../net/hostport.js";
-import { parseAddress, parsePrefix } from "../net/prefix.js";
-import type { CheckKind, CheckParams, CheckSpec, DnsServerRef, SshTarget, UdpServiceProbe } from "./types.js";
+import type { Host, Inventory, Vantage } from "../inventory/model.js";
+import { checkKinds } from "./checks/index.js";
+import { admits, allowSummary, mayReach, probeAddress, sshAllow } from "./reach.js";
+import type { CheckKind, CheckSpec, DeriveContext, DeriveScope, ProbeSite, SshTarget } from "./types.js";
+import { CHECK_KINDS } from "./types.js";
 
-/** Local listeners that never count as unexpected when a host declares no `listeners.ignore`. */
-export const DEFAULT_LISTENER_IGNORE = ["127.0.0.0/8", "::1"];
-
-/** The contract's limit on WireGuard handshake age, in seconds. */
-export const WIREGUARD_MAX_HANDSHAKE_AGE_SEC = 180;
+// Kept where callers have found it: the records are dns.records' own (`checks/dns-records.ts`).
+export { expectedRecords } from "./checks/dns-records.js";
+export { admits, mayReach, probeAddress } from "./reach.js";
 
 export interface DeriveOptions {
   /**
@@ -50,30 +52,6 @@ export function checkId(host: string, kind: CheckKind, service?: string, vantage
   return `${host}/${kind}${service ? `/${service}` : ""}${vantage ? `@${vantage}` : ""}`;
 }
 
-/** True when `allow` admits vantage `v` (see module doc). */
-export function admits(allow: readonly string[], v: Vantage): boolean {
-  for (const name of allow) {
-    if (name === "any" || name === v.name) return true;
-    if (v.networks.includes(name)) return true;
-    if (v.via === name || v.host === name) return true;
-  }
-  return false;
-}
-
-/** The address vantage `v` uses to reach host `h` (first shared network, else the first address). */
-export function probeAddress(h: Host, v: Vantage): string {
-  for (const a of h.addresses) if (v.networks.includes(a.network)) return a.address;
-  const first = h.addresses[0];
-  if (!first) throw new Error(`host ${h.name} has no address`);
-  return first.address;
-}
-
-/** Whether vantage `v` may reach host `h`: a shared network or a service that admits it. */
-export function mayReach(h: Host, v: Vantage): boolean {
-  if (h.addresses.some((a) => v.networks.includes(a.network))) return true;
-  return h.services.some((s) => admits(s.allow, v));
-}
-
 /** How vantage `v` logs in to host `h` over SSH; undefined when the host has `ssh: false`. */
 export function sshTarget(inv: Inventory, h: Host, v: Vantage): SshTarget | undefined {
   if (!h.ssh) return undefined;
@@ -82,47 +60,62 @@ export function sshTarget(inv: Inventory, h: Host, v: Vantage): SshTarget | unde
   return target;
 }
 
-function baseUrl(address: string, port: number): string {
-  return `http://${hostPort(address, port)}`;
-}
-
-/** Human summary of an allow list for messages, e.g. `mon, vpn`. */
-function allowSummary(allow: readonly string[]): string {
-  return allow.join(", ");
+/** The registered kinds of `scope`, in `CHECK_KINDS` order. */
+function kindsOf(scope: DeriveScope): CheckKind[] {
+  return CHECK_KINDS.filter((k) => checkKinds[k].scope === scope);
 }
 
 /**
  * Derives every check of the inventory.
  *
  * @returns specs in a stable order: hosts in declaration order; per host, network checks per
- *   vantage, then content checks, then host-side checks.
+ *   vantage (`path` kinds, `port` kinds per service, `server` kinds), then content checks per
+ *   service, then on-host checks; kinds of one scope in `CHECK_KINDS` order.
  */
 export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpec[] {
   const vantages = opts.vantages ? inv.vantages.filter((v) => opts.vantages?.includes(v.name)) : inv.vantages;
-  const hostsByName = new Map(inv.hosts.map((h) => [h.name, h]));
+  const memo = new Map<string, unknown>();
+  const ctx: DeriveContext = {
+    inv,
+    vantages,
+    hostsByName: new Map(inv.hosts.map((h) => [h.name, h])),
+    domain: inv.domain?.replace(/\.$/, "").toLowerCase(),
+    sshTarget: (h, v) => sshTarget(inv, h, v),
+    once<T>(key: string, make: () => T): T {
+      if (!memo.has(key)) memo.set(key, make());
+      return memo.get(key) as T;
+    },
+  };
+  const [path, port, server, content, onHost] = (
+    ["path", "port", "server", "content", "on-host"] as const
+  ).map(kindsOf) as [CheckKind[], CheckKind[], CheckKind[], CheckKind[], CheckKind[]];
   const specs: CheckSpec[] = [];
-  const domain = inv.domain?.replace(/\.$/, "").toLowerCase();
-  const dnsServers = new Set(domain === undefined ? [] : (inv.dns?.servers ?? []));
-  const dnsExpect = domain === undefined ? undefined : expectedRecords(inv, domain);
 
   const add = (
     h: Host,
     kind: CheckKind,
     v: Vantage,
-    params: CheckParams,
+    params: unknown,
     service?: string,
     withVantage = true,
-  ): CheckSpec => {
+  ): void => {
     const spec: CheckSpec = {
       id: checkId(h.name, kind, service, withVantage ? v.name : undefined),
       kind,
       host: h.name,
       vantage: v.name,
-      params,
+      params: params as CheckSpec["params"],
     };
     if (service !== undefined) spec.service = service;
     specs.push(spec);
-    return spec;
+  };
+  /** Adds the checks kinds `kinds` derive at `site`. */
+  const deriveAt = (kinds: CheckKind[], site: ProbeSite): void => {
+    for (const kind of kinds) {
+      const mod = checkKinds[kind];
+      if (mod.scope === "on-host") continue;
+      for (const d of mod.derive(site, ctx)) add(site.host, kind, site.vantage, d.params, d.service);
+    }
   };
 
   for (const h of inv.hosts) {
@@ -131,44 +124,9 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
       if (!mayReach(h, v)) continue;
       const first = specs.length;
       const address = probeAddress(h, v);
-      const admitted = h.services.filter((s) => admits(s.allow, v));
-      // Any declared TCP port: a refusal from one the vantage is not admitted to also proves the
-      // host is up. Admitted ports first, since they are the likeliest to answer.
-      const tcpPorts = [
-        ...new Set([...admitted, ...h.services].filter((s) => s.protocol === "tcp").map((s) => s.port)),
-      ];
-      add(h, "reachable", v, { kind: "reachable", address, tcpPorts });
-      const ssh =
-        h.services.find((s) => s.kind === "ssh" && s.name === "ssh") ??
-        h.services.find((s) => s.kind === "ssh");
-      if (ssh && h.ssh && admits(ssh.allow, v)) {
-        add(h, "ssh.hostkey", v, { kind: "ssh.hostkey", address, port: ssh.port });
-        add(h, "ssh.key-only", v, { kind: "ssh.key-only", address, port: ssh.port, user: h.ssh.user });
-        const target = sshTarget(inv, h, v);
-        if (target) add(h, "ssh.login", v, { kind: "ssh.login", target });
-      }
-      for (const s of h.services) {
-        const probe = udpProbeOf(h, s, v);
-        if (admits(s.allow, v)) {
-          const params: CheckParams = { kind: "port.open", address, port: s.port, protocol: s.protocol };
-          if (probe) params.probe = probe;
-          add(h, "port.open", v, params, s.name);
-        } else {
-          const params: CheckParams = {
-            kind: "port.closed",
-            address,
-            port: s.port,
-            protocol: s.protocol,
-            allowed: allowSummary(s.allow),
-          };
-          if (probe?.kind === "dns") params.probe = probe;
-          add(h, "port.closed", v, params, s.name);
-        }
-      }
-      if (dnsServers.has(h.name)) {
-        const ns = h.services.find((s) => s.kind === "dns");
-        if (!ns || admits(ns.allow, v)) add(h, "dns.records", v, dnsRecordsParams(h, v), ns?.name);
-      }
+      deriveAt(path, { host: h, vantage: v, address });
+      for (const s of h.services) deriveAt(port, { host: h, vantage: v, address, service: s });
+      deriveAt(server, { host: h, vantage: v, address });
       if (v.type === "via" && v.via === h.name) {
         for (const spec of specs.slice(first)) spec.skip = `vantage ${v.name} runs on ${h.name} itself`;
       }
@@ -178,231 +136,44 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
     for (const s of h.services) {
       const v = vantages.find((x) => admits(s.allow, x) && !(x.type === "via" && x.via === h.name));
       if (!v) continue;
-      const address = probeAddress(h, v);
-      if (s.http) {
-        const params: CheckParams = {
-          kind: "http",
-          url: `${baseUrl(address, s.port)}${s.http.path}`,
-          address,
-          port: s.port,
-          path: s.http.path,
-          expect: s.http.expect,
-        };
-        if (s.http.body !== undefined) params.body = s.http.body;
-        add(h, "http", v, params, s.name);
-      }
-      contentCheck(h, s, v, address);
+      deriveAt(content, { host: h, vantage: v, address: probeAddress(h, v), service: s });
     }
 
-    // Host-side checks over SSH, through the first vantage SSH admits.
-    const sshService = h.services.find((s) => s.kind === "ssh");
+    // On-host checks over SSH, through the first vantage SSH admits.
     const transport = h.ssh
-      ? vantages.find(
-          (v) => mayReach(h, v) && admits(sshService?.allow ?? h.ssh?.allow ?? [], v) && v.via !== h.name,
-        )
+      ? vantages.find((v) => mayReach(h, v) && admits(sshAllow(h), v) && v.via !== h.name)
       : undefined;
-    const hostSide: { kind: CheckKind; service?: string; make: (t: SshTarget) => CheckParams }[] = [];
-    hostSide.push({
-      kind: "listeners",
-      make: (target) => ({
-        kind: "listeners",
-        target,
-        declared: declaredListeners(h),
-        ignore: h.listenersIgnore.length > 0 ? h.listenersIgnore : DEFAULT_LISTENER_IGNORE,
-      }),
-    });
-    for (const [key, expected] of Object.entries(h.sysctl)) {
-      hostSide.push({
-        kind: "sysctl",
-        service: key,
-        make: (target) => ({ kind: "sysctl", target, key, expected }),
-      });
-    }
-    if (h.wireguard) {
-      const wg = h.wireguard;
-      hostSide.push({
-        kind: "wireguard.peers",
-        service: wg.interface,
-        make: (target) => ({
-          kind: "wireguard.peers",
-          target,
-          interface: wg.interface,
-          peers: wg.peers.map((name) => ({ name, addresses: peerAddresses(inv, hostsByName, name) })),
-          maxHandshakeAgeSec: WIREGUARD_MAX_HANDSHAKE_AGE_SEC,
-        }),
-      });
-    }
-    for (const item of hostSide) {
-      if (transport) {
-        const target = sshTarget(inv, h, transport);
-        if (target) add(h, item.kind, transport, item.make(target), item.service, false);
-        continue;
+    for (const kind of onHost) {
+      const mod = checkKinds[kind];
+      if (mod.scope !== "on-host") continue;
+      for (const item of mod.derive(h, ctx)) {
+        if (transport) {
+          const target = sshTarget(inv, h, transport);
+          if (target) add(h, kind, transport, item.make(target), item.service, false);
+          continue;
+        }
+        // No way in: still list the check so the report shows the promise as undecided.
+        const reason = !h.ssh
+          ? `${h.name} has ssh: false, so host-side checks cannot run`
+          : `no selected vantage may reach ${h.name}'s SSH port (allow: ${allowSummary(h.ssh.allow)})`;
+        const placeholder: SshTarget = {
+          host: h.name,
+          address: h.addresses[0]?.address ?? "",
+          port: 0,
+          user: "",
+        };
+        const spec: CheckSpec = {
+          id: checkId(h.name, kind, item.service),
+          kind,
+          host: h.name,
+          vantage: "",
+          params: item.make(placeholder) as CheckSpec["params"],
+          skip: reason,
+        };
+        if (item.service !== undefined) spec.service = item.service;
+        specs.push(spec);
       }
-      // No way in: still list the check so the report shows the promise as undecided.
-      const reason = !h.ssh
-        ? `${h.name} has ssh: false, so host-side checks cannot run`
-        : `no selected vantage may reach ${h.name}'s SSH port (allow: ${allowSummary(h.ssh.allow)})`;
-      const placeholder: SshTarget = {
-        host: h.name,
-        address: h.addresses[0]?.address ?? "",
-        port: 0,
-        user: "",
-      };
-      const spec: CheckSpec = {
-        id: checkId(h.name, item.kind, item.service),
-        kind: item.kind,
-        host: h.name,
-        vantage: "",
-        params: item.make(placeholder),
-        skip: reason,
-      };
-      if (item.service !== undefined) spec.service = item.service;
-      specs.push(spec);
     }
   }
   return specs;
-
-  /**
-   * The protocol probe of a UDP service, seen from vantage `v`: a DNS query (SOA of the domain,
-   * else of the root) for a service of kind `dns`; the interface's handshakes, over SSH from `v`
-   * when `v` may log in, for the host's WireGuard listen port. Undefined for TCP and for other
-   * UDP services.
-   */
-  function udpProbeOf(h: Host, s: Service, v: Vantage): UdpServiceProbe | undefined {
-    if (s.protocol !== "udp") return undefined;
-    if (s.kind === "dns") return { kind: "dns", zone: domain ?? "." };
-    const wg = h.wireguard;
-    if (!wg || wg.port !== s.port || v.via === h.name) return undefined;
-    const sshService = h.services.find((x) => x.kind === "ssh");
-    if (!admits(sshService?.allow ?? h.ssh?.allow ?? [], v)) return undefined;
-    const target = sshTarget(inv, h, v);
-    if (!target) return undefined;
-    return {
-      kind: "wireguard",
-      target,
-      interface: wg.interface,
-      maxHandshakeAgeSec: WIREGUARD_MAX_HANDSHAKE_AGE_SEC,
-    };
-  }
-
-  /** The name server `ns` as vantage `v` asks it: probe address, port of its dns service (else 53). */
-  function serverRef(ns: Host, v: Vantage): DnsServerRef {
-    const port = ns.services.find((s) => s.kind === "dns")?.port ?? 53;
-    return { host: ns.name, address: probeAddress(ns, v), port };
-  }
-
-  function dnsRecordsParams(h: Host, v: Vantage): CheckParams {
-    const peers = [...dnsServers]
-      .filter((name) => name !== h.name)
-      .map((name) => hostsByName.get(name))
-      .filter((p): p is Host => {
-        if (!p || !mayReach(p, v) || (v.type === "via" && v.via === p.name)) return false;
-        const ns = p.services.find((s) => s.kind === "dns");
-        return !ns || admits(ns.allow, v);
-      })
-      .map((p) => serverRef(p, v));
-    const e = dnsExpect!;
-    return {
-      kind: "dns.records",
-      server: serverRef(h, v),
-      peers,
-      zones: e.zones,
-      names: e.names,
-      ptr: e.ptr,
-    };
-  }
-
-  function contentCheck(h: Host, s: Service, v: Vantage, address: string): void {
-    const url = baseUrl(address, s.port);
-    switch (s.kind) {
-      case "prometheus":
-        add(
-          h,
-          "prometheus.targets",
-          v,
-          {
-            kind: "prometheus.targets",
-            baseUrl: url,
-            address,
-            port: s.port,
-            monitored: inv.hosts
-              .filter(
-                (m) => m.tags.includes("monitored") && m.services.some((x) => x.kind === "node_exporter"),
-              )
-              .map((m) => ({
-                host: m.name,
-                addresses: m.addresses.map((a) => a.address),
-                port: m.services.find((x) => x.kind === "node_exporter")!.port,
-              })),
-          },
-          s.name,
-        );
-        break;
-      case "grafana":
-        add(h, "grafana", v, { kind: "grafana", baseUrl: url, address, port: s.port }, s.name);
-        break;
-      case "node_exporter":
-        add(h, "node_exporter", v, { kind: "node_exporter", baseUrl: url, address, port: s.port }, s.name);
-        break;
-      default:
-        break;
-    }
-  }
-}
-
-/**
- * The services a host should be listening for, including its WireGuard listen port. A service of
- * kind `dns` listens on its port over both UDP and TCP (RFC 7766 §5), whichever it declares.
- */
-function declaredListeners(h: Host): { service: string; port: number; protocol: Protocol }[] {
-  const out = h.services.flatMap((s) => {
-    const own = { service: s.name, port: s.port, protocol: s.protocol };
-    if (s.kind !== "dns") return [own];
-    return [own, { ...own, protocol: (s.protocol === "udp" ? "tcp" : "udp") as Protocol }];
-  });
-  const wg = h.wireguard;
-  if (wg?.port !== undefined && !out.some((d) => d.port === wg.port && d.protocol === "udp")) {
-    out.push({ service: `wireguard ${wg.interface}`, port: wg.port, protocol: "udp" });
-  }
-  return out;
-}
-
-/**
- * What every declared DNS server must answer (`dns.records`): `HOST.DOMAIN` → its IPv4 (A) and
- * IPv6 (AAAA) addresses, each address → `HOST.DOMAIN` (PTR), and the zones the renderer writes
- * (the forward zone, then each reverse zone holding a host address, as `src/render/dns.ts` names
- * them: octet boundary for IPv4, nibble boundary for IPv6).
- */
-export function expectedRecords(
-  inv: Inventory,
-  domain: string,
-): {
-  zones: string[];
-  names: { name: string; a: string[]; aaaa: string[] }[];
-  ptr: { address: string; name: string }[];
-} {
-  const lengthOf = new Map(inv.networks.map((n) => [n.name, parsePrefix(n.cidr).length]));
-  const reverse = new Set<string>();
-  const names = inv.hosts.map((h) => ({
-    name: `${h.name}.${domain}`,
-    a: h.addresses.filter((a) => !a.address.includes(":")).map((a) => a.address),
-    aaaa: h.addresses.filter((a) => a.address.includes(":")).map((a) => a.address),
-  }));
-  const ptr = inv.hosts.flatMap((h) =>
-    h.addresses.map((a) => {
-      const addr = parseAddress(a.address);
-      const v4 = addr.kind() === "ipv4";
-      reverse.add(reverseName(addr, lengthOf.get(a.network) ?? (v4 ? 24 : 64)).zone);
-      return { address: a.address, name: `${h.name}.${domain}` };
-    }),
-  );
-  return { zones: [domain, ...[...reverse].sort()], names, ptr };
-}
-
-/** Addresses that identify a WireGuard peer (a host's or a vantage's addresses). */
-function peerAddresses(inv: Inventory, hosts: Map<string, Host>, name: string): string[] {
-  const h = hosts.get(name);
-  if (h) return h.addresses.map((a) => a.address);
-  const v = inv.vantages.find((x) => x.name === name);
-  return v ? v.addresses.map((a) => a.address) : [];
 }

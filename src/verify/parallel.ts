@@ -5,8 +5,8 @@
  *
  * Only network probes from `local` vantages move to workers: a worker builds its own
  * `LocalProber` from the vantage's name, and a probe from it behaves the same in any thread.
- * Checks that speak SSH (`ssh.hostkey`, `ssh.key-only`, `ssh.login`, `listeners`, `sysctl`,
- * `wireguard.peers`) and every check from a `via` vantage stay on the main thread, so each host
+ * Checks whose kind speaks SSH (`transport: "ssh"` in its module: `SSH_KINDS` of the registry)
+ * and every check from a `via` vantage stay on the main thread, so each host
  * still sees at most one SSH connection per vantage and every host key goes through the run's
  * one verifier. Skipped and filtered checks are decided on the main thread.
  *
@@ -15,6 +15,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { SSH_KINDS } from "./checks/index.js";
 import { type RunOptions, resultOf, runChecks } from "./runner.js";
 import type { CheckResult, CheckSpec } from "./types.js";
 
@@ -33,22 +34,9 @@ export interface WorkerJob {
 /** Messages from a worker: result batches as they come, then `done`. */
 export type WorkerMessage = { type: "results"; results: CheckResult[] } | { type: "done" };
 
-/**
- * Kinds whose probes speak SSH: kept on the main thread (one SSH connection per host, and one
- * host key verifier per run, which knows the hosts whose key changed).
- */
-const SSH_LOGIN_KINDS = new Set([
-  "ssh.hostkey",
-  "ssh.key-only",
-  "ssh.login",
-  "listeners",
-  "sysctl",
-  "wireguard.peers",
-]);
-
 /** True when a check may run in a worker thread: a network probe from a `local` vantage. */
 export function isPortable(spec: CheckSpec, localVantages: ReadonlySet<string>): boolean {
-  return localVantages.has(spec.vantage) && !SSH_LOGIN_KINDS.has(spec.kind);
+  return localVantages.has(spec.vantage) && !SSH_KINDS.has(spec.kind);
 }
 
 /**

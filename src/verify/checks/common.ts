@@ -14,7 +14,7 @@ import {
   ProbeError,
   type UdpServiceProbe,
   VantageError,
-} from "../types.js";
+} from "../kind.js";
 import { errorMessage } from "../vantages/deadline.js";
 
 /** `10.20.0.10:9100/tcp`, `[fd00::1]:53/udp`: the form every port message uses. */
@@ -194,4 +194,9 @@ export function notObserved(address: string, port: number): CheckOutcome {
     `${endpoint(address, port, "udp")} not observed: no answer to an empty datagram and no ICMP error (${UDP_NOTE})`,
     { state: "open|filtered" },
   );
+}
+
+/** The base URL `http://ADDRESS:PORT` of an HTTP service (IPv6 addresses bracketed). */
+export function baseUrl(address: string, port: number): string {
+  return `http://${hostPort(address, port)}`;
 }

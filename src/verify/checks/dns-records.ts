@@ -10,12 +10,37 @@
  * 4 in flight; one `dig` run on a via host), all within the check's timeout.
  */
 
+import { reverseName } from "../../dns/zone.js";
+import type { Host, Inventory, Vantage } from "../../inventory/model.js";
 import { hostPort } from "../../net/hostport.js";
-import type { CheckKindModule, CheckOutcome, CheckParams, DnsQueryType } from "../types.js";
-import { ProbeError } from "../types.js";
+import { parseAddress as parseIp, parsePrefix } from "../../net/prefix.js";
+import type {
+  CheckKindDefinition,
+  CheckOutcome,
+  DeriveContext,
+  DnsQueryType,
+  DnsServerRef,
+} from "../kind.js";
+import { ProbeError } from "../kind.js";
+import { admits, mayReach, probeAddress } from "../reach.js";
 import { outcomeOfError, parseAddress, undecided } from "./common.js";
 
-type Params = Extract<CheckParams, { kind: "dns.records" }>;
+/** The params of a `dns.records` check: derived for each host in `dns.servers` (of a site with a `domain`), from every vantage that may reach it and its service of kind `dns` (if any) admits. */
+export interface DnsRecordsParams {
+  kind: "dns.records";
+  /** The name server asked: the inventory host, the address the vantage reaches it at, the port. */
+  server: DnsServerRef;
+  /** The other declared servers this vantage may reach: their SOA serials are compared. */
+  peers: DnsServerRef[];
+  /** Zones whose SOA serial is compared with the peers': the forward zone, then the reverse zones. */
+  zones: string[];
+  /** Per host: `HOST.DOMAIN` with its expected A and AAAA addresses (empty: none expected). */
+  names: { name: string; a: string[]; aaaa: string[] }[];
+  /** Per host address: the expected PTR target (`HOST.DOMAIN`, no trailing dot). */
+  ptr: { address: string; name: string }[];
+}
+
+type Params = DnsRecordsParams;
 
 /** One question and what the server answered. */
 export interface DnsAnswer {
@@ -123,8 +148,16 @@ export function judgeDnsRecords(
 }
 
 /** Asks the server (one batch), then each peer's SOA serials (one batch each), then `judgeDnsRecords`. */
-export const dnsRecords: CheckKindModule<"dns.records"> = {
+export const dnsRecords: CheckKindDefinition<"dns.records", DnsRecordsParams> = {
   kind: "dns.records",
+  transport: "network",
+  scope: "server",
+  derive({ host: h, vantage: v }, ctx) {
+    if (!dnsServers(ctx).has(h.name)) return [];
+    const ns = h.services.find((s) => s.kind === "dns");
+    if (ns && !admits(ns.allow, v)) return [];
+    return [{ params: dnsRecordsParams(h, v, ctx), service: ns?.name }];
+  },
   async run(spec, ctx) {
     const p = spec.params;
     const deadline = Date.now() + ctx.timeoutMs;
@@ -165,3 +198,71 @@ export const dnsRecords: CheckKindModule<"dns.records"> = {
     }
   },
 };
+
+/** The hosts of `dns.servers`, when the site has a `domain` (else none). */
+function dnsServers(ctx: DeriveContext): ReadonlySet<string> {
+  return ctx.once(
+    "dns.records/servers",
+    () => new Set(ctx.domain === undefined ? [] : (ctx.inv.dns?.servers ?? [])),
+  );
+}
+
+/** The name server `ns` as vantage `v` asks it: probe address, port of its dns service (else 53). */
+function serverRef(ns: Host, v: Vantage): DnsServerRef {
+  const port = ns.services.find((s) => s.kind === "dns")?.port ?? 53;
+  return { host: ns.name, address: probeAddress(ns, v), port };
+}
+
+/** The params of name server `h`'s check from vantage `v` (the site has a `domain`). */
+function dnsRecordsParams(h: Host, v: Vantage, ctx: DeriveContext): DnsRecordsParams {
+  const peers = [...dnsServers(ctx)]
+    .filter((name) => name !== h.name)
+    .map((name) => ctx.hostsByName.get(name))
+    .filter((p): p is Host => {
+      if (!p || !mayReach(p, v) || (v.type === "via" && v.via === p.name)) return false;
+      const ns = p.services.find((s) => s.kind === "dns");
+      return !ns || admits(ns.allow, v);
+    })
+    .map((p) => serverRef(p, v));
+  const e = ctx.once("dns.records/expected", () => expectedRecords(ctx.inv, ctx.domain!));
+  return {
+    kind: "dns.records",
+    server: serverRef(h, v),
+    peers,
+    zones: e.zones,
+    names: e.names,
+    ptr: e.ptr,
+  };
+}
+
+/**
+ * What every declared DNS server must answer (`dns.records`): `HOST.DOMAIN` → its IPv4 (A) and
+ * IPv6 (AAAA) addresses, each address → `HOST.DOMAIN` (PTR), and the zones the renderer writes
+ * (the forward zone, then each reverse zone holding a host address, as `src/render/dns.ts` names
+ * them: octet boundary for IPv4, nibble boundary for IPv6).
+ */
+export function expectedRecords(
+  inv: Inventory,
+  domain: string,
+): {
+  zones: string[];
+  names: { name: string; a: string[]; aaaa: string[] }[];
+  ptr: { address: string; name: string }[];
+} {
+  const lengthOf = new Map(inv.networks.map((n) => [n.name, parsePrefix(n.cidr).length]));
+  const reverse = new Set<string>();
+  const names = inv.hosts.map((h) => ({
+    name: `${h.name}.${domain}`,
+    a: h.addresses.filter((a) => !a.address.includes(":")).map((a) => a.address),
+    aaaa: h.addresses.filter((a) => a.address.includes(":")).map((a) => a.address),
+  }));
+  const ptr = inv.hosts.flatMap((h) =>
+    h.addresses.map((a) => {
+      const addr = parseIp(a.address);
+      const v4 = addr.kind() === "ipv4";
+      reverse.add(reverseName(addr, lengthOf.get(a.network) ?? (v4 ? 24 : 64)).zone);
+      return { address: a.address, name: `${h.name}.${domain}` };
+    }),
+  );
+  return { zones: [domain, ...[...reverse].sort()], names, ptr };
+}

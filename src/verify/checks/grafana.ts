@@ -2,8 +2,16 @@
  * `grafana`: Grafana's `/api/health` reports its database `ok`
  * (https://grafana.com/docs/grafana/latest/developers/http_api/other/#health-api).
  */
-import type { CheckKindModule, CheckOutcome, HttpResponse } from "../types.js";
-import { excerpt, failOnProbeError } from "./common.js";
+import type { CheckKindDefinition, CheckOutcome, HttpResponse } from "../kind.js";
+import { baseUrl, excerpt, failOnProbeError } from "./common.js";
+
+/** The params of a `grafana` check: derived for each service of kind `grafana`, once per site. */
+export interface GrafanaParams {
+  kind: "grafana";
+  baseUrl: string;
+  address: string;
+  port: number;
+}
 
 /** Judges Grafana's `/api/health`: pass iff status 200 and JSON `database` is `"ok"`. */
 export function judgeGrafana(url: string, r: HttpResponse): CheckOutcome {
@@ -33,8 +41,19 @@ export function judgeGrafana(url: string, r: HttpResponse): CheckOutcome {
 }
 
 /** GET `/api/health` of Grafana. */
-export const grafana: CheckKindModule<"grafana"> = {
+export const grafana: CheckKindDefinition<"grafana", GrafanaParams> = {
   kind: "grafana",
+  transport: "network",
+  scope: "content",
+  derive({ service: s, address }) {
+    if (s?.kind !== "grafana") return [];
+    return [
+      {
+        params: { kind: "grafana", baseUrl: baseUrl(address, s.port), address, port: s.port },
+        service: s.name,
+      },
+    ];
+  },
   async run(spec, ctx) {
     const { address, port, baseUrl } = spec.params;
     try {

@@ -1,8 +1,19 @@
 /**
  * `http`: an HTTP health path answers with the expected status (and body, if given).
  */
-import type { CheckKindModule, CheckOutcome, HttpResponse } from "../types.js";
-import { excerpt, failOnProbeError, undecided } from "./common.js";
+import type { CheckKindDefinition, CheckOutcome, HttpResponse } from "../kind.js";
+import { baseUrl, excerpt, failOnProbeError, undecided } from "./common.js";
+
+/** The params of an `http` check: derived for each service with `http:`, once per site. */
+export interface HttpParams {
+  kind: "http";
+  url: string;
+  address: string;
+  port: number;
+  path: string;
+  expect: number;
+  body?: string;
+}
 
 /**
  * Judges an HTTP health probe: pass iff the status equals `expect` and, when `bodyRegex` is
@@ -39,8 +50,23 @@ export function judgeHttp(
 }
 
 /** GET `path`, judged by `judgeHttp`. */
-export const http: CheckKindModule<"http"> = {
+export const http: CheckKindDefinition<"http", HttpParams> = {
   kind: "http",
+  transport: "network",
+  scope: "content",
+  derive({ service: s, address }) {
+    if (!s?.http) return [];
+    const params: HttpParams = {
+      kind: "http",
+      url: `${baseUrl(address, s.port)}${s.http.path}`,
+      address,
+      port: s.port,
+      path: s.http.path,
+      expect: s.http.expect,
+    };
+    if (s.http.body !== undefined) params.body = s.http.body;
+    return [{ params, service: s.name }];
+  },
   async run(spec, ctx) {
     const { address, port, path, expect, body, url } = spec.params;
     if (body !== undefined) {

@@ -2,10 +2,20 @@
  * `listeners`: over SSH on the host, every listening socket is a declared service (or ignored)
  * and every declared service is listening. Observed with `ss -Hlntup` (`ss(8)`).
  */
-import type { Protocol } from "../../inventory/model.js";
+import type { Host, Protocol } from "../../inventory/model.js";
 import { hostPort } from "../../net/hostport.js";
-import type { CheckKindModule, CheckOutcome } from "../types.js";
+import type { CheckKindDefinition, CheckOutcome, SshTarget } from "../kind.js";
 import { addressMatches, excerpt, hostSideError, toolMissing, undecided } from "./common.js";
+
+/** The params of a `listeners` check: derived once per host, run on it over SSH. */
+export interface ListenersParams {
+  kind: "listeners";
+  target: SshTarget;
+  /** Declared listening services: port/protocol and the service name. */
+  declared: { service: string; port: number; protocol: Protocol }[];
+  /** Addresses or CIDR prefixes of listeners that never count as unexpected. */
+  ignore: string[];
+}
 
 /** One listening socket as `ss` reports it. */
 export interface Listener {
@@ -120,8 +130,22 @@ export function judgeListeners(
 }
 
 /** Runs `ss -Hlntup` on the host and judges with `judgeListeners`. */
-export const listeners: CheckKindModule<"listeners"> = {
+export const listeners: CheckKindDefinition<"listeners", ListenersParams> = {
   kind: "listeners",
+  transport: "ssh",
+  scope: "on-host",
+  derive(h) {
+    return [
+      {
+        make: (target) => ({
+          kind: "listeners",
+          target,
+          declared: declaredListeners(h),
+          ignore: h.listenersIgnore.length > 0 ? h.listenersIgnore : DEFAULT_LISTENER_IGNORE,
+        }),
+      },
+    ];
+  },
   async run(spec, ctx) {
     const { target, declared, ignore } = spec.params;
     try {
@@ -134,3 +158,23 @@ export const listeners: CheckKindModule<"listeners"> = {
     }
   },
 };
+
+/** Local listeners that never count as unexpected when a host declares no `listeners.ignore`. */
+export const DEFAULT_LISTENER_IGNORE = ["127.0.0.0/8", "::1"];
+
+/**
+ * The services a host should be listening for, including its WireGuard listen port. A service of
+ * kind `dns` listens on its port over both UDP and TCP (RFC 7766 §5), whichever it declares.
+ */
+function declaredListeners(h: Host): { service: string; port: number; protocol: Protocol }[] {
+  const out = h.services.flatMap((s) => {
+    const own = { service: s.name, port: s.port, protocol: s.protocol };
+    if (s.kind !== "dns") return [own];
+    return [own, { ...own, protocol: (s.protocol === "udp" ? "tcp" : "udp") as Protocol }];
+  });
+  const wg = h.wireguard;
+  if (wg?.port !== undefined && !out.some((d) => d.port === wg.port && d.protocol === "udp")) {
+    out.push({ service: `wireguard ${wg.interface}`, port: wg.port, protocol: "udp" });
+  }
+  return out;
+}

@@ -1,8 +1,16 @@
 /**
  * `node_exporter`: `/metrics` serves `node_` metrics (Prometheus text exposition format).
  */
-import type { CheckKindModule, CheckOutcome, HttpResponse } from "../types.js";
-import { excerpt, failOnProbeError } from "./common.js";
+import type { CheckKindDefinition, CheckOutcome, HttpResponse } from "../kind.js";
+import { baseUrl, excerpt, failOnProbeError } from "./common.js";
+
+/** The params of a `node_exporter` check: derived for each service of kind `node_exporter`, once per site. */
+export interface NodeExporterParams {
+  kind: "node_exporter";
+  baseUrl: string;
+  address: string;
+  port: number;
+}
 
 /** Names of the `node_*` metrics in a Prometheus text exposition (comment lines ignored). */
 export function nodeMetricNames(body: string): string[] {
@@ -32,8 +40,20 @@ export function judgeNodeExporter(url: string, r: HttpResponse): CheckOutcome {
 export const NODE_EXPORTER_MAX_BODY_BYTES = 1024 * 1024;
 
 /** GET `/metrics` of node_exporter. */
-export const nodeExporter: CheckKindModule<"node_exporter"> = {
+export const nodeExporter: CheckKindDefinition<"node_exporter", NodeExporterParams> = {
   kind: "node_exporter",
+  transport: "network",
+  scope: "content",
+  derive({ service: s, address }) {
+    if (s?.kind !== "node_exporter") return [];
+    const params: NodeExporterParams = {
+      kind: "node_exporter",
+      baseUrl: baseUrl(address, s.port),
+      address,
+      port: s.port,
+    };
+    return [{ params, service: s.name }];
+  },
   async run(spec, ctx) {
     const { address, port, baseUrl } = spec.params;
     try {

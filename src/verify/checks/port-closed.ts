@@ -3,7 +3,8 @@
  * says which) from every vantage its `allow` does not admit.
  */
 import type { Protocol } from "../../inventory/model.js";
-import type { CheckKindModule, CheckOutcome } from "../types.js";
+import type { CheckKindDefinition, CheckOutcome, UdpServiceProbe } from "../kind.js";
+import { admits, allowSummary } from "../reach.js";
 import {
   endpoint,
   notObserved,
@@ -12,6 +13,19 @@ import {
   type PortObservation,
   stateText,
 } from "./common.js";
+import { udpServiceProbe } from "./port-open.js";
+
+/** The params of a `port.closed` check: derived for each service, from every vantage that may reach the host and the service does not admit. */
+export interface PortClosedParams {
+  kind: "port.closed";
+  address: string;
+  port: number;
+  protocol: Protocol;
+  /** Human summary of the allow list, for messages: e.g. `mon, vpn`. */
+  allowed: string;
+  /** How a UDP port is observed beyond an empty datagram (absent: no protocol probe). */
+  probe?: UdpServiceProbe;
+}
 
 /**
  * Judges a port that must not be reachable. `refused` (RST, ICMP port unreachable),
@@ -44,8 +58,24 @@ export function judgePortClosed(
 }
 
 /** TCP connect, or for UDP the DNS probe or an empty datagram, judged by `judgePortClosed`. */
-export const portClosed: CheckKindModule<"port.closed"> = {
+export const portClosed: CheckKindDefinition<"port.closed", PortClosedParams> = {
   kind: "port.closed",
+  transport: "network",
+  scope: "port",
+  derive({ host: h, vantage: v, address, service: s }, ctx) {
+    if (!s || admits(s.allow, v)) return [];
+    const params: PortClosedParams = {
+      kind: "port.closed",
+      address,
+      port: s.port,
+      protocol: s.protocol,
+      allowed: allowSummary(s.allow),
+    };
+    // Only a DNS query tells closed from silent here; WireGuard's handshakes prove open only.
+    const probe = udpServiceProbe(h, s, v, ctx);
+    if (probe?.kind === "dns") params.probe = probe;
+    return [{ params, service: s.name }];
+  },
   async run(spec, ctx) {
     const { address, port, protocol, allowed, probe } = spec.params;
     try {

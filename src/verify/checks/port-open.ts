@@ -1,8 +1,16 @@
 /**
  * `port.open`: a service port is open from every vantage its `allow` admits.
  */
-import type { Protocol } from "../../inventory/model.js";
-import type { CheckContext, CheckKindModule, CheckOutcome, SshTarget, UdpServiceProbe } from "../types.js";
+import type { Host, Protocol, Service, Vantage } from "../../inventory/model.js";
+import type {
+  CheckContext,
+  CheckKindDefinition,
+  CheckOutcome,
+  DeriveContext,
+  SshTarget,
+  UdpServiceProbe,
+} from "../kind.js";
+import { admits, sshAllow } from "../reach.js";
 import { shellQuote } from "../vantages/deadline.js";
 import {
   endpoint,
@@ -16,6 +24,17 @@ import {
   toolMissing,
   undecided,
 } from "./common.js";
+import { WIREGUARD_MAX_HANDSHAKE_AGE_SEC } from "./wireguard-peers.js";
+
+/** The params of a `port.open` check: derived for each service, from every vantage that may reach the host and the service admits. */
+export interface PortOpenParams {
+  kind: "port.open";
+  address: string;
+  port: number;
+  protocol: Protocol;
+  /** How a UDP port is observed beyond an empty datagram (absent: no protocol probe). */
+  probe?: UdpServiceProbe;
+}
 
 /**
  * Judges a port that must be open. Only `open` passes: a TCP handshake, a UDP reply, or an
@@ -135,8 +154,17 @@ async function observeWireguard(
  * TCP connect, or for UDP the service's protocol probe (DNS query) or an empty datagram, judged
  * by `judgePortOpen`. A silent WireGuard port is then judged by its interface's handshakes.
  */
-export const portOpen: CheckKindModule<"port.open"> = {
+export const portOpen: CheckKindDefinition<"port.open", PortOpenParams> = {
   kind: "port.open",
+  transport: "network",
+  scope: "port",
+  derive({ host: h, vantage: v, address, service: s }, ctx) {
+    if (!s || !admits(s.allow, v)) return [];
+    const params: PortOpenParams = { kind: "port.open", address, port: s.port, protocol: s.protocol };
+    const probe = udpServiceProbe(h, s, v, ctx);
+    if (probe) params.probe = probe;
+    return [{ params, service: s.name }];
+  },
   async run(spec, ctx) {
     const { address, port, protocol, probe } = spec.params;
     try {
@@ -149,3 +177,30 @@ export const portOpen: CheckKindModule<"port.open"> = {
     }
   },
 };
+
+/**
+ * The protocol probe of UDP service `s` of host `h`, seen from vantage `v`: a DNS query (SOA of
+ * the domain, else of the root) for a service of kind `dns`; the interface's handshakes, over
+ * SSH from `v` when `v` may log in, for the host's WireGuard listen port. Undefined for TCP and
+ * for other UDP services. Shared with `port.closed`, which uses only the DNS query.
+ */
+export function udpServiceProbe(
+  h: Host,
+  s: Service,
+  v: Vantage,
+  ctx: DeriveContext,
+): UdpServiceProbe | undefined {
+  if (s.protocol !== "udp") return undefined;
+  if (s.kind === "dns") return { kind: "dns", zone: ctx.domain ?? "." };
+  const wg = h.wireguard;
+  if (!wg || wg.port !== s.port || v.via === h.name) return undefined;
+  if (!admits(sshAllow(h), v)) return undefined;
+  const target = ctx.sshTarget(h, v);
+  if (!target) return undefined;
+  return {
+    kind: "wireguard",
+    target,
+    interface: wg.interface,
+    maxHandshakeAgeSec: WIREGUARD_MAX_HANDSHAKE_AGE_SEC,
+  };
+}

@@ -3,8 +3,22 @@
  * active target is down. Observed with the Prometheus HTTP API `GET /api/v1/targets?state=active`
  * (https://prometheus.io/docs/prometheus/latest/querying/api/#targets).
  */
-import type { CheckKindModule, CheckOutcome, HttpResponse } from "../types.js";
-import { excerpt, hostOfHostPort, outcomeOfError, parseAddress } from "./common.js";
+import type { CheckKindDefinition, CheckOutcome, HttpResponse } from "../kind.js";
+import { baseUrl, excerpt, hostOfHostPort, outcomeOfError, parseAddress } from "./common.js";
+
+/** The params of a `prometheus.targets` check: derived for each service of kind `prometheus`, once per site. */
+export interface PrometheusTargetsParams {
+  kind: "prometheus.targets";
+  /** Base URL of the Prometheus server, e.g. `http://10.20.0.3:9090`. */
+  baseUrl: string;
+  address: string;
+  port: number;
+  /**
+   * Monitored hosts: name, addresses and node_exporter port; each must be an active target
+   * on that port that is up. (`port` is optional for callers that match by host alone.)
+   */
+  monitored: { host: string; addresses: string[]; port?: number }[];
+}
 
 /** The fields Keel reads of one entry of `data.activeTargets`. */
 export interface ActiveTarget {
@@ -160,8 +174,27 @@ export function judgeTargets(
 }
 
 /** GETs the active targets from Prometheus and judges with `judgeTargets`. */
-export const prometheusTargets: CheckKindModule<"prometheus.targets"> = {
+export const prometheusTargets: CheckKindDefinition<"prometheus.targets", PrometheusTargetsParams> = {
   kind: "prometheus.targets",
+  transport: "network",
+  scope: "content",
+  derive({ service: s, address }, ctx) {
+    if (s?.kind !== "prometheus") return [];
+    const params: PrometheusTargetsParams = {
+      kind: "prometheus.targets",
+      baseUrl: baseUrl(address, s.port),
+      address,
+      port: s.port,
+      monitored: ctx.inv.hosts
+        .filter((m) => m.tags.includes("monitored") && m.services.some((x) => x.kind === "node_exporter"))
+        .map((m) => ({
+          host: m.name,
+          addresses: m.addresses.map((a) => a.address),
+          port: m.services.find((x) => x.kind === "node_exporter")!.port,
+        })),
+    };
+    return [{ params, service: s.name }];
+  },
   async run(spec, ctx) {
     const { address, port, baseUrl, monitored } = spec.params;
     const url = `${baseUrl}${TARGETS_PATH}`;

@@ -2,8 +2,17 @@
  * `reachable`: the host answers: an ICMP echo reply, or else a TCP connect to one of its
  * declared ports that is `open` or `refused` (a RST proves the host is up).
  */
-import { type CheckKindModule, type CheckOutcome, type PortState, VantageError } from "../types.js";
+import { type CheckKindDefinition, type CheckOutcome, type PortState, VantageError } from "../kind.js";
+import { admits } from "../reach.js";
 import { endpoint, outcomeOfError } from "./common.js";
+
+/** The params of a `reachable` check: derived from every vantage that may reach the host. */
+export interface ReachableParams {
+  kind: "reachable";
+  address: string;
+  /** Declared TCP ports to fall back to. */
+  tcpPorts: number[];
+}
 
 /** What the reachable check observed: the ping answer and, when it failed, each port's state. */
 export interface ReachableObservation {
@@ -47,8 +56,19 @@ export function judgeReachable(address: string, obs: ReachableObservation): Chec
  * (the ping may overrun its half: fping batches requests and takes time to start), so the check
  * settles by its timeout instead of being aborted by the runner.
  */
-export const reachable: CheckKindModule<"reachable"> = {
+export const reachable: CheckKindDefinition<"reachable", ReachableParams> = {
   kind: "reachable",
+  transport: "network",
+  scope: "path",
+  derive({ host: h, vantage: v, address }) {
+    const admitted = h.services.filter((s) => admits(s.allow, v));
+    // Any declared TCP port: a refusal from one the vantage is not admitted to also proves the
+    // host is up. Admitted ports first, since they are the likeliest to answer.
+    const tcpPorts = [
+      ...new Set([...admitted, ...h.services].filter((s) => s.protocol === "tcp").map((s) => s.port)),
+    ];
+    return [{ params: { kind: "reachable", address, tcpPorts } }];
+  },
   async run(spec, ctx) {
     const { address, tcpPorts } = spec.params;
     const share = tcpPorts.length > 0 ? Math.max(1, Math.floor(ctx.timeoutMs / 2)) : ctx.timeoutMs;

@@ -4,9 +4,17 @@
  */
 
 import { hostPort } from "../../net/hostport.js";
-import type { CheckKindModule, CheckOutcome } from "../types.js";
+import type { CheckKindDefinition, CheckOutcome } from "../kind.js";
+import { sshServiceFor } from "../reach.js";
 import type { HostKeyVerdict, ShownKey } from "../vantages/hostkeys.js";
 import { outcomeOfError } from "./common.js";
+
+/** The params of an `ssh.hostkey` check: derived from every vantage the host's SSH service admits. */
+export interface SshHostkeyParams {
+  kind: "ssh.hostkey";
+  address: string;
+  port: number;
+}
 
 /** `SHA256:… (ssh-ed25519)`, or with the known_hosts line: `SHA256:… (ssh-ed25519, line 3)`. */
 function shown(k: ShownKey): string {
@@ -58,8 +66,14 @@ export function judgeHostKeyVerdict(address: string, port: number, v: HostKeyVer
 }
 
 /** Asks the vantage for the verdict on the key `address:port` offers; no answer fails. */
-export const sshHostkey: CheckKindModule<"ssh.hostkey"> = {
+export const sshHostkey: CheckKindDefinition<"ssh.hostkey", SshHostkeyParams> = {
   kind: "ssh.hostkey",
+  transport: "ssh",
+  scope: "path",
+  derive({ host: h, vantage: v, address }) {
+    const ssh = sshServiceFor(h, v);
+    return ssh ? [{ params: { kind: "ssh.hostkey", address, port: ssh.port } }] : [];
+  },
   async run(spec, ctx) {
     const { address, port } = spec.params;
     try {

@@ -4,8 +4,17 @@
  */
 
 import { hostPort } from "../../net/hostport.js";
-import type { CheckKindModule, CheckOutcome } from "../types.js";
+import type { CheckKindDefinition, CheckOutcome } from "../kind.js";
+import { sshServiceFor } from "../reach.js";
 import { outcomeOfError } from "./common.js";
+
+/** The params of an `ssh.key-only` check: derived from every vantage the host's SSH service admits. */
+export interface SshKeyOnlyParams {
+  kind: "ssh.key-only";
+  address: string;
+  port: number;
+  user: string;
+}
 
 /**
  * Judges the methods an SSH server offered to a `none` request (RFC 4252 §5.2): pass iff they
@@ -33,8 +42,15 @@ export function judgeKeyOnly(address: string, port: number, methods: string[]): 
 }
 
 /** Asks with the `none` method; an unreachable server fails the check with the reason. */
-export const sshKeyOnly: CheckKindModule<"ssh.key-only"> = {
+export const sshKeyOnly: CheckKindDefinition<"ssh.key-only", SshKeyOnlyParams> = {
   kind: "ssh.key-only",
+  transport: "ssh",
+  scope: "path",
+  derive({ host: h, vantage: v, address }) {
+    const ssh = sshServiceFor(h, v);
+    if (!ssh || !h.ssh) return [];
+    return [{ params: { kind: "ssh.key-only", address, port: ssh.port, user: h.ssh.user } }];
+  },
   async run(spec, ctx) {
     const { address, port, user } = spec.params;
     try {

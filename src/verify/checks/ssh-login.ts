@@ -3,13 +3,27 @@
  */
 
 import { hostPort } from "../../net/hostport.js";
-import type { CheckKindModule } from "../types.js";
+import type { CheckKindDefinition, SshTarget } from "../kind.js";
+import { sshServiceFor } from "../reach.js";
 import { describeIdentity } from "../vantages/deadline.js";
 import { excerpt, outcomeOfError } from "./common.js";
 
+/** The params of an `ssh.login` check: derived from every vantage the host's SSH service admits. */
+export interface SshLoginParams {
+  kind: "ssh.login";
+  target: SshTarget;
+}
+
 /** Runs `true` over SSH: exit 0 passes; a failed login or another exit status fails. */
-export const sshLogin: CheckKindModule<"ssh.login"> = {
+export const sshLogin: CheckKindDefinition<"ssh.login", SshLoginParams> = {
   kind: "ssh.login",
+  transport: "ssh",
+  scope: "path",
+  derive({ host: h, vantage: v }, ctx) {
+    if (!sshServiceFor(h, v)) return [];
+    const target = ctx.sshTarget(h, v);
+    return target ? [{ params: { kind: "ssh.login", target } }] : [];
+  },
   async run(spec, ctx) {
     const t = spec.params.target;
     const who = `${t.user}@${hostPort(t.address, t.port)} with ${describeIdentity(t)}`;

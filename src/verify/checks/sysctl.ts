@@ -1,9 +1,17 @@
 /**
  * `sysctl`: a kernel parameter on the host has its declared value (`sysctl(8)`, `sysctl -n KEY`).
  */
-import type { CheckKindModule, CheckOutcome, ExecResult } from "../types.js";
+import type { CheckKindDefinition, CheckOutcome, ExecResult, SshTarget } from "../kind.js";
 import { shellQuote } from "../vantages/deadline.js";
 import { excerpt, hostSideError, toolMissing, undecided } from "./common.js";
+
+/** The params of a `sysctl` check: derived for each key of the host's `sysctl:`, run on it over SSH. */
+export interface SysctlParams {
+  kind: "sysctl";
+  target: SshTarget;
+  key: string;
+  expected: string;
+}
 
 /** Collapses runs of whitespace (tabs in e.g. `net.ipv4.tcp_rmem`) to one space and trims. */
 export function normaliseSysctl(value: string): string {
@@ -42,8 +50,16 @@ export function judgeSysctl(
 }
 
 /** Runs `sysctl -n KEY` on the host over SSH (with /usr/sbin and /sbin added to PATH for non-root users). */
-export const sysctl: CheckKindModule<"sysctl"> = {
+export const sysctl: CheckKindDefinition<"sysctl", SysctlParams> = {
   kind: "sysctl",
+  transport: "ssh",
+  scope: "on-host",
+  derive(h) {
+    return Object.entries(h.sysctl).map(([key, expected]) => ({
+      service: key,
+      make: (target: SshTarget): SysctlParams => ({ kind: "sysctl", target, key, expected }),
+    }));
+  },
   async run(spec, ctx) {
     const { target, key, expected } = spec.params;
     if (!KEY_RE.test(key)) return undecided(`${JSON.stringify(key)} is not a sysctl key`);

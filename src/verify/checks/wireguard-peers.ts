@@ -3,9 +3,20 @@
  * a handshake younger than the limit (180 s per the contract). Observed with
  * `wg show IFACE dump` (`wg(8)`).
  */
-import type { CheckKindModule, CheckOutcome } from "../types.js";
+import type { CheckKindDefinition, CheckOutcome, DeriveContext, SshTarget } from "../kind.js";
 import { shellQuote } from "../vantages/deadline.js";
 import { addressMatches, excerpt, hostSideError, toolMissing, undecided } from "./common.js";
+
+/** The params of a `wireguard.peers` check: derived for a host with `wireguard:`, run on it over SSH. */
+export interface WireguardPeersParams {
+  kind: "wireguard.peers";
+  target: SshTarget;
+  interface: string;
+  /** Expected peers: name and the addresses that identify it in the peer's allowed-ips. */
+  peers: { name: string; addresses: string[] }[];
+  /** A handshake older than this (seconds) fails; 180 per the contract. */
+  maxHandshakeAgeSec: number;
+}
 
 /** One peer line of `wg show IFACE dump`. */
 export interface WgPeer {
@@ -147,8 +158,26 @@ export function wgCommand(iface: string): string {
 }
 
 /** Runs `wg show IFACE dump` and `date +%s` on the host and judges with `judgeWireguard`. */
-export const wireguardPeers: CheckKindModule<"wireguard.peers"> = {
+export const wireguardPeers: CheckKindDefinition<"wireguard.peers", WireguardPeersParams> = {
   kind: "wireguard.peers",
+  transport: "ssh",
+  scope: "on-host",
+  derive(h, ctx) {
+    const wg = h.wireguard;
+    if (!wg) return [];
+    return [
+      {
+        service: wg.interface,
+        make: (target) => ({
+          kind: "wireguard.peers",
+          target,
+          interface: wg.interface,
+          peers: wg.peers.map((name) => ({ name, addresses: peerAddresses(ctx, name) })),
+          maxHandshakeAgeSec: WIREGUARD_MAX_HANDSHAKE_AGE_SEC,
+        }),
+      },
+    ];
+  },
   async run(spec, ctx) {
     const { target, interface: iface, peers, maxHandshakeAgeSec } = spec.params;
     try {
@@ -181,3 +210,14 @@ export const wireguardPeers: CheckKindModule<"wireguard.peers"> = {
     }
   },
 };
+
+/** The contract's limit on WireGuard handshake age, in seconds. */
+export const WIREGUARD_MAX_HANDSHAKE_AGE_SEC = 180;
+
+/** Addresses that identify a WireGuard peer (a host's or a vantage's addresses). */
+function peerAddresses(ctx: DeriveContext, name: string): string[] {
+  const h = ctx.hostsByName.get(name);
+  if (h) return h.addresses.map((a) => a.address);
+  const v = ctx.inv.vantages.find((x) => x.name === name);
+  return v ? v.addresses.map((a) => a.address) : [];
+}

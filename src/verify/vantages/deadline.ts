@@ -3,7 +3,7 @@
  * AbortSignal, whatever the library underneath does.
  */
 
-import type { SshTarget } from "../types.js";
+import type { SshTarget } from "../kind.js";
 
 /** The error a probe rejects with when its AbortSignal fires: the signal's reason when it is an Error. */
 export function abortReason(signal: AbortSignal): Error {

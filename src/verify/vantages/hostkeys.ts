@@ -28,9 +28,9 @@ import { createHash, createHmac } from "node:crypto";
 import { appendFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Client, ConnectConfig } from "ssh2";
-import { type HostKeyVerdict, type ShownKey, VantageError } from "../types.js";
+import { type HostKeyVerdict, type ShownKey, VantageError } from "../kind.js";
 
-export type { HostKeyVerdict, ShownKey } from "../types.js";
+export type { HostKeyVerdict, ShownKey } from "../kind.js";
 
 /** How unknown hosts are treated: recorded on first use (`accept-new`) or refused (`strict`). */
 export type HostKeyChecking = "accept-new" | "strict";

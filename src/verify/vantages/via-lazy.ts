@@ -4,6 +4,7 @@
  * for loading those libraries at start-up.
  */
 import type { Prober, SshTarget } from "../types.js";
+import { forwardingProber } from "./forward.js";
 import type { HostKeyVerifier } from "./hostkeys.js";
 
 /**
@@ -25,27 +26,12 @@ export function lazyViaProber(vantage: string, via: SshTarget, hostKeys?: HostKe
     const t0 = Date.now();
     return get().then((p) => f(p, Math.max(1, timeoutMs - (Date.now() - t0))));
   };
-  return {
-    vantage,
-    tcpConnect: (address, port, timeoutMs, signal) =>
-      within(timeoutMs, (p, left) => p.tcpConnect(address, port, left, signal)),
-    udpProbe: (address, port, timeoutMs, signal) =>
-      within(timeoutMs, (p, left) => p.udpProbe(address, port, left, signal)),
-    ping: (address, timeoutMs, signal) => within(timeoutMs, (p, left) => p.ping(address, left, signal)),
-    httpGet: (address, port, path, timeoutMs, signal, options) =>
-      within(timeoutMs, (p, left) => p.httpGet(address, port, path, left, signal, options)),
-    sshAuthMethods: (address, port, user, timeoutMs, signal) =>
-      within(timeoutMs, (p, left) => p.sshAuthMethods(address, port, user, left, signal)),
-    sshHostKey: (address, port, timeoutMs, signal) =>
-      within(timeoutMs, (p, left) => p.sshHostKey(address, port, left, signal)),
-    sshExec: (target, command, timeoutMs, signal) =>
-      within(timeoutMs, (p, left) => p.sshExec(target, command, left, signal)),
-    dnsQuery: (server, port, questions, timeoutMs, signal) =>
-      within(timeoutMs, (p, left) => p.dnsQuery(server, port, questions, left, signal)),
+  return forwardingProber(vantage, {
+    probe: (_method, timeoutMs, call) => within(timeoutMs, call),
     prepare: (timeoutMs) =>
       within(timeoutMs, (p, left) => p.prepare?.(left) ?? Promise.resolve()).catch(() => undefined),
     close: async () => {
       if (real) await (await real).close();
     },
-  };
+  });
 }
