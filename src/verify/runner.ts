@@ -4,8 +4,8 @@
  * exceptions into `error` results, so one broken vantage or black-holed host cannot stall a run.
  */
 import pLimit from "p-limit";
+import { crashOutcome, runCheck } from "./checks/index.js";
 import type { CheckKindModule, CheckOutcome, CheckResult, CheckSpec, Prober, Report } from "./types.js";
-import { ProbeError, VantageError } from "./types.js";
 import { CheckTimeout } from "./vantages/deadline.js";
 
 /** Default number of checks in flight at once. */
@@ -40,14 +40,6 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-/** Turns an exception from a check into an outcome. */
-export function outcomeOfError(err: unknown, spec: CheckSpec): CheckOutcome {
-  if (err instanceof VantageError) return { status: "error", message: err.message };
-  if (err instanceof ProbeError) return { status: "error", message: err.message };
-  const msg = err instanceof Error ? err.message : String(err);
-  return { status: "error", message: `${spec.kind} check failed unexpectedly: ${msg}` };
-}
-
 /** The report's result of `spec` with `outcome` (service and vantage carried over as the id shows them). */
 export function resultOf(spec: CheckSpec, outcome: CheckOutcome, durationMs: number): CheckResult {
   const r: CheckResult = {
@@ -71,8 +63,8 @@ async function runOne(
   preparing: Map<string, Promise<void>>,
   inflight: Set<AbortController>,
 ): Promise<CheckOutcome> {
-  const mod = opts.kinds[spec.kind];
-  if (!mod) return { status: "error", message: `no check kind ${spec.kind} is registered` };
+  // No prober is set up for a kind without a module (`runCheck` would refuse it anyway).
+  if (!opts.kinds[spec.kind]) return { status: "error", message: `no check kind ${spec.kind} is registered` };
   let prober = probers.get(spec.vantage);
   if (!prober) {
     // A vantage that cannot be set up makes its checks error; it must not end the run.
@@ -83,7 +75,7 @@ async function runOne(
     }
     probers.set(spec.vantage, prober);
   }
-  if (prober instanceof Error) return outcomeOfError(prober, spec);
+  if (prober instanceof Error) return crashOutcome(prober, spec);
   // The vantage's start-up (a via login) happens once, before the check's time starts.
   let ready = preparing.get(spec.vantage);
   if (!ready) {
@@ -107,9 +99,7 @@ async function runOne(
     }, opts.timeoutMs + ABORT_SLACK_MS);
   });
   try {
-    const run = mod
-      .run(spec as never, { prober, timeoutMs: opts.timeoutMs, signal: ac.signal })
-      .catch((err: unknown) => outcomeOfError(err, spec));
+    const run = runCheck(spec, { prober, timeoutMs: opts.timeoutMs, signal: ac.signal }, opts.kinds);
     return await Promise.race([run, deadline]);
   } finally {
     clearTimeout(timer);

@@ -10,8 +10,9 @@ import {
   type CheckKindModule,
   type CheckOutcome,
   type CheckSpecOf,
+  ProbeError,
+  VantageError,
 } from "../kind.js";
-import { outcomeOfError } from "./common.js";
 import { dnsRecords } from "./dns-records.js";
 import { grafana } from "./grafana.js";
 import { http } from "./http.js";
@@ -66,14 +67,33 @@ export const SSH_KINDS: ReadonlySet<CheckKind> = new Set(
 );
 
 /**
- * Runs one check with its kind's module, on a prober the caller keeps open, without the
- * runner's deadline: the unit and integration tests' way to run one check (`keel verify` and
- * `keel serve` run checks through `runChecks` of `../runner.ts`). Never throws: a spec whose
- * `params.kind` differs from `kind`, or a module that throws, gives an `error` outcome. `skip`
- * specs are not run.
+ * Turns an exception thrown by a check's module into its outcome: a `VantageError` or
+ * `ProbeError` gives `error` with its own message, anything else `error` with
+ * "KIND check failed unexpectedly: MESSAGE".
  */
-export async function runCheck(spec: CheckSpecOf<CheckParams>, ctx: CheckContext): Promise<CheckOutcome> {
+export function crashOutcome(err: unknown, spec: { readonly kind: string }): CheckOutcome {
+  if (err instanceof VantageError || err instanceof ProbeError)
+    return { status: "error", message: err.message };
+  const msg = err instanceof Error ? err.message : String(err);
+  return { status: "error", message: `${spec.kind} check failed unexpectedly: ${msg}` };
+}
+
+/**
+ * The one dispatch of a check to its kind's module. `runChecks` (`../runner.ts`) calls it for
+ * every check, around it the vantage's prober and the per-check deadline; tests call it to run
+ * one check on a prober they keep open. `kinds` is the registry (`checkKinds` unless a test
+ * injects its own). Never throws: a `skip` spec is not run (`skip` outcome with its reason); a
+ * kind without a module, a spec whose `params.kind` differs from `kind`, or a module that throws
+ * give an `error` outcome.
+ */
+export async function runCheck(
+  spec: CheckSpecOf<CheckParams>,
+  ctx: CheckContext,
+  kinds: Readonly<Record<string, CheckKindModule>> = checkKinds,
+): Promise<CheckOutcome> {
   if (spec.skip !== undefined) return { status: "skip", message: spec.skip };
+  const mod = kinds[spec.kind];
+  if (!mod) return { status: "error", message: `no check kind ${spec.kind} is registered` };
   if (spec.params.kind !== spec.kind) {
     return {
       status: "error",
@@ -81,9 +101,9 @@ export async function runCheck(spec: CheckSpecOf<CheckParams>, ctx: CheckContext
     };
   }
   try {
-    return await checkKinds[spec.kind].run(spec as Parameters<CheckKindModule["run"]>[0], ctx);
+    return await mod.run(spec as Parameters<CheckKindModule["run"]>[0], ctx);
   } catch (e) {
-    return outcomeOfError(e);
+    return crashOutcome(e, spec);
   }
 }
 
