@@ -23,7 +23,7 @@ export interface Owner {
 }
 
 /** One `auto`/`auto@RANGE` address of a host, waiting for allocation. */
-export interface AutoSlot extends AddressRequest {
+interface AutoSlot extends AddressRequest {
   /** Path of the `auto` value, where an exhausted pool is reported. */
   segs: Segment[];
   /** The host's address entry, filled in by allocation. */

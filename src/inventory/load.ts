@@ -36,8 +36,7 @@ import { checkVantages, normaliseVantages } from "./vantages.js";
 import { fastParse, LazyPositions, type Positions, parseYaml } from "./yaml.js";
 
 export { resolveIdentityPath } from "./hosts.js";
-export { DEFAULT_LEASE_SECONDS, MIN_LEASE_SECONDS } from "./networks.js";
-export { MIN_INTERVAL_MS, parseListen } from "./serve.js";
+export { parseListen } from "./serve.js";
 export { SUPPORTED_VERSIONS } from "./validate.js";
 
 /** The addresses the checks resolved, which normalisation hands on. */
@@ -152,14 +151,22 @@ export function parseLocated(text: string, file: string, options: ParseOptions =
 
 /**
  * Reads and loads the inventory file at `file` (a path, relative to the current directory or
- * absolute). See `parseInventory`.
+ * absolute): `readInventoryText`, then `loadInventoryText`. See `parseInventory`.
  * @throws UserError naming the file when it cannot be read (missing, a directory, no
  *   permission), or listing every problem in it.
  */
 export function loadInventory(file: string): Inventory {
-  let text: string;
+  return loadInventoryText(file, readInventoryText(file));
+}
+
+/**
+ * The text of the inventory file at `file`, UTF-8.
+ * @throws UserError "FILE: cannot read the inventory: WHY" (no such file, it is a directory,
+ *   permission denied, or the system's message).
+ */
+export function readInventoryText(file: string): string {
   try {
-    text = readFileSync(file, "utf8");
+    return readFileSync(file, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
@@ -172,6 +179,15 @@ export function loadInventory(file: string): Inventory {
             : (e as Error).message;
     throw new UserError(`${file}: cannot read the inventory: ${why}`);
   }
+}
+
+/**
+ * Loads `text`, already read from the inventory file `file`, with the `keel.lock` beside that
+ * file (`parseInventory` with its `lockText`): for a caller that must know exactly which text
+ * it loaded (`keel serve`'s reload).
+ * @throws UserError listing every problem, located at `file:line:col`.
+ */
+export function loadInventoryText(file: string, text: string): Inventory {
   const lockText = readLockText(lockPathFor(file));
   return parseInventory(text, file, lockText !== undefined ? { lockText } : {});
 }

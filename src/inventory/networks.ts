@@ -21,7 +21,10 @@ import type { RawInventory, RawNetwork } from "./raw.js";
 import { didYouMean, show } from "./wording.js";
 import type { Positions } from "./yaml.js";
 
-/** Lease time of DHCP when `dhcp.lease` is absent, in seconds (12h). */
+/**
+ * Lease time of DHCP when `dhcp.lease` is absent, in seconds (12h); also the lease of the
+ * reservations on a network without `dhcp:` (`render/dhcp.ts`).
+ */
 export const DEFAULT_LEASE_SECONDS = 43_200;
 /** Shortest DHCP lease accepted, in seconds: dnsmasq's minimum, two minutes (dnsmasq(8) --dhcp-range). */
 export const MIN_LEASE_SECONDS = 120;

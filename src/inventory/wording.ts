@@ -13,7 +13,7 @@ export const DNS_LABEL =
 export const PORT_EXPECTED = "N, N/tcp or N/udp with N from 1 to 65535";
 
 /** Levenshtein distance, for "did you mean" hints on misspelled keys and names. */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
@@ -112,7 +112,7 @@ export function describe(data: unknown, segs: readonly Segment[]): string {
  * Human description of a place in `serve:` or `alerts:`: the dotted path (`serve.checks.http`),
  * list items by name (`token "alice"`, `webhook "chat"`) or number (`item 2 of alerts.alertmanager`).
  */
-export function describeSettings(data: unknown, segs: readonly Segment[]): string {
+function describeSettings(data: unknown, segs: readonly Segment[]): string {
   const [a, b, c] = segs;
   if ((b === "tokens" || b === "webhooks") && typeof c === "number") {
     const name = getIn(data, [a!, b, c, "name"]);

@@ -218,7 +218,7 @@ export function keyText(key: unknown): string {
 // Pass 1: YAML.
 
 /** What `parseYaml` returns: the data (undefined after a syntax error), its locator and the problems found. */
-export interface Parsed {
+interface Parsed {
   data: unknown;
   loc: Locator;
   problems: Problem[];
@@ -249,7 +249,7 @@ export function parseYaml(text: string, file: string): Parsed {
 }
 
 /** Reports every duplicated mapping key below `node`, at the second key, naming the first one's line. */
-export function findDuplicateKeys(node: unknown, segs: Segment[], loc: Locator, problems: Problem[]): void {
+function findDuplicateKeys(node: unknown, segs: Segment[], loc: Locator, problems: Problem[]): void {
   if (Y().isMap(node)) {
     const seen = new Map<string, Node | null>();
     for (const pair of node.items) {

@@ -20,6 +20,7 @@
  */
 import { UserError } from "../errors.js";
 import type { Host, Inventory, Network } from "../inventory/model.js";
+import { DEFAULT_LEASE_SECONDS } from "../inventory/networks.js";
 import {
   type Address,
   canonicalAddress,
@@ -34,9 +35,6 @@ import {
   parsePrefix,
 } from "../net/prefix.js";
 import type { RenderedFile, Renderer } from "./types.js";
-
-/** Lease lifetime of networks that serve only reservations, in s (12 h). */
-export const DEFAULT_LEASE_SECONDS = 43200;
 
 /** One served network, resolved. */
 interface Served {

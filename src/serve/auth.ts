@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { appendFileSync, closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
-import type { ApiToken } from "../inventory/model.js";
+import { type ApiToken, TOKEN_ROLES } from "../inventory/model.js";
 
 /** Roles, weakest first: `viewer` reads; `operator` may also trigger runs. */
 export type Role = ApiToken["role"];
@@ -19,8 +19,8 @@ export type Role = ApiToken["role"];
 /** What a route of `keel serve` declares it needs: `public` needs no token, else a role. */
 export type RouteRole = Role | "public";
 
-/** Every value a route may declare as its role. */
-export const ROUTE_ROLES: readonly RouteRole[] = ["public", "viewer", "operator"];
+/** Every value a route may declare as its role: `public`, then the tokens' roles (`TOKEN_ROLES`). */
+export const ROUTE_ROLES: readonly RouteRole[] = ["public", ...TOKEN_ROLES];
 
 /** Who made a request: the token's declared name and role. */
 export interface Principal {

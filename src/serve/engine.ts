@@ -61,10 +61,7 @@ import { childrenOf, freshFailure, mustAskParent, parentId, suppressedBy } from 
 import type { CheckState, CheckStateView, Engine, EngineEvent, RunSelector } from "./types.js";
 
 export { fnv1a, nextSlot } from "./scheduler.js";
-export type { ResultSink } from "./sink.js";
-export { DEFAULT_WATCH_DEBOUNCE_MS } from "./source.js";
 export { parentId } from "./topology.js";
-export { DEFAULT_STARTUP_SPREAD_MS };
 
 /** Options of `KeelEngine` / `startEngine`. */
 export interface EngineOptions extends TriggerOptions {

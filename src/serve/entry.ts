@@ -54,7 +54,7 @@ export interface Entry {
 }
 
 /** A new entry for `spec`: `unknown` (or `skipped` for a derivation skip), not scheduled. */
-export function newEntry(spec: CheckSpec, sched: CheckSchedule, phaseMs: number): Entry {
+function newEntry(spec: CheckSpec, sched: CheckSchedule, phaseMs: number): Entry {
   const skipped = spec.skip !== undefined;
   const m = initialState(skipped);
   const state: CheckStateView = {

@@ -41,15 +41,6 @@ export function described(r: RouteRecord): boolean {
   return r.method !== "HEAD" && r.schema?.hide !== true;
 }
 
-/**
- * Whether a route's path is in the API's URL space (`/healthz`, `/api`, `/metrics`, `/sd`),
- * HEAD aside: from the path text alone, so it decides nothing in the server. Every such route
- * must be {@link described}; the API's tests check that from fastify's own route list.
- */
-export function documented(r: { method: string; url: string }): boolean {
-  return r.method !== "HEAD" && (r.url === "/healthz" || /^\/(api|metrics|sd)(\/|$)/.test(r.url));
-}
-
 /** `/api/checks/:id/history` → `/api/checks/{id}/history`. */
 export function openApiPath(url: string): string {
   return url.replace(/:([A-Za-z0-9_]+)/g, "{$1}");

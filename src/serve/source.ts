@@ -1,11 +1,11 @@
 /**
- * Where the engine of `keel serve` gets its inventory: the file, loaded by `loadInventory` as
- * every command loads it (with the addresses and MACs of `keel.lock` beside it; serve never
+ * Where the engine of `keel serve` gets its inventory: the file, loaded as every command loads
+ * it (`readInventoryText` and `loadInventoryText`, the two halves of `loadInventory`) (with the addresses and MACs of `keel.lock` beside it; serve never
  * writes the lock), and the triggers of a reload: SIGHUP and, with `watch`, changes of the file.
  */
 import { type FSWatcher, readFileSync, watch } from "node:fs";
 import path from "node:path";
-import { loadInventory } from "../inventory/load.js";
+import { loadInventoryText, readInventoryText } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
 import type { Clock } from "./clock.js";
 
@@ -37,12 +37,13 @@ export class InventorySource {
   ) {}
 
   /**
-   * Loads the file (`loadInventory`) and remembers its text.
+   * Loads the file as `loadInventory` does and remembers the text it loaded (read once, so the
+   * text remembered is the text loaded).
    * @throws UserError as `loadInventory` (located problems, or the file cannot be read).
    */
   load(): Inventory {
-    const text = this.readText();
-    const inv = loadInventory(this.file);
+    const text = readInventoryText(this.file);
+    const inv = loadInventoryText(this.file, text);
     this.lastText = text;
     return inv;
   }
@@ -58,7 +59,7 @@ export class InventorySource {
     this.lastText = undefined;
   }
 
-  /** The file's text, or undefined when it cannot be read (`loadInventory` then says why). */
+  /** The file's text, or undefined when it cannot be read (`load` then says why). */
   private readText(): string | undefined {
     try {
       return readFileSync(this.file, "utf8");

@@ -62,7 +62,7 @@ export type TransitionEvent =
   | { type: "flapping"; flapping: boolean };
 
 /** Longest flapping window kept as the bits of a number (a small integer: 31 bits at most). */
-export const BITS_WINDOW = 30;
+const BITS_WINDOW = 30;
 
 /** True for the statuses that count as failing: `fail` and `error`. */
 export function isFailing(status: CheckStatus | null): boolean {
@@ -111,7 +111,7 @@ export function historyOf(
  * The history with the latest result added (the oldest dropped beyond `window`) and how often
  * passing and failing alternate within it.
  */
-export function pushHistory(
+function pushHistory(
   h: Pick<MachineState, "recent" | "recentLen">,
   failing: boolean,
   window: number,

@@ -19,7 +19,7 @@ export function parentId(spec: CheckSpec): string | undefined {
 }
 
 /** What suppression needs to know of a parent check. */
-export interface ParentView {
+interface ParentView {
   spec: Pick<CheckSpec, "skip">;
   /** The parent's latest result's status; null before its first result. */
   status: CheckStatus | null;

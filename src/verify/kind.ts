@@ -12,6 +12,10 @@ import type { Host, Inventory, Service, Vantage } from "../inventory/model.js";
 
 export { CHECK_KINDS, type CheckKind } from "../inventory/check-kinds.js";
 
+/**
+ * A check's verdict: `pass` (observed, and the promise holds), `fail` (observed, and it does not),
+ * `error` (Keel could not observe: no verdict on the target), `skip` (not run, with a reason).
+ */
 export type CheckStatus = "pass" | "fail" | "error" | "skip";
 
 /** How to log in to a host over SSH (resolved from the inventory). */
@@ -102,6 +106,7 @@ export interface CheckOutcome {
  */
 export type PortState = "open" | "refused" | "prohibited" | "filtered" | "unreachable" | "open|filtered";
 
+/** What an HTTP GET saw (`Prober.httpGet`): status, headers and the body, truncated to the prober's limit. */
 export interface HttpResponse {
   status: number;
   headers: Record<string, string>;
@@ -117,6 +122,7 @@ export interface HttpGetOptions {
   maxBodyBytes?: number;
 }
 
+/** What a command run over SSH returned (`Prober.sshExec`): its exit code and output. */
 export interface ExecResult {
   /** Exit code; null when the command was killed by a signal. */
   code: number | null;

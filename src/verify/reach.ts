@@ -35,11 +35,6 @@ export function mayReach(h: Host, v: Vantage): boolean {
   return h.services.some((s) => admits(s.allow, v));
 }
 
-/** True when `v` is a via vantage running on host `h` itself (it does not probe its own host). */
-export function runsOn(v: Vantage, h: Host): boolean {
-  return v.type === "via" && v.via === h.name;
-}
-
 /** The allow list of `h`'s SSH access: its service of kind `ssh`, else `ssh.allow` (none without SSH). */
 export function sshAllow(h: Host): readonly string[] {
   return h.services.find((s) => s.kind === "ssh")?.allow ?? h.ssh?.allow ?? [];

@@ -18,15 +18,8 @@ import { alertmanagerProvider } from "./alertmanager.js";
 import type { AlertProvider, AlertProviderFactory, DeliveryOptions, Firing } from "./provider.js";
 import { webhookProvider } from "./webhook.js";
 
-export { type AlertmanagerAlert, amAlert } from "./alertmanager.js";
-export {
-  ALERT_NAME,
-  type AlertProvider,
-  type AlertProviderFactory,
-  alertLabels,
-  expandEnv,
-  type Firing,
-} from "./provider.js";
+export { amAlert } from "./alertmanager.js";
+export type { AlertProvider, Firing } from "./provider.js";
 export { type WebhookBody, webhookBody } from "./webhook.js";
 
 /** The providers every dispatcher uses, in the order they are sent each change. */

@@ -4,7 +4,7 @@
  * proves, or into "the via host has no route".
  */
 import { hostPort } from "../../net/hostport.js";
-import { type PortState, ProbeError } from "../types.js";
+import { type PortState, ProbeError } from "../kind.js";
 
 /** Error of a failed `direct-tcpip` channel open: ssh2 puts the server's description in the message. */
 export interface ChannelOpenError extends Error {

@@ -15,9 +15,10 @@ import type { FastifyInstance } from "fastify";
 import type { Inventory } from "../../../src/inventory/model.js";
 import { buildServer } from "../../../src/serve/api.js";
 import { sha256Hex } from "../../../src/serve/auth.js";
-import { documented, openApiPath } from "../../../src/serve/openapi.js";
+import { openApiPath } from "../../../src/serve/openapi.js";
 import { contractExample } from "../../helpers/inventory.js";
 import { MemoryEngine } from "../../serve/memory.js";
+import { documented } from "./url-space.js";
 
 interface Resp {
   content: Record<string, { schema: unknown }>;

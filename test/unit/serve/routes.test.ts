@@ -12,7 +12,7 @@ import { after, describe, test } from "node:test";
 import Fastify, { type FastifyInstance, type RouteOptions } from "fastify";
 import { buildServer } from "../../../src/serve/api.js";
 import { ROUTE_ROLES, sha256Hex, TokenTable } from "../../../src/serve/auth.js";
-import { described, documented } from "../../../src/serve/openapi.js";
+import { described } from "../../../src/serve/openapi.js";
 import type { ApiRoutes, RouteContext } from "../../../src/serve/routes/context.js";
 import { healthRoutes } from "../../../src/serve/routes/health.js";
 import { API_ROUTES } from "../../../src/serve/routes/index.js";
@@ -20,6 +20,7 @@ import { SHARED_SCHEMAS } from "../../../src/serve/schemas.js";
 import { StateIndex } from "../../../src/serve/state-index.js";
 import { contractExample } from "../../helpers/inventory.js";
 import { MemoryEngine } from "../../serve/memory.js";
+import { documented } from "./url-space.js";
 
 const VIEWER = "routes-viewer-token-0123456789";
 const dir = mkdtempSync(join(tmpdir(), "keel-routes-test-"));
