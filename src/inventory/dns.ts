@@ -9,15 +9,9 @@
  * (AAAA).
  */
 import { familyOf, tryParseAddress } from "../net/prefix.js";
+import type { CheckContext } from "./context.js";
 import type { DnsRecord, DnsRecordType, DnsSettings, SourcePosition } from "./model.js";
-
-/** `dns:` as written in YAML, once it has passed the JSON Schema. */
-export interface RawDns {
-  ttl?: number;
-  servers?: string[];
-  contact?: string;
-  records?: { name: string; type: DnsRecordType; value: string; ttl?: number }[];
-}
+import type { RawDns, Segment } from "./raw.js";
 
 /** Default TTL of rendered records, in s. */
 export const DEFAULT_TTL = 3600;
@@ -25,7 +19,7 @@ export const DEFAULT_TTL = 3600;
 export const DEFAULT_CONTACT = "hostmaster";
 
 /** A path in the raw inventory, as the loader's locator takes it. */
-type Segs = (string | number)[];
+type Segs = Segment[];
 
 /** One label of an owner name: letters, digits, `-`, and `_` for service labels (`_sip`, `_dmarc`). */
 const LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
@@ -164,22 +158,16 @@ interface Owner {
 }
 
 /**
- * The cross-reference rules of `dns:` and of services' `dns:` keys. `report(segs, message)`
- * receives each problem with the path to locate it at.
+ * The cross-reference rules of `dns:` and of services' `dns:` keys, each problem reported with
+ * `ctx.problem(segs, message)` at the path that locates it.
  * Rules: a record's name/value malformed for its type; a host name in a CNAME/MX/SRV/NS target
  * that is not a declared host; a `dns.servers` entry naming no host; records or service names
  * without a `domain`; a CNAME sharing its name with other data (RFC 1034 §3.6.2).
  * (TTL ranges are the JSON Schema's.)
  */
-export function checkDns(
-  raw: {
-    domain?: string;
-    dns?: RawDns;
-    hosts?: Record<string, { services?: { name: string; dns?: string }[] }>;
-  },
-  hostNames: readonly string[],
-  report: (segs: Segs, message: string) => void,
-): void {
+export function checkDns(ctx: CheckContext): void {
+  const { raw, hostNames } = ctx;
+  const report = (segs: Segs, message: string): void => ctx.problem(segs, message);
   const dns = raw.dns;
   const expectHosts = `expected one of ${hostNames.join(", ") || "(no hosts are declared)"}`;
   (dns?.servers ?? []).forEach((s, i) => {

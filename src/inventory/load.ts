@@ -54,7 +54,7 @@ function checkAll(ctx: CheckContext, lock: Lock | undefined): Checked {
   const vantageAddresses = checkVantages(ctx);
   checkServe(ctx);
   checkAlerts(ctx);
-  checkDns(ctx.raw, ctx.hostNames, (segs, message) => ctx.problem(segs, message));
+  checkDns(ctx);
   allocateAll(ctx, ctx.raw.site, lock);
   return { hostAddresses, vantageAddresses };
 }

@@ -3,8 +3,7 @@
  * cross-reference checks and normalisation (`load.ts` and its section modules): the shapes the
  * section checkers read. Keys follow `shared/design/inventory.md`.
  */
-import type { RawDns } from "./dns.js";
-import type { HostKeyChecking, ServiceKind, TokenRole } from "./model.js";
+import type { DnsRecordType, HostKeyChecking, ServiceKind, TokenRole } from "./model.js";
 
 /** An `address:` value: one address (shorthand) or network name → address (or `auto`, `auto@RANGE`). */
 export type RawAddress = string | Record<string, string>;
@@ -124,4 +123,12 @@ export interface RawInventory {
 }
 
 /** One step of a path into the raw inventory: a mapping key or a list index. */
+/** `dns:` as written in YAML, once it has passed the JSON Schema. */
+export interface RawDns {
+  ttl?: number;
+  servers?: string[];
+  contact?: string;
+  records?: { name: string; type: DnsRecordType; value: string; ttl?: number }[];
+}
+
 export type Segment = string | number;
