@@ -28,15 +28,16 @@ import { createHash, createHmac } from "node:crypto";
 import { appendFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Client, ConnectConfig } from "ssh2";
+import type { HostKeyChecking } from "../../inventory/model.js";
 import { type HostKeyVerdict, type ShownKey, VantageError } from "../kind.js";
 
 export type { HostKeyVerdict, ShownKey } from "../kind.js";
 
-/** How unknown hosts are treated: recorded on first use (`accept-new`) or refused (`strict`). */
-export type HostKeyChecking = "accept-new" | "strict";
-
-/** The checking modes, as written in the inventory (`defaults.ssh.host_key_checking`). */
-export const HOST_KEY_CHECKING: readonly HostKeyChecking[] = ["accept-new", "strict"];
+/**
+ * How unknown hosts are treated: recorded on first use (`accept-new`) or refused (`strict`);
+ * the inventory's list of modes (`defaults.ssh.host_key_checking`).
+ */
+export type { HostKeyChecking };
 
 /** One usable line of a known_hosts file. */
 export interface KnownHostEntry {
