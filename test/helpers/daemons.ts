@@ -38,6 +38,26 @@ export async function waitForPort(host: string, port: number, ms = 10_000): Prom
   }
 }
 
+/**
+ * Waits until Prometheus at 127.0.0.1:`port` answers 200 on `/-/ready` (its readiness endpoint,
+ * Prometheus docs "Management API": it answers 503 while the TSDB still starts, and its API
+ * then answers 503 "Service Unavailable" too).
+ * @throws Error when it is not ready after `ms`.
+ */
+export async function waitForPrometheusReady(port: number, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const status = await fetch(`http://127.0.0.1:${port}/-/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (Date.now() > until)
+      throw new Error(`Prometheus on port ${port} is not ready after ${ms} ms (last status ${status})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export interface Daemon {
   port: number;
   dir: string;
@@ -251,7 +271,7 @@ export async function startPrometheus(
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const d = track(proc, port, dir);
-  await waitForPort("127.0.0.1", port, 20_000);
+  await waitForPrometheusReady(port, 20_000);
   return {
     ...d,
     stop: async () => {

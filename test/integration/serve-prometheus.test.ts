@@ -17,7 +17,7 @@ import { after, before, test } from "node:test";
 import { loadInventory } from "../../src/inventory/load.js";
 import { labDown, labUp } from "../../src/lab/lab.js";
 import type { Lab } from "../../src/lab/twin.js";
-import { freePort, waitForPort } from "../helpers/daemons.js";
+import { freePort, waitForPrometheusReady } from "../helpers/daemons.js";
 import { type ServeProcess, spawnServe } from "../helpers/serve.js";
 
 const OCTET = 30;
@@ -92,7 +92,7 @@ before(async () => {
   prom.stderr?.on("data", (b: Buffer) => {
     promLog = (promLog + b.toString()).slice(-20_000);
   });
-  await waitForPort("127.0.0.1", promPort, 30_000);
+  await waitForPrometheusReady(promPort, 30_000);
 });
 
 after(async () => {
