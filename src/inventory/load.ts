@@ -84,6 +84,8 @@ function normalise(
     vantages: normaliseVantages(raw, file, loc, hosts, checked.vantageAddresses),
     serve: normaliseServe(raw.serve, loc),
     alerts: normaliseAlerts(raw.alerts, loc),
+    hypervisors: [],
+    images: [],
     ipam: ipamState(file, allocation, ctx.previousLock),
   };
 }

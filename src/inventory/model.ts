@@ -93,7 +93,82 @@ export interface VmSettings {
   packages: string[];
   /** Upgrade packages at first boot (YAML `package_upgrade`); default false, as cloud-init's. */
   packageUpgrade: boolean;
+  /** Present when the VM names a hypervisor: it is then managed by `keel plan` / `keel apply`. */
+  machine?: VmMachine;
   /** Where `vm:` is declared (the key). */
+  pos: SourcePosition;
+}
+
+/**
+ * Where and how a VM runs (YAML `vm.hypervisor`, `vm.image`, `vm.vcpus`, `vm.memory`, `vm.disk`,
+ * `vm.autostart`, merged over `defaults.vm`): present only when the host names a hypervisor, which
+ * makes the machine one that `keel plan` / `keel apply` manage.
+ */
+export interface VmMachine {
+  /** Name of the hypervisor (a key of `hypervisors:`). */
+  hypervisor: string;
+  /** Name of the image the root disk is a copy-on-write overlay of (a key of `images:`). */
+  image: string;
+  /** Virtual CPUs (default 1). */
+  vcpus: number;
+  /** Memory in MiB (default 1024). */
+  memoryMiB: number;
+  /** Size of the root disk in GiB (default 10); never smaller than the image's virtual size. */
+  diskGiB: number;
+  /** Start the domain when the hypervisor boots (default true). */
+  autostart: boolean;
+  /**
+   * The inventory network whose bridge the VM's one NIC is attached to: the host's first network
+   * (cloud-init's network-config puts every address of the host on that NIC).
+   */
+  network: string;
+}
+
+/** Hypervisor drivers Keel can manage machines on: the one list the schema and docs derive from. */
+export const HYPERVISOR_DRIVERS = ["libvirt"] as const;
+export type HypervisorDriver = (typeof HYPERVISOR_DRIVERS)[number];
+
+/**
+ * A hypervisor machines are created on (YAML `hypervisors.NAME`). For `libvirt`: a connection
+ * URI (libvirt's "Connection URIs": `qemu:///system`, `qemu+ssh://root@vega/system`), the storage
+ * pool that holds the volumes, and which bridge each inventory network is on.
+ */
+export interface Hypervisor {
+  name: string;
+  driver: HypervisorDriver;
+  /** libvirt connection URI, as written. */
+  uri: string;
+  /**
+   * Storage for volumes: `{ pool }` names an existing libvirt storage pool (default `default`);
+   * `{ dir }` is an absolute directory on the hypervisor, which Keel defines as a `dir` pool named
+   * `keel-SITE-HYPERVISOR` when no pool has that path.
+   */
+  storage: { pool: string } | { dir: string };
+  /** Inventory network name → bridge name on the hypervisor (a Linux bridge, e.g. `br0`). */
+  bridges: Record<string, string>;
+  pos: SourcePosition;
+}
+
+/** Image formats `images.NAME.format` accepts (qemu-img's names). */
+export const IMAGE_FORMATS = ["qcow2", "raw"] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+/**
+ * A disk image machines are made from (YAML `images.NAME`): a published cloud image or one of
+ * the site's own, with the digest its publisher gives.
+ */
+export interface Image {
+  name: string;
+  /**
+   * Where it comes from: `{ url }` (http or https, fetched by Keel once per hypervisor) or
+   * `{ path }` (absolute, on the machine that runs Keel; relative paths resolve against the
+   * inventory's directory).
+   */
+  source: { url: string } | { path: string };
+  /** Expected digest: SHA-256 (preferred) or SHA-1 (for publishers that give only that), lowercase hex. */
+  checksum: { algorithm: "sha256" | "sha1"; hex: string };
+  /** Format of the file (default qcow2). */
+  format: ImageFormat;
   pos: SourcePosition;
 }
 
@@ -369,6 +444,10 @@ export interface Inventory {
   serve: ServeSettings;
   /** `alerts:`; empty lists when absent. */
   alerts: AlertSettings;
+  /** `hypervisors:` in declaration order; empty when absent. */
+  hypervisors: Hypervisor[];
+  /** `images:` in declaration order; empty when absent. */
+  images: Image[];
   /** Allocation state: the lock file's path, its new text, whether it changed, what changed. */
   ipam: IpamState;
 }

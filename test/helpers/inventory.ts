@@ -93,6 +93,8 @@ export function contractExample(): Inventory {
     version: 1,
     site: "lab",
     domain: "lab.internal",
+    hypervisors: [],
+    images: [],
     networks: [
       {
         name: "lan",

@@ -54,6 +54,8 @@ export function labInventory(o: FixtureOptions): Inventory {
     dir: o.dir,
     version: 1,
     site: o.site,
+    hypervisors: [],
+    images: [],
     networks: [
       {
         name: "lan",
