@@ -12,6 +12,7 @@ const LAYERS = [
   ["ipam"],
   ["dns"],
   ["render", "verify"],
+  ["provision"],
   ["store"],
   ["serve", "lab"],
   ["cli"],

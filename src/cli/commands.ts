@@ -18,6 +18,7 @@ export const commands: Record<string, () => Promise<RegisterCommand>> = {
   render: async () => (await import("./render.js")).register,
   ipam: async () => (await import("./ipam.js")).register,
   dns: async () => (await import("./dns.js")).register,
+  plan: async () => (await import("./plan.js")).register,
 };
 
 /**

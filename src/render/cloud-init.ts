@@ -280,6 +280,27 @@ export async function cidataIsoTo(
   }
 }
 
+/** The three NoCloud seed files of one VM, by name (`user-data`, `meta-data`, `network-config`). */
+export type SeedFiles = Record<"user-data" | "meta-data" | "network-config", string>;
+
+/**
+ * The NoCloud seed files of VM `h` (a host with `vm:`), exactly as `keel render` writes them.
+ * `hostsByName` resolves the networks' `dns` host names; `userDocs` caches user-data documents
+ * shared by several VMs (pass one map per render).
+ */
+export function seedFiles(
+  inv: Inventory,
+  h: Host,
+  hostsByName: ReadonlyMap<string, Host> = new Map(inv.hosts.map((x) => [x.name, x])),
+  userDocs: Map<string, string> = new Map(),
+): SeedFiles {
+  return {
+    "user-data": userData(h, userDocs),
+    "meta-data": metaData(inv, h),
+    "network-config": networkConfig(inv, h, hostsByName),
+  };
+}
+
 /** A path as genisoimage's `-graft-points` reads it: `\\` and `=` escaped with a backslash (genisoimage(1)). */
 function graftEscape(p: string): string {
   return p.replace(/[\\=]/g, (c) => `\\${c}`);
@@ -303,11 +324,7 @@ export const cloudInitRenderer: Renderer = {
     let failure: unknown;
     for (const h of inv.hosts) {
       if (!h.vm) continue;
-      const files = {
-        "user-data": userData(h, userDocs),
-        "meta-data": metaData(inv, h),
-        "network-config": networkConfig(inv, h, hostsByName),
-      };
+      const files = seedFiles(inv, h, hostsByName, userDocs);
       const dir = `cloud-init/${h.name}`;
       // The image is a pure function of the three files: when an earlier render left the same
       // three and its image, that image is already what genisoimage would build now.

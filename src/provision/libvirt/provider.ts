@@ -1,0 +1,112 @@
+/**
+ * The libvirt provider: reads a hypervisor's domains through virsh (`virsh.ts`). One observe
+ * costs a handful of virsh processes whatever the number of domains: one batch for the domain
+ * lists, then the definitions and root-disk sizes in batches of {@link BATCH} commands, at most
+ * {@link PROCESSES} at a time.
+ */
+import pLimit from "p-limit";
+import type { Hypervisor } from "../../inventory/model.js";
+import {
+  HypervisorUnreachable,
+  type MachineProvider,
+  type ObservedDomain,
+  type ObservedHypervisor,
+  type PowerState,
+} from "../provider.js";
+import { type ParsedDomain, parseDomain } from "./domain.js";
+import { VirshError, virshBatch } from "./virsh.js";
+
+/** Commands per virsh process when reading many domains. */
+export const BATCH = 200;
+/** virsh processes at a time. */
+export const PROCESSES = 4;
+
+/** Lines of a `virsh list --name` output (empty lines dropped). */
+function names(out: string | undefined): string[] {
+  return (out ?? "")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+}
+
+/** Runs `commands` in batches, at most {@link PROCESSES} virsh processes at once, outputs in order. */
+async function batched(uri: string, commands: string[][]): Promise<(string | undefined)[]> {
+  const limit = pLimit(PROCESSES);
+  const chunks: string[][][] = [];
+  for (let i = 0; i < commands.length; i += BATCH) chunks.push(commands.slice(i, i + BATCH));
+  const outs = await Promise.all(chunks.map((c) => limit(() => virshBatch(uri, c))));
+  return outs.flat();
+}
+
+/** The capacity in bytes from `virsh vol-info --bytes` output (`Capacity:  10737418240 bytes`). */
+export function capacityBytes(out: string | undefined): number | undefined {
+  const m = /^Capacity:\s+(\d+)\s+bytes$/m.exec(out ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
+/** A provider for one `driver: libvirt` hypervisor. */
+export class LibvirtProvider implements MachineProvider {
+  constructor(readonly hypervisor: Hypervisor) {}
+
+  /** See {@link MachineProvider.observe}. */
+  async observe(): Promise<ObservedHypervisor> {
+    const uri = this.hypervisor.uri;
+    let lists: (string | undefined)[];
+    try {
+      lists = await virshBatch(uri, [
+        ["list", "--all", "--name"],
+        ["list", "--state-running", "--name"],
+        ["list", "--state-paused", "--name"],
+        ["list", "--all", "--autostart", "--name"],
+        ["list", "--all", "--state-shutoff", "--name"],
+      ]);
+    } catch (e) {
+      if (e instanceof VirshError) throw new HypervisorUnreachable(this.hypervisor.name, e.message);
+      throw e;
+    }
+    const all = names(lists[0]);
+    const running = new Set(names(lists[1]));
+    const paused = new Set(names(lists[2]));
+    const autostart = new Set(names(lists[3]));
+    const shutoff = new Set(names(lists[4]));
+    const read = async (commands: string[][]) => {
+      try {
+        return await batched(uri, commands);
+      } catch (e) {
+        if (e instanceof VirshError) throw new HypervisorUnreachable(this.hypervisor.name, e.message);
+        throw e;
+      }
+    };
+    const xmls = await read(all.map((n) => ["dumpxml", "--inactive", n]));
+    const parsed: ParsedDomain[] = [];
+    for (const xml of xmls) if (xml !== undefined) parsed.push(parseDomain(xml)); // undefined: it vanished meanwhile
+    // the root disks' sizes, for Keel's domains only (the others are never compared)
+    const sized = parsed.filter(
+      (p) => p.keel && p.root && (p.root.volume !== undefined || p.root.file !== undefined),
+    );
+    const infos = await read(
+      sized.map((p) =>
+        p.root!.volume !== undefined
+          ? ["vol-info", "--bytes", "--pool", p.root!.pool ?? "default", p.root!.volume]
+          : ["vol-info", "--bytes", p.root!.file!],
+      ),
+    );
+    const capacity = new Map(sized.map((p, i) => [p, capacityBytes(infos[i])]));
+    const power = (n: string): PowerState =>
+      running.has(n) ? "running" : paused.has(n) ? "paused" : shutoff.has(n) ? "shut off" : "other";
+    const domains: ObservedDomain[] = parsed.map((p) => {
+      const actual = { ...p.actual, autostart: autostart.has(p.name) };
+      const bytes = capacity.get(p);
+      if (bytes !== undefined) actual.diskGiB = Math.ceil(bytes / 2 ** 30);
+      return {
+        name: p.name,
+        uuid: p.uuid,
+        power: power(p.name),
+        ...(p.keel ? { keel: p.keel } : {}),
+        actual,
+        snapshots: p.root?.format === "qcow2",
+      };
+    });
+    return { hypervisor: this.hypervisor.name, domains };
+  }
+}
