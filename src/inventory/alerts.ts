@@ -40,10 +40,10 @@ export function checkAlerts(ctx: CheckContext): void {
 }
 
 /**
- * Why `url` is not a usable http(s) URL for sending alerts, or undefined when it is; `secret`
- * when the URL holds credentials and must not be echoed.
+ * Why `url` is not a usable http(s) URL (for sending alerts, for fetching images), or undefined
+ * when it is; `secret` when the URL holds credentials and must not be echoed.
  */
-function urlProblem(url: string): { message: string; secret?: true } | undefined {
+export function urlProblem(url: string): { message: string; secret?: true } | undefined {
   let u: URL;
   try {
     u = new URL(url);

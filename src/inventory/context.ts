@@ -10,7 +10,7 @@ import type { AddressRequest, AllocationResult, MacRequest } from "./ipam/alloca
 import type { Lock } from "./ipam/lock.js";
 import type { InterfaceAddress } from "./model.js";
 import type { RawInventory, Segment } from "./raw.js";
-import type { Pruned } from "./validate.js";
+import { emptyPruned, type Pruned } from "./validate.js";
 import { describe, didYouMean } from "./wording.js";
 import type { Positions } from "./yaml.js";
 
@@ -56,11 +56,14 @@ export class CheckContext {
   readonly hostNames: string[];
   readonly vantageNames: string[];
   readonly allowNames: string[];
+  /** Declared hypervisors and images (also those the schema pass cut), which `vm:` may name. */
+  readonly hypervisorNames: string[];
+  readonly imageNames: string[];
 
   constructor(
     readonly raw: RawInventory,
     readonly loc: Positions,
-    readonly pruned: Pruned = { paths: new Set(), names: { networks: [], hosts: [], vantages: [] } },
+    readonly pruned: Pruned = emptyPruned(),
   ) {
     // names cut by pruneToSchema still exist: references to them are not reported
     this.networkNames = [...Object.keys(raw.networks ?? {}), ...pruned.names.networks];
@@ -68,11 +71,19 @@ export class CheckContext {
     const declared = [...Object.keys(raw.vantages ?? {}), ...pruned.names.vantages];
     this.vantageNames = declared.length > 0 ? declared : ["local"];
     this.allowNames = ["any", ...this.networkNames, ...this.hostNames, ...this.vantageNames];
+    this.hypervisorNames = [...Object.keys(raw.hypervisors ?? {}), ...pruned.names.hypervisors];
+    this.imageNames = [...Object.keys(raw.images ?? {}), ...pruned.names.images];
   }
 
   /** Records a problem located at `segs` (its value, or with `key` its key). */
   problem(segs: readonly Segment[], message: string, which: "key" | "value" = "value"): void {
     this.problems.push({ pos: this.loc.pos(segs, which), message });
+  }
+
+  /** True when the schema pass cut the value at `segs` (or a value holding it): its problem is reported. */
+  wasCut(segs: readonly Segment[]): boolean {
+    for (let i = 1; i <= segs.length; i++) if (this.pruned.paths.has(segs.slice(0, i).join("/"))) return true;
+    return false;
   }
 
   /** The place at `segs` in words (`service "dns" of host "ns1"`). */

@@ -8,6 +8,29 @@ import { HOST_KEY_CHECKING, SERVICE_KINDS } from "./model.js";
 /** Service names are DNS labels; `node_exporter` is allowed so a host can redeclare the default service. */
 const SERVICE_NAME_PATTERN = "^([a-z][a-z0-9-]{0,62}|node_exporter)$";
 
+/**
+ * The keys of `vm:` and `defaults.vm` that say where and how the machine runs (`VmMachine`):
+ * the host is managed by `keel plan` / `keel apply` when the merged `vm:` names a hypervisor.
+ */
+const MACHINE_PROPERTIES = {
+  hypervisor: {
+    $ref: "#/definitions/name",
+    description:
+      "Hypervisor the VM runs on (a key of hypervisors:); naming one makes the machine managed by keel plan / apply.",
+  },
+  image: {
+    $ref: "#/definitions/name",
+    description: "Image the root disk is made from (a key of images:); required with hypervisor.",
+  },
+  vcpus: { $ref: "#/definitions/vmVcpus" },
+  memory: { $ref: "#/definitions/vmMemory" },
+  disk: { $ref: "#/definitions/vmDisk" },
+  autostart: {
+    description: "Start the VM when the hypervisor boots (default true).",
+    type: "boolean",
+  },
+} as const;
+
 /** Top-level keys of this section. */
 export const hostsProperties = {
   defaults: { $ref: "#/definitions/defaults" },
@@ -118,15 +141,33 @@ export const hostsDefinitions = {
     type: "array",
     items: { $ref: "#/definitions/package" },
   },
+  vmVcpus: {
+    description: "Virtual CPUs of the VM, from 1 to 255 (default 1).",
+    type: "integer",
+    minimum: 1,
+    maximum: 255,
+  },
+  vmMemory: {
+    description: "Memory of the VM in MiB, at least 128 (default 1024).",
+    type: "integer",
+    minimum: 128,
+  },
+  vmDisk: {
+    description: "Size of the VM's root disk in GiB, from 1 to 65536 (default 10).",
+    type: "integer",
+    minimum: 1,
+    maximum: 65536,
+  },
   vmDefaults: {
     description:
-      "Merged under every host's vm: settings (lists replace, not append): users, packages, package_upgrade.",
+      "Merged under every host's vm: settings (lists replace, not append): users, packages, package_upgrade, and the machine keys (hypervisor, image, vcpus, memory, disk, autostart).",
     type: "object",
     additionalProperties: false,
     properties: {
       users: { $ref: "#/definitions/vmUsers" },
       packages: { $ref: "#/definitions/vmPackages" },
       package_upgrade: { description: "Upgrade packages at first boot (default false).", type: "boolean" },
+      ...MACHINE_PROPERTIES,
     },
   },
   vm: {
@@ -144,6 +185,7 @@ export const hostsDefinitions = {
       users: { $ref: "#/definitions/vmUsers" },
       packages: { $ref: "#/definitions/vmPackages" },
       package_upgrade: { description: "Upgrade packages at first boot (default false).", type: "boolean" },
+      ...MACHINE_PROPERTIES,
     },
   },
   hostSsh: {

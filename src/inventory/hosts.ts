@@ -9,6 +9,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { AddressError, parsePrefix, tryParseAddress } from "../net/prefix.js";
 import { resolveAddresses } from "./addresses.js";
 import type { CheckContext } from "./context.js";
+import { normaliseMachine } from "./machines.js";
 import type {
   Host,
   HttpProbe,
@@ -218,7 +219,17 @@ export function normaliseHosts(
       services,
       ...(ssh ? { ssh } : {}),
       listenersIgnore: [...(h.listeners?.ignore ?? [])],
-      ...(h.vm ? { vm: normaliseVm(h.vm, d.vm, macOf.get(name)!, loc.pos([...segs, "vm"], "key")) } : {}),
+      ...(h.vm
+        ? {
+            vm: normaliseVm(
+              h.vm,
+              d.vm,
+              macOf.get(name)!,
+              hostAddresses.get(name)?.[0]?.network ?? "",
+              loc.pos([...segs, "vm"], "key"),
+            ),
+          }
+        : {}),
       pos: hostPos,
     };
   });
@@ -235,9 +246,19 @@ function normaliseHttp(http: RawService["http"], kind: ServiceKind | undefined):
   return kind === "http" ? { path: "/", expect: 200 } : undefined;
 }
 
-/** A host's `vm:` over `defaults.vm` (each list replaces the default's, it does not append). */
-function normaliseVm(vm: RawVm, d: RawVmDefaults | undefined, mac: string, pos: SourcePosition): VmSettings {
+/**
+ * A host's `vm:` over `defaults.vm` (each list replaces the default's, it does not append);
+ * `network` is the host's first network, where a managed machine's NIC goes.
+ */
+function normaliseVm(
+  vm: RawVm,
+  d: RawVmDefaults | undefined,
+  mac: string,
+  network: string,
+  pos: SourcePosition,
+): VmSettings {
   const users = vm.users ?? d?.users ?? [];
+  const machine = normaliseMachine(vm, d, network);
   return {
     mac,
     macAllocated: (vm.mac ?? "auto") === "auto",
@@ -249,6 +270,7 @@ function normaliseVm(vm: RawVm, d: RawVmDefaults | undefined, mac: string, pos: 
     })),
     packages: [...(vm.packages ?? d?.packages ?? [])],
     packageUpgrade: vm.package_upgrade ?? d?.package_upgrade ?? false,
+    ...(machine ? { machine } : {}),
     pos,
   };
 }

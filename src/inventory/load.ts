@@ -10,7 +10,7 @@
  *    YAML node ranges;
  * 3. cross-reference rules (addresses inside networks, names that must exist, overlaps…), one
  *    module per section (`networks.ts`, `hosts.ts`, `addresses.ts` with allocation, `vantages.ts`,
- *    `serve.ts`, `alerts.ts`, `dns.ts`), run on what is left after cutting the parts the schema
+ *    `serve.ts`, `alerts.ts`, `dns.ts`, `hypervisors.ts`, `images.ts`, `machines.ts`), run on what is left after cutting the parts the schema
  *    rejected (`validate.ts`), so one run reports both kinds.
  *
  * A YAML syntax error stops after pass 1 (there is no document to check).
@@ -26,7 +26,10 @@ import { checkAlerts, normaliseAlerts } from "./alerts.js";
 import { CheckContext } from "./context.js";
 import { checkDns, normaliseDns } from "./dns.js";
 import { checkHosts, checkWireguard, normaliseDefaults, normaliseHosts } from "./hosts.js";
+import { checkHypervisors, normaliseHypervisors } from "./hypervisors.js";
+import { checkImages, normaliseImages } from "./images.js";
 import { type Lock, lockPathFor, parseLock, readLockText } from "./ipam/lock.js";
+import { checkMachines } from "./machines.js";
 import type { InterfaceAddress, Inventory } from "./model.js";
 import { checkNetworks, normaliseNetworks } from "./networks.js";
 import type { RawInventory } from "./raw.js";
@@ -55,6 +58,9 @@ function checkAll(ctx: CheckContext, lock: Lock | undefined): Checked {
   checkServe(ctx);
   checkAlerts(ctx);
   checkDns(ctx);
+  checkHypervisors(ctx);
+  checkImages(ctx);
+  checkMachines(ctx, hostAddresses);
   allocateAll(ctx, ctx.raw.site, lock);
   return { hostAddresses, vantageAddresses };
 }
@@ -71,9 +77,10 @@ function normalise(
   const macOf = new Map(ctx.vms.map((vm, i) => [vm.host, allocation.macs[i]!]));
   const defaults = normaliseDefaults(raw, file);
   const hosts = normaliseHosts(raw, loc, defaults, checked.hostAddresses, macOf);
+  const dir = dirname(resolve(file));
   return {
     file,
-    dir: dirname(resolve(file)),
+    dir,
     version: 1,
     site: raw.site,
     ...(raw.domain !== undefined ? { domain: raw.domain } : {}),
@@ -84,8 +91,8 @@ function normalise(
     vantages: normaliseVantages(raw, file, loc, hosts, checked.vantageAddresses),
     serve: normaliseServe(raw.serve, loc),
     alerts: normaliseAlerts(raw.alerts, loc),
-    hypervisors: [],
-    images: [],
+    hypervisors: normaliseHypervisors(raw, loc),
+    images: normaliseImages(raw, dir, loc),
     ipam: ipamState(file, allocation, ctx.previousLock),
   };
 }

@@ -162,7 +162,7 @@ export interface Image {
   /**
    * Where it comes from: `{ url }` (http or https, fetched by Keel once per hypervisor) or
    * `{ path }` (absolute, on the machine that runs Keel; relative paths resolve against the
-   * inventory's directory).
+   * inventory's directory, `~/` against the home directory).
    */
   source: { url: string } | { path: string };
   /** Expected digest: SHA-256 (preferred) or SHA-1 (for publishers that give only that), lowercase hex. */

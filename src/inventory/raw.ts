@@ -3,7 +3,14 @@
  * cross-reference checks and normalisation (`load.ts` and its section modules): the shapes the
  * section checkers read. Keys follow `shared/design/inventory.md`.
  */
-import type { DnsRecordType, HostKeyChecking, ServiceKind, TokenRole } from "./model.js";
+import type {
+  DnsRecordType,
+  HostKeyChecking,
+  HypervisorDriver,
+  ImageFormat,
+  ServiceKind,
+  TokenRole,
+} from "./model.js";
 
 /** An `address:` value: one address (shorthand) or network name → address (or `auto`, `auto@RANGE`). */
 export type RawAddress = string | Record<string, string>;
@@ -41,6 +48,15 @@ export interface RawVmDefaults {
   users?: RawVmUser[];
   packages?: string[];
   package_upgrade?: boolean;
+  /** The machine keys (`VmMachine`): a hypervisor makes the VM one that plan/apply manage. */
+  hypervisor?: string;
+  image?: string;
+  vcpus?: number;
+  /** MiB. */
+  memory?: number;
+  /** GiB. */
+  disk?: number;
+  autostart?: boolean;
 }
 /** A host's `vm:`. */
 export interface RawVm extends RawVmDefaults {
@@ -108,6 +124,23 @@ export interface RawAlerts {
   alertmanager?: string[];
   webhooks?: RawWebhook[];
 }
+/** One entry of `hypervisors:`. */
+export interface RawHypervisor {
+  driver: HypervisorDriver;
+  uri: string;
+  pool?: string;
+  dir?: string;
+  /** Inventory network name → bridge. */
+  networks?: Record<string, string>;
+}
+/** One entry of `images:`. */
+export interface RawImage {
+  url?: string;
+  path?: string;
+  sha256?: string;
+  sha1?: string;
+  format?: ImageFormat;
+}
 /** The whole file. */
 export interface RawInventory {
   keel: 1;
@@ -120,6 +153,8 @@ export interface RawInventory {
   vantages?: Record<string, RawVantage>;
   serve?: RawServe;
   alerts?: RawAlerts;
+  hypervisors?: Record<string, RawHypervisor>;
+  images?: Record<string, RawImage>;
 }
 
 /** One step of a path into the raw inventory: a mapping key or a list index. */

@@ -16,6 +16,8 @@ import { alertsDefinitions, alertsProperties } from "./alerts.schema.js";
 import { commonDefinitions } from "./common.schema.js";
 import { dnsDefinitions, dnsProperties } from "./dns.schema.js";
 import { hostsDefinitions, hostsProperties } from "./hosts.schema.js";
+import { hypervisorsDefinitions, hypervisorsProperties } from "./hypervisors.schema.js";
+import { imagesDefinitions, imagesProperties } from "./images.schema.js";
 import { networksDefinitions, networksProperties } from "./networks.schema.js";
 import { serveDefinitions, serveProperties } from "./serve.schema.js";
 import { vantagesDefinitions, vantagesProperties } from "./vantages.schema.js";
@@ -24,7 +26,8 @@ import { vantagesDefinitions, vantagesProperties } from "./vantages.schema.js";
 export const inventorySchema = {
   $schema: "http://json-schema.org/draft-07/schema#",
   title: "Keel inventory (format version 1)",
-  description: "One YAML file describing a site: networks, hosts, services, who may reach them, vantages.",
+  description:
+    "One YAML file describing a site: networks, hosts, services, who may reach them, vantages, and where machines run.",
   type: "object",
   additionalProperties: false,
   required: ["keel", "site"],
@@ -41,6 +44,8 @@ export const inventorySchema = {
     ...vantagesProperties,
     ...serveProperties,
     ...alertsProperties,
+    ...hypervisorsProperties,
+    ...imagesProperties,
   },
   definitions: {
     ...commonDefinitions,
@@ -50,5 +55,7 @@ export const inventorySchema = {
     ...dnsDefinitions,
     ...serveDefinitions,
     ...alertsDefinitions,
+    ...hypervisorsDefinitions,
+    ...imagesDefinitions,
   },
 } as const;

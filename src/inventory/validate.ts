@@ -10,7 +10,7 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import type { Problem } from "../errors.js";
 import { MAC_EXPECTED } from "../net/mac.js";
 import { DURATION_EXPECTED } from "./duration.js";
-import { DNS_RECORD_TYPES, SERVICE_KINDS } from "./model.js";
+import { DNS_RECORD_TYPES, HYPERVISOR_DRIVERS, IMAGE_FORMATS, SERVICE_KINDS } from "./model.js";
 import type { RawInventory, Segment } from "./raw.js";
 import { inventorySchema } from "./schema.js";
 import {
@@ -89,6 +89,9 @@ function fixSegments(data: unknown, segs: Segment[]): Segment[] {
   return out;
 }
 
+/** True for a whole number (a value that fails only a range, not the type). */
+const isWhole = (v: unknown): boolean => typeof v === "number" && Number.isInteger(v);
+
 function valueMessage(
   def: string | undefined,
   e: ErrorObject,
@@ -106,7 +109,7 @@ function valueMessage(
     inSettings && !inItem
       ? `${label} ${show(value)}`
       : typeof last === "string" &&
-          !(parent.length === 1 && ["networks", "hosts", "vantages"].includes(String(parent[0])))
+          !(parent.length === 1 && (SECTIONS as readonly string[]).includes(String(parent[0])))
         ? `${last} ${show(value)}${parent.length > 0 ? ` of ${describe(data, parent)}` : ""}`
         : `${label} ${show(value)}`;
   switch (def) {
@@ -168,6 +171,27 @@ function valueMessage(
       return `${subj} is not an OpenSSH public key; expected one authorized_keys line without options: TYPE BASE64 [COMMENT], e.g. ssh-ed25519 AAAAC3Nza… ops@lab`;
     case "package":
       return `${subj} is not a package name; expected e.g. qemu-guest-agent`;
+    case "vmVcpus":
+      return `${subj} ${isWhole(value) ? "is out of range" : "is not a number of virtual CPUs"}; expected a whole number from 1 to 255`;
+    case "vmMemory":
+      return `${subj} ${isWhole(value) ? "is out of range" : "is not a memory size"}; expected a whole number of MiB, at least 128 (e.g. 2048 for 2 GiB)`;
+    case "vmDisk":
+      return `${subj} ${isWhole(value) ? "is out of range" : "is not a disk size"}; expected a whole number of GiB from 1 to 65536`;
+    case "hypervisorDriver":
+      return `${subj} is not a hypervisor driver; expected ${HYPERVISOR_DRIVERS.join(" or ")}`;
+    case "libvirtUri":
+      return `${label} must be a libvirt connection URI such as qemu:///system or qemu+ssh://root@vega/system; got ${typeName(value)}`;
+    case "storagePool":
+      return `${subj} is not a storage pool name; expected the name of a libvirt pool, without "/", e.g. default`;
+    case "hypervisorDir":
+      return `${subj} is not an absolute path; expected a directory on the hypervisor starting with "/", e.g. /var/lib/keel`;
+    case "bridge":
+      return `bridge ${show(value)} of network "${String(last)}" on hypervisor "${String(segs[1])}" is not a bridge name; expected a Linux interface name such as br0`;
+    case "imageDigest":
+      // YAML reads a digest made only of digits as a number
+      return `${label} must be a string of hex digits; got ${typeName(value)} (quote a digest made only of digits: "0123…")`;
+    case "imageFormat":
+      return `${subj} is not an image format; expected ${IMAGE_FORMATS.join(" or ")}`;
   }
   if (e.keyword === "pattern" && last === "name")
     return `${subj} is not a valid name; expected ${DNS_LABEL} (or node_exporter)`;
@@ -284,11 +308,17 @@ export function schemaProblems(data: unknown, loc: Locator): Problem[] {
 export interface Pruned {
   /** Joined paths (`hosts/gpu/ssh`) of the values that were cut. */
   paths: Set<string>;
-  /** Names of networks, hosts and vantages that were cut: they exist, but cannot be checked. */
-  names: { networks: string[]; hosts: string[]; vantages: string[] };
+  /** Names of the entries of the named sections that were cut: they exist, but cannot be checked. */
+  names: Record<(typeof SECTIONS)[number], string[]>;
 }
 
-const SECTIONS = ["networks", "hosts", "vantages"] as const;
+/** The sections whose entries other sections refer to by name. */
+const SECTIONS = ["networks", "hosts", "vantages", "hypervisors", "images"] as const;
+
+/** A `Pruned` of nothing: what the fast path and a schema-valid file have. */
+export function emptyPruned(): Pruned {
+  return { paths: new Set(), names: { networks: [], hosts: [], vantages: [], hypervisors: [], images: [] } };
+}
 
 /** Deletes the value at `segs` (or the list holding it); false when only the root could go. */
 function cut(root: Record<string, unknown>, segs: Segment[], pruned: Pruned): boolean {
@@ -323,7 +353,7 @@ export function pruneToSchema(data: unknown): { raw: RawInventory; pruned: Prune
   if (data === null || typeof data !== "object" || Array.isArray(data)) return undefined;
   // pass 3 reads neither keel nor site, and never normalises a file with problems
   const root: Record<string, unknown> = { ...structuredClone(data), keel: 1, site: "x" };
-  const pruned: Pruned = { paths: new Set(), names: { networks: [], hosts: [], vantages: [] } };
+  const pruned = emptyPruned();
   for (let round = 0; round < 8; round++) {
     if (validateSchema(root)) return { raw: root as unknown as RawInventory, pruned };
     for (const e of relevantErrors(validateSchema.errors ?? [])) {

@@ -96,6 +96,10 @@ export function describe(data: unknown, segs: readonly Segment[]): string {
   if (n === 2 && a === "networks") return `network "${String(b)}"`;
   if (n === 2 && a === "hosts") return `host "${String(b)}"`;
   if (n === 2 && a === "vantages") return `vantage "${String(b)}"`;
+  if (n === 2 && a === "hypervisors") return `hypervisor "${String(b)}"`;
+  if (n === 2 && a === "images") return `image "${String(b)}"`;
+  if (n === 4 && a === "hypervisors" && c === "networks")
+    return `bridge of network "${String(d)}" on hypervisor "${String(b)}"`;
   if (n === 4 && a === "networks" && c === "ranges") return `range "${String(d)}" of network "${String(b)}"`;
   if (n === 4 && a === "hosts" && c === "services" && typeof d === "number") {
     const name = getIn(data, [...segs, "name"]);
@@ -132,6 +136,9 @@ export function keyKind(segs: readonly Segment[]): string {
   if (p === "networks") return "network name";
   if (p === "hosts") return "host name";
   if (p === "vantages") return "vantage name";
+  if (p === "hypervisors") return "hypervisor name";
+  if (p === "images") return "image name";
+  if (/^hypervisors\/[^/]+\/networks$/.test(p)) return "network name";
   if (/^networks\/[^/]+\/ranges$/.test(p)) return "range name";
   if (/\/address$/.test(p)) return "network name";
   return "key";

@@ -1,6 +1,6 @@
 /**
  * The inventory's lists of values (service kinds, DNS record types, token roles, host key
- * checking modes) are declared once, in `src/inventory/model.ts`, and the schema's enums are
+ * checking modes, hypervisor drivers, image formats) are declared once, in `src/inventory/model.ts`, and the schema's enums are
  * spread from them. The two copies that are prose cannot be derived: the reference table of
  * docs/inventory.md and the schema's `description` hover text. These tests fail when either
  * differs from the list.
@@ -13,6 +13,8 @@ import { SUPPORTED_VERSIONS } from "../../../src/inventory/load.js";
 import {
   DNS_RECORD_TYPES,
   HOST_KEY_CHECKING,
+  HYPERVISOR_DRIVERS,
+  IMAGE_FORMATS,
   SERVICE_KINDS,
   TOKEN_ROLES,
 } from "../../../src/inventory/model.js";
@@ -59,6 +61,18 @@ const LISTS = [
     list: HOST_KEY_CHECKING,
     key: "ssh.host_key_checking",
     schema: defs.sshSettings.properties.host_key_checking,
+  },
+  {
+    name: "HYPERVISOR_DRIVERS",
+    list: HYPERVISOR_DRIVERS,
+    key: "driver",
+    schema: defs.hypervisorDriver,
+  },
+  {
+    name: "IMAGE_FORMATS",
+    list: IMAGE_FORMATS,
+    key: "format",
+    schema: defs.imageFormat,
   },
 ] as const;
 

@@ -97,6 +97,10 @@ test("the schema walk sees the keys it should (the comparison above is not vacuo
     "serve.tokens[].sha256",
     "alerts.webhooks[].headers",
     "vantages.NAME.via",
+    "hypervisors.NAME.networks",
+    "images.NAME.sha256",
+    "hosts.NAME.vm.hypervisor",
+    "defaults.vm.memory",
   ])
     assert.ok(paths.includes(p), p);
 });
