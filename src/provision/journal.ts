@@ -313,16 +313,10 @@ class FileJournal implements Journal {
     this.#write({ type: "run-start", seq: ++this.#seq });
   }
 
-  #write(fields: Omit<JournalRecord, "at" | "run">): void {
+  #write({ seq, type, ...rest }: Omit<JournalRecord, "at" | "run">): void {
     if (this.#fd === undefined) throw new Error(`journal ${this.file}: written to after close`);
     // fields in the order of JournalRecord, for people reading the file
-    const record: JournalRecord = {
-      at: this.now().toISOString(),
-      run: this.run,
-      seq: fields.seq,
-      type: fields.type,
-      ...fields,
-    };
+    const record: JournalRecord = { at: this.now().toISOString(), run: this.run, seq, type, ...rest };
     try {
       append(this.#fd, `${JSON.stringify(record)}\n`);
     } catch (e) {
