@@ -4,9 +4,11 @@
  *
  * - `journal`: opens the journal of DIR, writes an intent and its result, then a second intent,
  *   prints `ready`, and waits to be killed (the second intent is what the crash leaves pending);
- * - `loop`: opens the journal and writes intents and results without end (killed at any point).
+ * - `loop`: opens the journal and writes intents and results without end (killed at any point);
+ * - `lock`: takes the apply lock of DIR, prints `ready`, and waits to be killed.
  */
 import { openJournal } from "../../../src/provision/journal.js";
+import { acquireLock } from "../../../src/provision/lock.js";
 
 const [dir, mode] = process.argv.slice(2);
 if (dir === undefined || mode === undefined) throw new Error("usage: apply-child.ts DIR MODE");
@@ -30,4 +32,7 @@ if (mode === "journal") {
     const seq = j.intent("domain.start", `web-${i}`, "vega", { name: `web-${i}` });
     j.result(seq, true);
   }
+} else if (mode === "lock") {
+  await acquireLock(dir);
+  ready();
 } else throw new Error(`unknown mode ${mode}`);
