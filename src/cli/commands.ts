@@ -19,6 +19,7 @@ export const commands: Record<string, () => Promise<RegisterCommand>> = {
   ipam: async () => (await import("./ipam.js")).register,
   dns: async () => (await import("./dns.js")).register,
   plan: async () => (await import("./plan.js")).register,
+  apply: async () => (await import("./apply.js")).register,
 };
 
 /**

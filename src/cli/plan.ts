@@ -10,7 +10,9 @@
 import { createHash } from "node:crypto";
 import type { Command } from "commander";
 import { loadInventoryText, readInventoryText } from "../inventory/load.js";
+import { unfinishedMachines } from "../provision/apply.js";
 import { formatPlan } from "../provision/format.js";
+import { readJournal } from "../provision/journal.js";
 import { isEmpty, type Plan, planMachines } from "../provision/plan.js";
 import { observeAll } from "../provision/providers.js";
 import { desiredMachines } from "../provision/spec.js";
@@ -31,7 +33,8 @@ export async function makePlan(file: string): Promise<{ plan: Plan; inventoryDig
   const inv = loadInventoryText(file, text);
   const desired = desiredMachines(inv);
   const { observed, unreachable } = await observeAll(inv);
-  const plan = planMachines(inv.site, desired, observed, unreachable);
+  const unfinished = unfinishedMachines(readJournal(inv.dir).records);
+  const plan = planMachines(inv.site, desired, observed, unreachable, unfinished);
   return { plan, inventoryDigest: createHash("sha256").update(text).digest("hex") };
 }
 

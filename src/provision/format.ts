@@ -8,6 +8,7 @@ import type { SpecField } from "./spec.js";
 /** The sign and the words of each action. */
 const SHOWN: Record<Action, [string, string]> = {
   nothing: [" ", "no changes"],
+  finish: ["~", "finish what an earlier apply started"],
   update: ["~", "update in place"],
   reboot: ["~", "update with reboot"],
   "stop-start": ["~", "update with stop-start"],
@@ -61,7 +62,8 @@ export function formatMachine(m: MachinePlan): string[] {
   if (m.action !== "create" && m.action !== "nothing" && m.addresses.length > 0)
     out.push(`    mac ${m.spec!.mac}; ${m.addresses.join(", ")}`);
   if (m.rollback === "snapshot") out.push("    a snapshot is taken first");
-  else if (m.rollback === "none") out.push("    no rollback point: the root disk cannot hold snapshots");
+  else if (m.rollback === "none") out.push(`    no rollback point: ${m.rollbackWhy ?? "none can be taken"}`);
+  if (m.note !== undefined) out.push(`    ${m.note}`);
   return out;
 }
 
@@ -90,7 +92,7 @@ export function formatPlan(plan: Plan): string {
   const c = plan.counts;
   out.push(
     "",
-    `plan: ${plural(c.create, "to create")}, ${plural(c.update, "to update in place")}, ${plural(c.reboot, "to reboot")}, ${plural(c["stop-start"], "to stop-start")}, ${plural(c.replace, "to replace")}, ${plural(c.delete, "to delete")}, ${plural(c.nothing, "unchanged")}${plan.blocked.length ? `; ${plan.blocked.length} cannot be planned` : ""}`,
+    `plan: ${c.finish ? `${plural(c.finish, "to finish")}, ` : ""}${plural(c.create, "to create")}, ${plural(c.update, "to update in place")}, ${plural(c.reboot, "to reboot")}, ${plural(c["stop-start"], "to stop-start")}, ${plural(c.replace, "to replace")}, ${plural(c.delete, "to delete")}, ${plural(c.nothing, "unchanged")}${plan.blocked.length ? `; ${plan.blocked.length} cannot be planned` : ""}`,
   );
   return `${out.join("\n")}\n`;
 }

@@ -14,16 +14,27 @@
  * | mac, bridge | `stop-start`: the NIC is changed while the machine is off |
  * | autostart, cloud-init seed | `update` in place (a new seed is read when the instance changes) |
  *
- * A machine's action is the most disruptive of its fields'. Before a `reboot`, `stop-start`,
- * `replace` or `delete` of an existing machine, apply takes a snapshot when the root disk can
- * hold one (qcow2); otherwise the plan says "no rollback point".
+ * A machine's action is the most disruptive of its fields'. Before a `reboot` or `stop-start`,
+ * apply takes a snapshot when the root disk can hold one (qcow2); otherwise the plan says "no
+ * rollback point". A `replace` or `delete` removes the disk with its snapshots: the plan says
+ * "no rollback point" for them too. `finish` is a machine with no difference that an earlier
+ * apply did not finish (the journal says so): apply makes sure of every step again.
  */
 import { createHash } from "node:crypto";
 import type { ObservedDomain, ObservedHypervisor } from "./provider.js";
 import { type DesiredMachine, type MachineSpec, SPEC_FIELDS, type SpecField } from "./spec.js";
 
 /** Plan actions, from the least to the most disruptive (`nothing` first, `delete` last). */
-export const ACTIONS = ["nothing", "update", "reboot", "stop-start", "replace", "create", "delete"] as const;
+export const ACTIONS = [
+  "nothing",
+  "finish",
+  "update",
+  "reboot",
+  "stop-start",
+  "replace",
+  "create",
+  "delete",
+] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** One field that changes: its value now (on the hypervisor, else Keel's record) and the inventory's. */
@@ -61,11 +72,21 @@ export interface MachinePlan {
   addresses: string[];
   /** The domain's power state now, when it exists. */
   power?: ObservedDomain["power"];
+  /** Why, when the action comes from the journal rather than a difference (`finish`, a leftover `delete`). */
+  note?: string;
   /**
    * For an action that disrupts an existing machine: `snapshot` (taken before), or `none` (the
    * storage cannot snapshot: "no rollback point"). Absent otherwise.
    */
   rollback?: "snapshot" | "none";
+  /** Why there is no rollback point (with `rollback: "none"`). */
+  rollbackWhy?: string;
+}
+
+/** A machine an earlier apply did not finish (from the journal): where, and why in words. */
+export interface Unfinished {
+  hypervisor: string;
+  why: string;
 }
 
 /** A machine the plan cannot decide. */
@@ -91,6 +112,16 @@ export interface Plan {
   observed: string;
   /** Number of machines per action. */
   counts: Record<Action, number>;
+}
+
+/** Replace and delete remove the root disk, and its snapshots with it. */
+const DISK_DELETED = { rollback: "none", rollbackWhy: "the machine's disk is deleted" } as const;
+
+/** The rollback point of a change that shuts `d` down: a snapshot when its root disk can hold one. */
+function rollbackOf(d: ObservedDomain): Pick<MachinePlan, "rollback" | "rollbackWhy"> {
+  return d.snapshots
+    ? { rollback: "snapshot" }
+    : { rollback: "none", rollbackWhy: "the root disk cannot hold snapshots (it is not qcow2)" };
 }
 
 /** What changing `field` from `from` to `to` takes. */
@@ -152,6 +183,7 @@ export function planMachines(
   desired: readonly DesiredMachine[],
   observed: readonly ObservedHypervisor[],
   unreachable: ReadonlyMap<string, string> = new Map(),
+  unfinished: ReadonlyMap<string, Unfinished> = new Map(),
 ): Plan {
   const byHypervisor = new Map(
     observed.map((o) => [o.hypervisor, new Map(o.domains.map((d) => [d.name, d]))]),
@@ -203,9 +235,17 @@ export function planMachines(
           from: moved.hypervisor,
           changes: [{ field: "hypervisor", from: moved.hypervisor, to: hv, drift: false }],
           power: moved.domain.power,
-          rollback: moved.domain.snapshots ? "snapshot" : "none",
+          ...DISK_DELETED,
         });
-      else machines.push({ ...base, action: "create", changes: [] });
+      else {
+        const late = unfinished.get(m.host);
+        machines.push({
+          ...base,
+          action: "create",
+          changes: [],
+          ...(late !== undefined ? { note: late.why } : {}),
+        });
+      }
       continue;
     }
     accounted.add(d);
@@ -213,13 +253,20 @@ export function planMachines(
     const { changes, drift: found } = compare(m.host, hv, m.spec, d);
     drift.push(...found);
     const action = changes.reduce<Action>((a, c) => worse(a, fieldAction(c.field, c.from, c.to)), "nothing");
-    const disrupts = action === "reboot" || action === "stop-start" || action === "replace";
+    const rollback =
+      action === "replace"
+        ? DISK_DELETED
+        : action === "reboot" || action === "stop-start"
+          ? rollbackOf(d)
+          : {};
+    const late = unfinished.get(m.host);
     machines.push({
       ...base,
-      action,
+      action: action === "nothing" && late !== undefined ? "finish" : action,
       changes,
       power: d.power,
-      ...(disrupts ? { rollback: d.snapshots ? ("snapshot" as const) : ("none" as const) } : {}),
+      ...rollback,
+      ...(late !== undefined ? { note: late.why } : {}),
     });
     for (const x of elsewhere)
       machines.push({
@@ -229,7 +276,7 @@ export function planMachines(
         changes: [],
         addresses: [],
         power: x.domain.power,
-        rollback: x.domain.snapshots ? "snapshot" : "none",
+        ...DISK_DELETED,
       });
   }
   for (const o of observed)
@@ -242,8 +289,21 @@ export function planMachines(
           changes: [],
           addresses: [],
           power: d.power,
-          rollback: d.snapshots ? "snapshot" : "none",
+          ...DISK_DELETED,
         });
+  // what an earlier apply left of machines no longer declared (volumes without a domain)
+  const planned = new Set(machines.map((m) => m.host));
+  const declared = new Set(desired.map((m) => m.host));
+  for (const [host, late] of unfinished)
+    if (!planned.has(host) && !declared.has(host) && !unreachable.has(late.hypervisor))
+      machines.push({
+        host,
+        hypervisor: late.hypervisor,
+        action: "delete",
+        changes: [],
+        addresses: [],
+        note: late.why,
+      });
   const counts = Object.fromEntries(ACTIONS.map((a) => [a, 0])) as Record<Action, number>;
   for (const m of machines) counts[m.action]++;
   return {

@@ -3,7 +3,7 @@
  * shapes of what it observes. A provider reads the real state of one hypervisor; the planner
  * (`plan.ts`) is pure and compares that state with the inventory.
  */
-import type { Hypervisor } from "../inventory/model.js";
+import type { Hypervisor, Image } from "../inventory/model.js";
 import type { MachineSpec } from "./spec.js";
 
 /** Keel's own record on a domain it defined: which site and host, from which inventory, with which spec. */
@@ -57,7 +57,51 @@ export class HypervisorUnreachable extends Error {
   }
 }
 
-/** A provider bound to one hypervisor of the inventory. */
+/**
+ * Runs one step against a hypervisor with its intent recorded before and its result after
+ * (apply's journal, `journal.ts`). `detail` holds names, paths and digests only, never secrets.
+ */
+export interface StepRecorder {
+  step<T>(host: string, step: string, detail: Record<string, unknown>, run: () => Promise<T>): Promise<T>;
+}
+
+/** What a provider needs to create or change one machine. */
+export interface MachineInput {
+  site: string;
+  host: string;
+  /** SHA-256 (hex) of the inventory text, recorded on the domain. */
+  inventory: string;
+  spec: MachineSpec;
+  image: Image;
+  /** The image on the machine running Keel, its digest already verified. */
+  imageFile: string;
+  /** The machine's `cidata` image on the machine running Keel (content-addressed in `.keel/cidata/`). */
+  seedIso: string;
+}
+
+/** A snapshot of a machine, as the hypervisor lists it. */
+export interface Snapshot {
+  name: string;
+  /** Creation time, ISO 8601. */
+  createdAt: string;
+  /** The description Keel wrote (`keel: before reboot of web-1 (run …)`), or the hypervisor's. */
+  description: string;
+}
+
+/** Settings of a provider that are not in the inventory (command-line flags). */
+export interface ProviderOptions {
+  /** Seconds a machine gets to shut down after an ACPI request before it is powered off (default 120). */
+  shutdownGraceS?: number;
+}
+
+/** Power operations on one machine. */
+export type PowerOp = "start" | "stop" | "reboot";
+
+/**
+ * A provider bound to one hypervisor of the inventory. Every operation that changes the
+ * hypervisor goes through a {@link StepRecorder}, one step per call, and is idempotent: run
+ * again after a crash, it adopts what the earlier run made and finishes the rest.
+ */
 export interface MachineProvider {
   readonly hypervisor: Hypervisor;
   /**
@@ -65,4 +109,21 @@ export interface MachineProvider {
    * @throws HypervisorUnreachable when the hypervisor cannot be read.
    */
   observe(): Promise<ObservedHypervisor>;
+  /** Creates (or finishes creating) and starts a machine: its image, volumes, seed, domain. */
+  create(m: MachineInput, rec: StepRecorder): Promise<void>;
+  /**
+   * Brings an existing machine to `m.spec`: what changes decides whether it is shut down first
+   * (see `plan.ts`). `snapshot`, when given, is taken while the machine is off, before the change.
+   */
+  change(m: MachineInput, current: ObservedDomain, rec: StepRecorder, snapshot?: string): Promise<void>;
+  /** Stops and removes machine `host` with its volumes and snapshots; nothing left is not an error. */
+  remove(host: string, rec: StepRecorder): Promise<void>;
+  /** The machine's snapshots, oldest first. */
+  snapshots(host: string): Promise<Snapshot[]>;
+  /** Takes a snapshot of the root disk (the machine is shut down for it and started again if it ran). */
+  snapshot(host: string, name: string, description: string, rec: StepRecorder): Promise<void>;
+  /** Reverts the machine to snapshot `name` and starts it. */
+  revert(host: string, name: string, rec: StepRecorder): Promise<void>;
+  deleteSnapshot(host: string, name: string, rec: StepRecorder): Promise<void>;
+  power(host: string, op: PowerOp, rec: StepRecorder): Promise<void>;
 }

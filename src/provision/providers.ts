@@ -4,16 +4,21 @@
  */
 import type { Hypervisor, HypervisorDriver, Inventory } from "../inventory/model.js";
 import { LibvirtProvider } from "./libvirt/provider.js";
-import { HypervisorUnreachable, type MachineProvider, type ObservedHypervisor } from "./provider.js";
+import {
+  HypervisorUnreachable,
+  type MachineProvider,
+  type ObservedHypervisor,
+  type ProviderOptions,
+} from "./provider.js";
 
 /** Driver → the provider of a hypervisor of that driver. */
 export const PROVIDERS = {
-  libvirt: (h: Hypervisor) => new LibvirtProvider(h),
-} satisfies Record<HypervisorDriver, (h: Hypervisor) => MachineProvider>;
+  libvirt: (h: Hypervisor, site: string, opts: ProviderOptions) => new LibvirtProvider(h, site, opts),
+} satisfies Record<HypervisorDriver, (h: Hypervisor, site: string, opts: ProviderOptions) => MachineProvider>;
 
-/** The provider of hypervisor `h`. */
-export function providerFor(h: Hypervisor): MachineProvider {
-  return PROVIDERS[h.driver](h);
+/** The provider of hypervisor `h`, managing the machines of site `site`. */
+export function providerFor(h: Hypervisor, site: string, opts: ProviderOptions = {}): MachineProvider {
+  return PROVIDERS[h.driver](h, site, opts);
 }
 
 /** What `observeAll` saw: the hypervisors read, and the ones that could not be, with why. */
@@ -28,7 +33,7 @@ export interface Observation {
  * @throws what a provider throws other than HypervisorUnreachable (e.g. UserError: virsh missing).
  */
 export async function observeAll(inv: Inventory): Promise<Observation> {
-  const results = await Promise.allSettled(inv.hypervisors.map((h) => providerFor(h).observe()));
+  const results = await Promise.allSettled(inv.hypervisors.map((h) => providerFor(h, inv.site).observe()));
   const observed: ObservedHypervisor[] = [];
   const unreachable = new Map<string, string>();
   results.forEach((r, i) => {

@@ -41,6 +41,8 @@ export interface DomainInput {
   volumes: MachineVolumes;
   /** `kvm` where /dev/kvm is usable, else `qemu` (TCG, software emulation). */
   type: "kvm" | "qemu";
+  /** The existing domain's UUID when redefining it (libvirt refuses a second domain of the same name). */
+  uuid?: string;
 }
 
 /**
@@ -51,6 +53,7 @@ export interface DomainInput {
 export function domainXml(d: DomainInput): string {
   const doc = create({ version: "1.0" }).ele("domain", { type: d.type });
   doc.ele("name").txt(d.host);
+  if (d.uuid !== undefined) doc.ele("uuid").txt(d.uuid);
   doc
     .ele("metadata")
     .ele(KEEL_NS, "keel:machine", { site: d.site, host: d.host, inventory: d.inventory })
@@ -205,4 +208,22 @@ export function parseDomain(xml: string): ParsedDomain {
   }
   const keel = keelRecord(d.metadata);
   return { name, uuid, ...(keel ? { keel } : {}), actual, ...(root ? { root } : {}) };
+}
+
+/**
+ * The creation time (ISO 8601) and description of a snapshot, from `virsh snapshot-dumpxml`
+ * (libvirt's "Snapshot XML format": `creationTime` in seconds since the epoch). Empty strings
+ * for what the text does not hold.
+ */
+export function parseSnapshot(xml: string): { createdAt: string; description: string } {
+  const doc = xml.trim() === "" ? {} : (parser.parse(xml) as Node);
+  const s = (doc.domainsnapshot ?? {}) as Node;
+  const seconds = Number(text(s.creationTime));
+  return {
+    createdAt:
+      Number.isFinite(seconds) && text(s.creationTime) !== undefined
+        ? new Date(seconds * 1000).toISOString()
+        : "",
+    description: text(s.description) ?? "",
+  };
 }

@@ -8,12 +8,18 @@ import pLimit from "p-limit";
 import type { Hypervisor } from "../../inventory/model.js";
 import {
   HypervisorUnreachable,
+  type MachineInput,
   type MachineProvider,
   type ObservedDomain,
   type ObservedHypervisor,
+  type PowerOp,
   type PowerState,
+  type ProviderOptions,
+  type Snapshot,
+  type StepRecorder,
 } from "../provider.js";
 import { type ParsedDomain, parseDomain } from "./domain.js";
+import { LibvirtMachines } from "./machine.js";
 import { VirshError, virshBatch } from "./virsh.js";
 
 /** Commands per virsh process when reading many domains. */
@@ -44,9 +50,51 @@ export function capacityBytes(out: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** A provider for one `driver: libvirt` hypervisor. */
+/** A provider for one `driver: libvirt` hypervisor, managing the machines of one site. */
 export class LibvirtProvider implements MachineProvider {
-  constructor(readonly hypervisor: Hypervisor) {}
+  private readonly machines: LibvirtMachines;
+
+  constructor(
+    readonly hypervisor: Hypervisor,
+    site: string,
+    opts: ProviderOptions = {},
+  ) {
+    this.machines = new LibvirtMachines(hypervisor, site, opts.shutdownGraceS);
+  }
+
+  create(m: MachineInput, rec: StepRecorder): Promise<void> {
+    return this.machines.create(m, rec);
+  }
+
+  change(m: MachineInput, current: ObservedDomain, rec: StepRecorder, snapshot?: string): Promise<void> {
+    return this.machines.change(m, current, rec, snapshot);
+  }
+
+  remove(host: string, rec: StepRecorder): Promise<void> {
+    return this.machines.remove(host, rec);
+  }
+
+  snapshots(host: string): Promise<Snapshot[]> {
+    return this.machines.snapshots(host);
+  }
+
+  snapshot(host: string, name: string, description: string, rec: StepRecorder): Promise<void> {
+    return this.machines.snapshot(host, name, description, rec);
+  }
+
+  async revert(host: string, name: string, rec: StepRecorder): Promise<void> {
+    await this.machines.revert(host, name, rec);
+  }
+
+  async deleteSnapshot(host: string, name: string, rec: StepRecorder): Promise<void> {
+    await this.machines.deleteSnapshot(host, name, rec);
+  }
+
+  /** Start; stop (ACPI, then power off after the grace); reboot as a stop and a start, so a changed definition takes effect. */
+  async power(host: string, op: PowerOp, rec: StepRecorder): Promise<void> {
+    if (op !== "start") await this.machines.stop(host, rec);
+    if (op !== "stop") await this.machines.start(host, rec);
+  }
 
   /** See {@link MachineProvider.observe}. */
   async observe(): Promise<ObservedHypervisor> {

@@ -83,9 +83,11 @@ test("an absent machine is created; an unchanged one is nothing; a missing host'
       ["old-1", "delete"],
     ],
   );
-  assert.equal(plan.machines[2]!.rollback, "snapshot");
+  assert.equal(plan.machines[2]!.rollback, "none");
+  assert.equal(plan.machines[2]!.rollbackWhy, "the machine's disk is deleted");
   assert.deepEqual(plan.counts, {
     nothing: 1,
+    finish: 0,
     update: 0,
     reboot: 0,
     "stop-start": 0,
@@ -112,14 +114,45 @@ test("a memory change is a reboot with a snapshot first, and lists from -> to", 
 
 test("the most disruptive field decides, and storage without snapshots says no rollback point", () => {
   const d = { ...domain("web-1"), snapshots: false };
-  const plan = planMachines(
+  const replace = planMachines(
     "lab",
     [want("web-1", { autostart: false, vcpus: 4, image: "debian-13" })],
     [{ hypervisor: "vega", domains: [d] }],
   );
-  assert.equal(plan.machines[0]!.action, "replace");
-  assert.equal(plan.machines[0]!.rollback, "none");
-  assert.match(formatPlan(plan), /no rollback point/);
+  assert.equal(replace.machines[0]!.action, "replace");
+  assert.match(formatPlan(replace), /no rollback point: the machine's disk is deleted/);
+  const reboot = planMachines(
+    "lab",
+    [want("web-1", { autostart: false, vcpus: 4 })],
+    [{ hypervisor: "vega", domains: [d] }],
+  );
+  assert.equal(reboot.machines[0]!.action, "reboot");
+  assert.match(
+    formatPlan(reboot),
+    /no rollback point: the root disk cannot hold snapshots \(it is not qcow2\)/,
+  );
+});
+
+test("what the journal says an earlier apply left unfinished is finished, or its leftovers deleted", () => {
+  const late = new Map([
+    ["web-1", { hypervisor: "vega", why: "an earlier apply stopped during domain.start" }],
+    ["gone-1", { hypervisor: "vega", why: "an earlier apply stopped during root.create" }],
+  ]);
+  const plan = planMachines(
+    "lab",
+    [want("web-1")],
+    [{ hypervisor: "vega", domains: [domain("web-1")] }],
+    new Map(),
+    late,
+  );
+  assert.deepEqual(
+    plan.machines.map((m) => [m.host, m.action, m.note]),
+    [
+      ["web-1", "finish", "an earlier apply stopped during domain.start"],
+      ["gone-1", "delete", "an earlier apply stopped during root.create"],
+    ],
+  );
+  assert.match(formatPlan(plan), /web-1 on vega: finish what an earlier apply started/);
 });
 
 test("a change made outside Keel is drift, shown apart, and planned back", () => {

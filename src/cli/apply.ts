@@ -1,0 +1,182 @@
+/**
+ * `keel apply FILE [--yes] [--parallel N] [--gate-timeout DURATION] [--expect-observed HEX]`:
+ * shows the machine plan, asks (unless `--yes`), and carries it out (contract `docs/apply.md`).
+ * Holds the apply lock for the whole run and records every step in the journal
+ * (`.keel/apply.lock`, `.keel/journal.jsonl` beside the inventory).
+ *
+ * Exit status: 0 every machine done (or nothing to do); 1 a machine failed or did not pass its
+ * gate, a hypervisor could not be read, a machine cannot be planned, or the hypervisors changed
+ * since the plan was shown; 2 an invalid inventory or command line, or the lock is held; 130
+ * interrupted.
+ */
+import { createHash } from "node:crypto";
+import { createInterface } from "node:readline/promises";
+import { type Command, Option } from "commander";
+import { UserError } from "../errors.js";
+import { parseDuration } from "../inventory/duration.js";
+import { commitLock } from "../inventory/ipam/lock.js";
+import { loadInventoryText, readInventoryText } from "../inventory/load.js";
+import type { Inventory } from "../inventory/model.js";
+import { applyPlan, type MachineOutcome, unfinishedMachines } from "../provision/apply.js";
+import { formatPlan } from "../provision/format.js";
+import { openJournal, readJournal } from "../provision/journal.js";
+import { acquireLock } from "../provision/lock.js";
+import { isEmpty, type Plan, planMachines } from "../provision/plan.js";
+import { observeAll, providerFor } from "../provision/providers.js";
+import { desiredMachines } from "../provision/spec.js";
+import { intFlag } from "./options.js";
+
+interface ApplyFlags {
+  yes?: boolean;
+  parallel: number;
+  gateTimeout: number;
+  shutdownTimeout: number;
+  expectObserved?: string;
+}
+
+/** The plan of `inv` now, with what the journal says earlier applies left unfinished. */
+async function planNow(inv: Inventory) {
+  const { observed, unreachable } = await observeAll(inv);
+  const unfinished = unfinishedMachines(readJournal(inv.dir).records);
+  return { plan: planMachines(inv.site, desiredMachines(inv), observed, unreachable, unfinished), observed };
+}
+
+/** Asks on the terminal; true only for `yes`. */
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(question)).trim() === "yes";
+  } finally {
+    rl.close();
+  }
+}
+
+/** One line per machine of the summary. */
+export function formatOutcome(o: MachineOutcome): string {
+  const what = { done: "done", failed: "FAILED", "gate-failed": "GATE FAILED" }[o.status];
+  return `${o.host} on ${o.hypervisor}: ${o.action} ${what} in ${(o.durationMs / 1000).toFixed(1)} s: ${o.message}${o.snapshot ? ` (snapshot ${o.snapshot})` : ""}`;
+}
+
+/** Runs `keel apply`; returns the exit status. */
+export async function apply(file: string, flags: ApplyFlags): Promise<number> {
+  const text = readInventoryText(file);
+  const inv = loadInventoryText(file, text);
+  const inventoryDigest = createHash("sha256").update(text).digest("hex");
+  const lock = await acquireLock(inv.dir);
+  try {
+    if (lock.broken !== undefined) process.stderr.write(`keel: ${lock.broken.message}\n`);
+    const first = await planNow(inv);
+    process.stdout.write(formatPlan(first.plan));
+    if (blocked(first.plan)) return 1;
+    if (isEmpty(first.plan)) {
+      process.stdout.write("nothing to apply\n");
+      return 0;
+    }
+    if (flags.expectObserved !== undefined && flags.expectObserved !== first.plan.observed) {
+      process.stderr.write(
+        `keel: the hypervisors changed since the plan with observed ${flags.expectObserved} was made (now ${first.plan.observed}); review the plan above and apply again\n`,
+      );
+      return 1;
+    }
+    let plan = first.plan;
+    let observed = first.observed;
+    if (!flags.yes) {
+      if (!process.stdin.isTTY)
+        throw new UserError(
+          "--yes: standard input is not a terminal, so apply cannot ask; pass --yes to apply this plan",
+        );
+      if (!(await confirm("apply this plan? only 'yes' is accepted: "))) {
+        process.stderr.write("keel: nothing applied\n");
+        return 1;
+      }
+      // the hypervisors may have changed while the question was open
+      const again = await planNow(inv);
+      if (again.plan.observed !== first.plan.observed) {
+        process.stdout.write(formatPlan(again.plan));
+        process.stderr.write(
+          "keel: the hypervisors changed while the plan was shown; nothing applied; the new plan is above\n",
+        );
+        return 1;
+      }
+      plan = again.plan;
+      observed = again.observed;
+    }
+    // the MACs and addresses the machines are made with are the ones recorded
+    if (inv.ipam.lock !== undefined) commitLock(inv.ipam, false);
+    const shutdownGraceS = Math.ceil(flags.shutdownTimeout / 1000);
+    const providers = new Map(
+      inv.hypervisors.map((h) => [h.name, providerFor(h, inv.site, { shutdownGraceS })]),
+    );
+    const journal = openJournal(inv.dir);
+    const ac = new AbortController();
+    const onSigint = () => ac.abort();
+    process.once("SIGINT", onSigint);
+    let outcomes: MachineOutcome[];
+    try {
+      outcomes = await applyPlan(inv, inventoryDigest, plan, observed, providers, journal, {
+        parallel: flags.parallel,
+        gateDeadlineMs: flags.gateTimeout,
+        signal: ac.signal,
+        log: (line) => process.stderr.write(`  ${line}\n`),
+      });
+    } finally {
+      process.removeListener("SIGINT", onSigint);
+    }
+    const bad = outcomes.filter((o) => o.status !== "done");
+    journal.close(bad.length > 0 ? `${bad.length} machines did not finish` : undefined);
+    process.stdout.write(`\napplied:\n${outcomes.map((o) => `  ${formatOutcome(o)}`).join("\n")}\n`);
+    if (ac.signal.aborted) return 130;
+    return bad.length > 0 ? 1 : 0;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** True when the plan cannot be carried out as a whole: a machine blocked or a hypervisor unread. */
+function blocked(plan: Plan): boolean {
+  return plan.blocked.length > 0 || plan.unreachable.length > 0;
+}
+
+/** A parser of flag `flag`'s Prometheus duration, in ms. @throws UserError naming the flag. */
+function durationFlag(flag: string): (v: string) => number {
+  return (v: string) => {
+    const ms = parseDuration(v);
+    if (ms === undefined || ms <= 0)
+      throw new UserError(`${flag} ${v}: not a duration; expected e.g. 90s, 5m`);
+    return ms;
+  };
+}
+
+/** Registers `keel apply`. */
+export function register(program: Command): void {
+  program
+    .command("apply")
+    .description(
+      "create, change and delete machines on the hypervisors as the inventory says, after showing the plan",
+    )
+    .argument("<file>", "inventory file (keel.yaml)")
+    .option("--yes", "apply without asking (for automation)")
+    .addOption(
+      new Option("--parallel <n>", "machines worked on at once").argParser(intFlag(1, 64)).default(4),
+    )
+    .addOption(
+      new Option("--gate-timeout <duration>", "how long a machine gets to accept the SSH login (e.g. 5m)")
+        .argParser(durationFlag("--gate-timeout"))
+        .default(300_000, "5m"),
+    )
+    .addOption(
+      new Option(
+        "--shutdown-timeout <duration>",
+        "how long a machine gets to shut down before it is powered off",
+      )
+        .argParser(durationFlag("--shutdown-timeout"))
+        .default(120_000, "2m"),
+    )
+    .option(
+      "--expect-observed <sha256>",
+      "refuse unless the hypervisors hold what this plan digest (keel plan --json: observed) saw",
+    )
+    .action(async (file: string, flags: ApplyFlags) => {
+      process.exitCode = await apply(file, flags);
+    });
+}

@@ -1,0 +1,232 @@
+/**
+ * Carries out a machine plan (`plan.ts`): per machine, the provider's steps, each recorded in the
+ * journal before and after it runs, then the verify gate (`gate.ts`). Machines run in parallel
+ * up to a limit; one machine's failure does not stop the others. Contract: `docs/apply.md`.
+ *
+ * What the journal says of earlier runs decides which machines are `finish`ed: for each host,
+ * the last run that recorded a step for it must have ended (`run-end`) with every one of that
+ * host's steps answered `ok`; otherwise that run stopped half-way (killed, a step failed, the
+ * gate failed) and the next apply makes sure of every step again. Every machine apply handles
+ * ends with a `machine.done` (or `machine.removed`) step, so a finished machine is always
+ * recorded as such.
+ */
+import pLimit from "p-limit";
+import type { Inventory } from "../inventory/model.js";
+import { seedFiles } from "../render/cloud-init.js";
+import { localImage, localSeed } from "./artifacts.js";
+import { forgetHostKeys, gate } from "./gate.js";
+import type { Journal, JournalRecord } from "./journal.js";
+import type { Action, MachinePlan, Plan, Unfinished } from "./plan.js";
+import type {
+  MachineInput,
+  MachineProvider,
+  ObservedDomain,
+  ObservedHypervisor,
+  StepRecorder,
+} from "./provider.js";
+
+/** How one machine ended. */
+export type OutcomeStatus = "done" | "failed" | "gate-failed";
+
+/** One machine's result of an apply. */
+export interface MachineOutcome {
+  host: string;
+  hypervisor: string;
+  action: Action;
+  status: OutcomeStatus;
+  /** What happened, in words: the gate's summary, or the error. */
+  message: string;
+  /** The snapshot taken before the change, when one was. */
+  snapshot?: string;
+  /** Wall time of the machine's steps and gate, in ms. */
+  durationMs: number;
+}
+
+/** Options of {@link applyPlan}. */
+export interface ApplyOptions {
+  /** Machines worked on at once (≥ 1). */
+  parallel: number;
+  /** How long a created or restarted machine gets to accept the SSH login, in ms. */
+  gateDeadlineMs: number;
+  /** Progress lines (`web-1: domain.start`). */
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Hosts whose last apply did not finish, by the journal's records (see the module's docstring):
+ * host → the hypervisor of its last step and why, in words.
+ */
+export function unfinishedMachines(records: readonly JournalRecord[]): Map<string, Unfinished> {
+  const ended = new Set(records.filter((r) => r.type === "run-end").map((r) => r.run));
+  /** Per host: its last run, and that run's intents and results for the host. */
+  const last = new Map<
+    string,
+    { run: string; hypervisor: string; open: Map<number, string>; failed?: string }
+  >();
+  for (const r of records) {
+    if (r.host === undefined) continue;
+    let e = last.get(r.host);
+    if (e === undefined || e.run !== r.run) {
+      e = { run: r.run, hypervisor: r.hypervisor ?? "", open: new Map() };
+      last.set(r.host, e);
+    }
+    if (r.hypervisor !== undefined) e.hypervisor = r.hypervisor;
+    if (r.type === "intent") e.open.set(r.seq, r.step ?? "?");
+    else if (r.type === "result") {
+      const step = e.open.get(r.seq);
+      e.open.delete(r.seq);
+      if (r.ok === false)
+        e.failed = `${step ?? r.step ?? "a step"} failed: ${r.error ?? "no reason recorded"}`;
+    }
+  }
+  const out = new Map<string, Unfinished>();
+  for (const [host, e] of last) {
+    const open = [...e.open.values()];
+    if (e.failed !== undefined)
+      out.set(host, { hypervisor: e.hypervisor, why: `the last apply did not finish it: ${e.failed}` });
+    else if (open.length > 0)
+      out.set(host, { hypervisor: e.hypervisor, why: `the last apply stopped during ${open.join(", ")}` });
+    else if (!ended.has(e.run))
+      out.set(host, { hypervisor: e.hypervisor, why: "the last apply stopped before recording it done" });
+  }
+  return out;
+}
+
+/** A recorder that writes each step's intent and result to `journal`, and logs the step. */
+export function journalRecorder(
+  journal: Journal,
+  hypervisor: string,
+  log?: (line: string) => void,
+): StepRecorder {
+  return {
+    async step<T>(
+      host: string,
+      step: string,
+      detail: Record<string, unknown>,
+      run: () => Promise<T>,
+    ): Promise<T> {
+      const seq = journal.intent(step, host, hypervisor, detail);
+      log?.(`${host}: ${step}`);
+      try {
+        const value = await run();
+        journal.result(seq, true);
+        return value;
+      } catch (e) {
+        journal.result(seq, false, (e as Error).message);
+        throw e;
+      }
+    },
+  };
+}
+
+/** A snapshot name for a change made now: `keel-YYYYMMDDTHHMMSSZ`. */
+export function snapshotName(now: Date = new Date()): string {
+  return `keel-${now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}`;
+}
+
+/**
+ * Applies `plan` (made from `inv` against `observed`) through `providers` (by hypervisor name),
+ * recording every step in `journal`.
+ * @returns one outcome per machine whose action is not `nothing`, in plan order.
+ */
+export async function applyPlan(
+  inv: Inventory,
+  inventoryDigest: string,
+  plan: Plan,
+  observed: readonly ObservedHypervisor[],
+  providers: ReadonlyMap<string, MachineProvider>,
+  journal: Journal,
+  opts: ApplyOptions,
+): Promise<MachineOutcome[]> {
+  const limit = pLimit(Math.max(1, opts.parallel));
+  const images = new Map<string, Promise<string>>();
+  const hostsByName = new Map(inv.hosts.map((h) => [h.name, h]));
+  const domainOf = (hypervisor: string, host: string): ObservedDomain | undefined =>
+    observed.find((o) => o.hypervisor === hypervisor)?.domains.find((d) => d.name === host);
+
+  /** What the provider needs for machine `m`, its image verified and its seed image built. */
+  const inputOf = async (m: MachinePlan): Promise<MachineInput> => {
+    const host = hostsByName.get(m.host)!;
+    const spec = m.spec!;
+    const image = inv.images.find((i) => i.name === spec.image)!;
+    const imageFile = await localImage(image, inv.dir, images);
+    const seedIso = await localSeed(seedFiles(inv, host, hostsByName), spec.seed, inv.dir);
+    return { site: inv.site, host: m.host, inventory: inventoryDigest, spec, image, imageFile, seedIso };
+  };
+
+  const one = async (m: MachinePlan): Promise<MachineOutcome> => {
+    const started = Date.now();
+    const provider = providers.get(m.hypervisor)!;
+    const rec = journalRecorder(journal, m.hypervisor, opts.log);
+    const outcome = (status: OutcomeStatus, message: string, snapshot?: string): MachineOutcome => ({
+      host: m.host,
+      hypervisor: m.hypervisor,
+      action: m.action,
+      status,
+      message,
+      ...(snapshot !== undefined ? { snapshot } : {}),
+      durationMs: Date.now() - started,
+    });
+    let snapshot: string | undefined;
+    try {
+      if (m.action === "delete") {
+        await provider.remove(m.host, rec);
+        await rec.step(m.host, "machine.removed", {}, async () => undefined);
+        return outcome("done", "removed: domain, volumes and snapshots");
+      }
+      const input = await inputOf(m);
+      const addresses = m.addresses.map((a) => a.slice(a.indexOf("=") + 1));
+      if (m.action === "replace") {
+        const from = m.from ?? m.hypervisor;
+        await providers.get(from)!.remove(m.host, journalRecorder(journal, from, opts.log));
+      }
+      if (m.action === "create" || m.action === "replace") {
+        await forgetHostKeys(inv, addresses);
+        await provider.create(input, rec);
+      } else if (m.action === "finish") {
+        await provider.create(input, rec);
+      } else {
+        const current = domainOf(m.hypervisor, m.host)!;
+        if (m.rollback === "snapshot") snapshot = snapshotName();
+        await provider.change(input, current, rec, snapshot);
+      }
+      const verdict = await rec.step(
+        m.host,
+        "machine.gate",
+        { deadlineS: Math.round(opts.gateDeadlineMs / 1000) },
+        async () => {
+          const g = await gate(inv, m.host, opts.gateDeadlineMs, opts.signal);
+          if (!g.ok) throw new GateFailed(g.message);
+          return g;
+        },
+      );
+      await rec.step(
+        m.host,
+        "machine.done",
+        snapshot !== undefined ? { snapshot } : {},
+        async () => undefined,
+      );
+      return outcome("done", `gate: ${verdict.message}`, snapshot);
+    } catch (e) {
+      if (e instanceof GateFailed)
+        return outcome(
+          "gate-failed",
+          `gate: ${e.message}; the machine is left as it is for inspection`,
+          snapshot,
+        );
+      return outcome("failed", (e as Error).message, snapshot);
+    }
+  };
+
+  const work = plan.machines.filter((m) => m.action !== "nothing");
+  return Promise.all(work.map((m) => limit(() => one(m))));
+}
+
+/** The gate did not pass: the machine stays, reported. */
+class GateFailed extends Error {
+  override name = "GateFailed";
+}
