@@ -35,6 +35,9 @@ if done_; then
   exit 0
 fi
 
+# mmdebstrap would fall back to an unprivileged mode whose files mke2fs -d cannot give root's
+# ownership; the tests that boot the image run as root anyway.
+[ "$(id -u)" = 0 ] || { echo "vm-image: building the image needs root" >&2; exit 1; }
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
@@ -76,24 +79,33 @@ printf 'UUID=$uuid / ext4 rw,discard,errors=remount-ro 0 1\n' >"\$r/etc/fstab"
 echo debian >"\$r/etc/hostname"
 
 # cloud-init: look only for NoCloud (no probing of cloud metadata services, which would wait
-# for timeouts on a network without them), render the network to systemd-networkd.
+# for timeouts on a network without them), render the network to systemd-networkd. No RSA host
+# key (generating one takes ~20 s under TCG). C.UTF-8 is built into glibc: the default locale
+# (en_US.UTF-8) would have to be generated first and fails here (update-locale exits 255).
 cat >"\$r/etc/cloud/cloud.cfg.d/90-keel.cfg" <<'CFG'
 datasource_list: [NoCloud, None]
 system_info:
   network:
     renderers: [networkd]
+ssh_genkeytypes: [ed25519, ecdsa]
+locale: C.UTF-8
 CFG
 chroot "\$r" systemctl enable systemd-networkd.service
 # Nothing a test VM needs, and each costs seconds of CPU at boot under TCG.
-chroot "\$r" systemctl disable apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
-  e2scrub_reap.service fstrim.timer 2>/dev/null || true
+for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer; do
+  [ ! -e "\$r/lib/systemd/system/\$u" ] || chroot "\$r" systemctl disable "\$u"
+done
 
 # Every VM gets its own SSH host keys: cloud-init makes them (ssh_deletekeys, ssh_genkeytypes);
-# ssh-keygen -A is the fallback if cloud-init did not run.
+# ssh-keygen -A is the fallback if cloud-init made none.
 rm -f "\$r"/etc/ssh/ssh_host_*
 mkdir -p "\$r/etc/systemd/system/ssh.service.d"
-printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
-  >"\$r/etc/systemd/system/ssh.service.d/keel.conf"
+cat >"\$r/etc/systemd/system/ssh.service.d/keel.conf" <<'UNIT'
+[Service]
+ExecStartPre=
+ExecStartPre=/bin/sh -c 'ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || ssh-keygen -A'
+ExecStartPre=/usr/sbin/sshd -t
+UNIT
 
 # GRUB, as grub-install --target=i386-pc does it: modules under /boot/grub/i386-pc, a core image
 # that finds /boot/grub on the first partition of the disk it was booted from. The menu is
