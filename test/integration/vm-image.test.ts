@@ -167,9 +167,11 @@ hosts:
         );
       // sshd can accept connections a moment before cloud-init has written the user's keys
       let got = "";
+      let attempts = 0;
       const until = Date.now() + 60_000;
       for (;;) {
         try {
+          attempts++;
           got = ssh("hostname; sudo -n true && echo sudo-ok");
           break;
         } catch (e) {
@@ -179,14 +181,20 @@ hosts:
       }
       const login = Date.now() - t0;
       t.diagnostic(
-        `${kvm ? "KVM" : "TCG"}: port 22 open ${(up / 1000).toFixed(1)} s after start, ssh login ${(login / 1000).toFixed(1)} s`,
+        `${kvm ? "KVM" : "TCG"}: port 22 open ${(up / 1000).toFixed(1)} s after start, ssh login ${(login / 1000).toFixed(1)} s (attempt ${attempts})`,
       );
       assert.deepEqual(got.trim().split("\n"), [HOST, "sudo-ok"]);
       // cloud-init renders network config v2 to systemd-networkd in this image, and renames the
       // NIC to the name Keel's config gives it
       assert.match(ssh("ls /etc/systemd/network/"), /^10-cloud-init-eth0\.network$/m);
       assert.match(ssh("ip -br addr show eth0"), new RegExp(` ${ADDRESS.replaceAll(".", "\\.")}/24\\b`));
-      t.diagnostic(ssh("systemd-analyze || true").trim());
+      // growpart and resizefs took the root file system to the overlay's 4 GiB
+      assert.ok(Number(ssh("findmnt -bno SIZE /")) > 3.5 * 2 ** 30, "the root file system was not grown");
+      // every cloud-init stage ran without an error (result.json is written when the last ends)
+      const result = JSON.parse(ssh("cloud-init status --wait >/dev/null; cat /run/cloud-init/result.json"));
+      assert.deepEqual(result.v1.errors, [], JSON.stringify(result));
+      assert.match(result.v1.datasource, /NoCloud/);
+      t.diagnostic(ssh("systemd-analyze; systemd-analyze blame | head -8").trim());
     } catch (e) {
       const tail = existsSync(consoleLog)
         ? readFileSync(consoleLog, "utf8").split("\n").slice(-60).join("\n")
