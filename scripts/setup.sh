@@ -14,7 +14,9 @@ for pair in \
   sysctl:procps ping:iputils-ping fping:fping nc:netcat-openbsd /usr/bin/time:time python3:python3 make:make g++:g++ \
   named-checkzone:bind9-utils named:bind9 nsupdate:bind9-dnsutils dig:bind9-dnsutils dnsmasq:dnsmasq-base kea-dhcp4:kea-dhcp4-server \
   ansible-inventory:ansible-core cloud-init:cloud-init genisoimage:genisoimage isoinfo:genisoimage \
-  curl:curl nginx:nginx-light nsenter:util-linux unshare:util-linux mountpoint:util-linux /usr/bin/chromium:chromium; do
+  curl:curl nginx:nginx-light nsenter:util-linux unshare:util-linux mountpoint:util-linux /usr/bin/chromium:chromium \
+  libvirtd:libvirt-daemon-system virsh:libvirt-clients qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils \
+  mmdebstrap:mmdebstrap sfdisk:fdisk mkfs.ext4:e2fsprogs flock:util-linux findmnt:mount; do
   bin=${pair%%:*} pkg=${pair#*:}
   case "$bin" in
     /*) [ -x "$bin" ] || need+=("$pkg") ;;
@@ -29,6 +31,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # The daemons are started by the lab and the tests in their own namespaces; do not let the
   # packages start system-wide services (Prometheus on :9090, nginx on :80, ...) while installing
   # (invoke-rc.d(8): a policy-rc.d that exits 101 forbids it). Ours is removed afterwards.
+  # libvirt too: the VM tests start a private libvirtd of their own (test/helpers/libvirt.ts).
   policy=
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     policy=/usr/sbin/policy-rc.d
