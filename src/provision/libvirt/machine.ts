@@ -6,15 +6,20 @@
  * commands"); volumes are managed through libvirt's storage pools so that remote hypervisors
  * (`qemu+ssh://`) work the same way.
  */
-import { spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { statSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Hypervisor, Image } from "../../inventory/model.js";
 import { digestFile } from "../artifacts.js";
 import type { MachineInput, ObservedDomain, Snapshot, StepRecorder } from "../provider.js";
 import type { MachineSpec } from "../spec.js";
 import { domainXml, machineVolumes, parseSnapshot } from "./domain.js";
 import { VirshError, virsh, virshBatch } from "./virsh.js";
+
+/** How long one volume upload or download may take, in ms (an image of a few GiB over SSH). */
+export const VOLUME_TIMEOUT_MS = 60 * 60_000;
 
 /** Seconds a machine gets to shut down after an ACPI request before it is powered off. */
 export const SHUTDOWN_GRACE_S = 120;
@@ -66,8 +71,8 @@ export class LibvirtMachines {
     this.pool = poolName(site, hv);
   }
 
-  private v(args: string[]): Promise<string> {
-    return virsh(this.hv.uri, args);
+  private v(args: string[], timeoutMs?: number): Promise<string> {
+    return virsh(this.hv.uri, args, timeoutMs);
   }
 
   /** Whether volume `name` exists in the pool. */
@@ -89,27 +94,34 @@ export class LibvirtMachines {
     return Number(m[1]);
   }
 
-  /** The digest of volume `name`'s content, read back with `virsh vol-download`. */
-  private volumeDigest(algorithm: "sha256" | "sha1", name: string): Promise<string> {
-    const child = spawn(
-      "virsh",
-      ["--quiet", "--connect", this.hv.uri, "vol-download", "--pool", this.pool, name, "/dev/stdout"],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const digest = digestOf(algorithm, child.stdout);
-    return new Promise((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code) => {
-        if (code !== 0) reject(new VirshError(["vol-download", name], stderr));
-        else digest.then(resolve, reject);
-      });
-    });
+  /**
+   * The digest of volume `name`'s content, read back with `virsh vol-download` through a FIFO
+   * (virsh opens its output by path, and a child's standard output here is a socket, which
+   * cannot be opened by path).
+   */
+  private async volumeDigest(algorithm: "sha256" | "sha1", name: string): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), "keel-vol-"));
+    try {
+      const fifo = join(dir, "volume");
+      execFileSync("mkfifo", ["-m", "0600", fifo]);
+      const reading = digestFile(algorithm, fifo);
+      const writing = this.v(["vol-download", "--pool", this.pool, name, fifo], VOLUME_TIMEOUT_MS);
+      // if virsh fails before opening the FIFO, the reader would wait forever: open it for writing to end it
+      const [, digest] = await Promise.all([
+        writing.catch((e) => {
+          try {
+            closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+          } catch {
+            // the reader is gone already
+          }
+          throw e;
+        }),
+        reading,
+      ]);
+      return digest;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Makes the pool exist and run: a `dir` pool Keel defines for `storage: { dir }`, or the named one. */
@@ -175,7 +187,7 @@ export class LibvirtMachines {
     const bytes = statSync(file).size;
     return rec.step(host, step, { volume: name, pool: this.pool, bytes }, async () => {
       await this.v(["vol-create-as", this.pool, name, String(bytes), "--format", "raw"]);
-      await this.v(["vol-upload", "--pool", this.pool, name, file]);
+      await this.v(["vol-upload", "--pool", this.pool, name, file], VOLUME_TIMEOUT_MS);
       await this.v(["pool-refresh", this.pool]);
     });
   }
@@ -226,20 +238,16 @@ export class LibvirtMachines {
     );
   }
 
-  /** `virsh define` of `xml` through standard input. */
-  private defineXml(xml: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const child = spawn("virsh", ["--quiet", "--connect", this.hv.uri, "define", "/dev/stdin"], {
-        stdio: ["pipe", "ignore", "pipe"],
-      });
-      let stderr = "";
-      child.stderr.on("data", (c: Buffer) => {
-        stderr += c.toString();
-      });
-      child.on("error", reject);
-      child.on("close", (code) => (code === 0 ? resolve() : reject(new VirshError(["define"], stderr))));
-      child.stdin.end(xml);
-    });
+  /** `virsh define` of `xml`, written to a file of its own for the call (virsh reads a path). */
+  private async defineXml(xml: string): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), "keel-domain-"));
+    try {
+      const file = join(dir, "domain.xml");
+      writeFileSync(file, xml, { mode: 0o600 });
+      await this.v(["define", file]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Makes the seed volume of `m` exist (uploaded from `m.seedIso`); an existing one is verified. */
@@ -368,10 +376,12 @@ export class LibvirtMachines {
   /** Names of the pool's volumes. */
   private async volumes(): Promise<string[]> {
     await this.v(["pool-refresh", this.pool]);
-    return (await this.v(["vol-list", "--pool", this.pool, "--name"]))
+    // `vol-list` prints a table (NAME PATH; no --name option in every virsh); Keel's volume
+    // names hold no spaces, and `--quiet` leaves the header out
+    return (await this.v(["vol-list", "--pool", this.pool]))
       .split("\n")
-      .map((l) => l.trim())
-      .filter((l) => l !== "");
+      .map((l) => l.trim().split(/\s+/)[0] ?? "")
+      .filter((n) => n !== "");
   }
 
   /** See `MachineProvider.remove`. */

@@ -85,9 +85,17 @@ export async function virshBatch(
     .join("; ");
   // virsh goes on after a failed command and exits with the status of the last one, an echo:
   // a non-zero exit means the connection failed (or virsh itself did)
-  const stdout = await virsh(uri, [script], VIRSH_TIMEOUT_MS * Math.max(1, Math.ceil(commands.length / 100)));
+  let stdout: string;
+  try {
+    stdout = await virsh(uri, [script], VIRSH_TIMEOUT_MS * Math.max(1, Math.ceil(commands.length / 100)));
+  } catch (e) {
+    // named after its first command, not the whole framed script
+    if (e instanceof VirshError) throw new VirshError(commands[0]!, e.stderr);
+    throw e;
+  }
   const out: (string | undefined)[] = new Array(commands.length).fill(undefined);
-  const re = new RegExp(`^${marker}-begin-(\\d+)\\n([\\s\\S]*?)^${marker}-end-\\1$`, "gm");
+  // with --quiet, virsh's echo ends no line: a marker may run straight into the next output
+  const re = new RegExp(`${marker}-begin-(\\d+)\\n?([\\s\\S]*?)${marker}-end-\\1\\n?`, "g");
   for (const m of stdout.matchAll(re)) {
     const body = m[2]!;
     out[Number(m[1])] = body;
