@@ -7,7 +7,6 @@
  * (`qemu+ssh://`) work the same way.
  */
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { closeSync, constants, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,16 +41,6 @@ function notFound(e: unknown): boolean {
       e.stderr,
     )
   );
-}
-
-/** SHA-256 or SHA-1 (hex) of a stream's bytes. */
-function digestOf(algorithm: "sha256" | "sha1", stream: NodeJS.ReadableStream): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash(algorithm);
-    stream.on("data", (c: Buffer) => h.update(c));
-    stream.on("error", reject);
-    stream.on("end", () => resolve(h.digest("hex")));
-  });
 }
 
 /** The libvirt operations of one hypervisor, for one site. */
