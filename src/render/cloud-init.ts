@@ -4,7 +4,7 @@
  *
  * - `cloud-init/HOST/user-data`: `#cloud-config` with `users` (name, `ssh_authorized_keys`,
  *   `sudo: ALL=(ALL) NOPASSWD:ALL` when `sudo`, `shell: /bin/bash`), `packages`,
- *   `package_upgrade`.
+ *   `package_upgrade`, and `ssh_pwauth: false` (SSH by key only, as the inventory promises).
  * - `cloud-init/HOST/meta-data`: `instance-id: keel-SITE-HOST-INSTANCE` (stable: it changes
  *   only when `vm.instance` is bumped, which makes cloud-init run again) and `local-hostname`.
  *   Written as indented JSON, which is YAML (see `toJsonYaml`), as is network-config.
@@ -86,6 +86,9 @@ function userData(h: Host, seen: Map<string, string>): string {
     })),
     packages: vm.packages,
     package_upgrade: vm.packageUpgrade,
+    // the inventory promises SSH offers only publickey (`ssh.key-only`): cloud-init's ssh
+    // module then sets PasswordAuthentication no, whatever the image's sshd_config says
+    ssh_pwauth: false,
   };
   const key = JSON.stringify(doc);
   let yaml = seen.get(key);

@@ -93,6 +93,7 @@ describe("cloud-init renderer", async () => {
     assert.equal(doc.users[1].sudo, undefined);
     assert.deepEqual(doc.packages, ["qemu-guest-agent", "nginx"]);
     assert.equal(doc.package_upgrade, true);
+    assert.equal(doc.ssh_pwauth, false);
   });
 
   test("cloud-init schema rejects a broken user-data (the check is real)", () => {
