@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /**
- * The dashboard's first render, measured in a real browser (issue #3, point 7: "first render
+ * The dashboard's first render, measured in a real browser ("first render
  * under 1 s with 5,000 hosts and 50,000 checks"). Used by `npm run bench:web` (`keel serve` on a
  * loopback site, or BENCH_URL) and by the serve scenario of `npm run bench` (the live `keel serve`).
  *
@@ -18,7 +18,7 @@
  */
 import { launch } from "../test/web/browser.js";
 
-/** The target of issue #3, point 7, in ms. */
+/** The first-render target, in ms. */
 export const FIRST_RENDER_TARGET_MS = 1000;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Allocation benchmark (issue #4 point 7): a /16 with 60,000 addresses in use (static and
+ * Allocation benchmark: a /16 with 60,000 addresses in use (static and
  * locked, scattered: every address but a few gaps near the end), then the time to allocate the
  * next free address: building the network's pools from the 60,000 parsed addresses (what the
  * loader hands to `allocate`) and taking the lowest free one. Target: under 100 ms; exit 1 when

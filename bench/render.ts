@@ -1,5 +1,5 @@
 /**
- * Render benchmark (issue #4 point 7): an inventory of BENCH_RENDER_HOSTS (5,000) hosts in one
+ * Render benchmark: an inventory of BENCH_RENDER_HOSTS (5,000) hosts in one
  * /16, every host a VM (`vm: {}`: a MAC allocated into keel.lock, a DHCP reservation, cloud-init
  * seeds and a `cidata` image), DHCP on a range of the network, a CNAME per host service, every
  * host `monitored` (Prometheus targets, nftables rulesets), rendered in full by `keel render`.
@@ -13,7 +13,7 @@
  *    their own, so no cold render of them fits in 1 s; see the README.
  * 3. **Warm**: `keel render` again into the same directory with nothing changed: every file
  *    rendered again, the images kept because their inputs did not change. Median of 3.
- * Target (issue #4): a full render under 1 s, judged on (1) and (3); exit 1 when missed.
+ * Target: a full render under 1 s, judged on (1) and (3); exit 1 when missed.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

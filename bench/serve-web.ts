@@ -1,5 +1,5 @@
 /**
- * `npm run bench:web`: first render of the dashboard on a large site (issue #3, point 7: "first
+ * `npm run bench:web`: first render of the dashboard on a large site ("first
  * render under 1 s with 5,000 hosts and 50,000 checks"), measured by `bench/first-render.ts`.
  *
  * Runs the built `keel serve` (dist/cli/main.js) on the loopback site of `test/web/site.ts`:

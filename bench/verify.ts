@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the verify benchmark of issue #2.
+ * `npm run bench`: the verify benchmark.
  *
  * Builds a synthetic inventory of HOSTS hosts on loopback addresses (127.1.x.y), each serving
  * two TCP ports and one HTTP port, and runs `keel verify --only '*\/port.open/*,*\/http/*'` on
@@ -11,7 +11,7 @@
  *
  * Everything runs inside a network namespace made for the run (so the listeners on 0.0.0.0
  * that answer every 127.x address are reachable from nowhere else); needs root.
- * Target (issue #2): 10,000 checks in at most 3 s wall time, peak RSS at most 300 MB.
+ * Target: 10,000 checks in at most 3 s wall time, peak RSS at most 300 MB.
  *
  * Environment: BENCH_HOSTS (default 2500), BENCH_CONCURRENCY (default 256).
  */

@@ -9,7 +9,7 @@
  *   the healthy twin, POST /api/runs recorded in GET /api/runs, a SIGHUP reload of an invalid
  *   file showing its located problems while the old inventory keeps running, a clean SIGTERM
  *   (exit 0) leaving the results in the store;
- * - the dashboard in Chromium against it (issue #3 point 9): the overview loads; a fault
+ * - the dashboard in Chromium against it: the overview loads; a fault
  *   injected in the twin (gpu's node_exporter opened to lan) appears as a hard-failing check
  *   within its interval times its failure threshold; the host page shows the broken posture
  *   cell; a viewer token cannot run checks (403 shown). Screenshots in

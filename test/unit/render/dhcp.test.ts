@@ -16,8 +16,8 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 /**
  * A site with DHCP on `lan` (pool: range `vms`, the top /25 less the broadcast address), a
  * reservation-only network `srv`, an IPv6 network with DHCPv6, and three VMs.
- * The YAML keys `vm:` and `dhcp:` are parsed by the IPAM work (issue #4); until then this test
- * sets them on the loaded model, as the loader will.
+ * The test sets `vm` and `dhcp` on the loaded model directly, as the loader does from the
+ * YAML keys `vm:` and `dhcp:`.
  */
 function site(): Inventory {
   const inv = parseInventory(
