@@ -29,6 +29,13 @@ const MACHINE_PROPERTIES = {
     description: "Start the VM when the hypervisor boots (default true).",
     type: "boolean",
   },
+  keep_snapshots: {
+    description:
+      "Keel's snapshots kept per machine (default 3): after apply takes one, the oldest beyond this many are deleted.",
+    type: "integer",
+    minimum: 1,
+    maximum: 100,
+  },
 } as const;
 
 /** Top-level keys of this section. */
@@ -160,7 +167,7 @@ export const hostsDefinitions = {
   },
   vmDefaults: {
     description:
-      "Merged under every host's vm: settings (lists replace, not append): users, packages, package_upgrade, and the machine keys (hypervisor, image, vcpus, memory, disk, autostart).",
+      "Merged under every host's vm: settings (lists replace, not append): users, packages, package_upgrade, and the machine keys (hypervisor, image, vcpus, memory, disk, autostart, keep_snapshots).",
     type: "object",
     additionalProperties: false,
     properties: {

@@ -9,7 +9,13 @@ import type { RawVm, RawVmDefaults, Segment } from "./raw.js";
 import { didYouMean } from "./wording.js";
 
 /** Keel's defaults of the machine keys. */
-export const MACHINE_DEFAULTS = { vcpus: 1, memoryMiB: 1024, diskGiB: 10, autostart: true } as const;
+export const MACHINE_DEFAULTS = {
+  vcpus: 1,
+  memoryMiB: 1024,
+  diskGiB: 10,
+  autostart: true,
+  keepSnapshots: 3,
+} as const;
 
 /**
  * Checks the machine keys of `defaults.vm` and of every host's `vm:`; `hostAddresses` (from
@@ -83,6 +89,7 @@ export function normaliseMachine(
     memoryMiB: vm.memory ?? d?.memory ?? MACHINE_DEFAULTS.memoryMiB,
     diskGiB: vm.disk ?? d?.disk ?? MACHINE_DEFAULTS.diskGiB,
     autostart: vm.autostart ?? d?.autostart ?? MACHINE_DEFAULTS.autostart,
+    keepSnapshots: vm.keep_snapshots ?? d?.keep_snapshots ?? MACHINE_DEFAULTS.keepSnapshots,
     network,
   };
 }

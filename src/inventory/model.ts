@@ -117,6 +117,8 @@ export interface VmMachine {
   diskGiB: number;
   /** Start the domain when the hypervisor boots (default true). */
   autostart: boolean;
+  /** Keel snapshots kept (default 3): after apply takes one, the oldest beyond this many are deleted. */
+  keepSnapshots: number;
   /**
    * The inventory network whose bridge the VM's one NIC is attached to: the host's first network
    * (cloud-init's network-config puts every address of the host on that NIC).

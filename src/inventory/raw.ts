@@ -57,6 +57,7 @@ export interface RawVmDefaults {
   /** GiB. */
   disk?: number;
   autostart?: boolean;
+  keep_snapshots?: number;
 }
 /** A host's `vm:`. */
 export interface RawVm extends RawVmDefaults {

@@ -199,6 +199,7 @@ test("a VM naming a hypervisor gets a machine: Keel's defaults, the host's first
     memoryMiB: 1024,
     diskGiB: 10,
     autostart: true,
+    keepSnapshots: 3,
     network: "lan",
   });
 });
@@ -208,10 +209,10 @@ test("defaults.vm gives every VM a machine; the host's own keys win key by key; 
     yaml(
       ...BASE.slice(0, 5),
       "defaults:",
-      "  vm: { hypervisor: vega, image: debian-12, vcpus: 2, memory: 2048, disk: 20, autostart: false }",
+      "  vm: { hypervisor: vega, image: debian-12, vcpus: 2, memory: 2048, disk: 20, autostart: false, keep_snapshots: 5 }",
       "hosts:",
       "  a: { address: 10.20.0.5, vm: {} }",
-      "  b: { address: { lan: auto }, vm: { vcpus: 8, memory: 128, disk: 65536, autostart: true, image: other } }",
+      "  b: { address: { lan: auto }, vm: { vcpus: 8, memory: 128, disk: 65536, autostart: true, image: other, keep_snapshots: 1 } }",
       "  c: { address: 10.20.0.7 }",
       ...DECLARED,
       `  other: { path: other.qcow2, sha256: "${"0".repeat(64)}" }`,
@@ -225,6 +226,7 @@ test("defaults.vm gives every VM a machine; the host's own keys win key by key; 
     memoryMiB: 2048,
     diskGiB: 20,
     autostart: false,
+    keepSnapshots: 5,
     network: "lan",
   });
   assert.deepEqual(b!.vm!.machine, {
@@ -234,6 +236,7 @@ test("defaults.vm gives every VM a machine; the host's own keys win key by key; 
     memoryMiB: 128,
     diskGiB: 65536,
     autostart: true,
+    keepSnapshots: 1,
     network: "lan",
   });
   assert.equal(c!.vm, undefined);
