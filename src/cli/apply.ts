@@ -10,21 +10,20 @@
  * interrupted.
  */
 import { createHash } from "node:crypto";
-import { createInterface } from "node:readline/promises";
 import { type Command, Option } from "commander";
-import { UserError } from "../errors.js";
-import { parseDuration } from "../inventory/duration.js";
 import { commitLock } from "../inventory/ipam/lock.js";
 import { loadInventoryText, readInventoryText } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
 import { applyPlan, type MachineOutcome, unfinishedMachines } from "../provision/apply.js";
+import { pruneLocalSeeds } from "../provision/artifacts.js";
 import { formatPlan } from "../provision/format.js";
-import { openJournal, readJournal } from "../provision/journal.js";
-import { acquireLock } from "../provision/lock.js";
+import { readJournal } from "../provision/journal.js";
 import { isEmpty, type Plan, planMachines } from "../provision/plan.js";
-import { observeAll, providerFor } from "../provision/providers.js";
+import { observeAll } from "../provision/providers.js";
+import { withSession } from "../provision/session.js";
 import { desiredMachines } from "../provision/spec.js";
-import { intFlag } from "./options.js";
+import { confirmOrYes } from "./confirm.js";
+import { durationFlag, intFlag } from "./options.js";
 
 interface ApplyFlags {
   yes?: boolean;
@@ -41,16 +40,6 @@ async function planNow(inv: Inventory) {
   return { plan: planMachines(inv.site, desiredMachines(inv), observed, unreachable, unfinished), observed };
 }
 
-/** Asks on the terminal; true only for `yes`. */
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return (await rl.question(question)).trim() === "yes";
-  } finally {
-    rl.close();
-  }
-}
-
 /** One line per machine of the summary. */
 export function formatOutcome(o: MachineOutcome): string {
   const what = { done: "done", failed: "FAILED", "gate-failed": "GATE FAILED" }[o.status];
@@ -62,9 +51,10 @@ export async function apply(file: string, flags: ApplyFlags): Promise<number> {
   const text = readInventoryText(file);
   const inv = loadInventoryText(file, text);
   const inventoryDigest = createHash("sha256").update(text).digest("hex");
-  const lock = await acquireLock(inv.dir);
-  try {
-    if (lock.broken !== undefined) process.stderr.write(`keel: ${lock.broken.message}\n`);
+  const shutdownGraceS = Math.ceil(flags.shutdownTimeout / 1000);
+  const log = (line: string) => process.stderr.write(`  ${line}\n`);
+  return withSession(inv, { shutdownGraceS, log }, async (session) => {
+    if (session.brokenLock !== undefined) process.stderr.write(`keel: ${session.brokenLock}\n`);
     const first = await planNow(inv);
     process.stdout.write(formatPlan(first.plan));
     if (blocked(first.plan)) return 1;
@@ -78,17 +68,9 @@ export async function apply(file: string, flags: ApplyFlags): Promise<number> {
       );
       return 1;
     }
-    let plan = first.plan;
-    let observed = first.observed;
+    let { plan, observed } = first;
     if (!flags.yes) {
-      if (!process.stdin.isTTY)
-        throw new UserError(
-          "--yes: standard input is not a terminal, so apply cannot ask; pass --yes to apply this plan",
-        );
-      if (!(await confirm("apply this plan? only 'yes' is accepted: "))) {
-        process.stderr.write("keel: nothing applied\n");
-        return 1;
-      }
+      if (!(await confirmOrYes(false, "apply this plan? only 'yes' is accepted: "))) return 1;
       // the hypervisors may have changed while the question was open
       const again = await planNow(inv);
       if (again.plan.observed !== first.plan.observed) {
@@ -98,53 +80,36 @@ export async function apply(file: string, flags: ApplyFlags): Promise<number> {
         );
         return 1;
       }
-      plan = again.plan;
-      observed = again.observed;
+      ({ plan, observed } = again);
     }
     // the MACs and addresses the machines are made with are the ones recorded
     if (inv.ipam.lock !== undefined) commitLock(inv.ipam, false);
-    const shutdownGraceS = Math.ceil(flags.shutdownTimeout / 1000);
-    const providers = new Map(
-      inv.hypervisors.map((h) => [h.name, providerFor(h, inv.site, { shutdownGraceS })]),
-    );
-    const journal = openJournal(inv.dir);
     const ac = new AbortController();
     const onSigint = () => ac.abort();
     process.once("SIGINT", onSigint);
     let outcomes: MachineOutcome[];
     try {
-      outcomes = await applyPlan(inv, inventoryDigest, plan, observed, providers, journal, {
+      outcomes = await applyPlan(inv, inventoryDigest, plan, observed, session.providers, session.journal, {
         parallel: flags.parallel,
         gateDeadlineMs: flags.gateTimeout,
         signal: ac.signal,
-        log: (line) => process.stderr.write(`  ${line}\n`),
+        log,
       });
     } finally {
       process.removeListener("SIGINT", onSigint);
     }
+    // the cidata images no declared machine uses any more (a removed machine's, an old seed)
+    pruneLocalSeeds(inv.dir, new Set(desiredMachines(inv).map((m) => m.spec.seed)));
     const bad = outcomes.filter((o) => o.status !== "done");
-    journal.close(bad.length > 0 ? `${bad.length} machines did not finish` : undefined);
     process.stdout.write(`\napplied:\n${outcomes.map((o) => `  ${formatOutcome(o)}`).join("\n")}\n`);
     if (ac.signal.aborted) return 130;
     return bad.length > 0 ? 1 : 0;
-  } finally {
-    await lock.release();
-  }
+  });
 }
 
 /** True when the plan cannot be carried out as a whole: a machine blocked or a hypervisor unread. */
 function blocked(plan: Plan): boolean {
   return plan.blocked.length > 0 || plan.unreachable.length > 0;
-}
-
-/** A parser of flag `flag`'s Prometheus duration, in ms. @throws UserError naming the flag. */
-function durationFlag(flag: string): (v: string) => number {
-  return (v: string) => {
-    const ms = parseDuration(v);
-    if (ms === undefined || ms <= 0)
-      throw new UserError(`${flag} ${v}: not a duration; expected e.g. 90s, 5m`);
-    return ms;
-  };
 }
 
 /** Registers `keel apply`. */
@@ -161,7 +126,7 @@ export function register(program: Command): void {
     )
     .addOption(
       new Option("--gate-timeout <duration>", "how long a machine gets to accept the SSH login (e.g. 5m)")
-        .argParser(durationFlag("--gate-timeout"))
+        .argParser(durationFlag())
         .default(300_000, "5m"),
     )
     .addOption(
@@ -169,7 +134,7 @@ export function register(program: Command): void {
         "--shutdown-timeout <duration>",
         "how long a machine gets to shut down before it is powered off",
       )
-        .argParser(durationFlag("--shutdown-timeout"))
+        .argParser(durationFlag())
         .default(120_000, "2m"),
     )
     .option(

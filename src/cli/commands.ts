@@ -20,6 +20,10 @@ export const commands: Record<string, () => Promise<RegisterCommand>> = {
   dns: async () => (await import("./dns.js")).register,
   plan: async () => (await import("./plan.js")).register,
   apply: async () => (await import("./apply.js")).register,
+  destroy: async () => (await import("./destroy.js")).register,
+  snapshots: async () => (await import("./snapshots.js")).register,
+  rollback: async () => (await import("./rollback.js")).register,
+  vm: async () => (await import("./vm.js")).register,
 };
 
 /**

@@ -3,6 +3,7 @@
  * CLI exits 2 with a clear message instead of a stack trace.
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { DURATION_EXPECTED, parseDuration } from "../inventory/duration.js";
 import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from "../verify/runner.js";
 
 /**
@@ -39,3 +40,12 @@ export function timeoutOption(): Option {
 /** Help of `--strict-host-keys` (verify, serve). */
 export const STRICT_HOST_KEYS_HELP =
   "refuse SSH hosts whose key is not in known_hosts instead of recording it (defaults.ssh.host_key_checking: strict)";
+
+/** Parses a Prometheus duration flag value (`90s`, `5m`) into ms; it must be more than 0. */
+export function durationFlag(): (value: string) => number {
+  return (value: string) => {
+    const ms = parseDuration(value);
+    if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`expected ${DURATION_EXPECTED}.`);
+    return ms;
+  };
+}

@@ -210,6 +210,10 @@ export async function applyPlan(
         snapshot !== undefined ? { snapshot } : {},
         async () => undefined,
       );
+      if (snapshot !== undefined) {
+        const keep = hostsByName.get(m.host)?.vm?.machine?.keepSnapshots ?? 3;
+        await pruneSnapshots(provider, m.host, keep, rec);
+      }
       return outcome("done", `gate: ${verdict.message}`, snapshot);
     } catch (e) {
       if (e instanceof GateFailed)
@@ -224,6 +228,22 @@ export async function applyPlan(
 
   const work = plan.machines.filter((m) => m.action !== "nothing");
   return Promise.all(work.map((m) => limit(() => one(m))));
+}
+
+/**
+ * Deletes Keel's snapshots of `host` (named `keel-…`) beyond the newest `keep`, oldest first.
+ * Snapshots taken by hand are never touched.
+ */
+export async function pruneSnapshots(
+  provider: MachineProvider,
+  host: string,
+  keep: number,
+  rec: StepRecorder,
+): Promise<string[]> {
+  const ours = (await provider.snapshots(host)).filter((s) => s.name.startsWith("keel-"));
+  const gone = ours.slice(0, Math.max(0, ours.length - keep)).map((s) => s.name);
+  for (const name of gone) await provider.deleteSnapshot(host, name, rec);
+  return gone;
 }
 
 /** The gate did not pass: the machine stays, reported. */

@@ -12,7 +12,15 @@
  * crash leaves no file under a final name that does not hold what the name promises.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Agent, interceptors, request } from "undici";
@@ -126,4 +134,23 @@ export async function localSeed(files: SeedFiles, seed: string, inventoryDir: st
     rmSync(part, { force: true });
   }
   return file;
+}
+
+/**
+ * Deletes the `cidata` images in `.keel/cidata/` whose seed digest is not in `keep` (the seeds
+ * of the machines the inventory declares): a removed machine's, or a machine's earlier seed.
+ * @returns the names of the files deleted.
+ */
+export function pruneLocalSeeds(inventoryDir: string, keep: ReadonlySet<string>): string[] {
+  const dir = join(inventoryDir, ".keel", "cidata");
+  if (!existsSync(dir)) return [];
+  const gone: string[] = [];
+  for (const f of readdirSync(dir)) {
+    const m = /^([0-9a-f]{64})\.iso$/.exec(f);
+    if (m && keep.has(m[1]!)) continue;
+    if (!m && !f.includes(".part-")) continue; // not Keel's
+    rmSync(join(dir, f), { force: true });
+    gone.push(f);
+  }
+  return gone;
 }

@@ -1,9 +1,11 @@
 /**
  * The verify gate of a machine apply made or changed: first its `ssh.login` checks (the
- * inventory's key, from every vantage that may log in) are retried until they pass or a
- * deadline passes, then every check `keel verify` derives for that host runs once. The machine
- * is done only when none of them fails or errors; otherwise it is reported and left as it is,
- * for inspection.
+ * inventory's key, from every vantage that may log in) are retried until they pass, then every
+ * check `keel verify` derives for that host runs, again every few seconds, until one round has
+ * none that fails or errors, all within one deadline (a machine on its first boot keeps
+ * changing for a while after SSH answers: cloud-init restarts sshd with its final settings).
+ * Otherwise the machine is reported with the last round's failures and left as it is, for
+ * inspection.
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -25,7 +27,7 @@ export interface GateResult {
   message: string;
 }
 
-/** How long to wait between tries of the login, in ms. */
+/** How long to wait between tries of the login, and between rounds of the checks, in ms. */
 export const LOGIN_RETRY_MS = 5000;
 
 /**
@@ -79,18 +81,29 @@ export async function gate(
         };
       await new Promise((r) => setTimeout(r, LOGIN_RETRY_MS));
     }
-  const results = await run(specs);
-  const failed = results.filter((r) => r.status === "fail" || r.status === "error");
-  return {
-    ok: failed.length === 0,
-    failed,
-    ran: results.length,
-    message:
-      failed.length === 0
-        ? `${results.length} checks passed${logins.length === 0 ? " (no ssh.login check: the host has no SSH login Keel may use)" : ""}`
-        : `${failed.length} of ${results.length} checks did not pass: ${failed
-            .slice(0, 5)
-            .map((r) => `${r.id}: ${r.message}`)
-            .join("; ")}${failed.length > 5 ? "; …" : ""}`,
-  };
+  // a machine on its first boot is still settling after its first login (cloud-init restarts
+  // sshd with its final settings, installs packages): the whole set runs again until it passes
+  // in one round or the deadline comes
+  for (;;) {
+    const results = await run(specs);
+    const failed = results.filter((r) => r.status === "fail" || r.status === "error");
+    if (failed.length === 0)
+      return {
+        ok: true,
+        failed,
+        ran: results.length,
+        message: `${results.length} checks passed${logins.length === 0 ? " (no ssh.login check: the host has no SSH login Keel may use)" : ""}`,
+      };
+    if (Date.now() + LOGIN_RETRY_MS > deadline || signal?.aborted)
+      return {
+        ok: false,
+        failed,
+        ran: results.length,
+        message: `${failed.length} of ${results.length} checks did not pass within ${Math.round(deadlineMs / 1000)} s: ${failed
+          .slice(0, 5)
+          .map((r) => `${r.id}: ${r.message}`)
+          .join("; ")}${failed.length > 5 ? "; …" : ""}`,
+      };
+    await new Promise((r) => setTimeout(r, LOGIN_RETRY_MS));
+  }
 }

@@ -250,8 +250,13 @@ export function planMachines(
     }
     accounted.add(d);
     for (const x of elsewhere) accounted.add(x.domain); // a stray copy elsewhere goes with the plan's delete below
-    const { changes, drift: found } = compare(m.host, hv, m.spec, d);
-    drift.push(...found);
+    const late = unfinished.get(m.host);
+    const compared = compare(m.host, hv, m.spec, d);
+    // what an interrupted apply left differs from Keel's record because Keel stopped half-way,
+    // not because someone changed it: no drift is claimed for an unfinished machine
+    const changes =
+      late === undefined ? compared.changes : compared.changes.map((c) => ({ ...c, drift: false }));
+    if (late === undefined) drift.push(...compared.drift);
     const action = changes.reduce<Action>((a, c) => worse(a, fieldAction(c.field, c.from, c.to)), "nothing");
     const rollback =
       action === "replace"
@@ -259,10 +264,11 @@ export function planMachines(
         : action === "reboot" || action === "stop-start"
           ? rollbackOf(d)
           : {};
-    const late = unfinished.get(m.host);
     machines.push({
       ...base,
-      action: action === "nothing" && late !== undefined ? "finish" : action,
+      // finishing makes sure of every create step, starts the machine and gates it: it covers
+      // an in-place update too (a machine stopped half-way may not be running yet)
+      action: late !== undefined && (action === "nothing" || action === "update") ? "finish" : action,
       changes,
       power: d.power,
       ...rollback,

@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { loadInventory } from "../../src/inventory/load.js";
+import { pruneSnapshots } from "../../src/provision/apply.js";
 import { localSeed } from "../../src/provision/artifacts.js";
 import type { StepRecorder } from "../../src/provision/provider.js";
 import { providerFor } from "../../src/provision/providers.js";
@@ -203,6 +204,21 @@ test("the provider's change takes the snapshot while the machine is off, then th
   );
   const r = await runKeel("plan", inv);
   assert.match(r.stdout, /^ {2}web-2 on vega: no changes$/m);
+});
+
+test("retention deletes Keel's oldest snapshots beyond the setting and never one taken by hand", async () => {
+  const i = loadInventory(inv);
+  const provider = providerFor(i.hypervisors[0]!, i.site, { shutdownGraceS: 1 });
+  // libvirt records creation times in seconds: a second apart, so the order is certain
+  await new Promise((r) => setTimeout(r, 1100));
+  await provider.snapshot("web-2", "manual-1", "taken by hand", rec);
+  await new Promise((r) => setTimeout(r, 1100));
+  await provider.snapshot("web-2", "keel-test-2", "keel: before changing web-2", rec);
+  assert.deepEqual(await pruneSnapshots(provider, "web-2", 1, rec), ["keel-test-1"]);
+  assert.deepEqual(
+    (await provider.snapshots("web-2")).map((s) => s.name),
+    ["manual-1", "keel-test-2"],
+  );
 });
 
 test("a host removed from the inventory is a delete; a foreign domain of a machine's name blocks it (exit 1)", async () => {

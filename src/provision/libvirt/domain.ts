@@ -47,8 +47,9 @@ export interface DomainInput {
 
 /**
  * The domain XML of a machine: x86_64 `pc` machine, the root disk and the cidata image as
- * volumes of the pool (virtio disk, SATA CD-ROM), one virtio NIC on the bridge with the spec's
- * MAC, a serial console, Keel's record in the metadata.
+ * volumes of the pool (both virtio disks, the seed read-only: cloud-init's NoCloud source reads
+ * any block device with a `cidata` filesystem), one virtio NIC on the bridge with the spec's
+ * MAC, a serial console, a virtio RNG, Keel's record in the metadata.
  */
 export function domainXml(d: DomainInput): string {
   const doc = create({ version: "1.0" }).ele("domain", { type: d.type });
@@ -74,10 +75,14 @@ export function domainXml(d: DomainInput): string {
   root.ele("driver", { name: "qemu", type: "qcow2" });
   root.ele("source", { pool: d.volumes.pool, volume: d.volumes.root });
   root.ele("target", { dev: "vda", bus: "virtio" });
-  const seed = dev.ele("disk", { type: "volume", device: "cdrom" });
+  // the seed as a read-only virtio disk, not a CD-ROM: virtio-blk is driven from the initramfs,
+  // so the `cidata` filesystem is there when cloud-init's local stage looks for it (an IDE or
+  // SATA CD-ROM driver loaded later from the root filesystem can lose that race, and cloud-init
+  // then falls back to DHCP on the first boot)
+  const seed = dev.ele("disk", { type: "volume", device: "disk" });
   seed.ele("driver", { name: "qemu", type: "raw" });
   seed.ele("source", { pool: d.volumes.pool, volume: d.volumes.cidata });
-  seed.ele("target", { dev: "sda", bus: "sata" });
+  seed.ele("target", { dev: "vdb", bus: "virtio" });
   seed.ele("readonly");
   const nic = dev.ele("interface", { type: "bridge" });
   nic.ele("mac", { address: d.spec.mac });
@@ -85,6 +90,8 @@ export function domainXml(d: DomainInput): string {
   nic.ele("model", { type: "virtio" });
   dev.ele("serial", { type: "pty" }).ele("target", { port: "0" });
   dev.ele("console", { type: "pty" }).ele("target", { type: "serial", port: "0" });
+  // entropy for the guest's first boot (SSH host keys, TLS): without it a guest under TCG waits
+  dev.ele("rng", { model: "virtio" }).ele("backend", { model: "random" }).txt("/dev/urandom");
   return doc.end({ prettyPrint: true, headless: true });
 }
 

@@ -136,7 +136,11 @@ export class LibvirtMachines {
         info = "State: inactive";
       }
       if (!/^State:\s+running$/m.test(info))
-        await rec.step(host, "pool.start", { pool: this.pool }, () => this.v(["pool-start", this.pool]));
+        await rec.step(host, "pool.start", { pool: this.pool }, async () => {
+          // a pool an interrupted run defined may not be built yet: building a dir pool twice is harmless
+          if ("dir" in this.hv.storage) await this.v(["pool-build", this.pool]).catch(() => undefined);
+          await this.v(["pool-start", this.pool]);
+        });
     })();
     this.poolReady.catch(() => {
       this.poolReady = undefined;
@@ -410,7 +414,7 @@ export class LibvirtMachines {
         "--diskspec",
         "vda,snapshot=internal",
         "--diskspec",
-        "sda,snapshot=no",
+        "vdb,snapshot=no",
       ]),
     );
   }

@@ -155,6 +155,22 @@ test("what the journal says an earlier apply left unfinished is finished, or its
   assert.match(formatPlan(plan), /web-1 on vega: finish what an earlier apply started/);
 });
 
+test("an unfinished machine's differences are the interrupted apply's, not drift, and it is finished", () => {
+  const late = new Map([
+    ["web-1", { hypervisor: "vega", why: "the last apply stopped during domain.autostart" }],
+  ]);
+  const plan = planMachines(
+    "lab",
+    [want("web-1")],
+    [{ hypervisor: "vega", domains: [domain("web-1", {}, { autostart: false })] }],
+    new Map(),
+    late,
+  );
+  assert.deepEqual(plan.drift, []);
+  assert.equal(plan.machines[0]!.action, "finish");
+  assert.deepEqual(plan.machines[0]!.changes, [{ field: "autostart", from: false, to: true, drift: false }]);
+});
+
 test("a change made outside Keel is drift, shown apart, and planned back", () => {
   const plan = planMachines(
     "lab",
