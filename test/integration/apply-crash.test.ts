@@ -34,6 +34,7 @@ const DELETE_STEPS = ["domain.destroy", "domain.undefine", "volume.delete", "mac
 
 interface Record {
   run: string;
+  seq: number;
   type: string;
   step?: string;
   host?: string;
@@ -154,11 +155,26 @@ vantages:
       const mine = records().filter((r) => r.run === run);
       // the kill landed at this step: it is the run's last intent, without a result
       assert.equal(mine.filter((r) => r.type === "intent").at(-1)?.step, step);
-      assert.ok(!mine.some((r) => r.type === "run-end"));
       const p = await runKeel("plan", inv);
+      if (mine.some((r) => r.type === "run-end")) {
+        // the last step does nothing on the hypervisor: the run could end before the kill came,
+        // and then nothing is unfinished
+        assert.equal(step, "machine.done");
+        assert.equal(p.code, 0, `after a kill at ${step}:\n${p.stdout}${p.stderr}`);
+        continue;
+      }
       assert.equal(p.code, 3, `after a kill at ${step}:\n${p.stdout}${p.stderr}`);
       assert.match(p.stdout, new RegExp(`${HOST} on vega: (create|finish what an earlier apply started)\\n`));
-      assert.match(p.stdout, new RegExp(`the last apply stopped during ${step.replace(".", "\\.")}`));
+      // the kill came after the intent; a quick step (machine.done does nothing on the
+      // hypervisor) may have recorded its result before it, and then the run's end is what is missing
+      const intentSeq = mine.filter((r) => r.type === "intent").at(-1)!.seq;
+      const answered = mine.some((r) => r.type === "result" && r.seq === intentSeq);
+      assert.match(
+        p.stdout,
+        answered
+          ? /the last apply stopped before recording it done/
+          : new RegExp(`the last apply stopped during ${step.replace(".", "\\.")}`),
+      );
     }
     const r = await runKeel("apply", inv, "--yes", "--gate-timeout", "8m");
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
@@ -179,13 +195,15 @@ vantages:
     writeFileSync(inv, inventory(false));
     for (const step of DELETE_STEPS) {
       const run = await applyKilledAt(step);
-      assert.equal(
-        records()
-          .filter((r) => r.run === run && r.type === "intent")
-          .at(-1)?.step,
-        step,
-      );
+      const mine = records().filter((r) => r.run === run);
+      assert.equal(mine.filter((r) => r.type === "intent").at(-1)?.step, step);
       const p = await runKeel("plan", inv);
+      if (mine.some((r) => r.type === "run-end")) {
+        // as for machine.done: the run ended before the kill came, and nothing is left to do
+        assert.equal(step, "machine.removed");
+        assert.doesNotMatch(p.stdout, new RegExp(HOST), `after a kill at ${step}:\n${p.stdout}`);
+        continue;
+      }
       assert.match(
         p.stdout,
         new RegExp(`^- ${HOST} on vega: delete$`, "m"),
