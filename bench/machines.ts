@@ -20,7 +20,8 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { loadInventory } from "../src/inventory/load.js";
-import { domainXml, machineVolumes } from "../src/provision/libvirt/domain.js";
+import { domainXml } from "../src/provision/libvirt/define.js";
+import { machineVolumes } from "../src/provision/libvirt/domain.js";
 import { virshBatch } from "../src/provision/libvirt/virsh.js";
 import { desiredMachines } from "../src/provision/spec.js";
 import { tempDir } from "../test/helpers/daemons.js";
@@ -36,9 +37,9 @@ const run = promisify(execFile);
 function inventory(uri: string, dir: string, imageHex: string, n: number, extra: number): string {
   const hosts: string[] = [];
   for (let i = 1; i <= n; i++)
-    hosts.push(`  m-${String(i).padStart(4, "0")}: { address: { lan: 10.88.${i >> 8}.${i & 255} } }`);
+    hosts.push(`  m-${String(i).padStart(4, "0")}: { address: { lan: 10.88.${i >> 8}.${i & 255} }, vm: {} }`);
   for (let i = 1; i <= extra; i++)
-    hosts.push(`  x-${String(i).padStart(2, "0")}: { address: { lan: 10.88.15.${i} } }`);
+    hosts.push(`  x-${String(i).padStart(2, "0")}: { address: { lan: 10.88.15.${i} }, vm: {} }`);
   return `keel: 1
 site: bench
 networks:

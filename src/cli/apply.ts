@@ -14,7 +14,7 @@ import { type Command, Option } from "commander";
 import { commitLock } from "../inventory/ipam/lock.js";
 import { loadInventoryText, readInventoryText } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
-import { applyPlan, type MachineOutcome, unfinishedMachines } from "../provision/apply.js";
+import { applyPlan, type MachineOutcome } from "../provision/apply.js";
 import { pruneLocalSeeds } from "../provision/artifacts.js";
 import { formatPlan } from "../provision/format.js";
 import { readJournal } from "../provision/journal.js";
@@ -22,6 +22,7 @@ import { isEmpty, type Plan, planMachines } from "../provision/plan.js";
 import { observeAll } from "../provision/providers.js";
 import { withSession } from "../provision/session.js";
 import { desiredMachines } from "../provision/spec.js";
+import { unfinishedMachines } from "../provision/unfinished.js";
 import { confirmOrYes } from "./confirm.js";
 import { durationFlag, intFlag } from "./options.js";
 

@@ -10,12 +10,12 @@
 import { createHash } from "node:crypto";
 import type { Command } from "commander";
 import { loadInventoryText, readInventoryText } from "../inventory/load.js";
-import { unfinishedMachines } from "../provision/apply.js";
 import { formatPlan } from "../provision/format.js";
 import { readJournal } from "../provision/journal.js";
 import { isEmpty, type Plan, planMachines } from "../provision/plan.js";
 import { observeAll } from "../provision/providers.js";
 import { desiredMachines } from "../provision/spec.js";
+import { unfinishedMachines } from "../provision/unfinished.js";
 
 /** Exit status of `keel plan` when changes are pending (0: none; 1: could not plan; 2: bad input). */
 export const EXIT_CHANGES = 3;

@@ -3,20 +3,17 @@
  * journal before and after it runs, then the verify gate (`gate.ts`). Machines run in parallel
  * up to a limit; one machine's failure does not stop the others. Contract: `docs/apply.md`.
  *
- * What the journal says of earlier runs decides which machines are `finish`ed: for each host,
- * the last run that recorded a step for it must have ended (`run-end`) with every one of that
- * host's steps answered `ok`; otherwise that run stopped half-way (killed, a step failed, the
- * gate failed) and the next apply makes sure of every step again. Every machine apply handles
- * ends with a `machine.done` (or `machine.removed`) step, so a finished machine is always
- * recorded as such.
+ * Every machine apply handles ends with a `machine.done` (or `machine.removed`) step, so a
+ * finished machine is always recorded as such (`unfinished.ts` reads the journal for the ones
+ * that are not).
  */
 import pLimit from "p-limit";
 import type { Inventory } from "../inventory/model.js";
 import { seedFiles } from "../render/cloud-init.js";
 import { localImage, localSeed } from "./artifacts.js";
 import { forgetHostKeys, gate } from "./gate.js";
-import type { Journal, JournalRecord } from "./journal.js";
-import type { Action, MachinePlan, Plan, Unfinished } from "./plan.js";
+import type { Journal } from "./journal.js";
+import type { Action, MachinePlan, Plan } from "./plan.js";
 import type {
   MachineInput,
   MachineProvider,
@@ -51,46 +48,6 @@ export interface ApplyOptions {
   /** Progress lines (`web-1: domain.start`). */
   log?: (line: string) => void;
   signal?: AbortSignal;
-}
-
-/**
- * Hosts whose last apply did not finish, by the journal's records (see the module's docstring):
- * host → the hypervisor of its last step and why, in words.
- */
-export function unfinishedMachines(records: readonly JournalRecord[]): Map<string, Unfinished> {
-  const ended = new Set(records.filter((r) => r.type === "run-end").map((r) => r.run));
-  /** Per host: its last run, and that run's intents and results for the host. */
-  const last = new Map<
-    string,
-    { run: string; hypervisor: string; open: Map<number, string>; failed?: string }
-  >();
-  for (const r of records) {
-    if (r.host === undefined) continue;
-    let e = last.get(r.host);
-    if (e === undefined || e.run !== r.run) {
-      e = { run: r.run, hypervisor: r.hypervisor ?? "", open: new Map() };
-      last.set(r.host, e);
-    }
-    if (r.hypervisor !== undefined) e.hypervisor = r.hypervisor;
-    if (r.type === "intent") e.open.set(r.seq, r.step ?? "?");
-    else if (r.type === "result") {
-      const step = e.open.get(r.seq);
-      e.open.delete(r.seq);
-      if (r.ok === false)
-        e.failed = `${step ?? r.step ?? "a step"} failed: ${r.error ?? "no reason recorded"}`;
-    }
-  }
-  const out = new Map<string, Unfinished>();
-  for (const [host, e] of last) {
-    const open = [...e.open.values()];
-    if (e.failed !== undefined)
-      out.set(host, { hypervisor: e.hypervisor, why: `the last apply did not finish it: ${e.failed}` });
-    else if (open.length > 0)
-      out.set(host, { hypervisor: e.hypervisor, why: `the last apply stopped during ${open.join(", ")}` });
-    else if (!ended.has(e.run))
-      out.set(host, { hypervisor: e.hypervisor, why: "the last apply stopped before recording it done" });
-  }
-  return out;
 }
 
 /** A recorder that writes each step's intent and result to `journal`, and logs the step. */

@@ -23,7 +23,6 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { Agent, interceptors, request } from "undici";
 import type { Image } from "../inventory/model.js";
 import { cidataIsoTo, type SeedFiles } from "../render/cloud-init.js";
 
@@ -96,6 +95,7 @@ async function resolveImage(image: Image, inventoryDir: string): Promise<string>
   const part = `${file}.part-${process.pid}`;
   try {
     // mirrors answer image URLs with redirects (undici's redirect interceptor follows up to 5)
+    const { Agent, interceptors, request } = await import("undici"); // loaded only to fetch
     const dispatcher = new Agent({ headersTimeout: 60_000, bodyTimeout: FETCH_TIMEOUT_MS }).compose(
       interceptors.redirect({ maxRedirections: 5 }),
     );

@@ -10,11 +10,13 @@ import { execFileSync } from "node:child_process";
 import { closeSync, constants, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pLimit from "p-limit";
 import type { Hypervisor, Image } from "../../inventory/model.js";
 import { digestFile } from "../artifacts.js";
 import type { MachineInput, ObservedDomain, Snapshot, StepRecorder } from "../provider.js";
 import type { MachineSpec } from "../spec.js";
-import { domainXml, machineVolumes, parseSnapshot } from "./domain.js";
+import { domainXml } from "./define.js";
+import { machineVolumes, parseSnapshot } from "./domain.js";
 import { VirshError, virsh, virshBatch } from "./virsh.js";
 
 /** How long one volume upload or download may take, in ms (an image of a few GiB over SSH). */
@@ -48,6 +50,12 @@ export class LibvirtMachines {
   readonly pool: string;
   private poolReady: Promise<void> | undefined;
   private type: Promise<"kvm" | "qemu"> | undefined;
+  /**
+   * One storage change at a time on the pool: libvirt refuses some pool operations while another
+   * runs (`pool-refresh` during a `vol-upload`: "pool … has asynchronous jobs running"), so
+   * parallel creates take turns for their volume steps, which are short next to a boot.
+   */
+  private readonly storage = pLimit(1);
   /** Image volumes being made or checked in this process: one upload per image per hypervisor. */
   private readonly images = new Map<string, Promise<string>>();
 
@@ -62,6 +70,11 @@ export class LibvirtMachines {
 
   private v(args: string[], timeoutMs?: number): Promise<string> {
     return virsh(this.hv.uri, args, timeoutMs);
+  }
+
+  /** A virsh call that changes the pool's volumes, in turn with the others (see `storage`). */
+  private vs(args: string[]): Promise<string> {
+    return this.storage(() => this.v(args));
   }
 
   /** Whether volume `name` exists in the pool. */
@@ -163,7 +176,7 @@ export class LibvirtMachines {
           const got = await this.volumeDigest(image.checksum.algorithm, name);
           if (got === image.checksum.hex) return name;
           await rec.step(host, "image.delete", { volume: name, reason: `digest ${got}` }, () =>
-            this.v(["vol-delete", "--pool", this.pool, name]),
+            this.vs(["vol-delete", "--pool", this.pool, name]),
           );
         }
         await this.upload(name, file, rec, host, "image.upload");
@@ -179,9 +192,12 @@ export class LibvirtMachines {
   private upload(name: string, file: string, rec: StepRecorder, host: string, step: string): Promise<void> {
     const bytes = statSync(file).size;
     return rec.step(host, step, { volume: name, pool: this.pool, bytes }, async () => {
-      await this.v(["vol-create-as", this.pool, name, String(bytes), "--format", "raw"]);
-      await this.v(["vol-upload", "--pool", this.pool, name, file], VOLUME_TIMEOUT_MS);
-      await this.v(["pool-refresh", this.pool]);
+      await this.storage(async () => {
+        await this.v(["vol-create-as", this.pool, name, String(bytes), "--format", "raw"]);
+        await this.v(["vol-upload", "--pool", this.pool, name, file], VOLUME_TIMEOUT_MS);
+        // libvirt reads the uploaded file's format (a qcow2 image's virtual size) on a refresh
+        await this.v(["pool-refresh", this.pool]);
+      });
     });
   }
 
@@ -250,7 +266,7 @@ export class LibvirtMachines {
     if (await this.hasVolume(name)) {
       if ((await this.volumeDigest("sha256", name)) === want) return;
       await rec.step(m.host, "seed.delete", { volume: name }, () =>
-        this.v(["vol-delete", "--pool", this.pool, name]),
+        this.vs(["vol-delete", "--pool", this.pool, name]),
       );
     }
     await this.upload(name, m.seedIso, rec, m.host, "seed.upload");
@@ -267,7 +283,7 @@ export class LibvirtMachines {
         `disk ${m.spec.diskGiB} GiB of "${m.host}" is smaller than image "${m.image.name}" (${Math.ceil(imageBytes / 2 ** 30)} GiB); expected vm.disk of at least that`,
       );
     await rec.step(m.host, "root.create", { volume: name, backing: imageVol, gib: m.spec.diskGiB }, () =>
-      this.v([
+      this.vs([
         "vol-create-as",
         this.pool,
         name,
@@ -346,7 +362,9 @@ export class LibvirtMachines {
       const size = `${m.spec.diskGiB}G`;
       const live = !needsOff && snapshot === undefined && running;
       await rec.step(m.host, "root.resize", { volume: root, gib: m.spec.diskGiB, live }, () =>
-        this.v(live ? ["blockresize", m.host, "vda", size] : ["vol-resize", "--pool", this.pool, root, size]),
+        live
+          ? this.v(["blockresize", m.host, "vda", size])
+          : this.vs(["vol-resize", "--pool", this.pool, root, size]),
       );
     }
     await this.define(m, rec);
@@ -361,14 +379,13 @@ export class LibvirtMachines {
     for (const name of await this.volumes()) {
       if (name === keepName || !isSeedOf(host, name)) continue;
       await rec.step(host, "seed.delete", { volume: name }, () =>
-        this.v(["vol-delete", "--pool", this.pool, name]),
+        this.vs(["vol-delete", "--pool", this.pool, name]),
       );
     }
   }
 
   /** Names of the pool's volumes. */
   private async volumes(): Promise<string[]> {
-    await this.v(["pool-refresh", this.pool]);
     // `vol-list` prints a table (NAME PATH; no --name option in every virsh); Keel's volume
     // names hold no spaces, and `--quiet` leaves the header out
     return (await this.v(["vol-list", "--pool", this.pool]))
@@ -398,7 +415,7 @@ export class LibvirtMachines {
     for (const name of names)
       if (name === root || isSeedOf(host, name))
         await rec.step(host, "volume.delete", { volume: name }, () =>
-          this.v(["vol-delete", "--pool", this.pool, name]),
+          this.vs(["vol-delete", "--pool", this.pool, name]),
         );
   }
 

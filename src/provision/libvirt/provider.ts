@@ -1,8 +1,8 @@
 /**
  * The libvirt provider: reads a hypervisor's domains through virsh (`virsh.ts`). One observe
  * costs a handful of virsh processes whatever the number of domains: one batch for the domain
- * lists, then the definitions and root-disk sizes in batches of {@link BATCH} commands, at most
- * {@link PROCESSES} at a time.
+ * lists, the definitions in batches of {@link BATCH} commands, at most {@link PROCESSES} at a
+ * time, and one `vol-list --details` per storage pool for the root disks' sizes.
  */
 import pLimit from "p-limit";
 import type { Hypervisor } from "../../inventory/model.js";
@@ -19,11 +19,11 @@ import {
   type StepRecorder,
 } from "../provider.js";
 import { type ParsedDomain, parseDomain } from "./domain.js";
-import { LibvirtMachines } from "./machine.js";
+import type { LibvirtMachines } from "./machine.js";
 import { VirshError, virshBatch } from "./virsh.js";
 
 /** Commands per virsh process when reading many domains. */
-export const BATCH = 200;
+export const BATCH = 250;
 /** virsh processes at a time. */
 export const PROCESSES = 4;
 
@@ -50,50 +50,94 @@ export function capacityBytes(out: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Bytes per unit of virsh's scaled numbers (virsh(1): KiB, MiB… are powers of 1024). */
+const UNITS: Record<string, number> = {
+  B: 1,
+  bytes: 1,
+  KiB: 2 ** 10,
+  MiB: 2 ** 20,
+  GiB: 2 ** 30,
+  TiB: 2 ** 40,
+  PiB: 2 ** 50,
+};
+
+/**
+ * Volume name → capacity in bytes from a `virsh vol-list --details` table (columns Name, Path,
+ * Type, Capacity, Allocation; the sizes as `10.00 GiB`, two decimals). Read from the right, so a
+ * path with spaces does not shift the columns; a size is exact to 1/100 of its unit.
+ */
+export function volumeCapacities(out: string | undefined): Map<string, number> {
+  const caps = new Map<string, number>();
+  for (const line of (out ?? "").split("\n")) {
+    const t = line.trim().split(/\s+/);
+    if (t.length < 7) continue;
+    const [capN, capU] = [t[t.length - 4]!, t[t.length - 3]!];
+    const unit = UNITS[capU];
+    const n = Number(capN);
+    if (unit === undefined || !Number.isFinite(n)) continue;
+    caps.set(t[0]!, Math.round(n * unit));
+  }
+  return caps;
+}
+
 /** A provider for one `driver: libvirt` hypervisor, managing the machines of one site. */
 export class LibvirtProvider implements MachineProvider {
-  private readonly machines: LibvirtMachines;
+  private ops: Promise<LibvirtMachines> | undefined;
 
   constructor(
     readonly hypervisor: Hypervisor,
-    site: string,
-    opts: ProviderOptions = {},
-  ) {
-    this.machines = new LibvirtMachines(hypervisor, site, opts.shutdownGraceS);
+    readonly site: string,
+    readonly opts: ProviderOptions = {},
+  ) {}
+
+  /**
+   * The operations that change the hypervisor, loaded on first use: reading a hypervisor
+   * (`keel plan`) does not pay for the XML builder and the image fetcher.
+   */
+  private machines(): Promise<LibvirtMachines> {
+    this.ops ??= import("./machine.js").then(
+      (m) => new m.LibvirtMachines(this.hypervisor, this.site, this.opts.shutdownGraceS),
+    );
+    return this.ops;
   }
 
-  create(m: MachineInput, rec: StepRecorder): Promise<void> {
-    return this.machines.create(m, rec);
+  async create(m: MachineInput, rec: StepRecorder): Promise<void> {
+    return (await this.machines()).create(m, rec);
   }
 
-  change(m: MachineInput, current: ObservedDomain, rec: StepRecorder, snapshot?: string): Promise<void> {
-    return this.machines.change(m, current, rec, snapshot);
+  async change(
+    m: MachineInput,
+    current: ObservedDomain,
+    rec: StepRecorder,
+    snapshot?: string,
+  ): Promise<void> {
+    return (await this.machines()).change(m, current, rec, snapshot);
   }
 
-  remove(host: string, rec: StepRecorder): Promise<void> {
-    return this.machines.remove(host, rec);
+  async remove(host: string, rec: StepRecorder): Promise<void> {
+    return (await this.machines()).remove(host, rec);
   }
 
-  snapshots(host: string): Promise<Snapshot[]> {
-    return this.machines.snapshots(host);
+  async snapshots(host: string): Promise<Snapshot[]> {
+    return (await this.machines()).snapshots(host);
   }
 
-  snapshot(host: string, name: string, description: string, rec: StepRecorder): Promise<void> {
-    return this.machines.snapshot(host, name, description, rec);
+  async snapshot(host: string, name: string, description: string, rec: StepRecorder): Promise<void> {
+    return (await this.machines()).snapshot(host, name, description, rec);
   }
 
   async revert(host: string, name: string, rec: StepRecorder): Promise<void> {
-    await this.machines.revert(host, name, rec);
+    await (await this.machines()).revert(host, name, rec);
   }
 
   async deleteSnapshot(host: string, name: string, rec: StepRecorder): Promise<void> {
-    await this.machines.deleteSnapshot(host, name, rec);
+    await (await this.machines()).deleteSnapshot(host, name, rec);
   }
 
   /** Start; stop (ACPI, then power off after the grace); reboot as a stop and a start, so a changed definition takes effect. */
   async power(host: string, op: PowerOp, rec: StepRecorder): Promise<void> {
-    if (op !== "start") await this.machines.stop(host, rec);
-    if (op !== "stop") await this.machines.start(host, rec);
+    if (op !== "start") await (await this.machines()).stop(host, rec);
+    if (op !== "stop") await (await this.machines()).start(host, rec);
   }
 
   /** See {@link MachineProvider.observe}. */
@@ -128,18 +172,32 @@ export class LibvirtProvider implements MachineProvider {
     const xmls = await read(all.map((n) => ["dumpxml", "--inactive", n]));
     const parsed: ParsedDomain[] = [];
     for (const xml of xmls) if (xml !== undefined) parsed.push(parseDomain(xml)); // undefined: it vanished meanwhile
-    // the root disks' sizes, for Keel's domains only (the others are never compared)
+    // the root disks' sizes, for Keel's domains only (the others are never compared): one
+    // `vol-list --details` per pool they use, or `vol-info` for a disk given as a file
     const sized = parsed.filter(
       (p) => p.keel && p.root && (p.root.volume !== undefined || p.root.file !== undefined),
     );
-    const infos = await read(
-      sized.map((p) =>
+    const pools = [
+      ...new Set(sized.flatMap((p) => (p.root!.volume !== undefined ? [p.root!.pool ?? "default"] : []))),
+    ];
+    const files = sized.flatMap((p) => (p.root!.volume === undefined ? [p.root!.file!] : []));
+    const outs = await read([
+      ...pools.map((pool) => ["vol-list", "--pool", pool, "--details"]),
+      ...files.map((f) => ["vol-info", "--bytes", f]),
+    ]);
+    const byVolume = new Map<string, number>();
+    pools.forEach((pool, i) => {
+      for (const [name, bytes] of volumeCapacities(outs[i])) byVolume.set(`${pool}/${name}`, bytes);
+    });
+    const byFile = new Map(files.map((f, i) => [f, capacityBytes(outs[pools.length + i])]));
+    const capacity = new Map(
+      sized.map((p) => [
+        p,
         p.root!.volume !== undefined
-          ? ["vol-info", "--bytes", "--pool", p.root!.pool ?? "default", p.root!.volume]
-          : ["vol-info", "--bytes", p.root!.file!],
-      ),
+          ? byVolume.get(`${p.root!.pool ?? "default"}/${p.root!.volume}`)
+          : byFile.get(p.root!.file!),
+      ]),
     );
-    const capacity = new Map(sized.map((p, i) => [p, capacityBytes(infos[i])]));
     const power = (n: string): PowerState =>
       running.has(n) ? "running" : paused.has(n) ? "paused" : shutoff.has(n) ? "shut off" : "other";
     const domains: ObservedDomain[] = parsed.map((p) => {

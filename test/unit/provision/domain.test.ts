@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { domainXml } from "../../../src/provision/libvirt/define.js";
 import {
-  domainXml,
   KEEL_NS,
   machineVolumes,
   parseDomain,

@@ -4,8 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { snapshotName, unfinishedMachines } from "../../../src/provision/apply.js";
+import { snapshotName } from "../../../src/provision/apply.js";
 import type { JournalRecord } from "../../../src/provision/journal.js";
+import { unfinishedMachines } from "../../../src/provision/unfinished.js";
 
 let seq = 0;
 const at = "2026-12-06T10:00:00.000Z";
