@@ -23,7 +23,7 @@ import { observeAll } from "../provision/providers.js";
 import { withSession } from "../provision/session.js";
 import { desiredMachines } from "../provision/spec.js";
 import { unfinishedMachines } from "../provision/unfinished.js";
-import { confirmOrYes } from "./confirm.js";
+import { confirmOrYes, reportingProviderErrors } from "./confirm.js";
 import { durationFlag, intFlag } from "./options.js";
 
 interface ApplyFlags {
@@ -143,6 +143,6 @@ export function register(program: Command): void {
       "refuse unless the hypervisors hold what this plan digest (keel plan --json: observed) saw",
     )
     .action(async (file: string, flags: ApplyFlags) => {
-      process.exitCode = await apply(file, flags);
+      process.exitCode = await reportingProviderErrors(() => apply(file, flags));
     });
 }

@@ -13,7 +13,7 @@ import { loadInventory } from "../inventory/load.js";
 import { pruneLocalSeeds } from "../provision/artifacts.js";
 import { locate, withSession } from "../provision/session.js";
 import { desiredMachines } from "../provision/spec.js";
-import { confirmOrYes } from "./confirm.js";
+import { confirmOrYes, reportingProviderErrors } from "./confirm.js";
 
 /** Runs `keel destroy`; returns the exit status. */
 export async function destroy(file: string, host: string, flags: { yes?: boolean }): Promise<number> {
@@ -60,6 +60,6 @@ export function register(program: Command): void {
     .argument("<host>", "the host whose machine goes")
     .option("--yes", "do not ask (for automation)")
     .action(async (file: string, host: string, flags: { yes?: boolean }) => {
-      process.exitCode = await destroy(file, host, flags);
+      process.exitCode = await reportingProviderErrors(() => destroy(file, host, flags));
     });
 }

@@ -14,7 +14,7 @@ import { loadInventory } from "../inventory/load.js";
 import { gate } from "../provision/gate.js";
 import { withSession } from "../provision/session.js";
 import { desiredMachines } from "../provision/spec.js";
-import { confirmOrYes } from "./confirm.js";
+import { confirmOrYes, reportingProviderErrors } from "./confirm.js";
 import { durationFlag } from "./options.js";
 
 interface RollbackFlags {
@@ -77,6 +77,6 @@ export function register(program: Command): void {
         .default(300_000, "5m"),
     )
     .action(async (file: string, host: string, flags: RollbackFlags) => {
-      process.exitCode = await rollback(file, host, flags);
+      process.exitCode = await reportingProviderErrors(() => rollback(file, host, flags));
     });
 }

@@ -11,6 +11,7 @@ import { loadInventory } from "../inventory/load.js";
 import type { Snapshot } from "../provision/provider.js";
 import { providerFor } from "../provision/providers.js";
 import { desiredMachines } from "../provision/spec.js";
+import { reportingProviderErrors } from "./confirm.js";
 
 /** Runs `keel snapshots`; returns the exit status. */
 export async function snapshots(
@@ -58,6 +59,6 @@ export function register(program: Command): void {
     .argument("[host]", "only this host's machine")
     .option("--json", "print as JSON")
     .action(async (file: string, host: string | undefined, flags: { json?: boolean }) => {
-      process.exitCode = await snapshots(file, host, flags);
+      process.exitCode = await reportingProviderErrors(() => snapshots(file, host, flags));
     });
 }

@@ -13,6 +13,7 @@ import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
 import type { PowerOp } from "../provision/provider.js";
 import { locate, withSession } from "../provision/session.js";
+import { reportingProviderErrors } from "./confirm.js";
 import { durationFlag } from "./options.js";
 
 const ACTIONS = ["start", "stop", "reboot", "status"] as const;
@@ -94,7 +95,7 @@ export function register(program: Command): void {
         host: string,
         flags: { json?: boolean; shutdownTimeout: number },
       ) => {
-        process.exitCode = await vm(action, file, host, flags);
+        process.exitCode = await reportingProviderErrors(() => vm(action, file, host, flags));
       },
     );
 }

@@ -44,10 +44,19 @@ export interface ObservedHypervisor {
 }
 
 /**
+ * A hypervisor refused or failed an operation (a virsh command's error, a connection that
+ * failed): not a mistake in the inventory or a bug in Keel. Commands report its message and
+ * exit 1, without a stack trace.
+ */
+export class ProviderError extends Error {
+  override name = "ProviderError";
+}
+
+/**
  * A hypervisor could not be read (connection refused, authentication failed, the daemon is
  * down): the plan cannot say anything about its machines. `keel plan` exits 1 and names it.
  */
-export class HypervisorUnreachable extends Error {
+export class HypervisorUnreachable extends ProviderError {
   override name = "HypervisorUnreachable";
   constructor(
     readonly hypervisor: string,

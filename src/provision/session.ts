@@ -8,7 +8,13 @@ import type { Inventory } from "../inventory/model.js";
 import { journalRecorder } from "./apply.js";
 import { type Journal, openJournal } from "./journal.js";
 import { acquireLock } from "./lock.js";
-import type { MachineProvider, ObservedDomain, ProviderOptions, StepRecorder } from "./provider.js";
+import {
+  HypervisorUnreachable,
+  type MachineProvider,
+  type ObservedDomain,
+  type ProviderOptions,
+  type StepRecorder,
+} from "./provider.js";
 import { observeAll, providerFor } from "./providers.js";
 
 /** An open session: the journal, the providers by hypervisor name, and a recorder per hypervisor. */
@@ -77,7 +83,7 @@ export async function locate(inv: Inventory, host: string): Promise<Located | un
         return { hypervisor: o.hypervisor, domain: d };
   if (declared !== undefined) {
     const why = unreachable.get(declared);
-    if (why !== undefined) throw new Error(`hypervisor "${declared}" is unreachable: ${why}`);
+    if (why !== undefined) throw new HypervisorUnreachable(declared, why);
     return { hypervisor: declared };
   }
   return undefined;

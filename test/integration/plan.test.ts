@@ -244,16 +244,21 @@ test("a host removed from the inventory is a delete; a foreign domain of a machi
   await lv.virsh("undefine", "web-3");
 });
 
-test("an unreachable hypervisor is named, its machines unknown, exit 1", async () => {
+test("an unreachable hypervisor is named, its machines unknown, exit 1; commands on its machines say so, no stack trace", async () => {
   write(
     inventory(
-      { "web-1": "" },
+      { "web-1": "", "web-9": "hypervisor: rigel" },
       `  rigel: { driver: libvirt, uri: "qemu:///system?socket=${dir}/no-such-sock", networks: { lan: br0 } }\n`,
     ),
   );
   const r = await runKeel("plan", inv);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stdout, /unreachable hypervisors \(their machines are unknown\):\n {2}rigel: virsh list: /);
+  assert.match(r.stdout, /cannot plan:\n {2}web-9 on rigel: hypervisor "rigel" is unreachable/);
+  const vm = await runKeel("vm", "status", inv, "web-9");
+  assert.equal(vm.code, 1, vm.stderr);
+  assert.match(vm.stderr, /^keel: hypervisor "rigel": virsh list: failed to connect to the hypervisor/);
+  assert.doesNotMatch(vm.stderr, /internal error|\n\s+at /);
 });
 
 test("the provider's removal leaves no domain, volume or snapshot of the machine", async () => {

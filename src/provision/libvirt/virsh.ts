@@ -10,9 +10,10 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { UserError } from "../../errors.js";
+import { ProviderError } from "../provider.js";
 
 /** A virsh command that failed; `stderr` holds virsh's message (`error: …`). */
-export class VirshError extends Error {
+export class VirshError extends ProviderError {
   override name = "VirshError";
   constructor(
     readonly args: readonly string[],
