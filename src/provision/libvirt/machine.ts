@@ -17,7 +17,7 @@ import type { MachineInput, ObservedDomain, Snapshot, StepRecorder } from "../pr
 import type { MachineSpec } from "../spec.js";
 import { domainXml } from "./define.js";
 import { machineVolumes, parseSnapshot } from "./domain.js";
-import { VirshError, virsh, virshBatch } from "./virsh.js";
+import { capacityBytes, VirshError, virsh, virshBatch } from "./virsh.js";
 
 /** How long one volume upload or download may take, in ms (an image of a few GiB over SSH). */
 export const VOLUME_TIMEOUT_MS = 60 * 60_000;
@@ -91,9 +91,9 @@ export class LibvirtMachines {
   /** The capacity of volume `name` in bytes. */
   async volumeBytes(name: string): Promise<number> {
     const out = await this.v(["vol-info", "--bytes", "--pool", this.pool, name]);
-    const m = /^Capacity:\s+(\d+)\s+bytes$/m.exec(out);
-    if (!m) throw new Error(`virsh vol-info ${name}: no capacity in its output`);
-    return Number(m[1]);
+    const bytes = capacityBytes(out);
+    if (bytes === undefined) throw new Error(`virsh vol-info ${name}: no capacity in its output`);
+    return bytes;
   }
 
   /**

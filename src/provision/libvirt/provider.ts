@@ -20,7 +20,7 @@ import {
 } from "../provider.js";
 import { type ParsedDomain, parseDomain } from "./domain.js";
 import type { LibvirtMachines } from "./machine.js";
-import { VirshError, virshBatch } from "./virsh.js";
+import { capacityBytes, VirshError, virshBatch } from "./virsh.js";
 
 /** Commands per virsh process when reading many domains. */
 export const BATCH = 250;
@@ -42,12 +42,6 @@ async function batched(uri: string, commands: string[][]): Promise<(string | und
   for (let i = 0; i < commands.length; i += BATCH) chunks.push(commands.slice(i, i + BATCH));
   const outs = await Promise.all(chunks.map((c) => limit(() => virshBatch(uri, c))));
   return outs.flat();
-}
-
-/** The capacity in bytes from `virsh vol-info --bytes` output (`Capacity:  10737418240 bytes`). */
-export function capacityBytes(out: string | undefined): number | undefined {
-  const m = /^Capacity:\s+(\d+)\s+bytes$/m.exec(out ?? "");
-  return m ? Number(m[1]) : undefined;
 }
 
 /** Bytes per unit of virsh's scaled numbers (virsh(1): KiB, MiB… are powers of 1024). */

@@ -105,3 +105,9 @@ export async function virshBatch(
   // only batch commands whose success always prints something
   return out.map((o) => (o === undefined || o.trim() === "" ? undefined : o));
 }
+
+/** The capacity in bytes from `virsh vol-info --bytes` output (`Capacity:  10737418240 bytes`). */
+export function capacityBytes(out: string | undefined): number | undefined {
+  const m = /^Capacity:\s+(\d+)\s+bytes$/m.exec(out ?? "");
+  return m ? Number(m[1]) : undefined;
+}
