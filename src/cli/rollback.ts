@@ -11,7 +11,8 @@
 import { type Command, Option } from "commander";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
-import { gate } from "../provision/gate.js";
+import { ActionFailed, chooseSnapshot, revertAndGate } from "../provision/actions.js";
+import type { Snapshot } from "../provision/provider.js";
 import { withSession } from "../provision/session.js";
 import { desiredMachines } from "../provision/spec.js";
 import { confirmOrYes, reportingProviderErrors } from "./confirm.js";
@@ -31,32 +32,25 @@ export async function rollback(file: string, host: string, flags: RollbackFlags)
   const hv = m.spec.hypervisor;
   const log = (line: string) => process.stderr.write(`  ${line}\n`);
   return withSession(inv, { log }, async (session) => {
-    const provider = session.providers.get(hv)!;
-    const list = await provider.snapshots(host);
-    const snap = flags.to === undefined ? list.at(-1) : list.find((s) => s.name === flags.to);
-    if (snap === undefined)
-      throw new UserError(
-        flags.to === undefined
-          ? `${host}: no snapshot to roll back to`
-          : `--to ${flags.to}: ${host} has no such snapshot; expected one of: ${list.map((s) => s.name).join(", ") || "(none)"}`,
-      );
+    let snap: Snapshot;
+    try {
+      snap = await chooseSnapshot(session, hv, host, flags.to);
+    } catch (e) {
+      if (e instanceof UserError && flags.to !== undefined)
+        throw new UserError(`--to ${flags.to}: ${e.message}`);
+      throw e;
+    }
     process.stdout.write(
       `~ ${host} on ${hv}: revert to ${snap.name} (${snap.createdAt}, ${snap.description})\n`,
     );
     if (!(await confirmOrYes(flags.yes === true, `roll ${host} back? only 'yes' is accepted: `))) return 1;
-    const rec = session.recorder(hv);
     try {
-      await provider.revert(host, snap.name, rec);
-      const verdict = await rec.step(host, "machine.gate", {}, async () => {
-        const g = await gate(inv, host, flags.gateTimeout);
-        if (!g.ok) throw new Error(g.message);
-        return g;
-      });
-      await rec.step(host, "machine.done", { snapshot: snap.name }, async () => undefined);
-      process.stdout.write(`${host}: reverted to ${snap.name}; gate: ${verdict.message}\n`);
+      const message = await revertAndGate(session, inv, hv, host, snap.name, flags.gateTimeout);
+      process.stdout.write(`${host}: ${message}\n`);
       return 0;
     } catch (e) {
-      process.stdout.write(`${host}: FAILED: ${(e as Error).message}\n`);
+      if (!(e instanceof ActionFailed)) throw e;
+      process.stdout.write(`${host}: FAILED: ${e.message}\n`);
       return 1;
     }
   });

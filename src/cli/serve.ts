@@ -11,14 +11,20 @@
  * the benchmarks use; this module adds the flags and the signal handling.
  */
 import path from "node:path";
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import ipaddr from "ipaddr.js";
 import { loadInventory, parseListen as parseInventoryListen } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
 import type { ListenAddress } from "../serve/start.js";
 import { defaultDbPath } from "../store/index.js";
 import { proberFactory } from "../verify/vantages/index.js";
-import { concurrencyOption, type RegisterCommand, STRICT_HOST_KEYS_HELP, timeoutOption } from "./options.js";
+import {
+  concurrencyOption,
+  durationFlag,
+  type RegisterCommand,
+  STRICT_HOST_KEYS_HELP,
+  timeoutOption,
+} from "./options.js";
 
 export type { ListenAddress } from "../serve/start.js";
 
@@ -103,6 +109,8 @@ interface ServeFlags {
   concurrency: number;
   timeout: number;
   strictHostKeys?: boolean;
+  gateTimeout: number;
+  shutdownTimeout: number;
 }
 
 export const register: RegisterCommand = (program: Command) => {
@@ -123,6 +131,22 @@ export const register: RegisterCommand = (program: Command) => {
     .addOption(concurrencyOption())
     .addOption(timeoutOption())
     .option("--strict-host-keys", STRICT_HOST_KEYS_HELP)
+    .addOption(
+      new Option(
+        "--shutdown-timeout <duration>",
+        "machine actions: how long a machine gets to shut down before it is powered off",
+      )
+        .argParser(durationFlag())
+        .default(120_000, "2m"),
+    )
+    .addOption(
+      new Option(
+        "--gate-timeout <duration>",
+        "machine actions: how long a rolled-back machine gets to pass its gate",
+      )
+        .argParser(durationFlag())
+        .default(300_000, "5m"),
+    )
     .action(async (file: string, flags: ServeFlags) => {
       process.exitCode = await serve(file, flags);
     });
@@ -152,6 +176,10 @@ async function serve(file: string, flags: ServeFlags): Promise<number> {
     auditFile: flags.audit ?? defaultAuditPath(file),
     concurrency: flags.concurrency,
     timeoutMs: flags.timeout,
+    machineActions: {
+      shutdownGraceS: Math.ceil(flags.shutdownTimeout / 1000),
+      gateDeadlineMs: flags.gateTimeout,
+    },
   });
   process.stderr.write(`keel serve: listening on ${running.url}\n`);
   return serveUntilStopped({ close: running.close });

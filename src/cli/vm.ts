@@ -1,8 +1,10 @@
 /**
- * `keel vm start|stop|reboot|status FILE HOST`: day-2 power actions on one machine, through the
- * same provider code and journal as `keel apply` (contract `docs/vm.md`). `stop` asks the guest
- * to shut down (ACPI) and powers it off after `--shutdown-timeout`; `reboot` is a stop and a
- * start, so a changed definition takes effect. `status` prints the machine's power state and
+ * `keel vm start|stop|reboot|snapshot|status FILE HOST`: day-2 actions on one machine, through
+ * the same code (`provision/actions.ts`) and journal as `keel apply` and the actions of `keel
+ * serve` (contract `docs/vm.md`). `stop` asks the guest to shut down (ACPI) and powers it off
+ * after `--shutdown-timeout`; `reboot` is a stop and a start, so a changed definition takes
+ * effect; `snapshot` takes a Keel snapshot (the machine shut down for it and started again) and
+ * prunes the oldest beyond `vm.keep_snapshots`. `status` prints the machine's power state and
  * managed fields as the hypervisor reports them.
  *
  * Exit status: 0 done; 1 a step failed or the hypervisor could not be read; 2 an invalid
@@ -11,12 +13,12 @@
 import { Argument, type Command, Option } from "commander";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
-import type { PowerOp } from "../provision/provider.js";
-import { locate, withSession } from "../provision/session.js";
+import { ActionFailed, runMachineAction } from "../provision/actions.js";
+import { locate } from "../provision/session.js";
 import { reportingProviderErrors } from "./confirm.js";
 import { durationFlag } from "./options.js";
 
-const ACTIONS = ["start", "stop", "reboot", "status"] as const;
+const ACTIONS = ["start", "stop", "reboot", "snapshot", "status"] as const;
 type VmAction = (typeof ACTIONS)[number];
 
 /** Runs `keel vm ACTION`; returns the exit status. */
@@ -50,33 +52,28 @@ export async function vm(
     return 0;
   }
   const log = (line: string) => process.stderr.write(`  ${line}\n`);
-  return withSession(
-    inv,
-    { log, shutdownGraceS: Math.ceil(flags.shutdownTimeout / 1000) },
-    async (session) => {
-      const where = await locate(inv, host);
-      if (where?.domain === undefined)
-        throw new UserError(`${host}: no machine to ${action}: it has no domain (keel apply creates it)`);
-      try {
-        await session.providers
-          .get(where.hypervisor)!
-          .power(host, action as PowerOp, session.recorder(where.hypervisor));
-      } catch (e) {
-        process.stdout.write(`${host}: ${action} FAILED: ${(e as Error).message}\n`);
-        return 1;
-      }
-      process.stdout.write(`${host}: ${action} done\n`);
-      return 0;
-    },
-  );
+  try {
+    const r = await runMachineAction(inv, host, action, {
+      log,
+      shutdownGraceS: Math.ceil(flags.shutdownTimeout / 1000),
+    });
+    process.stdout.write(`${host}: ${r.action === "snapshot" ? r.message : `${action} done`}\n`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ActionFailed)) throw e;
+    process.stdout.write(
+      `${host}: ${action} FAILED: ${e.message.replace(`${host}: ${action} failed: `, "")}\n`,
+    );
+    return 1;
+  }
 }
 
 /** Registers `keel vm`. */
 export function register(program: Command): void {
   program
     .command("vm")
-    .description("start, stop, reboot a machine, or show its state")
-    .addArgument(new Argument("<action>", "start, stop, reboot or status").choices(ACTIONS))
+    .description("start, stop, reboot or snapshot a machine, or show its state")
+    .addArgument(new Argument("<action>", "start, stop, reboot, snapshot or status").choices(ACTIONS))
     .argument("<file>", "inventory file (keel.yaml)")
     .argument("<host>", "the host whose machine it is")
     .option("--json", "status: print as JSON")

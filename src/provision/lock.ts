@@ -175,11 +175,20 @@ function writeNew(file: string, text: string): void {
 const ATTEMPTS = 5;
 
 /**
+ * The apply lock is held by a live `keel apply` (or another command that changes machines): on
+ * this host by a running process, or on another host. A `UserError` (the CLI exits 2); `keel
+ * serve` answers 409.
+ */
+export class LockHeld extends UserError {
+  override name = "LockHeld";
+}
+
+/**
  * Takes the apply lock of the inventory directory `dir` (creating `.keel/`, mode 0700, when
  * missing). When the lock exists and its owner is on this host and provably gone, the lock is
  * broken and the handle's `broken` says whose it was.
- * @throws UserError when the lock is held by a live process, by a process of another host, or
- *   holds no owner record; each names the owner and what to do.
+ * @throws LockHeld when the lock is held by a live process or by a process of another host;
+ *   UserError when it holds no owner record; each names the owner and what to do.
  */
 export async function acquireLock(dir: string): Promise<LockHandle> {
   const sdir = stateDir(dir);
@@ -212,12 +221,12 @@ export async function acquireLock(dir: string): Promise<LockHandle> {
           `the apply lock ${file} holds no owner record Keel can read; expected JSON { pid, host, startedAt }. If no keel apply is running, remove ${file}`,
         );
       if (other.host !== host)
-        throw new UserError(
+        throw new LockHeld(
           `keel apply is running elsewhere: the apply lock ${file} is held by ${describe(other)}; wait for it to finish, or, if that host or its keel apply is gone, remove ${file}`,
         );
       const state = ownerState(other);
       if (state === "alive")
-        throw new UserError(
+        throw new LockHeld(
           `keel apply is already running: the apply lock ${file} is held by ${describe(other)}, which is still running; wait for it to finish`,
         );
       // Break it. Synchronous from the last read to the rename: nothing of ours runs between

@@ -17,7 +17,9 @@ export interface KeelRecord {
 }
 
 /** Power state of a domain, in libvirt's words (virDomainState): `running`, `shut off`, `paused`, … */
-export type PowerState = "running" | "shut off" | "paused" | "other";
+export const POWER_STATES = ["running", "shut off", "paused", "other"] as const;
+/** One of {@link POWER_STATES}. */
+export type PowerState = (typeof POWER_STATES)[number];
 
 /**
  * One domain as the hypervisor reports it. `actual` holds the managed fields the hypervisor
@@ -105,6 +107,14 @@ export interface ProviderOptions {
 
 /** Power operations on one machine. */
 export type PowerOp = "start" | "stop" | "reboot";
+
+/**
+ * The day-2 actions on a machine (`actions.ts`), in the order a dashboard shows them: the power
+ * operations, a snapshot, a rollback to one.
+ */
+export const MACHINE_ACTIONS = ["start", "stop", "reboot", "snapshot", "rollback"] as const;
+/** One of {@link MACHINE_ACTIONS}. */
+export type MachineAction = (typeof MACHINE_ACTIONS)[number];
 
 /**
  * A provider bound to one hypervisor of the inventory. Every operation that changes the

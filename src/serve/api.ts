@@ -19,7 +19,13 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { UserError } from "../errors.js";
 import { guardRoutes } from "./access.js";
 import { AuditLog, TokenTable } from "./auth.js";
-import { type ApiRoutes, type ApiStore, HttpError, type RouteContext } from "./routes/context.js";
+import {
+  type ApiRoutes,
+  type ApiStore,
+  HttpError,
+  type MachineActionSettings,
+  type RouteContext,
+} from "./routes/context.js";
 import { serveDashboard } from "./routes/dashboard.js";
 import { API_ROUTES } from "./routes/index.js";
 import { SHARED_SCHEMAS } from "./schemas.js";
@@ -51,6 +57,8 @@ export interface ServerOptions {
    * reload of the inventory invalidates it at once.
    */
   overviewMaxAgeMs?: number;
+  /** Machine actions: shutdown grace (s) and rollback gate deadline (ms); defaults 120 s and 5 min. */
+  machineActions?: Partial<MachineActionSettings>;
   /** The resource plugins to register, in order (default {@link API_ROUTES}, every resource). */
   routes?: readonly ApiRoutes[];
 }
@@ -112,6 +120,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     index,
     heartbeatMs: opts.heartbeatMs ?? 15_000,
     overviewMaxAgeMs: opts.overviewMaxAgeMs ?? 1000,
+    machineActions: {
+      shutdownGraceS: opts.machineActions?.shutdownGraceS ?? 120,
+      gateDeadlineMs: opts.machineActions?.gateDeadlineMs ?? 300_000,
+    },
   };
   try {
     for (const routes of opts.routes ?? API_ROUTES) await app.register(routes, context);

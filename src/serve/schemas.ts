@@ -7,6 +7,7 @@
  * Beware: fast-json-stringify drops properties a response schema does not declare, so every
  * field the API promises is listed here (objects of free form say `additionalProperties: true`).
  */
+import { MACHINE_ACTIONS, POWER_STATES } from "../provision/provider.js";
 import { CHECK_KINDS } from "../verify/types.js";
 
 const str = { type: "string" } as const;
@@ -251,6 +252,56 @@ export const SHARED_SCHEMAS: Record<string, Record<string, unknown>> = {
       },
     },
     required: ["id", "startedAt", "durationMs", "summary"],
+  },
+  MachineStatus: {
+    type: "object",
+    description:
+      "A machine as its hypervisor reports it now (power absent: no domain; unknown: the hypervisor could not be read, see error)",
+    properties: {
+      host: str,
+      hypervisor: str,
+      power: { type: "string", enum: [...POWER_STATES, "absent", "unknown"] },
+      managedByKeel: { type: "boolean" },
+      actual: {
+        type: "object",
+        description: "Managed fields as the hypervisor holds them",
+        properties: {
+          vcpus: int,
+          memoryMiB: int,
+          diskGiB: int,
+          mac: str,
+          bridge: str,
+          autostart: { type: "boolean" },
+        },
+      },
+      snapshots: {
+        type: "array",
+        description: "Oldest first",
+        items: {
+          type: "object",
+          properties: { name: str, createdAt: { type: "string", description: "ISO 8601" }, description: str },
+          required: ["name", "createdAt", "description"],
+        },
+      },
+      error: str,
+    },
+    required: ["host", "hypervisor", "power", "managedByKeel", "snapshots"],
+  },
+  MachineActionState: {
+    type: "object",
+    description: "A machine action asked through the API: running, then done or failed",
+    properties: {
+      id: str,
+      host: str,
+      action: { type: "string", enum: [...MACHINE_ACTIONS] },
+      snapshot: str,
+      who: { type: "string", description: "the token's name" },
+      state: { type: "string", enum: ["running", "done", "failed"] },
+      message: str,
+      startedAt: { type: "string", description: "ISO 8601" },
+      finishedAt: { type: "string", description: "ISO 8601" },
+    },
+    required: ["id", "host", "action", "who", "state", "message", "startedAt"],
   },
 };
 

@@ -16,6 +16,7 @@ import { isPostgresUrl, openStore, type ResultStore, redactUrl } from "../store/
 import { buildServer } from "./api.js";
 import { TokenTable } from "./auth.js";
 import { type EngineOptions, KeelEngine } from "./engine.js";
+import type { MachineActionSettings } from "./routes/context.js";
 
 /** Where to listen: an IP address (or `localhost`) and a TCP port (0: any free port). */
 export interface ListenAddress {
@@ -51,6 +52,8 @@ export interface ServeOptions {
   probers?: EngineOptions["probers"];
   /** Engine options tests and benchmarks tune (start-up spread, alert settings, ...). */
   engine?: Pick<EngineOptions, "startupSpreadMs" | "watchDebounceMs" | "alerts">;
+  /** Machine actions' shutdown grace (s) and rollback gate deadline (ms) (see `buildServer`). */
+  machineActions?: Partial<MachineActionSettings>;
   /** Request logging of the server (see `buildServer`); none by default. */
   logger?: false | { level?: string; stream?: NodeJS.WritableStream };
   /** One line per event (warnings, reloads), without a trailing newline; default: stderr. */
@@ -135,6 +138,7 @@ export async function startServe(o: ServeOptions): Promise<RunningServe> {
       store,
       tokens,
       auditFile: o.auditFile,
+      ...(o.machineActions !== undefined ? { machineActions: o.machineActions } : {}),
       ...(o.logger !== undefined ? { logger: o.logger } : {}),
     });
   } catch (err) {

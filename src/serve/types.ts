@@ -6,6 +6,7 @@
 
 import type { Problem } from "../errors.js";
 import type { Inventory } from "../inventory/model.js";
+import type { MachineAction } from "../provision/provider.js";
 import type { CheckKind, CheckResult, CheckStatus } from "../verify/types.js";
 
 /**
@@ -84,4 +85,22 @@ export interface Engine {
   runNow(selector: RunSelector): Promise<CheckResult[]>;
   /** Subscribes to events; returns the unsubscribe function. */
   subscribe(listener: (e: EngineEvent) => void): () => void;
+}
+
+/** An action asked through the API, as `GET /api/hosts/NAME/machine` reports it. */
+export interface MachineActionState {
+  /** Unique within this server's life: `HOST-N`. */
+  id: string;
+  host: string;
+  action: MachineAction;
+  /** rollback: the snapshot asked for (absent: the newest); after a snapshot or rollback, the one taken or reverted to. */
+  snapshot?: string;
+  /** The token's name. */
+  who: string;
+  state: "running" | "done" | "failed";
+  /** What was done, or why it failed. */
+  message: string;
+  /** ISO 8601. */
+  startedAt: string;
+  finishedAt?: string;
 }

@@ -4,10 +4,23 @@
  * tab closes); a 401 forgets it so the token prompt comes back.
  */
 import type { Problem } from "../../src/errors.js";
-import type { CheckState, EngineEvent, HardState } from "../../src/serve/types.js";
+import type { MachineStatus } from "../../src/provision/actions.js";
+import type { MachineAction } from "../../src/provision/provider.js";
+import type { CheckState, EngineEvent, HardState, MachineActionState } from "../../src/serve/types.js";
 import type { CheckResult, CheckStatus, PortState } from "../../src/verify/types.js";
 
-export type { CheckResult, CheckState, CheckStatus, EngineEvent, HardState, PortState, Problem };
+export type {
+  CheckResult,
+  CheckState,
+  CheckStatus,
+  EngineEvent,
+  HardState,
+  MachineAction,
+  MachineActionState,
+  MachineStatus,
+  PortState,
+  Problem,
+};
 
 const TOKEN_KEY = "keel.token";
 
@@ -233,4 +246,10 @@ export function query(params: Record<string, string | number | undefined | null>
 /** Escapes picomatch's special characters so a check id selects exactly that check. */
 export function globEscape(id: string): string {
   return id.replace(/[\\*?[\]{}()!+@|^$]/g, (c) => `\\${c}`);
+}
+
+/** `GET /api/hosts/:name/machine`: the machine (null: the host has no `vm.hypervisor`) and its last action. */
+export interface MachineDetail {
+  machine: MachineStatus | null;
+  action: MachineActionState | null;
 }

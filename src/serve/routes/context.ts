@@ -27,6 +27,16 @@ export interface RouteContext {
   heartbeatMs: number;
   /** How long (ms) one computed `/api/overview` answers later requests. */
   overviewMaxAgeMs: number;
+  /** Machine actions: the shutdown grace (s) and a rollback's gate deadline (ms). */
+  machineActions: MachineActionSettings;
+}
+
+/** Settings of the machine actions (`keel serve --shutdown-timeout`, `--gate-timeout`). */
+export interface MachineActionSettings {
+  /** Seconds a machine asked to shut down gets before it is powered off (default 120). */
+  shutdownGraceS: number;
+  /** Milliseconds a rolled-back machine gets to pass its verify gate (default 300,000). */
+  gateDeadlineMs: number;
 }
 
 /**

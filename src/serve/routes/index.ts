@@ -9,6 +9,7 @@ import { eventsRoutes } from "./events.js";
 import { healthRoutes } from "./health.js";
 import { hostsRoutes } from "./hosts.js";
 import { inventoryRoutes } from "./inventory.js";
+import { machinesRoutes } from "./machines.js";
 import { metricsRoutes } from "./metrics.js";
 import { openApiRoutes } from "./openapi.js";
 import { overviewRoutes } from "./overview.js";
@@ -22,6 +23,7 @@ export const API_ROUTES: readonly ApiRoutes[] = [
   inventoryRoutes,
   overviewRoutes,
   hostsRoutes,
+  machinesRoutes,
   checksRoutes,
   runsRoutes,
   eventsRoutes,

@@ -427,6 +427,8 @@ describe("OpenAPI document", () => {
       "GET /api/overview",
       "GET /api/hosts",
       "GET /api/hosts/{name}",
+      "GET /api/hosts/{name}/machine",
+      "POST /api/hosts/{name}/machine",
       "GET /api/checks",
       "GET /api/checks/{id}",
       "GET /api/checks/{id}/history",

@@ -80,6 +80,7 @@ describe("each resource plugin", () => {
         index,
         heartbeatMs: 1000,
         overviewMaxAgeMs: 0,
+        machineActions: { shutdownGraceS: 1, gateDeadlineMs: 1000 },
       };
       await bare.register(plugin, context);
       await bare.ready();

@@ -1,5 +1,6 @@
 /**
- * A host: its addresses and services, the posture matrix (service × vantage: expected
+ * A host: its addresses and services, its machine (power state and actions, when Keel manages
+ * one), the posture matrix (service × vantage: expected
  * open/closed against the observed port state), its checks and their state timeline.
  * Live events patch the checks and posture cells of this host at once.
  */
@@ -9,6 +10,7 @@ import { CheckTable, RunButton } from "../components.js";
 import { latestStates } from "../events.js";
 import { useApi, useLive } from "../hooks.js";
 import { cellText } from "../posture.js";
+import { MachinePanel } from "./Machine.js";
 import { Timeline } from "./Timeline.js";
 
 /** `ok` of a posture cell from a check's latest status: pass → true, fail/error → false. */
@@ -118,6 +120,7 @@ export function Host({ name }: { name: string }): ReactNode {
         <span>{d.host.tags.join(", ") || "—"}</span>
       </div>
       <RunButton selector={{ host: d.host.name }} label="Run this host's checks now" onDone={h.reload} />
+      <MachinePanel host={d.host.name} />
       <h2>Services</h2>
       <table data-testid="services">
         <thead>
