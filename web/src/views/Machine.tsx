@@ -114,7 +114,8 @@ export function MachinePanel({ host }: { host: string }): ReactNode {
         </p>
       ) : null}
       {d.action ? <ActionLine a={d.action} /> : null}
-      <table data-testid="machine-snapshots">
+      {mc.snapshots.length === 0 ? <p className="muted">No snapshots.</p> : null}
+      <table data-testid="machine-snapshots" hidden={mc.snapshots.length === 0}>
         <thead>
           <tr>
             <th>snapshot</th>
