@@ -7,6 +7,7 @@
  * a session (`session.ts`): under the apply lock, every hypervisor call journalled.
  */
 import { UserError } from "../errors.js";
+import { MACHINE_DEFAULTS } from "../inventory/machines.js";
 import type { Inventory } from "../inventory/model.js";
 import { pruneSnapshots, snapshotName } from "./apply.js";
 import { gate } from "./gate.js";
@@ -20,9 +21,6 @@ import {
 } from "./provider.js";
 import { providerFor } from "./providers.js";
 import { locate, type Session, withSession } from "./session.js";
-
-/** How many Keel snapshots a machine keeps when its `vm.keep_snapshots` is not set. */
-export const DEFAULT_KEEP_SNAPSHOTS = 3;
 
 /**
  * A machine as its hypervisor reports it now. `power` is `absent` when the hypervisor holds no
@@ -157,7 +155,8 @@ export async function runMachineAction(
         const by = opts.who !== undefined ? ` by ${opts.who}` : "";
         await provider.snapshot(host, name, `keel: taken${by}`, rec);
         const keep =
-          inv.hosts.find((h) => h.name === host)?.vm?.machine?.keepSnapshots ?? DEFAULT_KEEP_SNAPSHOTS;
+          inv.hosts.find((h) => h.name === host)?.vm?.machine?.keepSnapshots ??
+          MACHINE_DEFAULTS.keepSnapshots;
         const pruned = await pruneSnapshots(provider, host, keep, rec);
         const also = pruned.length > 0 ? `; pruned ${pruned.join(", ")} (keep ${keep})` : "";
         return done(`snapshot ${name} taken${also}`, name);

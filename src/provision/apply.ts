@@ -8,6 +8,7 @@
  * that are not).
  */
 import pLimit from "p-limit";
+import { MACHINE_DEFAULTS } from "../inventory/machines.js";
 import type { Inventory } from "../inventory/model.js";
 import { seedFiles } from "../render/cloud-init.js";
 import { localImage, localSeed } from "./artifacts.js";
@@ -168,7 +169,7 @@ export async function applyPlan(
         async () => undefined,
       );
       if (snapshot !== undefined) {
-        const keep = hostsByName.get(m.host)?.vm?.machine?.keepSnapshots ?? 3;
+        const keep = hostsByName.get(m.host)?.vm?.machine?.keepSnapshots ?? MACHINE_DEFAULTS.keepSnapshots;
         await pruneSnapshots(provider, m.host, keep, rec);
       }
       return outcome("done", `gate: ${verdict.message}`, snapshot);
