@@ -1,13 +1,22 @@
 /**
- * `keel apply FILE [--yes] [--parallel N] [--gate-timeout DURATION] [--expect-observed HEX]`:
- * shows the machine plan, asks (unless `--yes`), and carries it out (contract `docs/apply.md`).
- * Holds the apply lock for the whole run and records every step in the journal
- * (`.keel/apply.lock`, `.keel/journal.jsonl` beside the inventory).
+ * `keel apply FILE [--yes] [--parallel N] [--gate-timeout DURATION] [--shutdown-timeout DURATION]
+ * [--expect-observed HEX] [--render-out DIR] [--dns-key K [--dns-server S]]`: shows the machine
+ * plan, asks (unless `--yes`), and carries it out (contract `docs/apply.md`). Holds the apply
+ * lock for the whole run and records every step in the journal (`.keel/apply.lock`,
+ * `.keel/journal.jsonl` beside the inventory).
  *
- * Exit status: 0 every machine done (or nothing to do); 1 a machine failed or did not pass its
- * gate, a hypervisor could not be read, a machine cannot be planned, or the hypervisors changed
- * since the plan was shown; 2 an invalid inventory or command line, or the lock is held; 130
- * interrupted.
+ * DNS and DHCP follow the machines (`follow.ts`): after the machine steps, and also when there
+ * was nothing to apply, `--render-out DIR` renders the `dns` and `dhcp` kinds into DIR as `keel
+ * render --only dns,dhcp` does, and `--dns-key` sends the zones' differences to the DNS server
+ * (`--dns-server`, default the first of `dns.servers`) as `keel dns sync --apply` does. It runs
+ * whether or not a machine changed, so the next run finishes a follow that failed; not when
+ * apply refused or was interrupted. Its flags, key and files are checked before any machine is.
+ *
+ * Exit status: 0 every machine done (or nothing to do) and the follow done; 1 a machine failed
+ * or did not pass its gate, a hypervisor could not be read, a machine cannot be planned, the
+ * hypervisors changed since the plan was shown, or the follow's render or DNS update failed
+ * (the machines are left as they are); 2 an invalid inventory or command line (a follow flag,
+ * key or output directory too), or the lock is held; 130 interrupted.
  */
 import { createHash } from "node:crypto";
 import { type Command, Option } from "commander";
@@ -24,9 +33,10 @@ import { withSession } from "../provision/session.js";
 import { desiredMachines } from "../provision/spec.js";
 import { unfinishedMachines } from "../provision/unfinished.js";
 import { confirmOrYes, reportingProviderErrors } from "./confirm.js";
+import { type FollowFlags, prepareFollow } from "./follow.js";
 import { durationFlag, intFlag } from "./options.js";
 
-interface ApplyFlags {
+interface ApplyFlags extends FollowFlags {
   yes?: boolean;
   parallel: number;
   gateTimeout: number;
@@ -54,6 +64,8 @@ export async function apply(file: string, flags: ApplyFlags): Promise<number> {
   const inventoryDigest = createHash("sha256").update(text).digest("hex");
   const shutdownGraceS = Math.ceil(flags.shutdownTimeout / 1000);
   const log = (line: string) => process.stderr.write(`  ${line}\n`);
+  // the follow's flags, key and files are checked before anything is changed
+  const follow = await prepareFollow(inv, flags);
   return withSession(inv, { shutdownGraceS, log }, async (session) => {
     if (session.brokenLock !== undefined) process.stderr.write(`keel: ${session.brokenLock}\n`);
     const first = await planNow(inv);
@@ -61,7 +73,8 @@ export async function apply(file: string, flags: ApplyFlags): Promise<number> {
     if (blocked(first.plan)) return 1;
     if (isEmpty(first.plan)) {
       process.stdout.write("nothing to apply\n");
-      return 0;
+      // a follow an earlier run could not finish is finished now
+      return follow ? follow.run(false) : 0;
     }
     if (flags.expectObserved !== undefined && flags.expectObserved !== first.plan.observed) {
       process.stderr.write(
@@ -104,7 +117,10 @@ export async function apply(file: string, flags: ApplyFlags): Promise<number> {
     const bad = outcomes.filter((o) => o.status !== "done");
     process.stdout.write(`\napplied:\n${outcomes.map((o) => `  ${formatOutcome(o)}`).join("\n")}\n`);
     if (ac.signal.aborted) return 130;
-    return bad.length > 0 ? 1 : 0;
+    // the zones and reservations follow the inventory, also when a machine failed (its records
+    // are the inventory's, as keel render writes them); keel.lock was written above
+    const followed = follow ? await follow.run(true) : 0;
+    return followed === 130 ? 130 : Math.max(followed, bad.length > 0 ? 1 : 0);
   });
 }
 
@@ -141,6 +157,18 @@ export function register(program: Command): void {
     .option(
       "--expect-observed <sha256>",
       "refuse unless the hypervisors hold what this plan digest (keel plan --json: observed) saw",
+    )
+    .option(
+      "--render-out <dir>",
+      "afterwards, render the dns and dhcp configs into this directory, as keel render --only dns,dhcp does",
+    )
+    .option(
+      "--dns-key <key>",
+      `afterwards, send the zones' changes to the DNS server (RFC 2136, as keel dns sync --apply) signed with this TSIG key: a key file as tsig-keygen writes it, or '\${VAR}' holding that text`,
+    )
+    .option(
+      "--dns-server <server>",
+      "the DNS server for --dns-key: host name, ADDR or ADDR:PORT ([IPV6]:PORT); default: the first of dns.servers",
     )
     .action(async (file: string, flags: ApplyFlags) => {
       process.exitCode = await reportingProviderErrors(() => apply(file, flags));

@@ -9,7 +9,7 @@ import { type Change, formatChange } from "../dns/diff.js";
 import { loadKey, withKeyFile } from "../dns/key.js";
 import { type SyncResult, syncZones } from "../dns/sync.js";
 import type { ServerAddress } from "../dns/update.js";
-import { siteZones } from "../dns/zone.js";
+import { type SiteZones, siteZones } from "../dns/zone.js";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
@@ -30,12 +30,18 @@ const DNS_PORT = 53;
 /**
  * The server `--server` names: a host of the inventory (its address as the first local vantage
  * reaches it), or an address literal with an optional port (`10.0.0.2`, `10.0.0.2:5353`,
- * `fd00::2`, `[fd00::2]:5353`). Without the flag: the first of `dns.servers`.
- * @throws UserError naming `--server` and what is expected.
+ * `fd00::2`, `[fd00::2]:5353`). Without the flag: the first of `dns.servers`. `name` is the flag
+ * as messages name it (`--server`; `keel apply`'s `--dns-server`).
+ * @throws UserError naming the flag and what is expected.
  */
-export function resolveServer(inv: Inventory, flag: string | undefined, servers: string[]): ServerAddress {
-  const hostAddress = (name: string): string => {
-    const h = inv.hosts.find((x) => x.name === name)!;
+export function resolveServer(
+  inv: Inventory,
+  flag: string | undefined,
+  servers: string[],
+  name = "--server",
+): ServerAddress {
+  const hostAddress = (host: string): string => {
+    const h = inv.hosts.find((x) => x.name === host)!;
     const v = inv.vantages.find((x) => x.type === "local");
     return v ? probeAddress(h, v) : h.addresses[0]!.address;
   };
@@ -46,9 +52,24 @@ export function resolveServer(inv: Inventory, flag: string | undefined, servers:
   const port = m[2] === undefined ? DNS_PORT : Number(m[2]);
   if (tryParseAddress(host) === undefined || !(port >= 1 && port <= 65535))
     throw new UserError(
-      `--server ${flag}: not a host of ${inv.file} nor an address; expected a host name (e.g. ${servers[0]}), ADDR, ADDR:PORT or [IPV6]:PORT with a port from 1 to 65535`,
+      `${name} ${flag}: not a host of ${inv.file} nor an address; expected a host name (e.g. ${servers[0]}), ADDR, ADDR:PORT or [IPV6]:PORT with a port from 1 to 65535`,
     );
   return { host, port };
+}
+
+/**
+ * The zones `inv` renders, for a sync. `flag`, when given, is the flag that asked for one
+ * (`--dns-key`), named first in the message.
+ * @throws UserError when the inventory has no `domain` (so no zone), or a domain without a name
+ *   server (`siteZones`).
+ */
+export function managedZones(inv: Inventory, flag?: string): SiteZones {
+  const site = siteZones(inv);
+  if (site === undefined)
+    throw new UserError(
+      `${flag !== undefined ? `${flag}: ` : ""}${inv.file}: no domain, so keel manages no zone; add domain: (e.g. lab.internal)`,
+    );
+  return site;
 }
 
 const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? "" : "s"}`;
@@ -110,11 +131,7 @@ export function register(program: Command): void {
     .option("--json", "print the result as JSON")
     .action(async (file: string, flags: SyncFlags) => {
       const inv = loadInventory(file);
-      const site = siteZones(inv);
-      if (site === undefined)
-        throw new UserError(
-          `${inv.file}: no domain, so keel manages no zone; add domain: (e.g. lab.internal)`,
-        );
+      const site = managedZones(inv);
       if (flags.key === undefined)
         throw new UserError(
           `--key is required: a TSIG key file as tsig-keygen writes it, or '\${VAR}' naming an environment variable holding it`,

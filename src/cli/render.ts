@@ -8,10 +8,13 @@
  * not a directory) or a missing key file; 130 when interrupted (nothing written). cidata images
  * are built in a stage directory inside DIR and renamed into place. After a successful render, keel.lock is
  * written when its content changed; `--frozen-lock` makes a needed change an error (exit 2)
- * before anything is written.
+ * before anything is written. `renderInto` is the whole render without the printing; `keel apply
+ * --render-out` renders the `dns` and `dhcp` kinds with it.
  */
 import {
+  accessSync,
   chmodSync,
+  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -28,6 +31,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { UserError } from "../errors.js";
 import { commitLock } from "../inventory/ipam/lock.js";
 import { loadInventory } from "../inventory/load.js";
+import type { Inventory } from "../inventory/model.js";
 import { ImageError } from "../render/cloud-init.js";
 import { sha256Hex } from "../render/digest.js";
 import { renderAll } from "../render/index.js";
@@ -270,39 +274,184 @@ function removeStaleStages(out: string): void {
 
 /**
  * Creates `out` (and its parents) when missing, and a stage directory inside it (named as
- * `STAGE_PREFIX` says). `flag` is `--out` as given, for messages.
+ * `STAGE_PREFIX` says). `flag` names the directory's flag and `given` is its value as given, for
+ * messages.
  * @returns the stage directory's path, and the first directory this call created (the one to
  *   remove if the render fails; undefined when `out` existed).
- * @throws UserError naming `--out` when it is not a directory or cannot be created or written.
+ * @throws UserError naming the flag when `out` is not a directory or cannot be created or written.
  */
-function makeStage(out: string, flag: string): { stage: string; created: string | undefined } {
+function makeStage(out: string, flag: string, given: string): { stage: string; created: string | undefined } {
   let created: string | undefined;
   try {
     created = mkdirSync(out, { recursive: true });
   } catch (e) {
-    throw outProblem(e, flag);
+    throw outProblem(e, flag, given);
   }
   removeStaleStages(out);
   try {
     return { stage: mkdtempSync(path.join(out, `${STAGE_PREFIX}${process.pid}-`)), created };
   } catch (e) {
     if (created !== undefined) rmSync(created, { recursive: true, force: true });
-    throw outProblem(e, flag);
+    throw outProblem(e, flag, given);
   }
 }
 
-/** The UserError for an `--out` that cannot be created or written (`e`: the fs error). */
-function outProblem(e: unknown, flag: string): UserError {
+/** Why an output directory that is a file (or under one) cannot be written. */
+const NOT_A_DIRECTORY = "it (or a parent) is not a directory";
+
+/** The UserError for an output directory (`flag given`) that cannot be created or written (`e`: the fs error). */
+function outProblem(e: unknown, flag: string, given: string): UserError {
   const code = (e as NodeJS.ErrnoException).code;
   const why =
     code === "EEXIST" || code === "ENOTDIR"
-      ? "it (or a parent) is not a directory"
+      ? NOT_A_DIRECTORY
       : code === "EACCES" || code === "EPERM"
         ? "permission denied"
         : (e as Error).message;
+  return outError(why, flag, given);
+}
+
+/** The UserError naming `flag given` and `why` it cannot be written. */
+function outError(why: string, flag: string, given: string): UserError {
   return new UserError(
-    `--out ${flag}: cannot write there: ${why}; expected a directory (created if missing)`,
+    `${flag} ${given}: cannot write there: ${why}; expected a directory (created if missing)`,
   );
+}
+
+/**
+ * Checks, without creating anything, that a render could write into `out`: it is a directory,
+ * or it is missing and its nearest existing parent is a directory; and that directory is
+ * writable. For commands that render later and should refuse a bad directory before they
+ * change anything else (`keel apply --render-out`).
+ * @throws UserError naming `flag` and `given`, as a render into `out` would.
+ */
+export function checkOutDir(out: string, flag: string, given: string): void {
+  let dir = path.resolve(out);
+  for (;;) {
+    const st = statOf(dir);
+    if (st !== undefined) {
+      if (!st.isDirectory()) throw outError(NOT_A_DIRECTORY, flag, given);
+      try {
+        accessSync(dir, constants.W_OK | constants.X_OK);
+      } catch (e) {
+        throw outProblem(e, flag, given);
+      }
+      return;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
+}
+
+/** What a render into a directory is asked to do (`renderInto`). */
+export interface RenderIntoOptions {
+  /** The output directory, as given (relative to the working directory, or absolute). */
+  out: string;
+  /** The flag that named `out` (`--out`, `--render-out`), for messages. */
+  flag: string;
+  /** The kinds to render; files of other kinds an earlier render wrote are left alone. */
+  kinds: readonly RenderKind[];
+  /** `--keys DIR`: the directory of key files (WireGuard private keys), absolute. */
+  keysDir?: string;
+  /**
+   * keel.lock after a successful render: `write` it when its content changed; `frozen`: a
+   * needed change is an error before anything is written (`--frozen-lock`); `keep`: leave it
+   * (the caller has written it already).
+   */
+  lock: "write" | "frozen" | "keep";
+}
+
+/** How `renderInto` ended: the files written, or why nothing was written. */
+export type RenderOutcome =
+  | {
+      status: "rendered";
+      /** Paths (relative to the output directory) written, found up to date, kept as they were (images), removed. */
+      written: string[];
+      unchanged: string[];
+      kept: string[];
+      removed: string[];
+      /** Whether keel.lock was written. */
+      lock: "written" | "unchanged";
+    }
+  /** SIGINT or SIGTERM while rendering: nothing was written. */
+  | { status: "interrupted" }
+  /** genisoimage failed for an image (`message` names it): nothing was written. */
+  | { status: "image-failed"; message: string };
+
+/**
+ * Renders `opts.kinds` of `inv` into `opts.out` as `keel render` does (docs/render.md, "How files
+ * are written"): every renderer in memory first, cidata images in a stage directory inside the
+ * output directory, then only the changed files written, each through a temporary file and a
+ * rename, files no longer produced (of the kinds rendered) removed, the manifest written, and
+ * keel.lock as `opts.lock` says. A render that fails before writing leaves the directory as it
+ * was (and removes the directories it created for it). SIGINT and SIGTERM are taken while it
+ * runs: before the writes they stop it (`interrupted`), during them they are ignored.
+ * @throws UserError naming `opts.flag` for a directory that is not one or cannot be written; a
+ *   renderer's UserError (input it cannot render, a missing key file); commitLock's UserError
+ *   (`frozen` and a needed change, before anything is written; or the lock cannot be written).
+ */
+export async function renderInto(inv: Inventory, opts: RenderIntoOptions): Promise<RenderOutcome> {
+  const out = path.resolve(opts.out);
+  const manifest = readManifest(out);
+  // --frozen-lock: refuse before anything is written
+  if (opts.lock === "frozen") commitLock(inv.ipam, true);
+  const ctx: RenderContext = {
+    now: new Date(),
+    previousDigest: (p) => manifest.entries.get(p)?.sha256,
+    exists: (p) => existsSync(`${out}/${p}`),
+    previous: (p) => {
+      try {
+        return readFileSync(path.join(out, p), "utf8");
+      } catch {
+        return undefined;
+      }
+    },
+    ...(opts.keysDir !== undefined ? { keysDir: opts.keysDir } : {}),
+  };
+  // Large files (cidata images) are built in a stage directory inside DIR, so that they move
+  // into place with a rename; it is removed whatever happens, and the directories this run
+  // made for DIR too when the render failed. A render that fails before writing (a renderer,
+  // genisoimage, an interrupt) leaves DIR as it was; one that fails while writing (a full
+  // disk) leaves the files written so far and the previous manifest, which the next render
+  // corrects.
+  const { stage, created } = makeStage(out, opts.flag, opts.out);
+  ctx.stageDir = stage;
+  // Ctrl-C (SIGINT) or SIGTERM while rendering: no new image is started, running genisoimage
+  // processes are killed, the stage is removed and nothing is written (exit 130).
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const stopListening = () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  };
+  ctx.signal = interrupt.signal;
+  let result: ReturnType<typeof writeRender>;
+  try {
+    const files = await renderAll(inv, ctx, opts.kinds);
+    if (interrupt.signal.aborted) throw new RenderInterrupted();
+    // From here on the render completes: a signal during the writes (synchronous) or the
+    // lock's is taken by the listeners, still in place, and ignored.
+    result = writeRender(out, files, opts.kinds, manifest);
+  } catch (e) {
+    stopListening();
+    rmSync(stage, { recursive: true, force: true });
+    if (created !== undefined) rmSync(created, { recursive: true, force: true });
+    if (e instanceof RenderInterrupted) return { status: "interrupted" };
+    if (e instanceof ImageError) return { status: "image-failed", message: e.message };
+    throw e;
+  }
+  rmSync(stage, { recursive: true, force: true });
+  // after a successful render: record the allocations the rendered files are built on
+  let lock: "written" | "unchanged" = "unchanged";
+  try {
+    if (opts.lock !== "keep") lock = commitLock(inv.ipam, opts.lock === "frozen");
+  } finally {
+    stopListening();
+  }
+  return { status: "rendered", ...result, lock };
 }
 
 /** Registers `keel render`. */
@@ -320,83 +469,34 @@ export function register(program: Command): void {
     .option("--keys <dir>", "directory of key files (WireGuard private keys as HOST.key)")
     .option("--frozen-lock", "fail (exit 2, nothing written) instead of changing keel.lock, for CI")
     .action(async (file: string, flags: RenderFlags) => {
-      const out = path.resolve(flags.out);
-      const manifest = readManifest(out);
       const inv = loadInventory(file);
-      // --frozen-lock: refuse before anything is written
-      if (flags.frozenLock) commitLock(inv.ipam, true);
       if (flags.keys !== undefined && !existsSync(flags.keys))
         throw new UserError(`--keys: ${flags.keys} does not exist; expected a directory of key files`);
-      const ctx: RenderContext = {
-        now: new Date(),
-        previousDigest: (p) => manifest.entries.get(p)?.sha256,
-        exists: (p) => existsSync(`${out}/${p}`),
-        previous: (p) => {
-          try {
-            return readFileSync(path.join(out, p), "utf8");
-          } catch {
-            return undefined;
-          }
-        },
+      const r = await renderInto(inv, {
+        out: flags.out,
+        flag: "--out",
+        kinds: flags.only ?? [...RENDER_KINDS],
+        lock: flags.frozenLock ? "frozen" : "write",
         ...(flags.keys !== undefined ? { keysDir: path.resolve(flags.keys) } : {}),
-      };
-      const kinds = flags.only ?? [...RENDER_KINDS];
-      // Large files (cidata images) are built in a stage directory inside DIR, so that they move
-      // into place with a rename; it is removed whatever happens, and the directories this run
-      // made for DIR too when the render failed. A render that fails before writing (a renderer,
-      // genisoimage, an interrupt) leaves DIR as it was; one that fails while writing (a full
-      // disk) leaves the files written so far and the previous manifest, which the next render
-      // corrects.
-      const { stage, created } = makeStage(out, flags.out);
-      ctx.stageDir = stage;
-      // Ctrl-C (SIGINT) or SIGTERM while rendering: no new image is started, running genisoimage
-      // processes are killed, the stage is removed and nothing is written (exit 130).
-      const interrupt = new AbortController();
-      const onSignal = () => interrupt.abort();
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
-      const stopListening = () => {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-      };
-      ctx.signal = interrupt.signal;
-      let result: ReturnType<typeof writeRender>;
-      try {
-        const files = await renderAll(inv, ctx, kinds);
-        if (interrupt.signal.aborted) throw new RenderInterrupted();
-        // From here on the render completes: a signal during the writes (synchronous) or the
-        // lock's is taken by the listeners, still in place, and ignored.
-        result = writeRender(out, files, kinds, manifest);
-      } catch (e) {
-        stopListening();
-        rmSync(ctx.stageDir, { recursive: true, force: true });
-        if (created !== undefined) rmSync(created, { recursive: true, force: true });
-        if (e instanceof RenderInterrupted) {
-          process.stderr.write("keel render: interrupted; nothing was written\n");
-          process.exitCode = 130;
-          return;
-        }
-        if (!(e instanceof ImageError)) throw e;
-        process.stderr.write(`keel render: ${e.message}; nothing was written\n`);
+      });
+      if (r.status === "interrupted") {
+        process.stderr.write("keel render: interrupted; nothing was written\n");
+        process.exitCode = 130;
+        return;
+      }
+      if (r.status === "image-failed") {
+        process.stderr.write(`keel render: ${r.message}; nothing was written\n`);
         process.exitCode = 1;
         return;
       }
-      rmSync(ctx.stageDir, { recursive: true, force: true });
-      const { written, unchanged, kept, removed } = result;
-      // after a successful render: record the allocations the rendered files are built on
-      let lock: ReturnType<typeof commitLock>;
-      try {
-        lock = commitLock(inv.ipam, flags.frozenLock === true);
-      } finally {
-        stopListening();
-      }
+      const { written, unchanged, kept, removed } = r;
       const n = written.length + unchanged.length;
       process.stdout.write(
         `${inv.file}: rendered ${n} file${n === 1 ? "" : "s"} into ${flags.out}` +
           (unchanged.length ? ` (${written.length} changed)` : "") +
           (kept.length ? `, kept ${kept.length} unchanged image${kept.length === 1 ? "" : "s"}` : "") +
           (removed.length ? `, removed ${removed.length} no longer produced` : "") +
-          (lock === "written" ? `; wrote ${inv.ipam.lockFile}` : "") +
+          (r.lock === "written" ? `; wrote ${inv.ipam.lockFile}` : "") +
           "\n",
       );
     });

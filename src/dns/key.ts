@@ -51,27 +51,29 @@ export function parseKey(text: string, source: string): TsigKey {
 
 /**
  * The key `--key` names: `${VAR}` reads the environment variable VAR (key-file text), anything
- * else is a file path. @throws UserError naming `--key` for an unset variable or unreadable file.
+ * else is a file path. `name` is the flag as messages name it (`--key`; `keel apply`'s
+ * `--dns-key`). @throws UserError naming the flag for an unset variable, an unreadable file or
+ * text that is not a key file.
  */
-export function loadKey(flag: string, env: NodeJS.ProcessEnv = process.env): TsigKey {
+export function loadKey(flag: string, env: NodeJS.ProcessEnv = process.env, name = "--key"): TsigKey {
   const v = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(flag);
   if (v) {
     const text = env[v[1]!];
     if (text === undefined || text.trim() === "")
       throw new UserError(
-        `--key \${${v[1]}}: the environment variable ${v[1]} is not set; expected it to hold a key as tsig-keygen writes it`,
+        `${name} \${${v[1]}}: the environment variable ${v[1]} is not set; expected it to hold a key as tsig-keygen writes it`,
       );
-    return parseKey(text, `--key \${${v[1]}} (environment variable ${v[1]})`);
+    return parseKey(text, `${name} \${${v[1]}} (environment variable ${v[1]})`);
   }
   let text: string;
   try {
     text = readFileSync(flag, "utf8");
   } catch (e) {
     throw new UserError(
-      `--key ${flag}: cannot read the key file (${(e as NodeJS.ErrnoException).code ?? String(e)}); expected a file as tsig-keygen writes it, or '\${VAR}'`,
+      `${name} ${flag}: cannot read the key file (${(e as NodeJS.ErrnoException).code ?? String(e)}); expected a file as tsig-keygen writes it, or '\${VAR}'`,
     );
   }
-  return parseKey(text, `--key ${flag}`);
+  return parseKey(text, `${name} ${flag}`);
 }
 
 /**

@@ -6,6 +6,8 @@
  * server answered (the RCODE and TSIG error) or that it was not reached.
  */
 import { spawn } from "node:child_process";
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
 import { UserError } from "../errors.js";
 import { type CanonicalRr, parseDigAnswer } from "./diff.js";
 import type { ServerAddress } from "./update.js";
@@ -49,6 +51,33 @@ export function serverLabel(s: ServerAddress): string {
   return `${s.host}#${s.port}`;
 }
 
+/** The UserError for a BIND tool that is not installed (not on PATH). */
+function missingTool(cmd: string): UserError {
+  return new UserError(
+    `${cmd} is not installed; keel dns sync (and keel apply --dns-key) needs dig and nsupdate from Debian's bind9-dnsutils (apt-get install bind9-dnsutils)`,
+  );
+}
+
+/**
+ * Checks that dig and nsupdate are on `PATH` (an executable file by that name in one of its
+ * directories), for commands that must know before they change anything else (`keel apply
+ * --dns-key`). @throws UserError naming the first one missing and the package.
+ */
+export function requireTools(path: string = process.env.PATH ?? ""): void {
+  for (const cmd of ["dig", "nsupdate"]) {
+    const found = path.split(delimiter).some((dir) => {
+      const file = join(dir === "" ? "." : dir, cmd);
+      try {
+        accessSync(file, constants.X_OK);
+        return statSync(file).isFile();
+      } catch {
+        return false;
+      }
+    });
+    if (!found) throw missingTool(cmd);
+  }
+}
+
 interface Run {
   code: number;
   out: string;
@@ -66,12 +95,7 @@ function run(cmd: string, args: string[], input: string): Promise<Run> {
       out += b.toString();
     });
     p.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT")
-        reject(
-          new UserError(
-            `${cmd} is not installed; keel dns sync needs dig and nsupdate from Debian's bind9-dnsutils (apt-get install bind9-dnsutils)`,
-          ),
-        );
+      if (e.code === "ENOENT") reject(missingTool(cmd));
       else reject(e);
     });
     p.on("close", (code) => resolve({ code: code ?? -1, out }));

@@ -1,7 +1,7 @@
 /**
  * A real BIND (`/usr/sbin/named -g`, Debian package bind9) on 127.0.0.1 at a free port, in its
  * own temp directory (config, zone files, journals), serving zone files as primary with a TSIG
- * key made by `tsig-keygen`. For `keel dns sync` tests.
+ * key made by `tsig-keygen`. For `keel dns sync` and `keel apply --dns-key` tests.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, rmSync, writeFileSync } from "node:fs";
@@ -82,4 +82,26 @@ export async function startNamed(zones: NamedZone[], keyText: string, keyName: s
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** dig's short answer from `named` for NAME TYPE (sorted lines), asked with named's own key. */
+export function digShort(named: Named, name: string, type: string): string[] {
+  const out = execFileSync(
+    "dig",
+    [
+      "-k",
+      named.keyFile,
+      "-p",
+      String(named.port),
+      "@127.0.0.1",
+      name,
+      type,
+      "+short",
+      "+norec",
+      "+time=5",
+      "+tries=1",
+    ],
+    { encoding: "utf8" },
+  );
+  return out.split("\n").filter(Boolean).sort();
 }

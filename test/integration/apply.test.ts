@@ -6,7 +6,10 @@
  * and is put back; a memory change is planned as a reboot and applied with a snapshot taken
  * first; an image whose digest does not match is refused and nothing of its machine is left; a
  * host removed from the inventory leaves no domain, volume, cidata image, lock entry or zone
- * record.
+ * record. DNS and DHCP follow: a real BIND (test/helpers/named.ts) starts with the zones of the
+ * site before its machines, and `keel apply --render-out DIR --dns-key K --dns-server S` adds the
+ * new machines' records to it (RFC 2136) and writes their reservations into DIR, and removes a
+ * removed host's.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -15,6 +18,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { tempDir } from "../helpers/daemons.js";
 import { type Bridge, createBridge, type Libvirtd, startLibvirtd, vmImage } from "../helpers/libvirt.js";
+import { digShort as dig, type Named, startNamed, tsigKeygen } from "../helpers/named.js";
 import { runKeel } from "../unit/cli/built.js";
 
 /** Third octet of the test network 10.77.N.0/24 and bridge keelbrN. */
@@ -29,13 +33,32 @@ describe("keel apply on libvirt with real machines", () => {
   let image: string;
   let imageHex: string;
   let pubkey: string;
+  let named: Named | undefined;
+  /** The TSIG key file named accepts updates with; the directory apply renders DNS and DHCP into. */
+  let keyFile: string;
+  let out: string;
+  /** apply's follow flags: render into `out`, send the zones' changes to `named`. */
+  const follow = () => [
+    "--render-out",
+    out,
+    "--dns-key",
+    keyFile,
+    "--dns-server",
+    `127.0.0.1:${named!.port}`,
+  ];
 
-  /** The inventory: `hosts` (name → extra vm keys), `extra` appended under images:. */
+  /**
+   * The inventory: `hosts` (name → extra vm keys), `extra` appended under images:. The zones'
+   * name server `ns` stands for the BIND this test starts on 127.0.0.1: it is on a network no
+   * vantage is on and has `ssh: false`, so neither keel verify nor a gate derives a check of it.
+   */
   const inventory = (hosts: Record<string, string>, extraImages = ""): string => `keel: 1
 site: twin
 domain: twin.internal
+dns: { servers: [ns] }
 networks:
   lan: { cidr: 10.77.${N}.0/24, gateway: 10.77.${N}.1 }
+  infra: { cidr: 10.78.${N}.0/24 }
 hypervisors:
   vega: { driver: libvirt, uri: "${lv.uri}", dir: ${dir}/pool, networks: { lan: ${bridge.name} } }
 images:
@@ -50,6 +73,7 @@ ${extraImages}defaults:
     disk: 4
     users: [{ name: keel, sudo: true, ssh_authorized_keys: ["${pubkey}"] }]
 hosts:
+  ns: { address: { infra: 10.78.${N}.53 }, ssh: false }
 ${Object.entries(hosts)
   .map(
     ([name, vm], i) =>
@@ -85,21 +109,67 @@ vantages:
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "id_ed25519")]);
     pubkey = readFileSync(join(dir, "id_ed25519.pub"), "utf8").trim();
     inv = join(dir, "keel.yaml");
+    keyFile = join(dir, "keel-apply.key");
+    writeFileSync(keyFile, tsigKeygen("keel-apply"), { mode: 0o600 });
+    out = join(dir, "out");
+    // BIND serving the site's zones as they are before its machines: without app-1 and app-2
+    write(inventory({}));
+    const zones = join(dir, "zones-before");
+    const r = await runKeel("render", inv, "--out", zones, "--only", "dns");
+    assert.equal(r.code, 0, r.stderr);
+    named = await startNamed(
+      [`twin.internal`, `${N}.77.10.in-addr.arpa`, `${N}.78.10.in-addr.arpa`].map((name) => ({
+        name,
+        file: join(zones, "dns", `db.${name}`),
+        update: true,
+      })),
+      readFileSync(keyFile, "utf8"),
+      "keel-apply",
+    );
+    assert.deepEqual(dig(named, "app-1.twin.internal", "A"), []);
   });
 
   after(async () => {
+    await named?.stop();
     await lv?.stop();
     bridge?.destroy();
   });
 
   test("two machines created in parallel boot with their planned addresses and names, and pass keel verify", async () => {
     write(inventory({ "app-1": "", "app-2": "" }));
-    const r = await runKeel("apply", inv, "--yes", "--parallel", "2", "--gate-timeout", GATE);
+    const r = await runKeel("apply", inv, "--yes", "--parallel", "2", "--gate-timeout", GATE, ...follow());
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /^\+ app-1 on vega: create$/m);
     assert.match(r.stdout, /^ {2}app-1 on vega: create done in [\d.]+ s: gate: \d+ checks passed$/m);
     assert.match(r.stdout, /^ {2}app-2 on vega: create done in [\d.]+ s: gate: \d+ checks passed$/m);
     assert.deepEqual(await domains(), ["app-1", "app-2"]);
+    // DNS and DHCP followed: named answers the new machines' planned addresses, and DIR holds
+    // their reservations with the MACs apply recorded in keel.lock
+    assert.match(
+      r.stdout,
+      /\nDNS and DHCP:\n {2}rendered dns, dhcp into \S+: \d+ files changed, 0 unchanged\n/,
+    );
+    assert.match(
+      r.stdout,
+      new RegExp(`^ {4}\\+ app-1\\.twin\\.internal\\. 3600 A 10\\.77\\.${N}\\.11$`, "m"),
+    );
+    assert.match(r.stdout, /^ {2}applied 4 changes in 2 zones$/m);
+    assert.deepEqual(dig(named!, "app-1.twin.internal", "A"), [`10.77.${N}.11`]);
+    assert.deepEqual(dig(named!, "app-2.twin.internal", "A"), [`10.77.${N}.12`]);
+    assert.deepEqual(dig(named!, `12.${N}.77.10.in-addr.arpa`, "PTR"), ["app-2.twin.internal."]);
+    const lock = readFileSync(join(dir, "keel.lock"), "utf8");
+    const dnsmasq = readFileSync(join(out, "dhcp", "dnsmasq.conf"), "utf8");
+    const kea = readFileSync(join(out, "dhcp", "kea-dhcp4.conf"), "utf8");
+    for (const [host, addr] of [
+      ["app-1", `10.77.${N}.11`],
+      ["app-2", `10.77.${N}.12`],
+    ] as const) {
+      const mac = new RegExp(`^ {2}${host}: "?([0-9a-f:]{17})"?$`, "m").exec(lock)?.[1];
+      assert.ok(mac !== undefined, `${host}'s MAC in keel.lock:\n${lock}`);
+      assert.match(dnsmasq, new RegExp(`^dhcp-host=${mac},${addr.replace(/\./g, "\\.")},${host}$`, "m"));
+      assert.ok(kea.includes(`"hw-address": "${mac}"`), kea);
+      assert.match(await lv.virsh("domiflist", host), new RegExp(mac));
+    }
     // the machines took the rendered names and addresses: ask them over SSH with the inventory's key
     for (const [host, addr] of [
       ["app-1", `10.77.${N}.11`],
@@ -220,30 +290,33 @@ vantages:
   });
 
   test("a host removed from the inventory leaves no domain, volume, cidata image, lock entry or zone record", async () => {
-    // the zones need a name server: rendered from a copy that names app-1 one (the machines'
-    // inventory does not, or app-1's gate would look for a DNS server on it)
-    const render = async (out: string) => {
-      const copy = join(dir, "render.yaml");
-      writeFileSync(
-        copy,
-        readFileSync(inv, "utf8").replace(
-          "domain: twin.internal\n",
-          "domain: twin.internal\ndns: { servers: [app-1] }\n",
-        ),
-      );
-      const r = await runKeel("render", copy, "--out", out, "--only", "dns");
+    const render = async (to: string) => {
+      const r = await runKeel("render", inv, "--out", to, "--only", "dns");
       assert.equal(r.code, 0, r.stderr);
-      return readdirSync(join(out, "dns"))
-        .map((f) => readFileSync(join(out, "dns", f), "utf8"))
+      return readdirSync(join(to, "dns"))
+        .map((f) => readFileSync(join(to, "dns", f), "utf8"))
         .join("\n");
     };
     const zonesBefore = await render(join(dir, "out-before"));
     assert.match(zonesBefore, /app-2/);
     const seedsBefore = readdirSync(join(dir, ".keel", "cidata"));
     write(inventory({ "app-1": "" }));
-    const r = await runKeel("apply", inv, "--yes", "--gate-timeout", GATE);
+    const r = await runKeel("apply", inv, "--yes", "--gate-timeout", GATE, ...follow());
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /^- app-2 on vega: delete$/m);
+    // DNS and DHCP followed: app-2's records left named and the files in DIR
+    assert.match(r.stdout, new RegExp(`^ {4}- app-2\\.twin\\.internal\\. 3600 A 10\\.77\\.${N}\\.12$`, "m"));
+    assert.deepEqual(dig(named!, "app-2.twin.internal", "A"), []);
+    assert.deepEqual(dig(named!, `12.${N}.77.10.in-addr.arpa`, "PTR"), []);
+    assert.deepEqual(dig(named!, "app-1.twin.internal", "A"), [`10.77.${N}.11`]);
+    for (const f of [
+      "dns/db.twin.internal",
+      `dns/db.${N}.77.10.in-addr.arpa`,
+      "dhcp/dnsmasq.conf",
+      "dhcp/kea-dhcp4.conf",
+    ])
+      assert.doesNotMatch(readFileSync(join(out, f), "utf8"), /app-2/, f);
+    assert.match(readFileSync(join(out, "dns", "db.twin.internal"), "utf8"), /^app-1\s/m);
     assert.deepEqual(await domains(), ["app-1"]);
     assert.ok(!(await volumes()).some((v) => v.startsWith("app-2")), (await volumes()).join(", "));
     assert.ok(!readFileSync(join(dir, "keel.lock"), "utf8").includes("app-2"));

@@ -13,7 +13,7 @@ import type { Change } from "../../src/dns/diff.js";
 import { DnsServerError, sendUpdate, transferZone } from "../../src/dns/transport.js";
 import { updateScript } from "../../src/dns/update.js";
 import { freePort } from "../helpers/daemons.js";
-import { type Named, startNamed, tsigKeygen } from "../helpers/named.js";
+import { digShort as dig, type Named, startNamed, tsigKeygen } from "../helpers/named.js";
 import { runKeel } from "../unit/cli/built.js";
 
 const FWD = "sync.test";
@@ -68,28 +68,6 @@ async function serve(text: string, updateReverse = true): Promise<Named> {
   );
   servers.push(named);
   return named;
-}
-
-/** dig's short answer for NAME TYPE (sorted lines), asked with the key. */
-function dig(named: Named, name: string, type: string): string[] {
-  const out = execFileSync(
-    "dig",
-    [
-      "-k",
-      keyFile,
-      "-p",
-      String(named.port),
-      "@127.0.0.1",
-      name,
-      type,
-      "+short",
-      "+norec",
-      "+time=5",
-      "+tries=1",
-    ],
-    { encoding: "utf8" },
-  );
-  return out.split("\n").filter(Boolean).sort();
 }
 
 /** The zone's SOA serial. */
@@ -385,6 +363,64 @@ describe("keel dns sync: the update itself against BIND", () => {
       const r = await runKeel("dns", "sync", inv, "--server", "127.0.0.1:1", "--key", keyFile);
       assert.equal(r.code, 2, r.stdout + r.stderr);
       assert.match(r.stderr, /^dig is not installed; .*bind9-dnsutils/);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
+
+describe("keel apply --dns-key: the zones follow through the same sync", () => {
+  /** `keel apply` with nothing to apply (no machines), the follow sending to `named` with `key`. */
+  const apply = (named: Named, key = keyFile) =>
+    runKeel("apply", inv, "--yes", "--dns-key", key, "--dns-server", `127.0.0.1:${named.port}`);
+
+  test("nothing to apply: the changes are sent after the plan, then in sync; a wrong key exits 1 with the reason, leaving the machines", async () => {
+    const named = await serve(inventory([]));
+    writeFileSync(inv, inventory(["db-7: { address: { lan: 10.77.0.70 } }"]));
+    const r = await apply(named);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^nothing to apply\n\nDNS and DHCP:\n/m);
+    assert.match(r.stdout, /^ {4}\+ db-7\.sync\.test\. 600 A 10\.77\.0\.70$/m);
+    assert.match(r.stdout, /^ {2}applied 2 changes in 2 zones$/m);
+    assert.deepEqual(dig(named, "db-7.sync.test", "A"), ["10.77.0.70"]);
+    assert.deepEqual(dig(named, "70.0.77.10.in-addr.arpa", "PTR"), ["db-7.sync.test."]);
+
+    const again = await apply(named);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /^ {2}in sync: 2 zones on 127\.0\.0\.1#\d+ hold what the inventory says$/m);
+
+    writeFileSync(inv, inventory([]));
+    const before = [zoneDump(named, FWD), zoneDump(named, REV)];
+    const wrong = await apply(named, wrongKeyFile);
+    assert.equal(wrong.code, 1, wrong.stdout + wrong.stderr);
+    assert.match(
+      wrong.stderr,
+      new RegExp(
+        `^keel: the DNS update failed: reading zone ${FWD} \\(AXFR\\) on server 127\\.0\\.0\\.1#${named.port} failed: NOTAUTH \\(BADSIG\\): .*; nothing was sent; the machines are left as they are; run keel apply again to finish it$`,
+        "m",
+      ),
+    );
+    assert.ok(
+      !(wrong.stdout + wrong.stderr).includes(
+        /secret "([^"]+)"/.exec(readFileSync(wrongKeyFile, "utf8"))![1]!,
+      ),
+    );
+    assert.deepEqual([zoneDump(named, FWD), zoneDump(named, REV)], before);
+    // the next run with the right key finishes it
+    const fixed = await apply(named);
+    assert.equal(fixed.code, 0, fixed.stdout + fixed.stderr);
+    assert.deepEqual(dig(named, "db-7.sync.test", "A"), []);
+  });
+
+  test("dig and nsupdate missing from PATH: exit 2 naming bind9-dnsutils, before the plan", async () => {
+    writeFileSync(inv, inventory([]));
+    const path = process.env.PATH;
+    process.env.PATH = "/nonexistent";
+    try {
+      const r = await runKeel("apply", inv, "--yes", "--dns-key", keyFile, "--dns-server", "127.0.0.1:1");
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /^dig is not installed; .*bind9-dnsutils/);
+      assert.equal(r.stdout, "");
     } finally {
       process.env.PATH = path;
     }
