@@ -73,7 +73,8 @@ const plural = (n: number, w: string) => `${n} ${w}`;
 export function formatPlan(plan: Plan): string {
   const out: string[] = [];
   for (const m of plan.machines) out.push(...formatMachine(m));
-  if (plan.machines.length === 0) out.push("no machines are declared (no host has vm.hypervisor)");
+  if (plan.machines.length === 0 && plan.blocked.length === 0 && plan.unreachable.length === 0)
+    out.push("no machines are declared (no host has vm.hypervisor)");
   if (plan.drift.length > 0) {
     out.push("", "changed outside Keel (drift): the hypervisor differs from what Keel applied");
     for (const d of plan.drift)

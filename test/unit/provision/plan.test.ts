@@ -273,6 +273,8 @@ test("an unreachable hypervisor blocks its machines and is listed", () => {
   assert.equal(plan.blocked.length, 1);
   assert.deepEqual(plan.unreachable, [{ hypervisor: "vega", reason: "failed to connect to the hypervisor" }]);
   assert.match(formatPlan(plan), /unreachable hypervisors/);
+  // web-1 is declared: the plan does not say that no machine is
+  assert.doesNotMatch(formatPlan(plan), /no machines are declared/);
 });
 
 test("the observed digest does not depend on listing order", () => {
