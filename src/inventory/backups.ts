@@ -7,7 +7,7 @@
  */
 import { posix } from "node:path";
 import type { CheckContext } from "./context.js";
-import { formatDuration, parseDuration } from "./duration.js";
+import { parseDuration } from "./duration.js";
 import {
   type BackupObjectives,
   type BackupRehearsal,
@@ -125,8 +125,8 @@ function checkStanza(ctx: CheckContext, stanza: string, s: RawPgBackRestStanza, 
         `pg${i + 1} of ${what} is a second primary (pg${primaries[0]! + 1} is one); expected exactly one primary per stanza, the others role: standby`,
       );
   }
-  checkSchedule(ctx, segs, what, PGBACKREST_BACKUP_TYPES, s.schedule);
-  checkObjectives(ctx, segs, what, s.schedule, s.objectives);
+  const ordered = checkSchedule(ctx, segs, what, PGBACKREST_BACKUP_TYPES, s.schedule);
+  checkObjectives(ctx, segs, what, ordered ? s.schedule : undefined, s.objectives);
   const check = s.check_interval !== undefined ? parseDuration(s.check_interval) : undefined;
   if (check !== undefined && check < MIN_CHECK_INTERVAL_MS)
     ctx.problem(
@@ -151,13 +151,18 @@ function checkWalg(ctx: CheckContext, name: string, w: RawWalgBackup, dataDirs: 
     dataDirs.push({ host: w.host, dir: canonical(w.data)!, what });
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
   const bad = w.env !== undefined ? /[\u0000-\u001f\u007f]/.exec(w.env) : null;
+  if (w.env !== undefined && !bad && w.env.trim() === "")
+    ctx.problem(
+      [...segs, "env"],
+      `env of ${what} is blank; expected the words put before each wal-g command, e.g. envdir /run/etc/wal-e.d/env, or no env at all`,
+    );
   if (bad)
     ctx.problem(
       [...segs, "env"],
       `env of ${what} holds ${bad[0] === "\n" ? "a line break" : `the control character ${JSON.stringify(bad[0])}`}; expected one line of words put before each wal-g command, e.g. envdir /run/etc/wal-e.d/env`,
     );
-  checkSchedule(ctx, segs, what, WALG_BACKUP_TYPES, w.schedule);
-  checkObjectives(ctx, segs, what, w.schedule, w.objectives);
+  const ordered = checkSchedule(ctx, segs, what, WALG_BACKUP_TYPES, w.schedule);
+  checkObjectives(ctx, segs, what, ordered ? w.schedule : undefined, w.objectives);
   checkRehearsal(ctx, segs, what, w.rehearsal, [w.host]);
 }
 
@@ -222,15 +227,21 @@ function checkPath(
   return true;
 }
 
-/** Each scheduled interval is above zero and shorter than every larger type's. */
+/**
+ * Each scheduled interval is above zero and shorter than every larger type's. True when the
+ * schedule is whole and sound (nothing of it cut by the schema pass, no problem here), so that
+ * the objectives can be compared with it.
+ */
 function checkSchedule(
   ctx: CheckContext,
   segs: Segment[],
   what: string,
   types: readonly string[],
   schedule: Partial<Record<string, string>> | undefined,
-): void {
-  if (!schedule) return;
+): boolean {
+  if (!schedule) return false;
+  const at = [...segs, "schedule"].join("/");
+  let sound = ![...ctx.pruned.paths].some((p) => p === at || p.startsWith(`${at}/`));
   let larger: { type: string; ms: number; text: string } | undefined;
   for (const type of types) {
     const text = schedule[type];
@@ -238,19 +249,23 @@ function checkSchedule(
     const ms = parseDuration(text);
     if (ms === undefined) continue;
     if (ms === 0) {
+      sound = false;
       ctx.problem(
         [...segs, "schedule", type],
         `schedule.${type} of ${what} is 0; expected the interval between two ${type} backups, above zero, e.g. ${type === "full" ? "7d" : "1d"}`,
       );
       continue;
     }
-    if (larger && ms >= larger.ms)
+    if (larger && ms >= larger.ms) {
+      sound = false;
       ctx.problem(
         [...segs, "schedule", type],
         `schedule.${type} ${text} of ${what} is not shorter than schedule.${larger.type} (${larger.text}), so no ${type} backup would ever be due; expected each type more frequent than the types above it (${types.join(" > ")} in interval)`,
       );
+    }
     larger = { type, ms, text };
   }
+  return sound;
 }
 
 /** The objectives are above zero, `backup` can be met by the schedule, `wal` is at most `backup`. */
@@ -281,7 +296,7 @@ function checkObjectives(
   if (backup !== undefined && backup > 0 && shortest && backup < shortest[2])
     ctx.problem(
       [...at, "backup"],
-      `objectives.backup ${objectives.backup} of ${what} can never be met: with schedule.${shortest[0]} ${shortest[1]}, the newest backup is up to ${shortest[1]} old; expected at least ${formatDuration(shortest[2])}, plus the time a backup takes`,
+      `objectives.backup ${objectives.backup} of ${what} can never be met: with schedule.${shortest[0]} ${shortest[1]}, the newest backup is up to ${shortest[1]} old; expected at least ${shortest[1]}, plus the time a backup takes`,
     );
   if (wal !== undefined && wal > 0 && backup !== undefined && backup > 0 && wal > backup)
     ctx.problem(
