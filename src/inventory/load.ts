@@ -10,7 +10,7 @@
  *    YAML node ranges;
  * 3. cross-reference rules (addresses inside networks, names that must exist, overlaps…), one
  *    module per section (`networks.ts`, `hosts.ts`, `addresses.ts` with allocation, `vantages.ts`,
- *    `serve.ts`, `alerts.ts`, `dns.ts`, `hypervisors.ts`, `images.ts`, `machines.ts`), run on what is left after cutting the parts the schema
+ *    `serve.ts`, `alerts.ts`, `dns.ts`, `hypervisors.ts`, `images.ts`, `machines.ts`, `backups.ts`), run on what is left after cutting the parts the schema
  *    rejected (`validate.ts`), so one run reports both kinds.
  *
  * A YAML syntax error stops after pass 1 (there is no document to check).
@@ -23,6 +23,7 @@ import { dirname, resolve } from "node:path";
 import { type Problem, UserError } from "../errors.js";
 import { allocateAll, checkVms, ipamState } from "./addresses.js";
 import { checkAlerts, normaliseAlerts } from "./alerts.js";
+import { checkBackups, normaliseBackups } from "./backups.js";
 import { CheckContext } from "./context.js";
 import { checkDns, normaliseDns } from "./dns.js";
 import { checkHosts, checkWireguard, normaliseDefaults, normaliseHosts } from "./hosts.js";
@@ -61,6 +62,7 @@ function checkAll(ctx: CheckContext, lock: Lock | undefined): Checked {
   checkHypervisors(ctx);
   checkImages(ctx);
   checkMachines(ctx, hostAddresses);
+  checkBackups(ctx);
   allocateAll(ctx, ctx.raw.site, lock);
   return { hostAddresses, vantageAddresses };
 }
@@ -93,6 +95,7 @@ function normalise(
     alerts: normaliseAlerts(raw.alerts, loc),
     hypervisors: normaliseHypervisors(raw, loc),
     images: normaliseImages(raw, dir, loc),
+    backups: normaliseBackups(raw, loc),
     ipam: ipamState(file, allocation, ctx.previousLock),
   };
 }

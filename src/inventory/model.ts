@@ -174,6 +174,117 @@ export interface Image {
   pos: SourcePosition;
 }
 
+/** pgBackRest's backup types (`--type`), largest first: the keys of a stanza's `schedule`. */
+export const PGBACKREST_BACKUP_TYPES = ["full", "diff", "incr"] as const;
+export type PgBackRestBackupType = (typeof PGBACKREST_BACKUP_TYPES)[number];
+
+/** WAL-G's backup types, largest first (a delta is a `backup-push` with `WALG_DELTA_MAX_STEPS`). */
+export const WALG_BACKUP_TYPES = ["full", "delta"] as const;
+export type WalgBackupType = (typeof WALG_BACKUP_TYPES)[number];
+
+/** The role of a PostgreSQL server of a stanza (`backups.pgbackrest.NAME.postgres[].role`). */
+export const POSTGRES_ROLES = ["primary", "standby"] as const;
+export type PostgresRole = (typeof POSTGRES_ROLES)[number];
+
+/**
+ * Recovery-point objectives of a backup (YAML `objectives`): how much data a site accepts to
+ * lose. Both are ages, checked against the repository's newest entries.
+ */
+export interface BackupObjectives {
+  /** The newest good backup (any type) is no older than this, in ms (YAML `backup`). */
+  backupMs: number;
+  /** The newest WAL segment in the archive is no older than this, in ms (YAML `wal`); at most `backupMs`. */
+  walMs: number;
+}
+
+/**
+ * A restore rehearsal (YAML `rehearsal`): the newest backup (or a chosen set) restored into `dir`
+ * on `host`, a server started on it, and `queries` run against it.
+ */
+export interface BackupRehearsal {
+  /** The host restored onto: a declared host with SSH, not one of the PostgreSQL hosts backed up. */
+  host: string;
+  /** Absolute scratch directory on `host`, emptied before each rehearsal; never a declared data directory. */
+  dir: string;
+  /** Time between two rehearsals by `keel serve`, in ms (default 7 days; at least 1 hour). */
+  intervalMs: number;
+  /** Sanity queries (SQL) run on the restored server, in order; each must succeed. Default none. */
+  queries: string[];
+  pos: SourcePosition;
+}
+
+/** A PostgreSQL server of a pgBackRest stanza (YAML `postgres[]`): pgBackRest's `pgN-*` options. */
+export interface PgBackRestPostgres {
+  /** N of `pgN-host`/`pgN-path`/`pgN-port`: the entry's place in the list, from 1. */
+  index: number;
+  /** The host it runs on (a declared host). */
+  host: string;
+  /** Its data directory (`pgN-path`), absolute, as written. */
+  data: string;
+  /** Its port (`pgN-port`; default 5432). */
+  port: number;
+  /** `primary` or `standby` (default: primary when the stanza has one server, standby otherwise). */
+  role: PostgresRole;
+  pos: SourcePosition;
+}
+
+/** A pgBackRest stanza (YAML `backups.pgbackrest.STANZA`). */
+export interface PgBackRestStanza {
+  /** The stanza name (`--stanza`), as written. */
+  stanza: string;
+  /** The repository host (`repo1-host`), a declared host; the primary itself for a local repository. */
+  repository: string;
+  /** Commands run as `sudo -u USER`; absent: as the SSH user of the host they run on. */
+  user?: string;
+  /** The servers, primary and standbys, in declaration order (`index` 1, 2, …); exactly one primary. */
+  postgres: PgBackRestPostgres[];
+  /** The primary's host (the one entry of `postgres` with role `primary`). */
+  primary: string;
+  /**
+   * The expected interval of each scheduled backup type, in ms; at least one type, each shorter
+   * than the types above it (full > diff > incr).
+   */
+  schedule: Partial<Record<PgBackRestBackupType, number>>;
+  /** Slack added to each scheduled interval before a backup counts as late, in ms (default 1 hour). */
+  graceMs: number;
+  objectives: BackupObjectives;
+  /** Time between two runs of `pgbackrest check`, in ms (default 6 hours; at least 1 minute). */
+  checkIntervalMs: number;
+  rehearsal?: BackupRehearsal;
+  pos: SourcePosition;
+}
+
+/** A WAL-G backup of one PostgreSQL server (YAML `backups.walg.NAME`). */
+export interface WalgBackup {
+  /** The name it is declared under (a DNS label). */
+  name: string;
+  /** The host of the PostgreSQL server wal-g backs up and archives from (a declared host). */
+  host: string;
+  /** The server's data directory (PGDATA), absolute, as written. */
+  data: string;
+  /** The server's port (default 5432). */
+  port: number;
+  /** Commands run as `sudo -u USER`; absent: as the SSH user. */
+  user?: string;
+  /** Words put before every wal-g command, as written (e.g. `envdir /run/etc/wal-e.d/env`); absent: none. */
+  env?: string;
+  /** The expected interval of each scheduled backup type, in ms (full > delta). */
+  schedule: Partial<Record<WalgBackupType, number>>;
+  /** Slack added to each scheduled interval before a backup counts as late, in ms (default 1 hour). */
+  graceMs: number;
+  objectives: BackupObjectives;
+  rehearsal?: BackupRehearsal;
+  pos: SourcePosition;
+}
+
+/** The site's PostgreSQL backups (YAML `backups:`, a Keel extension); empty lists when absent. */
+export interface Backups {
+  /** pgBackRest stanzas in declaration order. */
+  pgbackrest: PgBackRestStanza[];
+  /** WAL-G backups in declaration order. */
+  walg: WalgBackup[];
+}
+
 /** One address of a host (or vantage) on one attached network. */
 export interface InterfaceAddress {
   network: string;
@@ -450,6 +561,8 @@ export interface Inventory {
   hypervisors: Hypervisor[];
   /** `images:` in declaration order; empty when absent. */
   images: Image[];
+  /** `backups:`: pgBackRest stanzas and WAL-G backups, in declaration order; empty when absent. */
+  backups: Backups;
   /** Allocation state: the lock file's path, its new text, whether it changed, what changed. */
   ipam: IpamState;
 }

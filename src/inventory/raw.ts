@@ -8,8 +8,11 @@ import type {
   HostKeyChecking,
   HypervisorDriver,
   ImageFormat,
+  PgBackRestBackupType,
+  PostgresRole,
   ServiceKind,
   TokenRole,
+  WalgBackupType,
 } from "./model.js";
 
 /** An `address:` value: one address (shorthand) or network name → address (or `auto`, `auto@RANGE`). */
@@ -142,6 +145,53 @@ export interface RawImage {
   sha1?: string;
   format?: ImageFormat;
 }
+/** `objectives:` of a backup. */
+export interface RawBackupObjectives {
+  backup: string;
+  wal: string;
+}
+/** `rehearsal:` of a backup. */
+export interface RawBackupRehearsal {
+  host: string;
+  dir: string;
+  interval?: string;
+  queries?: string[];
+}
+/** One entry of a stanza's `postgres:`. */
+export interface RawPgBackRestPostgres {
+  host: string;
+  data: string;
+  port?: number;
+  role?: PostgresRole;
+}
+/** One entry of `backups.pgbackrest`. */
+export interface RawPgBackRestStanza {
+  repository: string;
+  user?: string;
+  postgres: RawPgBackRestPostgres[];
+  schedule: Partial<Record<PgBackRestBackupType, string>>;
+  grace?: string;
+  objectives: RawBackupObjectives;
+  check_interval?: string;
+  rehearsal?: RawBackupRehearsal;
+}
+/** One entry of `backups.walg`. */
+export interface RawWalgBackup {
+  host: string;
+  data: string;
+  port?: number;
+  user?: string;
+  env?: string;
+  schedule: Partial<Record<WalgBackupType, string>>;
+  grace?: string;
+  objectives: RawBackupObjectives;
+  rehearsal?: RawBackupRehearsal;
+}
+/** `backups:`. */
+export interface RawBackups {
+  pgbackrest?: Record<string, RawPgBackRestStanza>;
+  walg?: Record<string, RawWalgBackup>;
+}
 /** The whole file. */
 export interface RawInventory {
   keel: 1;
@@ -156,6 +206,7 @@ export interface RawInventory {
   alerts?: RawAlerts;
   hypervisors?: Record<string, RawHypervisor>;
   images?: Record<string, RawImage>;
+  backups?: RawBackups;
 }
 
 /** One step of a path into the raw inventory: a mapping key or a list index. */

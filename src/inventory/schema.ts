@@ -13,6 +13,7 @@
  */
 
 import { alertsDefinitions, alertsProperties } from "./alerts.schema.js";
+import { backupsDefinitions, backupsProperties } from "./backups.schema.js";
 import { commonDefinitions } from "./common.schema.js";
 import { dnsDefinitions, dnsProperties } from "./dns.schema.js";
 import { hostsDefinitions, hostsProperties } from "./hosts.schema.js";
@@ -27,7 +28,7 @@ export const inventorySchema = {
   $schema: "http://json-schema.org/draft-07/schema#",
   title: "Keel inventory (format version 1)",
   description:
-    "One YAML file describing a site: networks, hosts, services, who may reach them, vantages, and where machines run.",
+    "One YAML file describing a site: networks, hosts, services, who may reach them, vantages, where machines run, and how PostgreSQL is backed up.",
   type: "object",
   additionalProperties: false,
   required: ["keel", "site"],
@@ -46,6 +47,7 @@ export const inventorySchema = {
     ...alertsProperties,
     ...hypervisorsProperties,
     ...imagesProperties,
+    ...backupsProperties,
   },
   definitions: {
     ...commonDefinitions,
@@ -57,5 +59,6 @@ export const inventorySchema = {
     ...alertsDefinitions,
     ...hypervisorsDefinitions,
     ...imagesDefinitions,
+    ...backupsDefinitions,
   },
 } as const;

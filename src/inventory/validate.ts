@@ -10,7 +10,14 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import type { Problem } from "../errors.js";
 import { MAC_EXPECTED } from "../net/mac.js";
 import { DURATION_EXPECTED } from "./duration.js";
-import { DNS_RECORD_TYPES, HYPERVISOR_DRIVERS, IMAGE_FORMATS, SERVICE_KINDS } from "./model.js";
+import {
+  DNS_RECORD_TYPES,
+  HYPERVISOR_DRIVERS,
+  IMAGE_FORMATS,
+  PGBACKREST_BACKUP_TYPES,
+  SERVICE_KINDS,
+  WALG_BACKUP_TYPES,
+} from "./model.js";
 import type { RawInventory, Segment } from "./raw.js";
 import { inventorySchema } from "./schema.js";
 import {
@@ -25,6 +32,10 @@ import {
   typeName,
 } from "./wording.js";
 import type { Locator } from "./yaml.js";
+
+/** What a pgBackRest stanza name must look like (the `stanza` definition of `backups.schema.ts`). */
+const STANZA_EXPECTED =
+  "letters, digits, '-' and '_', starting with a letter or digit, at most 63 characters (e.g. main)";
 
 /** Format versions this Keel reads. */
 export const SUPPORTED_VERSIONS = [1] as const;
@@ -190,6 +201,25 @@ function valueMessage(
     case "imageDigest":
       // YAML reads a digest made only of digits as a number
       return `${label} must be a string of hex digits; got ${typeName(value)} (quote a digest made only of digits: "0123…")`;
+    case "absolutePath":
+      return `${subj} is not an absolute path; expected a path starting with "/", e.g. ${last === "dir" ? "/var/tmp/keel-rehearsal" : "/var/lib/postgresql/16/main"}`;
+    case "postgresRole":
+      return `${subj} is not a role; expected primary or standby`;
+    case "pgbackrestSchedule":
+    case "walgSchedule": {
+      const types = def === "walgSchedule" ? WALG_BACKUP_TYPES : PGBACKREST_BACKUP_TYPES;
+      if (e.keyword === "minProperties")
+        return `${label} is empty; expected the interval of at least one backup type (${types.join(", ")}), e.g. { full: 7d, ${types[1]}: 1d }`;
+      return `${label} must be a mapping of backup type (${types.join(", ")}) to interval; got ${typeName(value)}`;
+    }
+    case "pgbackrestPostgresList":
+      if (e.keyword === "minItems")
+        return `${label} is empty; expected the stanza's PostgreSQL servers, e.g. - { host: db-1, data: /var/lib/postgresql/16/main }`;
+      return `${label} must be a list of PostgreSQL servers ({ host, data, port, role }); got ${typeName(value)}`;
+    case "sqlQuery":
+      return `${label} is ${typeof value === "string" ? "empty" : typeName(value)}; expected an SQL statement such as select count(*) from pg_class`;
+    case "commandPrefix":
+      return `${label} is ${typeof value === "string" ? "empty" : typeName(value)}; expected the words put before each wal-g command, e.g. envdir /run/etc/wal-e.d/env`;
     case "imageFormat":
       return `${subj} is not an image format; expected ${IMAGE_FORMATS.join(" or ")}`;
   }
@@ -277,6 +307,13 @@ export function schemaProblems(data: unknown, loc: Locator): Problem[] {
         problems.push({
           pos: loc.pos([...segs, name], "key"),
           message: `header name ${JSON.stringify(name)} in ${describe(data, segs)} is not a valid HTTP header name; expected letters, digits and !#$%&'*+.^_\`|~- (RFC 9110 token)`,
+        });
+        continue;
+      }
+      if (segs.join("/") === "backups/pgbackrest") {
+        problems.push({
+          pos: loc.pos([...segs, name], "key"),
+          message: `stanza name ${JSON.stringify(name)} in backups.pgbackrest is not a valid stanza name; expected ${STANZA_EXPECTED}`,
         });
         continue;
       }

@@ -92,6 +92,7 @@ export function describe(data: unknown, segs: readonly Segment[]): string {
       ? `record ${c + 1} of dns.records`
       : `${segs.slice(3).join(".")} of record ${c + 1} of dns.records`;
   if (a === "serve" || a === "alerts") return describeSettings(data, segs);
+  if (a === "backups") return describeBackups(segs);
   if (a === "defaults" && n === 2) return `defaults.${String(b)}`;
   if (n === 2 && a === "networks") return `network "${String(b)}"`;
   if (n === 2 && a === "hosts") return `host "${String(b)}"`;
@@ -110,6 +111,26 @@ export function describe(data: unknown, segs: readonly Segment[]): string {
   const last = segs[n - 1]!;
   const parent = describe(data, segs.slice(0, -1));
   return typeof last === "number" ? `item ${last + 1} of ${parent}` : `${last} of ${parent}`;
+}
+
+/**
+ * Human description of a place in `backups:`: `stanza "main"`, `WAL-G backup "app"`, a stanza's
+ * servers by pgBackRest's index (`pg2 of stanza "main"`), deeper keys dotted
+ * (`schedule.full of stanza "main"`), list items by number (`item 2 of rehearsal.queries of …`).
+ */
+function describeBackups(segs: readonly Segment[]): string {
+  const [, b, c, d, e] = segs;
+  if (segs.length === 2) return `backups.${String(b)}`;
+  let base = b === "pgbackrest" ? `stanza "${String(c)}"` : `WAL-G backup "${String(c)}"`;
+  let rest = segs.slice(3);
+  if (d === "postgres" && typeof e === "number") {
+    base = `pg${e + 1} of ${base}`;
+    rest = segs.slice(5);
+  }
+  if (rest.length === 0) return base;
+  const last = rest[rest.length - 1];
+  if (typeof last === "number") return `item ${last + 1} of ${rest.slice(0, -1).join(".")} of ${base}`;
+  return `${rest.join(".")} of ${base}`;
 }
 
 /**
@@ -138,6 +159,8 @@ export function keyKind(segs: readonly Segment[]): string {
   if (p === "vantages") return "vantage name";
   if (p === "hypervisors") return "hypervisor name";
   if (p === "images") return "image name";
+  if (p === "backups/pgbackrest") return "stanza name";
+  if (p === "backups/walg") return "WAL-G backup name";
   if (/^hypervisors\/[^/]+\/networks$/.test(p)) return "network name";
   if (/^networks\/[^/]+\/ranges$/.test(p)) return "range name";
   if (/\/address$/.test(p)) return "network name";

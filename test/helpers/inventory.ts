@@ -95,6 +95,7 @@ export function contractExample(): Inventory {
     domain: "lab.internal",
     hypervisors: [],
     images: [],
+    backups: { pgbackrest: [], walg: [] },
     networks: [
       {
         name: "lan",

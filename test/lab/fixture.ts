@@ -56,6 +56,7 @@ export function labInventory(o: FixtureOptions): Inventory {
     site: o.site,
     hypervisors: [],
     images: [],
+    backups: { pgbackrest: [], walg: [] },
     networks: [
       {
         name: "lan",

@@ -1,6 +1,6 @@
 /**
  * The inventory's lists of values (service kinds, DNS record types, token roles, host key
- * checking modes, hypervisor drivers, image formats) are declared once, in `src/inventory/model.ts`, and the schema's enums are
+ * checking modes, hypervisor drivers, image formats, PostgreSQL roles) are declared once, in `src/inventory/model.ts`, and the schema's enums are
  * spread from them. The two copies that are prose cannot be derived: the reference table of
  * docs/inventory.md and the schema's `description` hover text. These tests fail when either
  * differs from the list.
@@ -15,6 +15,7 @@ import {
   HOST_KEY_CHECKING,
   HYPERVISOR_DRIVERS,
   IMAGE_FORMATS,
+  POSTGRES_ROLES,
   SERVICE_KINDS,
   TOKEN_ROLES,
 } from "../../../src/inventory/model.js";
@@ -73,6 +74,12 @@ const LISTS = [
     list: IMAGE_FORMATS,
     key: "format",
     schema: defs.imageFormat,
+  },
+  {
+    name: "POSTGRES_ROLES",
+    list: POSTGRES_ROLES,
+    key: "role",
+    schema: defs.postgresRole,
   },
 ] as const;
 

@@ -101,6 +101,9 @@ test("the schema walk sees the keys it should (the comparison above is not vacuo
     "images.NAME.sha256",
     "hosts.NAME.vm.hypervisor",
     "defaults.vm.memory",
+    "backups.pgbackrest.NAME.postgres[].data",
+    "backups.pgbackrest.NAME.schedule.incr",
+    "backups.walg.NAME.rehearsal.queries",
   ])
     assert.ok(paths.includes(p), p);
 });
