@@ -1,9 +1,11 @@
 /**
- * `keel apply` (the built CLI) refusing before it does anything, against a real libvirtd started
- * here: with `--expect-observed` it refuses when the hypervisor changed after that plan was made
- * (a domain defined with virsh meanwhile), and a machine whose disk is smaller than its image is
- * refused with both sizes, leaving no root volume, seed or domain of it. Nothing here boots: the
- * image is a blank qcow2 and neither refusal reaches a start.
+ * `keel plan` and `keel apply` (the built CLI) refusing, against a real libvirtd started here: an
+ * invalid inventory exits 2 at its line and column; with `--expect-observed` apply refuses when
+ * the hypervisor changed after that plan was made (a domain defined with virsh meanwhile); a
+ * machine whose disk is smaller than its image is refused with both sizes, leaving no root
+ * volume, seed or domain of it; a machine that does not pass its gate is reported as such and
+ * left running for inspection, and the next plan says it is unfinished. Nothing here boots an
+ * operating system: the image is a blank qcow2.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -12,10 +14,13 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { tempDir } from "../helpers/daemons.js";
-import { type Libvirtd, startLibvirtd } from "../helpers/libvirt.js";
+import { type Bridge, createBridge, type Libvirtd, startLibvirtd } from "../helpers/libvirt.js";
 import { runKeel } from "../unit/cli/built.js";
 
+/** Third octet of the test network 10.77.N.0/24 and bridge keelbrN. */
+const N = 65;
 let lv: Libvirtd;
+let bridge: Bridge;
 let dir: string;
 let inv: string;
 let imageFile: string;
@@ -25,13 +30,13 @@ let imageHex: string;
 const inventory = (disk: number) => `keel: 1
 site: lab
 networks:
-  lan: { cidr: 10.77.8.0/24, gateway: 10.77.8.1 }
+  lan: { cidr: 10.77.${N}.0/24, gateway: 10.77.${N}.1 }
 hypervisors:
-  vega: { driver: libvirt, uri: "${lv.uri}", dir: ${dir}/pool, networks: { lan: keelbr-refuse } }
+  vega: { driver: libvirt, uri: "${lv.uri}", dir: ${dir}/pool, networks: { lan: ${bridge.name} } }
 images:
   blank: { path: ${imageFile}, sha256: ${imageHex} }
 hosts:
-  new-1: { address: { lan: 10.77.8.11 }, ssh: false, vm: { hypervisor: vega, image: blank, memory: 256, disk: ${disk}, autostart: false } }
+  new-1: { address: { lan: 10.77.${N}.11 }, ssh: false, vm: { hypervisor: vega, image: blank, memory: 256, disk: ${disk}, autostart: false } }
 vantages:
   admin: { local: true, networks: [lan] }
 `;
@@ -45,6 +50,7 @@ const domains = async () =>
 
 before(async () => {
   lv = await startLibvirtd();
+  bridge = createBridge(N);
   dir = tempDir("keel-apply-refusals-");
   mkdirSync(join(dir, "pool"));
   imageFile = join(dir, "blank.qcow2");
@@ -55,6 +61,15 @@ before(async () => {
 
 after(async () => {
   await lv?.stop();
+  bridge?.destroy();
+});
+
+test("keel plan on an invalid inventory: exit 2 at the line and column, no stack trace", async () => {
+  writeFileSync(inv, inventory(1).replace("memory: 256", "memory: lots"));
+  const p = await runKeel("plan", inv);
+  assert.equal(p.code, 2, p.stdout + p.stderr);
+  assert.match(p.stderr, new RegExp(`${inv.replace(/[.]/g, "\\.")}:10:\\d+: .*memory`));
+  assert.doesNotMatch(p.stderr, /\n\s+at /);
 });
 
 test("--expect-observed: a domain defined after the plan was made makes apply refuse, and nothing is made", async () => {
@@ -100,4 +115,19 @@ test("a disk smaller than the image is refused with both sizes; no root volume, 
     .map((l) => l.trim().split(/\s+/)[0]!)
     .filter((n) => n !== "" && n !== "Name" && !/^-+$/.test(n));
   assert.deepEqual(vols, [`keel-image-blank-${imageHex.slice(0, 12)}.qcow2`]);
+});
+
+test("a machine that does not pass its gate is reported, left running for inspection, and unfinished for the next plan", async () => {
+  writeFileSync(inv, inventory(2));
+  const a = await runKeel("apply", inv, "--yes", "--gate-timeout", "5s");
+  assert.equal(a.code, 1, a.stdout + a.stderr);
+  assert.match(
+    a.stdout,
+    /^ {2}new-1 on vega: create GATE FAILED in [\d.]+ s: gate: .*; the machine is left as it is for inspection$/m,
+  );
+  assert.deepEqual(await domains(), ["new-1"]);
+  assert.equal((await lv.virsh("domstate", "new-1")).trim(), "running");
+  const p = await runKeel("plan", inv);
+  assert.equal(p.code, 3, p.stdout + p.stderr);
+  assert.match(p.stdout, /new-1 on vega: finish/);
 });
