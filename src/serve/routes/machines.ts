@@ -64,9 +64,13 @@ export const machinesRoutes: ApiRoutes = async (app, { index, audit, machineActi
       const inv = index.inventory();
       if (!inv.hosts.some((h) => h.name === req.params.name))
         throw new HttpError(404, `no host named "${req.params.name}"; GET /api/hosts lists them`);
+      // the action as it stands before the hypervisor is read: an action shown as ended ended
+      // before this status was read, so the two never disagree (a "done" stop beside "running")
+      const current = last.get(req.params.name);
+      const action = current ? { ...current } : null;
       // null for a host without vm.hypervisor: Keel manages no machine for it
       const machine = (await (await actions()).machineStatus(inv, req.params.name)) ?? null;
-      return { machine, action: last.get(req.params.name) ?? null };
+      return { machine, action };
     },
   );
 
