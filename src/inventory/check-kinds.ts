@@ -18,6 +18,7 @@ export const CHECK_KINDS = [
   "listeners",
   "sysctl",
   "wireguard.peers",
+  "backup.walg",
   "prometheus.targets",
   "grafana",
   "node_exporter",
@@ -35,4 +36,6 @@ export const DEFAULT_KIND_INTERVAL_MS: { readonly [K in CheckKind]?: number } = 
   reachable: 30_000,
   "port.open": 30_000,
   http: 30_000,
+  // a backup is taken hours apart; listing the archive reads the backup storage
+  "backup.walg": 300_000,
 };

@@ -13,6 +13,7 @@ import {
   ProbeError,
   VantageError,
 } from "../kind.js";
+import { backupWalg } from "./backup-walg.js";
 import { dnsRecords } from "./dns-records.js";
 import { grafana } from "./grafana.js";
 import { http } from "./http.js";
@@ -43,6 +44,7 @@ const modules = {
   listeners,
   sysctl,
   "wireguard.peers": wireguardPeers,
+  "backup.walg": backupWalg,
   "prometheus.targets": prometheusTargets,
   grafana,
   node_exporter: nodeExporter,
@@ -107,6 +109,7 @@ export async function runCheck(
   }
 }
 
+export { humanAge, judgeWalg, parseWalgList, type WalgListedBackup, walgCommand } from "./backup-walg.js";
 export { type DnsAnswer, dnsQuestions, judgeDnsRecords, type PeerSerial } from "./dns-records.js";
 export { judgeGrafana } from "./grafana.js";
 export { judgeHttp } from "./http.js";

@@ -32,7 +32,7 @@ test("each kind derives where it did: the scopes, in CHECK_KINDS order", () => {
   assert.deepEqual(byScope("port"), ["port.open", "port.closed"]);
   assert.deepEqual(byScope("server"), ["dns.records"]);
   assert.deepEqual(byScope("content"), ["http", "prometheus.targets", "grafana", "node_exporter"]);
-  assert.deepEqual(byScope("on-host"), ["listeners", "sysctl", "wireguard.peers"]);
+  assert.deepEqual(byScope("on-host"), ["listeners", "sysctl", "wireguard.peers", "backup.walg"]);
 });
 
 test("the SSH kinds parallel.ts keeps on the main thread are the modules with transport ssh", () => {
@@ -44,6 +44,7 @@ test("the SSH kinds parallel.ts keeps on the main thread are the modules with tr
     "listeners",
     "sysctl",
     "wireguard.peers",
+    "backup.walg",
   ]);
   assert.deepEqual([...SSH_KINDS], ssh);
   const local = new Set(["here"]);
@@ -54,12 +55,18 @@ test("the SSH kinds parallel.ts keeps on the main thread are the modules with tr
   }
 });
 
-test("serve's default schedule per kind: 30 s for reachable, port.open and http, else 60 s; 3 and 2", () => {
-  assert.deepEqual(DEFAULT_KIND_INTERVAL_MS, { reachable: 30_000, "port.open": 30_000, http: 30_000 });
+test("serve's default schedule per kind: 30 s for reachable, port.open and http, 5 min for backup.walg, else 60 s; 3 and 2", () => {
+  assert.deepEqual(DEFAULT_KIND_INTERVAL_MS, {
+    reachable: 30_000,
+    "port.open": 30_000,
+    http: 30_000,
+    "backup.walg": 300_000,
+  });
   const checks = defaultServeSettings().checks;
   assert.deepEqual(checks.default, { intervalMs: 60_000, failAfter: 3, recoverAfter: 2 });
   for (const kind of CHECK_KINDS) {
-    const intervalMs = ["reachable", "port.open", "http"].includes(kind) ? 30_000 : 60_000;
+    const intervalMs =
+      kind === "backup.walg" ? 300_000 : ["reachable", "port.open", "http"].includes(kind) ? 30_000 : 60_000;
     assert.deepEqual(checks[kind], { intervalMs, failAfter: 3, recoverAfter: 2 }, kind);
   }
 });
