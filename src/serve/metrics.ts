@@ -18,9 +18,31 @@
  * - `keel_last_reload_timestamp_seconds` Unix time of the last reload attempt (start counts);
  * - `keel_inventory_problems` problems of the last rejected inventory (0 when the file is valid);
  * - prom-client's default process metrics with the `keel_` prefix (`keel_process_cpu_seconds_total`, …).
+ *
+ * Backups (one series per backup of `backups:`, labels `backup` (stanza or WAL-G name) and
+ * `tool` (`pgbackrest`, `walg`); the WAL ones also `host`, the primary's), read from the latest
+ * results of the backup checks when scraped (`backups.ts`). Instants are Unix timestamps, not
+ * ages (Prometheus' practice: `time() - x` is the age, and a stale sample does not look young).
+ * A fact no result carries has no sample.
+ * - `keel_backup_objective_seconds{objective="backup"|"wal"}`: the inventory's objectives
+ *   (always present for a declared backup: the anchor of the "not observed" alerts);
+ * - `keel_backup_last_finished_timestamp_seconds{type}`: when the newest good backup of each type
+ *   finished (`full`, `diff`, `incr`, `delta`) and of any type (`type="any"`);
+ * - `keel_wal_archive_last_archived_timestamp_seconds`, `keel_wal_archive_last_failed_timestamp_seconds`:
+ *   the last successful and failed archiving of a WAL segment;
+ * - `keel_wal_archive_failing`: 1 when the last failure is newer than the last success, else 0;
+ * - `keel_wal_archive_ready_files`: segments waiting to be archived (`.ready` files);
+ * - `keel_wal_archive_oldest_ready_timestamp_seconds`: mtime of the oldest of them (no sample when none waits);
+ * - `keel_wal_directory_bytes`: size of `pg_wal`; `keel_wal_filesystem_free_bytes` and
+ *   `keel_wal_filesystem_size_bytes`: free and total bytes of its filesystem;
+ * - `keel_backup_rehearsal_interval_seconds`: the inventory's `rehearsal.interval`;
+ * - `keel_backup_rehearsal_last_timestamp_seconds`: when the last restore rehearsal ran;
+ * - `keel_backup_rehearsal_last_success`: 1 when it passed, else 0;
+ * - `keel_backup_rehearsal_duration_seconds`: its measured recovery time.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { CheckStatus } from "../verify/types.js";
+import { type BackupView, backupViews } from "./backups.js";
 import type { CheckStateView, Engine, HardState } from "./types.js";
 
 /** `keel_check_status` values (Nagios plugin return codes: OK, WARNING→fail, CRITICAL→error, UNKNOWN→skip). */
@@ -199,6 +221,7 @@ export function createMetrics(engine: Engine): KeelMetrics {
       this.set(engine.problems().length);
     },
   });
+  backupGauges(registry, () => backupViews(engine.inventory(), (id) => engine.state(id), Date.now()));
   reloadOk.set(engine.problems().length === 0 ? 1 : 0);
   reloadAt.set(Date.now() / 1000);
 
@@ -218,4 +241,125 @@ export function createMetrics(engine: Engine): KeelMetrics {
     stream,
     close: unsubscribe,
   };
+}
+
+/** Unix seconds of an ISO 8601 instant, or null. */
+function seconds(iso: string | null): number | null {
+  if (iso === null) return null;
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? t / 1000 : null;
+}
+
+type Sample = [labels: Record<string, string>, value: number | null];
+
+/**
+ * The backup families (see the module doc): gauges that read `views()` when scraped, each set
+ * anew (`reset`) so that a backup removed from the inventory leaves no series behind.
+ */
+function backupGauges(registry: Registry, views: () => BackupView[]): void {
+  const gauge = (name: string, help: string, labelNames: string[], samples: (b: BackupView) => Sample[]) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const b of views())
+          for (const [labels, value] of samples(b)) if (value !== null) this.set(labels, value);
+      },
+    });
+  const id = (b: BackupView) => ({ backup: b.name, tool: b.tool });
+  const wal = (b: BackupView) => ({ ...id(b), host: b.wal.host });
+  const BACKUP = ["backup", "tool"];
+  const WAL = ["backup", "tool", "host"];
+  gauge(
+    "keel_backup_objective_seconds",
+    "Recovery-point objectives of each declared backup, in seconds: objective=backup (newest backup) or wal (newest archived WAL)",
+    [...BACKUP, "objective"],
+    (b) => [
+      [{ ...id(b), objective: "backup" }, b.objectives.backup.objectiveSec],
+      [{ ...id(b), objective: "wal" }, b.objectives.wal.objectiveSec],
+    ],
+  );
+  gauge(
+    "keel_backup_last_finished_timestamp_seconds",
+    "Unix time the newest good backup of each type (and type=any) finished, as the backup tool's check last saw it",
+    [...BACKUP, "type"],
+    (b) => [
+      [{ ...id(b), type: "any" }, seconds(b.backups.newest?.finished ?? null)],
+      ...b.backups.types.map(
+        (t): Sample => [{ ...id(b), type: t.type }, seconds(t.newest?.finished ?? null)],
+      ),
+    ],
+  );
+  gauge(
+    "keel_wal_archive_last_archived_timestamp_seconds",
+    "Unix time the primary last archived a WAL segment successfully",
+    WAL,
+    (b) => [[wal(b), seconds(b.wal.lastArchived)]],
+  );
+  gauge(
+    "keel_wal_archive_last_failed_timestamp_seconds",
+    "Unix time archiving a WAL segment last failed on the primary",
+    WAL,
+    (b) => [[wal(b), seconds(b.wal.lastFailed)]],
+  );
+  gauge(
+    "keel_wal_archive_failing",
+    "1 when the primary's last failed archiving is newer than its last successful one, else 0",
+    WAL,
+    (b) => [[wal(b), b.wal.failing === null ? null : b.wal.failing ? 1 : 0]],
+  );
+  gauge(
+    "keel_wal_archive_ready_files",
+    "WAL segments waiting to be archived on the primary (.ready files in pg_wal/archive_status)",
+    WAL,
+    (b) => [[wal(b), b.wal.ready]],
+  );
+  gauge(
+    "keel_wal_archive_oldest_ready_timestamp_seconds",
+    "Unix time (mtime) of the oldest WAL segment waiting to be archived; no sample when none waits",
+    WAL,
+    (b) => [[wal(b), seconds(b.wal.oldestReady)]],
+  );
+  gauge("keel_wal_directory_bytes", "Size of the primary's pg_wal directory, in bytes", WAL, (b) => [
+    [wal(b), b.wal.walBytes],
+  ]);
+  gauge(
+    "keel_wal_filesystem_free_bytes",
+    "Free bytes of the filesystem holding the primary's pg_wal",
+    WAL,
+    (b) => [[wal(b), b.wal.freeBytes]],
+  );
+  gauge(
+    "keel_wal_filesystem_size_bytes",
+    "Size in bytes of the filesystem holding the primary's pg_wal",
+    WAL,
+    (b) => [[wal(b), b.wal.filesystemBytes]],
+  );
+  gauge(
+    "keel_backup_rehearsal_interval_seconds",
+    "The declared interval between two restore rehearsals, in seconds",
+    BACKUP,
+    (b) => [[id(b), b.rehearsal?.intervalSec ?? null]],
+  );
+  gauge(
+    "keel_backup_rehearsal_last_timestamp_seconds",
+    "Unix time of the last restore rehearsal",
+    BACKUP,
+    (b) => [[id(b), seconds(b.rehearsal?.at ?? null)]],
+  );
+  gauge(
+    "keel_backup_rehearsal_last_success",
+    "1 when the last restore rehearsal passed, else 0",
+    BACKUP,
+    (b) => [[id(b), b.rehearsal?.status == null ? null : b.rehearsal.status === "pass" ? 1 : 0]],
+  );
+  gauge(
+    "keel_backup_rehearsal_duration_seconds",
+    "Measured recovery time of the last restore rehearsal, in seconds",
+    BACKUP,
+    (b) => [[id(b), b.rehearsal?.durationSec ?? null]],
+  );
 }

@@ -30,6 +30,29 @@ const statusCounts = {
   required: ["pass", "fail", "error", "skip", "unknown"],
 };
 
+/** `SeenBackup` of `backups.ts`: one backup in the repository, or null. */
+const seenBackup = {
+  type: ["object", "null"],
+  properties: {
+    label: str,
+    type: str,
+    finished: { type: "string", description: "ISO 8601" },
+    ageSec: { type: "number", description: "seconds since it finished" },
+  },
+  required: ["label", "type", "finished", "ageSec"],
+};
+const nullNum = nullable("number");
+const nullStr = nullable("string");
+const objective = {
+  type: "object",
+  properties: {
+    objectiveSec: { type: "number" },
+    met: { type: ["boolean", "null"], description: "null: not yet observed" },
+    reason: str,
+  },
+  required: ["objectiveSec", "met", "reason"],
+};
+
 /** Shared schemas by name (the `$id` is the name). */
 export const SHARED_SCHEMAS: Record<string, Record<string, unknown>> = {
   Error: {
@@ -252,6 +275,122 @@ export const SHARED_SCHEMAS: Record<string, Record<string, unknown>> = {
       },
     },
     required: ["id", "startedAt", "durationMs", "summary"],
+  },
+  Backup: {
+    type: "object",
+    description:
+      "One backup of the inventory with what its checks observed (src/serve/backups.ts); null facts are not yet observed",
+    properties: {
+      tool: { type: "string", enum: ["pgbackrest", "walg"] },
+      name: str,
+      hosts: {
+        type: "object",
+        properties: { primary: str, repository: nullStr, postgres: strList, rehearsal: nullStr },
+        required: ["primary", "repository", "postgres", "rehearsal"],
+      },
+      backups: {
+        type: "object",
+        properties: {
+          observedAt: nullStr,
+          count: nullable("integer"),
+          newest: seenBackup,
+          types: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: { type: str, scheduleSec: nullNum, newest: seenBackup },
+              required: ["type", "scheduleSec", "newest"],
+            },
+          },
+        },
+        required: ["observedAt", "count", "newest", "types"],
+      },
+      wal: {
+        type: "object",
+        properties: {
+          host: str,
+          observedAt: nullStr,
+          lastArchivedWal: nullStr,
+          lastArchived: nullStr,
+          lagSec: nullNum,
+          lastFailedWal: nullStr,
+          lastFailed: nullStr,
+          failing: nullable("boolean"),
+          ready: nullable("integer"),
+          oldestReady: nullStr,
+          oldestReadyAgeSec: nullNum,
+          walBytes: nullNum,
+          freeBytes: nullNum,
+          filesystemBytes: nullNum,
+        },
+        required: [
+          "host",
+          "observedAt",
+          "lastArchivedWal",
+          "lastArchived",
+          "lagSec",
+          "lastFailedWal",
+          "lastFailed",
+          "failing",
+          "ready",
+          "oldestReady",
+          "oldestReadyAgeSec",
+          "walBytes",
+          "freeBytes",
+          "filesystemBytes",
+        ],
+      },
+      rehearsal: {
+        type: ["object", "null"],
+        properties: {
+          host: str,
+          intervalSec: { type: "number" },
+          at: nullStr,
+          status: { type: ["string", "null"], enum: ["pass", "fail", "error", "skip", null] },
+          message: nullStr,
+          set: nullStr,
+          pointInTime: nullStr,
+          durationSec: nullNum,
+          step: nullStr,
+          overdue: nullable("boolean"),
+        },
+        required: [
+          "host",
+          "intervalSec",
+          "at",
+          "status",
+          "message",
+          "set",
+          "pointInTime",
+          "durationSec",
+          "step",
+          "overdue",
+        ],
+      },
+      objectives: {
+        type: "object",
+        properties: { backup: objective, wal: objective },
+        required: ["backup", "wal"],
+      },
+      checks: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: {
+            id: str,
+            kind: str,
+            host: str,
+            status: { type: ["string", "null"], enum: ["pass", "fail", "error", "skip", null] },
+            state: ref("HardState"),
+            message: str,
+            lastRunAt: nullStr,
+            served: { type: "boolean", description: "false: the served inventory derives no such check" },
+          },
+          required: ["id", "kind", "host", "status", "state", "message", "lastRunAt", "served"],
+        },
+      },
+    },
+    required: ["tool", "name", "hosts", "backups", "wal", "rehearsal", "objectives", "checks"],
   },
   MachineStatus: {
     type: "object",

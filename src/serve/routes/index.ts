@@ -3,6 +3,7 @@
  * (the order of the OpenAPI document's paths). The dashboard's files are added after them by
  * `serveDashboard` (`dashboard.ts`).
  */
+import { backupsRoutes } from "./backups.js";
 import { checksRoutes } from "./checks.js";
 import type { ApiRoutes } from "./context.js";
 import { eventsRoutes } from "./events.js";
@@ -24,6 +25,7 @@ export const API_ROUTES: readonly ApiRoutes[] = [
   overviewRoutes,
   hostsRoutes,
   machinesRoutes,
+  backupsRoutes,
   checksRoutes,
   runsRoutes,
   eventsRoutes,
