@@ -14,12 +14,16 @@
  * - `prometheus/rules/keel-fleet.rules.yml`: the fleet's alerting rules (see {@link FLEET_ALERTS}).
  * - `prometheus/rules/keel-fleet.test.yml`: `promtool test rules` unit tests showing that each
  *   alert fires when it should and stays quiet when it should not.
+ * - When the inventory declares `backups:`, `prometheus/rules/keel-backups.rules.yml` and its
+ *   `keel-backups.test.yml`, in `rule_files` too, and, when `serve.listen` names a declared host's
+ *   address, a `keel` job scraping `keel serve`'s `/metrics` (`./prometheus-backups.ts`).
  *
  * Targets are scraped at the host's address on the first network it shares with the host of the
  * inventory's first `prometheus` service (the Prometheus that will read these files), else at
  * the host's primary address. Only TCP services are scraped.
  */
 import type { Host, Inventory } from "../inventory/model.js";
+import { backupRules, backupRuleTests, keelScrapeJob } from "./prometheus-backups.js";
 import { type SdKind, scrapeTargets, type TargetGroup } from "./targets.js";
 import type { RenderedFile, Renderer } from "./types.js";
 import { toYaml } from "./yaml.js";
@@ -390,14 +394,21 @@ export const prometheusRenderer: Renderer<RenderedFile> = {
       files.push({ path: `prometheus/targets/${job}.json`, content: `${JSON.stringify(groups, null, 2)}\n` });
       jobs.push({ job_name: job, file_sd_configs: [{ files: [`targets/${job}.json`] }] });
     }
+    const backups = inv.backups.pgbackrest.length + inv.backups.walg.length > 0;
+    const keel = backups ? keelScrapeJob(inv) : undefined;
+    if (keel) jobs.push(keel);
     const config = {
       global: { scrape_interval: "30s", evaluation_interval: "30s" },
-      rule_files: ["rules/keel-fleet.rules.yml"],
+      rule_files: ["rules/keel-fleet.rules.yml", ...(backups ? ["rules/keel-backups.rules.yml"] : [])],
       scrape_configs: jobs,
     };
     files.push({ path: "prometheus/prometheus.yml", content: yamlDoc(config) });
     files.push({ path: "prometheus/rules/keel-fleet.rules.yml", content: yamlDoc(fleetRules()) });
     files.push({ path: "prometheus/rules/keel-fleet.test.yml", content: yamlDoc(fleetRuleTests()) });
+    if (backups) {
+      files.push({ path: "prometheus/rules/keel-backups.rules.yml", content: yamlDoc(backupRules()) });
+      files.push({ path: "prometheus/rules/keel-backups.test.yml", content: yamlDoc(backupRuleTests()) });
+    }
     return files;
   },
 };

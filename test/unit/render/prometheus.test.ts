@@ -13,8 +13,10 @@ import { after, describe, test } from "node:test";
 import { parse } from "yaml";
 import { writeRender } from "../../../src/cli/render.js";
 import { prometheusRenderer } from "../../../src/render/prometheus.js";
+import { BACKUP_ALERTS, KEEL_TOKEN_FILE } from "../../../src/render/prometheus-backups.js";
 import type { RenderContext, RenderedFile } from "../../../src/render/types.js";
 import { contractExample } from "../../helpers/inventory.js";
+import { backupsInventory } from "../../serve/backups.js";
 
 const PROMTOOL = "/usr/bin/promtool";
 const dir = mkdtempSync(join(tmpdir(), "keel-render-prom-"));
@@ -166,5 +168,106 @@ describe("prometheus renderer", async () => {
       again.map((f) => [f.path, f.content]),
       files.map((f) => [f.path, f.content]),
     );
+  });
+});
+
+describe("prometheus renderer: backups", async () => {
+  const inv = backupsInventory();
+  inv.serve.listen = "10.20.0.3:8484"; // mon's address on lan: keel serve runs on mon
+  const files = await prometheusRenderer.render(inv, ctx);
+  const out = mkdtempSync(join(dir, "backups-"));
+  writeRender(out, files, ["prometheus"]);
+  const prom = join(out, "prometheus");
+
+  test("without backups: no backup rules, no keel job", () => {
+    const paths = (prometheusRenderer.render(contractExample(), ctx) as RenderedFile[]).map((f) => f.path);
+    assert.ok(!paths.some((p) => p.includes("keel-backups")), paths.join(" "));
+  });
+
+  test("with backups: rule_files lists the backup rules, and keel serve is scraped with a bearer token, labelled site only", () => {
+    // the operator puts a viewer token there; Prometheus (and promtool) read it
+    writeFileSync(join(prom, KEEL_TOKEN_FILE), "viewer-token\n");
+    const r = promtool(["check", "config", "prometheus.yml"], prom);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const config = parse(readFileSync(join(prom, "prometheus.yml"), "utf8"));
+    assert.deepEqual(config.rule_files, ["rules/keel-fleet.rules.yml", "rules/keel-backups.rules.yml"]);
+    const keel = config.scrape_configs.find((j: { job_name: string }) => j.job_name === "keel");
+    assert.deepEqual(keel, {
+      job_name: "keel",
+      metrics_path: "/metrics",
+      authorization: { type: "Bearer", credentials_file: KEEL_TOKEN_FILE },
+      static_configs: [{ targets: ["10.20.0.3:8484"], labels: { site: "lab" } }],
+    });
+  });
+
+  test("keel serve on a loopback address: no keel job (the inventory does not say which host)", async () => {
+    const local = backupsInventory();
+    const rendered = await prometheusRenderer.render(local, ctx);
+    const config = parse(rendered.find((f) => f.path === "prometheus/prometheus.yml")!.content as string);
+    assert.equal(local.serve.listen, "127.0.0.1:8484");
+    assert.ok(!config.scrape_configs.some((j: { job_name: string }) => j.job_name === "keel"));
+    assert.ok(config.rule_files.includes("rules/keel-backups.rules.yml"));
+  });
+
+  test("promtool check rules accepts the backup rules, and each alert is there", () => {
+    const r = promtool(["check", "rules", "rules/keel-backups.rules.yml"], prom);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const rules: Rule[] = parse(readFileSync(join(prom, "rules/keel-backups.rules.yml"), "utf8")).groups[0]
+      .rules;
+    assert.deepEqual(
+      rules.map((x) => x.alert),
+      [
+        "BackupTooOld",
+        "BackupNotSeen",
+        "WalArchiveLagging",
+        "WalArchiveFailing",
+        "WalArchiveBacklog",
+        "WalDiskFilling",
+        "WalArchiveNotSeen",
+        "BackupRehearsalFailed",
+        "BackupRehearsalStale",
+        "BackupRehearsalMissing",
+        "KeelBackupMetricsAbsent",
+      ],
+    );
+  });
+
+  test("promtool test rules: each backup alert fires when it should and stays quiet when it should not", () => {
+    const r = promtool(["test", "rules", "keel-backups.test.yml"], join(prom, "rules"));
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /SUCCESS/);
+  });
+
+  test("the unit tests catch each backup rule made unable to fire, or made to fire for every backup", () => {
+    const rulesText = readFileSync(join(prom, "rules/keel-backups.rules.yml"), "utf8");
+    const rules: Rule[] = parse(rulesText).groups[0].rules;
+    const testDoc = parse(readFileSync(join(prom, "rules/keel-backups.test.yml"), "utf8"));
+    const scratch = mkdtempSync(join(out, "mutant-"));
+    const testsOf = (alert: string) => ({
+      ...testDoc,
+      tests: testDoc.tests.filter((t: { alert_rule_test: { alertname: string }[] }) =>
+        t.alert_rule_test.some((a) => a.alertname === alert),
+      ),
+    });
+    const mutants: [string, number, string][] = [];
+    rules.forEach((x, i) => {
+      mutants.push([`${x.alert} never firing`, i, "vector(1) == 0"]);
+      // the first series the rule reads, unfiltered: every backup that has it
+      const first = /keel_[a-z_]+(\{[^}]*\})?/.exec(x.expr)![0];
+      mutants.push([`${x.alert} firing for every series of ${first}`, i, first]);
+    });
+    // BackupTooOld must read type="any" only (an old full backup of a fresh stanza is fine)
+    const tooOld = rules.findIndex((x) => x.alert === "BackupTooOld");
+    mutants.push(["BackupTooOld over every type", tooOld, rules[tooOld]!.expr.replace('{type="any"}', "")]);
+    for (const [label, i, expr] of mutants) {
+      const copy = parse(rulesText);
+      copy.groups[0].rules[i].expr = expr;
+      writeFileSync(join(scratch, "keel-backups.rules.yml"), JSON.stringify(copy));
+      writeFileSync(join(scratch, "keel-backups.test.yml"), JSON.stringify(testsOf(rules[i]!.alert)));
+      const r = promtool(["test", "rules", "keel-backups.test.yml"], scratch);
+      assert.notEqual(r.status, 0, `${label}: promtool test rules still passes`);
+      assert.match(r.stdout + r.stderr, /FAILED/, label);
+    }
+    assert.equal(rules.length, BACKUP_ALERTS.length);
   });
 });
