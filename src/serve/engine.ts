@@ -127,7 +127,8 @@ export class KeelEngine implements Engine {
     this.log = opts.log ?? ((line) => process.stderr.write(`keel serve: ${line}\n`));
     this.startupSpreadMs = opts.startupSpreadMs ?? DEFAULT_STARTUP_SPREAD_MS;
     this.makeProbers = opts.probers ?? proberFactory;
-    this.derive = opts.derive ?? deriveChecks;
+    // serve also runs the on-demand kinds (restore rehearsals), each on its own interval
+    this.derive = opts.derive ?? ((inv) => deriveChecks(inv, { onDemand: true }));
     this.writes = opts.store ? new StoreWrites(opts.store, this.log) : undefined;
     this.scheduler = new Scheduler<Entry>({
       clock: this.clock,

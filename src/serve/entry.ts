@@ -187,6 +187,19 @@ export function select(
   return { picked, what };
 }
 
+/**
+ * The schedule of one check: its kind's (`kindSchedule`), with the interval and `failAfter` the
+ * check declares for itself (`spec.intervalMs`, `spec.failAfter`) in their place.
+ */
+export function specSchedule(spec: CheckSpec, kindSchedule: CheckSchedule): CheckSchedule {
+  if (spec.intervalMs === undefined && spec.failAfter === undefined) return kindSchedule;
+  return {
+    ...kindSchedule,
+    ...(spec.intervalMs !== undefined ? { intervalMs: spec.intervalMs } : {}),
+    ...(spec.failAfter !== undefined ? { failAfter: spec.failAfter } : {}),
+  };
+}
+
 /** The entries of a (re)load (see `rebuild`). */
 export interface Rebuilt {
   /** By check id, and in derivation order. */
@@ -219,7 +232,7 @@ export function rebuild(
   const window = inv.serve.flapping.window;
   const out: Rebuilt = { entries: new Map(), order: [], schedule: [], dropped: [] };
   for (const spec of specs) {
-    const sched = scheduleOf(inv, spec.kind);
+    const sched = specSchedule(spec, scheduleOf(inv, spec.kind));
     const phaseMs = phaseOf(spec.id, sched.intervalMs);
     const prev = old.get(spec.id);
     let e: Entry;

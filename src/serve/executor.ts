@@ -49,7 +49,8 @@ export class CheckExecutor {
    */
   run(spec: CheckSpec, intervalMs: number, started: () => void): Promise<CheckResult> {
     const pool = this.pool;
-    const timeoutMs = Math.min(this.opts.timeoutMs, intervalMs);
+    // a check with its own deadline (a restore rehearsal) gets it; others at most their interval
+    const timeoutMs = spec.timeoutMs ?? Math.min(this.opts.timeoutMs, intervalMs);
     this.dispatched++;
     return this.limit(async () => {
       started();

@@ -32,7 +32,15 @@ import { resolveIdentityPath } from "../inventory/load.js";
 import type { Host, Inventory, Vantage } from "../inventory/model.js";
 import { checkKinds } from "./checks/index.js";
 import { admits, allowSummary, mayReach, probeAddress, sshAllow } from "./reach.js";
-import type { CheckKind, CheckSpec, DeriveContext, DeriveScope, ProbeSite, SshTarget } from "./types.js";
+import type {
+  CheckKind,
+  CheckSpec,
+  DeriveContext,
+  DerivedOnHost,
+  DeriveScope,
+  ProbeSite,
+  SshTarget,
+} from "./types.js";
 import { CHECK_KINDS } from "./types.js";
 
 // Kept where callers have found it: the records are dns.records' own (`checks/dns-records.ts`).
@@ -45,6 +53,8 @@ export interface DeriveOptions {
    * derived, and once-per-site checks pick their vantage among these only.
    */
   vantages?: string[];
+  /** Also derive the kinds marked `onDemand` (restore rehearsals): `keel serve` does, `keel verify` does not. */
+  onDemand?: boolean;
 }
 
 /** Builds a check id `HOST/KIND[/SERVICE][@VANTAGE]` (the contract's stable id format). */
@@ -60,9 +70,9 @@ export function sshTarget(inv: Inventory, h: Host, v: Vantage): SshTarget | unde
   return target;
 }
 
-/** The registered kinds of `scope`, in `CHECK_KINDS` order. */
-function kindsOf(scope: DeriveScope): CheckKind[] {
-  return CHECK_KINDS.filter((k) => checkKinds[k].scope === scope);
+/** The registered kinds of `scope`, in `CHECK_KINDS` order; on-demand kinds only when `onDemand`. */
+function kindsOf(scope: DeriveScope, onDemand: boolean): CheckKind[] {
+  return CHECK_KINDS.filter((k) => checkKinds[k].scope === scope && (onDemand || !checkKinds[k].onDemand));
 }
 
 /**
@@ -88,7 +98,13 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
   };
   const [path, port, server, content, onHost] = (
     ["path", "port", "server", "content", "on-host"] as const
-  ).map(kindsOf) as [CheckKind[], CheckKind[], CheckKind[], CheckKind[], CheckKind[]];
+  ).map((scope) => kindsOf(scope, opts.onDemand === true)) as [
+    CheckKind[],
+    CheckKind[],
+    CheckKind[],
+    CheckKind[],
+    CheckKind[],
+  ];
   const specs: CheckSpec[] = [];
 
   const add = (
@@ -98,7 +114,7 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
     params: unknown,
     service?: string,
     withVantage = true,
-  ): void => {
+  ): CheckSpec => {
     const spec: CheckSpec = {
       id: checkId(h.name, kind, service, withVantage ? v.name : undefined),
       kind,
@@ -108,6 +124,7 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
     };
     if (service !== undefined) spec.service = service;
     specs.push(spec);
+    return spec;
   };
   /** Adds the checks kinds `kinds` derive at `site`. */
   const deriveAt = (kinds: CheckKind[], site: ProbeSite): void => {
@@ -149,7 +166,7 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
       for (const item of mod.derive(h, ctx)) {
         if (transport) {
           const target = sshTarget(inv, h, transport);
-          if (target) add(h, kind, transport, item.make(target), item.service, false);
+          if (target) ownSchedule(add(h, kind, transport, item.make(target), item.service, false), item);
           continue;
         }
         // No way in: still list the check so the report shows the promise as undecided.
@@ -171,9 +188,17 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
           skip: reason,
         };
         if (item.service !== undefined) spec.service = item.service;
-        specs.push(spec);
+        specs.push(ownSchedule(spec, item));
       }
     }
   }
   return specs;
+}
+
+/** Copies what an on-host check declares of its own schedule (interval, deadline, `failAfter`) onto its spec. */
+function ownSchedule(spec: CheckSpec, item: DerivedOnHost<unknown>): CheckSpec {
+  if (item.intervalMs !== undefined) spec.intervalMs = item.intervalMs;
+  if (item.timeoutMs !== undefined) spec.timeoutMs = item.timeoutMs;
+  if (item.failAfter !== undefined) spec.failAfter = item.failAfter;
+  return spec;
 }

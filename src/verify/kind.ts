@@ -78,6 +78,18 @@ export interface CheckSpecOf<P> {
   params: P;
   /** When set, the check is not run and is reported `skip` with this message. */
   skip?: string;
+  /**
+   * This check's own interval in `keel serve`, ms, declared for it in the inventory (a stanza's
+   * `check_interval`, a rehearsal's `interval`): used instead of its kind's `serve.checks` interval.
+   */
+  intervalMs?: number;
+  /** This check's own deadline, ms (a restore takes minutes): used instead of `--timeout` and serve's per-check timeout. */
+  timeoutMs?: number;
+  /**
+   * Consecutive failures that make this check's state hard in `keel serve`, instead of its
+   * kind's `failAfter`: 1 for checks run hours apart, whose one failure is news.
+   */
+  failAfter?: number;
 }
 
 /** Outcome of running one check (the "matcher" verdict). */
@@ -286,6 +298,10 @@ export interface Derived<P> {
 export interface DerivedOnHost<P> {
   make(target: SshTarget): P;
   service?: string;
+  /** The check's own interval, deadline and `failAfter` (see `CheckSpecOf`). */
+  intervalMs?: number;
+  timeoutMs?: number;
+  failAfter?: number;
 }
 
 /** What the shared derive loop (`derive.ts`) hands a kind's `derive`: the inventory and its shared rules. */
@@ -323,6 +339,11 @@ export type CheckKindDefinition<
 > = CheckKindModule<K, P> & {
   /** How its probes travel (see `CheckTransport`). */
   transport: CheckTransport;
+  /**
+   * True for kinds too heavy for every checklist run (a restore rehearsal): derived only when
+   * `deriveChecks` is asked for them (`keel serve`, on their own interval), not by `keel verify`.
+   */
+  onDemand?: true;
 } & (
     | {
         scope: Exclude<DeriveScope, "on-host">;

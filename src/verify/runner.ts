@@ -83,6 +83,8 @@ async function runOne(
     preparing.set(spec.vantage, ready);
   }
   await ready;
+  // a check with its own deadline (a restore rehearsal) gets it instead of the run's
+  const timeoutMs = spec.timeoutMs ?? opts.timeoutMs;
   // The run's signal reaches this check through `inflight` (one listener for the whole run,
   // not one per check: EventTarget listeners cost more than the probe on a fast network).
   const ac = new AbortController();
@@ -91,15 +93,15 @@ async function runOne(
   const deadline = new Promise<CheckOutcome>((resolve) => {
     // First abort the check (timeout + slack), then give up on it (timeout + grace).
     timer = setTimeout(() => {
-      ac.abort(new CheckTimeout(opts.timeoutMs));
+      ac.abort(new CheckTimeout(timeoutMs));
       timer = setTimeout(
-        () => resolve({ status: "error", message: `no answer within the ${opts.timeoutMs} ms timeout` }),
+        () => resolve({ status: "error", message: `no answer within the ${timeoutMs} ms timeout` }),
         TIMEOUT_GRACE_MS - ABORT_SLACK_MS,
       );
-    }, opts.timeoutMs + ABORT_SLACK_MS);
+    }, timeoutMs + ABORT_SLACK_MS);
   });
   try {
-    const run = runCheck(spec, { prober, timeoutMs: opts.timeoutMs, signal: ac.signal }, opts.kinds);
+    const run = runCheck(spec, { prober, timeoutMs, signal: ac.signal }, opts.kinds);
     return await Promise.race([run, deadline]);
   } finally {
     clearTimeout(timer);
