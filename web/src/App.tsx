@@ -1,12 +1,13 @@
 /**
  * The dashboard shell: token gate, top bar (site, views, live status), hash routes:
- * `#/` overview, `#/hosts`, `#/host/NAME`, `#/checks`, `#/check/ID`, `#/problems`.
+ * `#/` overview, `#/hosts`, `#/host/NAME`, `#/checks`, `#/check/ID`, `#/backups`, `#/problems`.
  */
 import { type ReactNode, useEffect, useState, useSyncExternalStore } from "react";
 import { forgetReason, getToken, onTokenChange, setToken } from "./api.js";
 import { type LiveStatus, live } from "./events.js";
 import { href, useLive, useRoute } from "./hooks.js";
 import { resetOverview, useOverview } from "./overview.js";
+import { Backups } from "./views/Backups.js";
 import { Check } from "./views/Check.js";
 import { Checks } from "./views/Checks.js";
 import { Host } from "./views/Host.js";
@@ -40,6 +41,8 @@ function Page(): ReactNode {
       return <Checks />;
     case "check":
       return <Check key={second} id={second} />;
+    case "backups":
+      return <Backups />;
     case "problems":
       return <Problems />;
     default:
@@ -64,6 +67,9 @@ function TopBar(): ReactNode {
         <a href={href()}>Overview</a>
         <a href={href("hosts")}>Hosts</a>
         <a href={href("checks")}>Checks</a>
+        <a href={href("backups")} data-testid="nav-backups">
+          Backups
+        </a>
         <a href={href("problems")} className={problems > 0 ? "error" : ""}>
           Problems{problems > 0 ? ` (${problems})` : ""}
         </a>

@@ -8,6 +8,7 @@ import { test } from "node:test";
 import picomatch from "picomatch";
 import type { CheckState } from "../../../src/serve/types.js";
 import { globEscape } from "../../../web/src/api.js";
+import { age, bytes, objectiveBadge } from "../../../web/src/backups.js";
 import { parseEventStream } from "../../../web/src/events.js";
 import { parseRoute } from "../../../web/src/hooks.js";
 import { patchFailing } from "../../../web/src/overview.js";
@@ -130,4 +131,50 @@ test("posture cells: UDP silence reads 'not observed', never as open or closed",
     "refused ✗ expected open",
   );
   assert.equal(cellText({ ...cell, expected: null, observed: null, ok: null }), "not probed");
+});
+
+test("backups view: ages in human units like the API's reasons, sizes in IEC units, objective badges", () => {
+  assert.deepEqual(
+    [
+      null,
+      0,
+      45,
+      59.6,
+      60,
+      725,
+      3600,
+      3 * 3600 + 12 * 60,
+      26 * 3600,
+      47 * 3600 + 59 * 60,
+      48 * 3600,
+      7 * 86400 + 3600,
+    ].map(age),
+    [
+      "—",
+      "0 s",
+      "45 s",
+      "1 min",
+      "1 min",
+      "12 min",
+      "1 h",
+      "3 h 12 min",
+      "26 h",
+      "47 h 59 min",
+      "2 d",
+      "7 d 1 h",
+    ],
+  );
+  assert.deepEqual([null, 512, 1536, 1_073_741_824, 40e9].map(bytes), [
+    "—",
+    "512 B",
+    "1.5 KiB",
+    "1.0 GiB",
+    "37.3 GiB",
+  ]);
+  const o = (met: boolean | null) => ({ objectiveSec: 900, met, reason: "r" });
+  assert.deepEqual(
+    [true, false, null].map((m) => objectiveBadge(o(m)).met),
+    ["true", "false", "none"],
+  );
+  assert.equal(objectiveBadge(o(null)).text, "not observed");
 });
