@@ -13,6 +13,9 @@ import {
   ProbeError,
   VantageError,
 } from "../kind.js";
+import { backupPgBackRest } from "./backup-pgbackrest.js";
+import { backupPgBackRestCheck } from "./backup-pgbackrest-check.js";
+import { backupWalArchive } from "./backup-wal-archive.js";
 import { backupWalg } from "./backup-walg.js";
 import { dnsRecords } from "./dns-records.js";
 import { grafana } from "./grafana.js";
@@ -45,6 +48,9 @@ const modules = {
   sysctl,
   "wireguard.peers": wireguardPeers,
   "backup.walg": backupWalg,
+  "backup.pgbackrest": backupPgBackRest,
+  "backup.pgbackrest-check": backupPgBackRestCheck,
+  "backup.wal-archive": backupWalArchive,
   "prometheus.targets": prometheusTargets,
   grafana,
   node_exporter: nodeExporter,
@@ -109,7 +115,11 @@ export async function runCheck(
   }
 }
 
-export { humanAge, judgeWalg, parseWalgList, type WalgListedBackup, walgCommand } from "./backup-walg.js";
+export { humanAge } from "./backup-common.js";
+export { judgePgBackRest, parsePgBackRestInfo, pgbackrestInfoCommand } from "./backup-pgbackrest.js";
+export { judgePgBackRestCheck, pgbackrestCheckCommand } from "./backup-pgbackrest-check.js";
+export { judgeWalArchive, parseWalArchive, walArchiveCommand } from "./backup-wal-archive.js";
+export { judgeWalg, parseWalgList, type WalgListedBackup, walgCommand } from "./backup-walg.js";
 export { type DnsAnswer, dnsQuestions, judgeDnsRecords, type PeerSerial } from "./dns-records.js";
 export { judgeGrafana } from "./grafana.js";
 export { judgeHttp } from "./http.js";
