@@ -32,8 +32,11 @@ interface BackupAlert {
   summary: (l: LabelRef) => string;
 }
 
-/** Free fraction of the WAL filesystem below which WalDiskFilling fires. */
-export const WAL_FS_FREE_MIN = 0.1;
+/**
+ * Free fraction of the WAL filesystem below which WalDiskFilling fires: the limit the
+ * `backup.wal-archive` check fails at (its `MIN_FREE_FRACTION`; a test keeps them equal).
+ */
+export const WAL_FS_FREE_MIN = 0.05;
 /** A rehearsal older than this many intervals is stale. */
 export const REHEARSAL_STALE_INTERVALS = 2;
 
@@ -80,11 +83,13 @@ export const BACKUP_ALERTS: BackupAlert[] = [
   },
   {
     alert: "WalDiskFilling",
-    expr: `keel_wal_filesystem_free_bytes / keel_wal_filesystem_size_bytes < ${WAL_FS_FREE_MIN}`,
+    // as the check: too little free, or less free than pg_wal already holds (both sides
+    // arithmetic, so without a metric name: `or` keeps one series per backup)
+    expr: `keel_wal_filesystem_free_bytes / keel_wal_filesystem_size_bytes < ${WAL_FS_FREE_MIN} or keel_wal_filesystem_free_bytes - keel_wal_directory_bytes <= 0`,
     for: "5m",
     severity: "critical",
     summary: (l) =>
-      `${name(l)}: less than ${WAL_FS_FREE_MIN * 100}% free on the filesystem of pg_wal on ${l("host")}`,
+      `${name(l)}: the filesystem of pg_wal on ${l("host")} has less than ${WAL_FS_FREE_MIN * 100}% free, or less free than pg_wal holds`,
   },
   {
     alert: "WalArchiveNotSeen",
@@ -293,18 +298,28 @@ export function backupRuleTests(): unknown {
     ],
   });
 
+  // bad: 3% free; full: 10% free but pg_wal holds more than that; good: roomy
+  const walFull = { ...keel("full", "pgbackrest"), host: "db-3" };
+  const disk = (labels: Record<string, string>, free: string, wal: string) => [
+    { series: series("keel_wal_filesystem_size_bytes", labels), values: "100e9x30" },
+    { series: series("keel_wal_filesystem_free_bytes", labels), values: `${free}x30` },
+    { series: series("keel_wal_directory_bytes", labels), values: `${wal}x30` },
+  ];
   tests.push({
-    name: `WalDiskFilling fires after 5m below ${WAL_FS_FREE_MIN * 100}% free, not with room to spare`,
+    name: `WalDiskFilling fires after 5m below ${WAL_FS_FREE_MIN * 100}% free or with less free than pg_wal holds, not with room to spare`,
     interval: "1m",
     input_series: [
-      { series: series("keel_wal_filesystem_size_bytes", walBad), values: "100e9x30" },
-      { series: series("keel_wal_filesystem_free_bytes", walBad), values: "5e9x30" },
-      { series: series("keel_wal_filesystem_size_bytes", walGood), values: "100e9x30" },
-      { series: series("keel_wal_filesystem_free_bytes", walGood), values: "50e9x30" },
+      ...disk(walBad, "3e9", "1e9"),
+      ...disk(walFull, "10e9", "12e9"),
+      ...disk(walGood, "50e9", "1e9"),
     ],
     alert_rule_test: [
       { eval_time: "3m", alertname: "WalDiskFilling", exp_alerts: [] },
-      { eval_time: "10m", alertname: "WalDiskFilling", exp_alerts: [expAlert("WalDiskFilling", walBad)] },
+      {
+        eval_time: "10m",
+        alertname: "WalDiskFilling",
+        exp_alerts: [expAlert("WalDiskFilling", walBad), expAlert("WalDiskFilling", walFull)],
+      },
     ],
   });
 

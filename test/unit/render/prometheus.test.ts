@@ -13,8 +13,9 @@ import { after, describe, test } from "node:test";
 import { parse } from "yaml";
 import { writeRender } from "../../../src/cli/render.js";
 import { prometheusRenderer } from "../../../src/render/prometheus.js";
-import { BACKUP_ALERTS, KEEL_TOKEN_FILE } from "../../../src/render/prometheus-backups.js";
+import { BACKUP_ALERTS, KEEL_TOKEN_FILE, WAL_FS_FREE_MIN } from "../../../src/render/prometheus-backups.js";
 import type { RenderContext, RenderedFile } from "../../../src/render/types.js";
+import { MIN_FREE_FRACTION } from "../../../src/verify/checks/backup-wal-archive.js";
 import { contractExample } from "../../helpers/inventory.js";
 import { backupsInventory } from "../../serve/backups.js";
 
@@ -209,6 +210,10 @@ describe("prometheus renderer: backups", async () => {
     assert.ok(config.rule_files.includes("rules/keel-backups.rules.yml"));
   });
 
+  test("WalDiskFilling fires at the free fraction the backup.wal-archive check fails at", () => {
+    assert.equal(WAL_FS_FREE_MIN, MIN_FREE_FRACTION);
+  });
+
   test("promtool check rules accepts the backup rules, and each alert is there", () => {
     const r = promtool(["check", "rules", "rules/keel-backups.rules.yml"], prom);
     assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -256,6 +261,9 @@ describe("prometheus renderer: backups", async () => {
       const first = /keel_[a-z_]+(\{[^}]*\})?/.exec(x.expr)![0];
       mutants.push([`${x.alert} firing for every series of ${first}`, i, first]);
     });
+    // WalDiskFilling's second condition (pg_wal holding more than is free) is tested on its own
+    const disk = rules.findIndex((x) => x.alert === "WalDiskFilling");
+    mutants.push(["WalDiskFilling on free space only", disk, rules[disk]!.expr.replace(/ or .*$/, "")]);
     // BackupTooOld must read type="any" only (an old full backup of a fresh stanza is fine)
     const tooOld = rules.findIndex((x) => x.alert === "BackupTooOld");
     mutants.push(["BackupTooOld over every type", tooOld, rules[tooOld]!.expr.replace('{type="any"}', "")]);
