@@ -252,13 +252,26 @@ function unobserved(c: BackupCheck): string {
   return `not observed: the latest result of ${c.id} (${c.status}) carries no facts: ${c.message}`;
 }
 
-function backupObjective(set: BackupSet, objectives: BackupObjectives, c: BackupCheck): ObjectiveState {
+/**
+ * The backup objective judged from `set`. `toolSays`: what the tool reported beside its list
+ * when it was not fine (pgBackRest's stanza status), given with a missing backup.
+ */
+function backupObjective(
+  set: BackupSet,
+  objectives: BackupObjectives,
+  c: BackupCheck,
+  toolSays?: string,
+): ObjectiveState {
   const objectiveSec = objectives.backupMs / 1000;
   const limit = humanSeconds(objectiveSec);
   if (set.observedAt === null) return { objectiveSec, met: null, reason: unobserved(c) };
   const n = set.newest;
   if (n === null)
-    return { objectiveSec, met: false, reason: `no backup in the repository; objective ${limit}` };
+    return {
+      objectiveSec,
+      met: false,
+      reason: `no backup in the repository${toolSays ? ` (${toolSays})` : ""}; objective ${limit}`,
+    };
   const what = `newest backup ${n.label} (${n.type}) finished ${humanSeconds(n.ageSec)} ago`;
   return n.ageSec <= objectiveSec
     ? { objectiveSec, met: true, reason: `${what}, within the objective ${limit}` }
@@ -341,6 +354,13 @@ function rehearsalOf(
   };
 }
 
+/** pgBackRest's stanza status (`info`'s `status: { code, message }`) when it is not 0 (ok). */
+function stanzaStatus(status: Obs | undefined): string | undefined {
+  const code = numOf(status, "code");
+  if (code === null || code === 0) return undefined;
+  return `pgBackRest status ${code}: ${strOf(status, "message") ?? "?"}`;
+}
+
 /**
  * Every backup of `inv` (pgBackRest stanzas, then WAL-G backups, in declaration order) with what
  * the latest results read through `lookup` say of it, ages counted at `nowMs` (epoch ms).
@@ -381,7 +401,7 @@ export function backupViews(inv: Inventory, lookup: StateLookup, nowMs: number):
       wal,
       rehearsal: rehearsalOf(lookup, s.rehearsal, rehearse, "pgbackrest", nowMs),
       objectives: {
-        backup: backupObjective(backups, s.objectives, info),
+        backup: backupObjective(backups, s.objectives, info, stanzaStatus(objOf(o, "status"))),
         wal: walObjective(wal, s.objectives, archive),
       },
       checks: [info, check, archive, ...(rehearse ? [rehearse] : [])],

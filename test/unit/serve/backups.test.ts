@@ -299,6 +299,20 @@ describe("GET /api/backups", () => {
     const main = (await backups()).items[0]!;
     assert.equal(main.objectives.backup.met, false);
     assert.equal(main.objectives.backup.reason, "no backup in the repository; objective 26 h");
+    // pgBackRest's own status beside an empty list is given as the reason's detail
+    engine.feed(
+      result("backup.pgbackrest", "mon", "main", "fail", "status 1", {
+        ...pgbrObserved(Date.now(), 60),
+        status: { code: 1, message: "missing stanza path" },
+        backups: 0,
+        newest: null,
+        byType: {},
+      }),
+    );
+    assert.equal(
+      (await backups()).items[0]!.objectives.backup.reason,
+      "no backup in the repository (pgBackRest status 1: missing stanza path); objective 26 h",
+    );
   });
 });
 
