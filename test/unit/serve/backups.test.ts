@@ -14,7 +14,10 @@ import type { FastifyInstance } from "fastify";
 import { buildServer } from "../../../src/serve/api.js";
 import { sha256Hex } from "../../../src/serve/auth.js";
 import type { BackupView } from "../../../src/serve/backups.js";
+import { KeelEngine } from "../../../src/serve/engine.js";
 import { createMetrics } from "../../../src/serve/metrics.js";
+import type { Prober, SshTarget } from "../../../src/verify/types.js";
+import { INFO_THREE_BACKUPS } from "../../fixtures/pgbackrest-info.js";
 import { contractExample } from "../../helpers/inventory.js";
 import {
   backupSpecs,
@@ -25,7 +28,7 @@ import {
   walgObserved,
   walObserved,
 } from "../../serve/backups.js";
-import { MemoryEngine } from "../../serve/memory.js";
+import { MemoryEngine, MemoryStore } from "../../serve/memory.js";
 
 const VIEWER = "backups-viewer-token-0123456789";
 const pos = { file: "keel.yaml", line: 1, col: 1 };
@@ -456,6 +459,93 @@ describe("backup metrics", () => {
       assert.equal(samples(text, "keel_wal_archive_failing").size, 0);
     } finally {
       metrics.close();
+    }
+  });
+});
+
+describe("GET /api/backups over the real backup check kinds", () => {
+  test("the facts the kinds observe (pgBackRest 2.45's real info output, the WAL archive's lines) read as the view expects", async () => {
+    const now = Date.now();
+    const sec = Math.floor(now / 1000);
+    // what the hosts answer over SSH: pgbackrest info (then the lock line and the clock), and
+    // the WAL archive's lines (.ready count and oldest mtime, pg_wal size, df, pg_stat_archiver)
+    const prober = {
+      vantage: "admin",
+      async sshExec(_t: SshTarget, command: string) {
+        if (command.includes("pgbackrest") && command.includes("info"))
+          return { code: 0, stderr: "", stdout: `${INFO_THREE_BACKUPS}\nlock -\n${sec}\n` };
+        if (command.includes("pg_stat_archiver"))
+          return {
+            code: 0,
+            stderr: "",
+            stdout: `ready 2 ${sec - 30}\nwal 1073741824\ndf 40000000000 100000000000\narchiver 420|000000010000000000000042|${sec - 60}|0||-1|on|f\n${sec}\n`,
+          };
+        throw new Error(`unexpected command ${command}`);
+      },
+      close: async () => undefined,
+    } as unknown as Prober;
+    const inv = backupsInventory();
+    inv.serve.tokens = [{ name: "wall", role: "viewer", sha256: sha256Hex(VIEWER), pos }];
+    const specs = backupSpecs(inv);
+    const real = new KeelEngine({
+      file: join(dir, "keel.yaml"),
+      inventory: inv,
+      derive: () => specs,
+      probers: () => () => prober,
+      alerts: false,
+      log: () => undefined,
+    });
+    const server = await buildServer({
+      engine: real,
+      store: new MemoryStore(),
+      auditFile: join(dir, "audit2.log"),
+      webRoot: dir,
+    });
+    try {
+      const results = await real.runNow({ glob: "{mon/backup.pgbackrest/main,gpu/backup.wal-archive/main}" });
+      assert.deepEqual(
+        results.map((r) => [r.id, r.status]),
+        [
+          ["mon/backup.pgbackrest/main", "pass"],
+          ["gpu/backup.wal-archive/main", "pass"],
+        ],
+        JSON.stringify(results.map((r) => r.message)),
+      );
+      const res = await server.inject({
+        url: "/api/backups",
+        headers: { authorization: `Bearer ${VIEWER}` },
+      });
+      const main = (res.json() as { items: BackupView[] }).items[0]!;
+      const iso = (s: number) => new Date(s * 1000).toISOString().replace(".000", "");
+      assert.equal(main.backups.count, 3);
+      assert.deepEqual(
+        main.backups.types.map((t) => [
+          t.type,
+          t.newest?.label,
+          t.newest && Date.parse(t.newest.finished) / 1000,
+        ]),
+        [
+          ["full", "20261206-195816F", 1796587100],
+          ["diff", "20261206-195816F_20261206-195821D", 1796587102],
+          ["incr", "20261206-195816F_20261206-195823I", 1796587104],
+        ],
+      );
+      assert.equal(main.backups.newest?.label, "20261206-195816F_20261206-195823I");
+      // counted at the request, a moment after `now`
+      const off = main.backups.newest!.ageSec - (now - 1796587104_000) / 1000;
+      assert.ok(off >= -1 && off <= 5, `ageSec off by ${off} s`);
+      assert.equal(main.objectives.backup.met, (now - 1796587104_000) / 1000 <= 26 * 3600);
+      assert.equal(main.wal.lastArchived && Date.parse(main.wal.lastArchived) / 1000, sec - 60);
+      assert.equal(main.wal.ready, 2);
+      assert.equal(main.wal.oldestReady, iso(sec - 30));
+      assert.equal(main.wal.failing, false);
+      assert.equal(main.wal.walBytes, 1073741824);
+      assert.equal(main.wal.freeBytes, 40000000000);
+      assert.equal(main.wal.filesystemBytes, 100000000000);
+      assert.equal(main.objectives.wal.met, true, main.objectives.wal.reason);
+    } finally {
+      await server.close();
+      await real.stop();
     }
   });
 });
