@@ -127,32 +127,63 @@ async function bindAll(lab: Lab, host: string, binds: Bind[]): Promise<void> {
   }
 }
 
-/** The public key and known_hosts lines for one SSH client user of a host; its key is made here. */
-async function clientSsh(lab: Lab, p: StanzaLabPlan, host: string, user: string): Promise<Bind> {
-  const dir = labDirFor(join(hostDir(lab, host), "pgbackrest", `ssh-${user}`), user, 0o700);
-  const key = join(dir, "id_ed25519");
+/** The lab directory bound over `~USER/.ssh` on `host` for the backups twin, created owned by USER. */
+function sshDir(lab: Lab, host: string, user: string): string {
+  return labDirFor(join(hostDir(lab, host), "pgbackrest", `ssh-${user}`), user, 0o700);
+}
+
+/** Makes the key pair of `user` on `host` (once); returns its public key line. */
+async function clientKey(lab: Lab, host: string, user: string): Promise<string> {
+  const key = join(sshDir(lab, host, user), "id_ed25519");
   if (!existsSync(key))
     await must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${user}@${host}.lab`, "-f", key]);
-  const known = p.hops
-    .filter((h) => h.host === host && h.user === user)
-    .map((h) => {
-      const pub = readFileSync(join(hostDir(lab, h.to), "ssh_host_ed25519_key.pub"), "utf8").trim();
-      return `${knownHostName(h.address, h.port)} ${pub.split(" ").slice(0, 2).join(" ")}`;
-    });
-  const prev = existsSync(join(dir, "known_hosts")) ? readFileSync(join(dir, "known_hosts"), "utf8") : "";
-  const lines = new Set([...prev.split("\n").filter(Boolean), ...known]);
-  writeFileSync(join(dir, "known_hosts"), `${[...lines].join("\n")}\n`);
-  // ssh_config(5): never accept an unknown or changed host key, never prompt
-  writeFileSync(join(dir, "config"), "StrictHostKeyChecking yes\nBatchMode yes\n");
+  const { uid, gid } = userIds(user);
+  chownSync(key, uid, gid);
+  chownSync(`${key}.pub`, uid, gid);
+  return readFileSync(`${key}.pub`, "utf8").trim();
+}
+
+/**
+ * Fills `~USER/.ssh` of `user` on `host`: for a client of `p.hops`, known_hosts pinning each
+ * target's lab host key and a config with `StrictHostKeyChecking yes` (ssh_config(5)); for a user
+ * other than root that pgBackRest logs in as, authorized_keys with its clients' keys (the lab's
+ * sshd reads it for such users, see `sshdConfig`). Public keys of clients logging in as root go to
+ * the lab's authorized_keys.
+ */
+async function userSsh(lab: Lab, p: StanzaLabPlan, host: string, user: string): Promise<Bind> {
+  const dir = sshDir(lab, host, user);
   const { uid, gid, home } = userIds(user);
-  for (const f of ["id_ed25519", "id_ed25519.pub", "known_hosts", "config"]) {
-    chownSync(join(dir, f), uid, gid);
-    chmodSync(join(dir, f), f === "id_ed25519.pub" || f === "known_hosts" ? 0o644 : 0o600);
+  const add = (f: string, lines: string[], mode: number) => {
+    const path = join(dir, f);
+    const prev = existsSync(path) ? readFileSync(path, "utf8").split("\n").filter(Boolean) : [];
+    writeFileSync(path, `${[...new Set([...prev, ...lines])].join("\n")}\n`);
+    chownSync(path, uid, gid);
+    chmodSync(path, mode);
+  };
+  const out = p.hops.filter((h) => h.host === host && h.user === user);
+  if (out.length > 0) {
+    await clientKey(lab, host, user);
+    add(
+      "known_hosts",
+      out.map((h) => {
+        const pub = readFileSync(join(hostDir(lab, h.to), "ssh_host_ed25519_key.pub"), "utf8").trim();
+        return `${knownHostName(h.address, h.port)} ${pub.split(" ").slice(0, 2).join(" ")}`;
+      }),
+      0o644,
+    );
+    // ssh_config(5): never accept an unknown or changed host key, never prompt
+    add("config", ["StrictHostKeyChecking yes", "BatchMode yes"], 0o600);
   }
-  const pub = readFileSync(`${key}.pub`, "utf8").trim();
-  const ak = join(lab.dir, "authorized_keys");
-  const have = readFileSync(ak, "utf8");
-  if (!have.includes(pub)) writeFileSync(ak, `${have}${pub}\n`);
+  const inbound = p.hops.filter((h) => h.to === host && h.as === user);
+  const keys = await Promise.all(inbound.map((h) => clientKey(lab, h.host, h.user)));
+  if (keys.length > 0) {
+    if (user === "root") {
+      const ak = join(lab.dir, "authorized_keys");
+      const have = readFileSync(ak, "utf8");
+      const missing = keys.filter((k) => !have.includes(k));
+      if (missing.length > 0) writeFileSync(ak, `${have}${missing.join("\n")}\n`);
+    } else add("authorized_keys", keys, 0o600);
+  }
   return { src: dir, dst: posix.join(home, ".ssh"), file: false };
 }
 
@@ -210,9 +241,14 @@ async function stanzaBinds(lab: Lab, p: StanzaLabPlan): Promise<Map<string, Bind
       file: false,
     });
     binds.push({ src: labDirFor(join(base, "lock"), owner, 0o770), dst: PGBACKREST_PATHS.lock, file: false });
-    const clients = new Set(p.hops.filter((h) => h.host === host).map((h) => h.user));
-    for (const user of clients) binds.push(await clientSsh(lab, p, host, user));
     const logins = [...new Set(p.hops.filter((h) => h.to === host).map((h) => h.as))];
+    const users = new Set([
+      ...p.hops.filter((h) => h.host === host).map((h) => h.user),
+      ...logins.filter((u) => u !== "root"),
+    ]);
+    for (const user of users) binds.push(await userSsh(lab, p, host, user));
+    // root's inbound keys go to the lab's authorized_keys (no bind needed)
+    if (logins.includes("root") && !users.has("root")) await userSsh(lab, p, host, "root");
     const shadow = unlockedShadow(lab, host, logins);
     if (shadow) binds.push(shadow);
     out.set(host, binds);

@@ -202,6 +202,19 @@ export function planBackups(inv: Inventory): StanzaLabPlan[] {
 }
 
 /**
+ * Users other than root that pgBackRest logs in as over SSH on `host` (postgres on a primary, the
+ * stanza's user on a repository): the lab's sshd reads their keys from `~/.ssh/authorized_keys`,
+ * which the lab binds, since it drops privileges to the user before reading a key file and the lab
+ * directory may not be readable by that user.
+ */
+export function sshLoginUsers(inv: Inventory, host: string): string[] {
+  const users = planBackups(inv).flatMap((p) =>
+    p.hops.filter((h) => h.to === host && h.as !== "root").map((h) => h.as),
+  );
+  return [...new Set(users)].sort();
+}
+
+/**
  * Settings appended to the primary's `postgresql.conf` (so that `ALTER SYSTEM`, which writes
  * `postgresql.auto.conf`, still overrides them): its addresses and socket, WAL archiving to the
  * repository through `pgbackrest archive-push`, and durability off (fsync, synchronous_commit,
