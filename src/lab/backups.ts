@@ -33,7 +33,7 @@ import {
   postgresConf,
   type StanzaLabPlan,
 } from "./pgbackrest.js";
-import { LabError, must, mustAt, type RunResult, runAt, sleep } from "./run.js";
+import { LabError, must, mustAt, pidAlive, type RunResult, runAt, sleep } from "./run.js";
 import { checkAbort, hostDir, hostPlace, type Lab, saveLab } from "./twin.js";
 
 /** uid, gid and home directory of a local user (from /etc/passwd). */
@@ -361,6 +361,15 @@ export async function finishBackups(
       checkAbort(signal);
       const r = await psqlOnPrimary(lab, p, "select 1");
       if (r.code === 0 && r.stdout.trim() === "1") break;
+      const rec = lab.state.processes.find((x) => x.host === p.primary.host && x.daemon === "postgres");
+      if (rec && !pidAlive(rec.pid)) {
+        const tail = existsSync(rec.log)
+          ? readFileSync(rec.log, "utf8").trim().split("\n").slice(-5).join("\n")
+          : "";
+        throw new LabError(
+          `backups: stanza ${p.stanza}: PostgreSQL on ${p.primary.host} exited:\n${tail || `see ${rec.log}`}`,
+        );
+      }
       if (Date.now() > deadline) stepFailed(p.stanza, "PostgreSQL accepting queries", p.primary.host, r);
       await sleep(200);
     }

@@ -355,7 +355,7 @@ function vantageNetAddresses(inv: Inventory, v: Vantage, local: Record<string, s
 /**
  * Decides which program serves a service. `dnsServer`: the host is in `dns.servers`, so its
  * service of kind `dns` is served by BIND. `postgresPorts`: ports of the pgBackRest primaries the
- * host runs (a tcp service on one of them is that PostgreSQL, started by the backups twin).
+ * host runs (a kindless tcp service on one of them is that PostgreSQL, started by the backups twin).
  */
 export function servicePlan(
   host: Host,
@@ -364,7 +364,6 @@ export function servicePlan(
   postgresPorts: ReadonlySet<number> = new Set(),
 ): ServicePlan {
   const base = { service: s.name, port: s.port, protocol: s.protocol };
-  if (s.protocol === "tcp" && postgresPorts.has(s.port)) return { ...base, daemon: "postgres", real: true };
   if (s.kind === "dns" && dnsServer) return { ...base, daemon: "named", real: true };
   if (s.kind === "ssh" && s.protocol === "tcp") return { ...base, daemon: "sshd", real: true };
   if (s.kind === "node_exporter" && s.protocol === "tcp")
@@ -372,6 +371,8 @@ export function servicePlan(
   if (s.kind === "prometheus" && s.protocol === "tcp") return { ...base, daemon: "prometheus", real: true };
   if (host.wireguard?.port === s.port && s.protocol === "udp")
     return { ...base, daemon: "wireguard", real: true };
+  if (s.kind === undefined && s.protocol === "tcp" && postgresPorts.has(s.port))
+    return { ...base, daemon: "postgres", real: true };
   const standin = { ...base, daemon: "standin" as const, real: false };
   if (s.protocol === "udp") return { ...standin, mode: "udp" };
   if (s.kind === "grafana") {

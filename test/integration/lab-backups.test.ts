@@ -266,3 +266,22 @@ test("keel lab down stops PostgreSQL and leaves no process, mount, namespace or 
   }
   assert.equal(existsSync(path.join(dir, ".keel/lab/hosts")), false);
 });
+
+test("a PostgreSQL that cannot start: up exits 1 quoting its log, and removes the partial lab", () => {
+  // a stand-in web service already holds db-1's PostgreSQL port
+  const text = readFileSync(file, "utf8").replace(
+    "{ name: postgres, port: 5432, allow: [lan] }",
+    "{ name: web, kind: http, port: 5432, allow: [lan] }",
+  );
+  assert.match(text, /name: web, kind: http, port: 5432/);
+  writeFileSync(file, text);
+  const r = keel("lab", "up", file, "--timeout", "10000");
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /backups: stanza main: PostgreSQL on db-1 exited:\n.*could not bind IPv4 address/);
+  assert.doesNotMatch(
+    spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout,
+    new RegExp(`keel-${site}-`),
+  );
+  assert.deepEqual(rootMounts(), before_.mounts);
+  for (const f of machineFiles) assert.equal(existsSync(f), before_.exists[f], f);
+});
