@@ -15,9 +15,11 @@ import { writeRender } from "../../../src/cli/render.js";
 import { prometheusRenderer } from "../../../src/render/prometheus.js";
 import { BACKUP_ALERTS, KEEL_TOKEN_FILE, WAL_FS_FREE_MIN } from "../../../src/render/prometheus-backups.js";
 import type { RenderContext, RenderedFile } from "../../../src/render/types.js";
+import { createMetrics } from "../../../src/serve/metrics.js";
 import { MIN_FREE_FRACTION } from "../../../src/verify/checks/backup-wal-archive.js";
 import { contractExample } from "../../helpers/inventory.js";
-import { backupsInventory } from "../../serve/backups.js";
+import { backupSpecs, backupsInventory } from "../../serve/backups.js";
+import { MemoryEngine } from "../../serve/memory.js";
 
 const PROMTOOL = "/usr/bin/promtool";
 const dir = mkdtempSync(join(tmpdir(), "keel-render-prom-"));
@@ -208,6 +210,18 @@ describe("prometheus renderer: backups", async () => {
     assert.equal(local.serve.listen, "127.0.0.1:8484");
     assert.ok(!config.scrape_configs.some((j: { job_name: string }) => j.job_name === "keel"));
     assert.ok(config.rule_files.includes("rules/keel-backups.rules.yml"));
+  });
+
+  test("every keel_ metric the backup rules read is one keel serve's /metrics exports", async () => {
+    const e = new MemoryEngine(inv, backupSpecs(inv));
+    const metrics = createMetrics(e);
+    const exported = new Set([...(await metrics.render()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    metrics.close();
+    const rules: Rule[] = parse(readFileSync(join(prom, "rules/keel-backups.rules.yml"), "utf8")).groups[0]
+      .rules;
+    const read = new Set(rules.flatMap((x) => [...x.expr.matchAll(/\bkeel_[a-z_]+/g)].map((m) => m[0])));
+    assert.ok(read.size >= 10, [...read].join(" "));
+    for (const m of read) assert.ok(exported.has(m), `${m} is not exported by keel serve`);
   });
 
   test("WalDiskFilling fires at the free fraction the backup.wal-archive check fails at", () => {
