@@ -80,6 +80,11 @@ export interface BackupSet {
   newest: SeenBackup | null;
   /** Per backup type of the tool, largest first: its schedule and its newest backup. */
   types: { type: string; scheduleSec: number | null; newest: SeenBackup | null }[];
+  /**
+   * A backup running when the check looked (pgBackRest's stanza lock held), with how long the
+   * lock had been held in seconds (null when unknown); null when none ran or the tool does not say.
+   */
+  running: { forSec: number | null } | null;
 }
 
 /** The WAL archive of the primary, as `backup.wal-archive` saw it; absent facts are null. */
@@ -381,6 +386,7 @@ export function backupViews(inv: Inventory, lookup: StateLookup, nowMs: number):
       observedAt: o ? info.lastRunAt : null,
       count: numOf(o, "backups"),
       newest: seen(objOf(o, "newest"), nowMs),
+      running: objOf(o, "lock")?.held === true ? { forSec: numOf(objOf(o, "lock"), "ageSec") } : null,
       types: PGBACKREST_BACKUP_TYPES.map((type) => ({
         type,
         scheduleSec: s.schedule[type] !== undefined ? s.schedule[type] / 1000 : null,
@@ -421,6 +427,7 @@ export function backupViews(inv: Inventory, lookup: StateLookup, nowMs: number):
       observedAt: o ? list.lastRunAt : null,
       count: numOf(o, "backups"),
       newest,
+      running: null,
       types: WALG_BACKUP_TYPES.map((type) => ({
         type,
         scheduleSec: w.schedule[type] !== undefined ? w.schedule[type] / 1000 : null,

@@ -302,8 +302,14 @@ export const SHARED_SCHEMAS: Record<string, Record<string, unknown>> = {
               required: ["type", "scheduleSec", "newest"],
             },
           },
+          running: {
+            type: ["object", "null"],
+            description: "a backup running when the check looked (pgBackRest's stanza lock held)",
+            properties: { forSec: nullNum },
+            required: ["forSec"],
+          },
         },
-        required: ["observedAt", "count", "newest", "types"],
+        required: ["observedAt", "count", "newest", "types", "running"],
       },
       wal: {
         type: "object",

@@ -191,6 +191,7 @@ describe("GET /api/backups", () => {
     const [main, app_] = items as [BackupView, BackupView];
 
     assert.equal(main.backups.count, 12);
+    assert.equal(main.backups.running, null);
     assert.equal(main.backups.newest?.label, "20261201-010000F_20261206-190000I");
     assert.deepEqual(
       main.backups.types.map((t) => [t.type, t.newest?.label, t.newest?.ageSec]),
@@ -249,6 +250,16 @@ describe("GET /api/backups", () => {
       app_.objectives.wal.reason,
       "last WAL segment archived 20 min ago, over the objective 15 min",
     );
+  });
+
+  test("a backup running (pgBackRest's stanza lock held) is shown with how long", async () => {
+    engine.feed(
+      result("backup.pgbackrest", "mon", "main", "pass", "ok", {
+        ...pgbrObserved(Date.now(), 7200),
+        lock: { held: true, ageSec: 1800 },
+      }),
+    );
+    assert.deepEqual((await backups()).items[0]!.backups.running, { forSec: 1800 });
   });
 
   test("a backlog older than the WAL objective misses it even when the last archiving is recent", async () => {

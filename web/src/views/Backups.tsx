@@ -81,6 +81,11 @@ function NewestBackups({ b }: { b: BackupView }): ReactNode {
         <tr>
           <td colSpan={5} className="muted">
             {set.count ?? "—"} backups in the repository, seen {instant(set.observedAt)}
+            {set.running ? (
+              <span data-testid="backup-running">
+                ; a backup is running{set.running.forSec !== null ? ` for ${age(set.running.forSec)}` : ""}
+              </span>
+            ) : null}
           </td>
         </tr>
       </tfoot>
