@@ -288,3 +288,38 @@ test("a PostgreSQL that cannot start: up exits 1 naming it with its log, and rem
   assert.deepEqual(rootMounts(), before_.mounts);
   for (const f of machineFiles) assert.equal(sha(f), before_.files[f], f);
 });
+
+test("a stanza user (postgres): pgbackrest runs as it, Keel's `sudo -n -u postgres pgbackrest` works", async () => {
+  const text = readFileSync(file, "utf8")
+    .replace(
+      "{ name: web, kind: http, port: 5432, allow: [lan] }",
+      "{ name: postgres, port: 5432, allow: [lan] }",
+    )
+    .replace(
+      "    main: # the stanza (--stanza=main)\n",
+      "    main: # the stanza (--stanza=main)\n      user: postgres\n",
+    );
+  assert.match(text, /^ {6}user: postgres$/m);
+  writeFileSync(file, text);
+  const r = keel("lab", "up", file, "--timeout", "60000");
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const u = openBackupsTwin(file);
+  assert.equal(u.stanza.runners["backup-1"], "postgres");
+  const info = await sshRoot(
+    u.lab,
+    "backup-1",
+    "sudo -n -u postgres pgbackrest --stanza=main --output=json info",
+  );
+  assert.equal(info.code, 0, info.stderr);
+  const [stanza] = JSON.parse(info.stdout) as { status: { code: number }; backup: { type: string }[] }[];
+  assert.equal(stanza?.status.code, 0);
+  assert.deepEqual(
+    stanza?.backup.map((b) => b.type),
+    ["full"],
+  );
+  const owner = await sshRoot(u.lab, "backup-1", "stat -c %U /var/lib/pgbackrest/backup/main");
+  assert.equal(owner.stdout.trim(), "postgres");
+  const check = await sshRoot(u.lab, "db-1", "sudo -n -u postgres pgbackrest --stanza=main check");
+  assert.equal(check.code, 0, check.stdout + check.stderr);
+  assert.equal(keel("lab", "down", file).status, 0);
+});
