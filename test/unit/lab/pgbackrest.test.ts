@@ -76,6 +76,7 @@ test("SSH hops: archive-push and check from db-1, backups from backup-1, restore
       "root@db-1 -> root@backup-1 (10.30.0.20:22)",
       "root@backup-1 -> postgres@db-1 (10.30.0.10:22)",
       "root@restore-1 -> root@backup-1 (10.30.0.20:22)",
+      "postgres@restore-1 -> root@backup-1 (10.30.0.20:22)",
     ],
   );
   const inv = load();
@@ -153,4 +154,19 @@ test("the primary's declared postgres service is PostgreSQL itself; a site witho
     false,
   );
   assert.deepEqual(planBackups(labInventory({ site: "unit", dir: "/nonexistent", octet: 20 })), []);
+});
+
+test("a host serving two stanzas cannot be twinned: refused before anything is built", () => {
+  const inv = load();
+  const main = inv.backups.pgbackrest[0]!;
+  inv.backups.pgbackrest.push({
+    ...main,
+    stanza: "other",
+    postgres: [{ ...main.postgres[0]!, host: "restore-1" }],
+  });
+  delete inv.backups.pgbackrest[1]!.rehearsal;
+  assert.throws(
+    () => planLab(inv),
+    (err: Error) => /host backup-1 serves pgBackRest stanzas "main" and "other"/.test(err.message),
+  );
 });
