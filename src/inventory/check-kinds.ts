@@ -19,6 +19,7 @@ export const CHECK_KINDS = [
   "sysctl",
   "wireguard.peers",
   "backup.walg",
+  "backup.rehearsal",
   "prometheus.targets",
   "grafana",
   "node_exporter",

@@ -13,6 +13,7 @@ import {
   ProbeError,
   VantageError,
 } from "../kind.js";
+import { backupRehearsal } from "./backup-rehearsal.js";
 import { backupWalg } from "./backup-walg.js";
 import { dnsRecords } from "./dns-records.js";
 import { grafana } from "./grafana.js";
@@ -45,6 +46,7 @@ const modules = {
   sysctl,
   "wireguard.peers": wireguardPeers,
   "backup.walg": backupWalg,
+  "backup.rehearsal": backupRehearsal,
   "prometheus.targets": prometheusTargets,
   grafana,
   node_exporter: nodeExporter,
@@ -109,6 +111,12 @@ export async function runCheck(
   }
 }
 
+export {
+  type BackupRehearsalParams,
+  judgeRehearsal,
+  REHEARSAL_TIMEOUT_MS,
+  type RehearsalRun,
+} from "./backup-rehearsal.js";
 export { humanAge, judgeWalg, parseWalgList, type WalgListedBackup, walgCommand } from "./backup-walg.js";
 export { type DnsAnswer, dnsQuestions, judgeDnsRecords, type PeerSerial } from "./dns-records.js";
 export { judgeGrafana } from "./grafana.js";

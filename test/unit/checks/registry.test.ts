@@ -32,7 +32,13 @@ test("each kind derives where it did: the scopes, in CHECK_KINDS order", () => {
   assert.deepEqual(byScope("port"), ["port.open", "port.closed"]);
   assert.deepEqual(byScope("server"), ["dns.records"]);
   assert.deepEqual(byScope("content"), ["http", "prometheus.targets", "grafana", "node_exporter"]);
-  assert.deepEqual(byScope("on-host"), ["listeners", "sysctl", "wireguard.peers", "backup.walg"]);
+  assert.deepEqual(byScope("on-host"), [
+    "listeners",
+    "sysctl",
+    "wireguard.peers",
+    "backup.walg",
+    "backup.rehearsal",
+  ]);
 });
 
 test("the SSH kinds parallel.ts keeps on the main thread are the modules with transport ssh", () => {
@@ -45,6 +51,7 @@ test("the SSH kinds parallel.ts keeps on the main thread are the modules with tr
     "sysctl",
     "wireguard.peers",
     "backup.walg",
+    "backup.rehearsal",
   ]);
   assert.deepEqual([...SSH_KINDS], ssh);
   const local = new Set(["here"]);
@@ -69,6 +76,13 @@ test("serve's default schedule per kind: 30 s for reachable, port.open and http,
       kind === "backup.walg" ? 300_000 : ["reachable", "port.open", "http"].includes(kind) ? 30_000 : 60_000;
     assert.deepEqual(checks[kind], { intervalMs, failAfter: 3, recoverAfter: 2 }, kind);
   }
+});
+
+test("only the restore rehearsal is on demand: keel verify does not derive it, keel serve does", () => {
+  assert.deepEqual(
+    CHECK_KINDS.filter((k) => checkKinds[k].onDemand),
+    ["backup.rehearsal"],
+  );
 });
 
 test("the derive loop hands every kind's module its own checks: params match the spec's kind", () => {
