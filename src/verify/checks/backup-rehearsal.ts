@@ -64,6 +64,7 @@ export const REHEARSAL_STEPS = [
   "empty dir",
   "list backups",
   "restore",
+  "fetch WAL",
   "start server",
   "wait for queries",
   "read point in time",
@@ -80,6 +81,8 @@ export interface ChosenBackup {
   type: string;
   /** When the backup ended, ISO 8601 to the second (UTC); absent when the list does not say. */
   stop?: string;
+  /** pgBackRest: the first and last WAL segment the backup needs to be consistent (`archive.start`, `archive.stop`). */
+  wal?: { start: string; stop: string };
 }
 
 /** One sanity query and, when it succeeded, the rows it returned or affected (psql's `ROW_COUNT`). */
@@ -175,6 +178,70 @@ export function listScript(p: BackupRehearsalParams): string {
   if (p.tool === "pgbackrest")
     return asUser(user, `pgbackrest --stanza=${shellQuote(p.backup)} --output=json info`);
   return asUser(user, `${envPrefix(p.env)}wal-g backup-list --json --detail`);
+}
+
+/** WAL segments per log file of 16 MiB segments (PostgreSQL's default `wal_segment_size`): `0x100000000 / 16 MiB`. */
+const SEGMENTS_PER_LOG = 0x100;
+/** The most segments `walSegments` lists: a backup needing more is fetched by its `restore_command`. */
+export const MAX_PREFETCH_SEGMENTS = 256;
+
+/**
+ * The WAL segments from `start` to `stop` (24 hex digits: timeline, log, segment), both
+ * included, counting 16 MiB segments; with another segment size, names in between may not exist
+ * (their absence is tolerated). Only `start` and `stop` when they lie on different timelines, are
+ * not segment names, or span more than `MAX_PREFETCH_SEGMENTS`.
+ */
+export function walSegments(start: string, stop: string): string[] {
+  const re = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$/;
+  const a = re.exec(start);
+  const b = re.exec(stop);
+  const ends = start === stop ? [start] : [start, stop];
+  if (!a || !b || a[1] !== b[1]) return ends;
+  const at = (m: RegExpExecArray) =>
+    Number.parseInt(m[2]!, 16) * SEGMENTS_PER_LOG + Number.parseInt(m[3]!, 16);
+  const from = at(a);
+  const to = at(b);
+  if (to < from || to - from >= MAX_PREFETCH_SEGMENTS) return ends;
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, "0");
+  return Array.from({ length: to - from + 1 }, (_, i) => {
+    const n = from + i;
+    return `${a[1]}${hex(Math.floor(n / SEGMENTS_PER_LOG))}${hex(n % SEGMENTS_PER_LOG)}`;
+  });
+}
+
+/**
+ * Step `fetch WAL` (pgBackRest): the WAL the backup needs to become consistent, from its first to
+ * its last segment, fetched with `pgbackrest archive-get SEGMENT DIR/data/pg_wal/SEGMENT` as the
+ * backup tool's user into the restored `pg_wal`, and given to the owner of the restored data
+ * (plus the timeline's history file past timeline 1, when the archive has it). PostgreSQL looks
+ * in `pg_wal` for what its `restore_command` does not bring (PostgreSQL 15's manual, "Recovering
+ * Using a Continuous Archive Backup"), so the rehearsal does not depend on the server's user
+ * reaching the repository. A segment strictly between the two that the archive lacks is passed
+ * over (it may not exist with another segment size); the first and the last must be fetched.
+ */
+export function fetchWalScript(p: BackupRehearsalParams, start: string, stop: string): string {
+  const data = `${p.dir}/data`;
+  const user = toolUser(p);
+  const segments = walSegments(start, stop);
+  const get = (name: string) =>
+    asUser(
+      user,
+      `pgbackrest --stanza=${shellQuote(p.backup)} --pg1-path=${shellQuote(data)} archive-get ${name} ${shellQuote(`${data}/pg_wal/${name}`)}`,
+    );
+  const timeline = start.slice(0, 8);
+  const lines = [`cd /; w=${shellQuote(`${data}/pg_wal`)}`];
+  for (const [i, seg] of segments.entries()) {
+    const end = i === 0 || i === segments.length - 1;
+    lines.push(
+      end
+        ? `${get(seg)} || { echo "cannot fetch WAL segment ${seg}, which the backup needs" >&2; exit 1; }`
+        : `${get(seg)} || [ $? -eq 1 ] || exit 1`,
+    );
+  }
+  if (/^[0-9A-F]{8}$/.test(timeline) && timeline !== "00000001")
+    lines.push(`${get(`${timeline}.history`)} || [ $? -eq 1 ] || exit 1`);
+  lines.push(`chown --reference=${shellQuote(data)} "$w"/* || exit 1`);
+  return lines.join("\n");
 }
 
 /**
@@ -357,8 +424,8 @@ export function cleanupScript(dir: string): string {
 /**
  * Chooses the backup to restore from `pgbackrest info --output=json` of `stanza`: the set
  * labelled `set`, else the newest (the list's last, as pgBackRest orders sets oldest first). Uses
- * `label`, `type` and `timestamp.stop` (seconds since the epoch) of each of the stanza's
- * `backup` entries (pgBackRest's info JSON).
+ * `label`, `type`, `timestamp.stop` (seconds since the epoch) and `archive.start`/`stop` (WAL
+ * segment names) of each of the stanza's `backup` entries (pgBackRest's info JSON).
  *
  * @returns the backup, or a string saying why none can be chosen.
  */
@@ -378,11 +445,15 @@ export function choosePgbackrest(text: string, stanza: string, set?: string): Ch
   const sets = backups.flatMap((b): ChosenBackup[] => {
     if (typeof b?.label !== "string") return [];
     const stop = (b.timestamp as { stop?: unknown } | undefined)?.stop;
+    const wal = b.archive as { start?: unknown; stop?: unknown } | undefined;
     return [
       {
         label: b.label,
         type: typeof b.type === "string" ? b.type : "backup",
         ...(typeof stop === "number" && stop > 0 ? { stop: instant(stop * 1000) } : {}),
+        ...(typeof wal?.start === "string" && typeof wal.stop === "string"
+          ? { wal: { start: wal.start, stop: wal.stop } }
+          : {}),
       },
     ];
   });
@@ -577,6 +648,10 @@ export async function rehearse(
       () => restoreScript(p, chosen.label),
       p.tool === "pgbackrest" ? "pgbackrest restore" : "wal-g backup-fetch",
     );
+    if (p.tool === "pgbackrest" && chosen.wal) {
+      const { start, stop } = chosen.wal;
+      await step("fetch WAL", () => fetchWalScript(p, start, stop), "pgbackrest archive-get");
+    }
     const started = await step("start server", (s) => startScript(p, s), "pg_ctl start");
     const m = /^keel-server (\S+) (\S+)$/m.exec(started);
     if (!m) throw new StepFailed("start server", `unexpected output: ${tailExcerpt(started)}`);

@@ -29,6 +29,7 @@ import {
   chooseWalg,
   cleanupScript,
   emptyScript,
+  fetchWalScript,
   judgeRehearsal,
   listScript,
   parsePointInTime,
@@ -38,6 +39,7 @@ import {
   serverSettings,
   startScript,
   tailExcerpt,
+  walSegments,
 } from "../../../src/verify/checks/backup-rehearsal.js";
 import { runCheck } from "../../../src/verify/checks/index.js";
 import { deriveChecks } from "../../../src/verify/derive.js";
@@ -143,6 +145,57 @@ test("pgBackRest 2.45 knows every option the rehearsal gives restore and info, a
   assert.match(help("info", "output"), /^\* json - /m);
 });
 
+test("the WAL a backup needs: its segments from first to last, 16 MiB apart, across log files", () => {
+  assert.deepEqual(walSegments("000000010000000000000004", "000000010000000000000004"), [
+    "000000010000000000000004",
+  ]);
+  assert.deepEqual(walSegments("0000000100000001000000FE", "000000010000000200000001"), [
+    "0000000100000001000000FE",
+    "0000000100000001000000FF",
+    "000000010000000200000000",
+    "000000010000000200000001",
+  ]);
+  // another timeline, or a range too long to fetch ahead: the ends only
+  assert.deepEqual(walSegments("000000010000000000000009", "00000002000000000000000A"), [
+    "000000010000000000000009",
+    "00000002000000000000000A",
+  ]);
+  assert.equal(walSegments("000000010000000000000001", "000000010000000500000001").length, 2);
+});
+
+test("fetch WAL: archive-get of each segment into the restored pg_wal, as the backup tool's user", () => {
+  const script = fetchWalScript(pg, "000000020000000000000007", "000000020000000000000008");
+  const gets = argvOf(script.replaceAll("|| exit 1", "").replace(/^chown.*$/m, ""), ["pgbackrest"]);
+  assert.deepEqual(gets, [
+    [
+      "pgbackrest",
+      "--stanza=main",
+      "--pg1-path=/var/tmp/keel rehearsal/data",
+      "archive-get",
+      "000000020000000000000007",
+      "/var/tmp/keel rehearsal/data/pg_wal/000000020000000000000007",
+    ],
+    [
+      "pgbackrest",
+      "--stanza=main",
+      "--pg1-path=/var/tmp/keel rehearsal/data",
+      "archive-get",
+      "000000020000000000000008",
+      "/var/tmp/keel rehearsal/data/pg_wal/000000020000000000000008",
+    ],
+    [
+      "pgbackrest",
+      "--stanza=main",
+      "--pg1-path=/var/tmp/keel rehearsal/data",
+      "archive-get",
+      "00000002.history",
+      "/var/tmp/keel rehearsal/data/pg_wal/00000002.history",
+    ],
+  ]);
+  assert.match(script, /chown --reference='\/var\/tmp\/keel rehearsal\/data' "\$w"\/\*/);
+  assert.equal(spawnSync("sh", ["-n", "-c", script]).status, 0);
+});
+
 test("WAL-G: backup-list and backup-fetch as documented, with the env words and as the backup's user", () => {
   const [list] = argvOf(listScript({ ...walg, env: "WALG_FILE_PREFIX=/backups/app" }), ["wal-g"]);
   assert.deepEqual(list, ["wal-g", "backup-list", "--json", "--detail"]);
@@ -246,11 +299,13 @@ test("pgBackRest info: the newest set by default, a named one with --set, a miss
     label: "20261206-200428F_20261206-200432I",
     type: "incr",
     stop: "2026-12-06T20:04:33Z",
+    wal: { start: "000000010000000000000004", stop: "000000010000000000000004" },
   });
   assert.deepEqual(choosePgbackrest(PGBACKREST_INFO_JSON, "main", "20261206-200428F"), {
     label: "20261206-200428F",
     type: "full",
     stop: "2026-12-06T20:04:31Z",
+    wal: { start: "000000010000000000000002", stop: "000000010000000000000002" },
   });
   assert.equal(
     choosePgbackrest(PGBACKREST_INFO_JSON, "main", "20200101-000000F"),
@@ -390,6 +445,7 @@ test("the steps run in order, the server as the restored data's owner; the dir i
     /postmaster\.pid/,
     /output=json/,
     /--set=20261206-200428F_20261206-200432I/,
+    /archive-get 000000010000000000000004 /,
     /pg_ctl.* start/,
     /pg_is_in_recovery/,
     /replay_timestamp/,
@@ -404,7 +460,7 @@ test("the steps run in order, the server as the restored data's owner; the dir i
     "as root, each within its time",
   );
   assert.ok(
-    commands.slice(4, 8).every((c) => c.includes("runuser -u postgres")),
+    commands.slice(5, 9).every((c) => c.includes("runuser -u postgres")),
     "psql and pg_ctl as postgres",
   );
 });
