@@ -16,7 +16,8 @@ for pair in \
   ansible-inventory:ansible-core cloud-init:cloud-init genisoimage:genisoimage isoinfo:genisoimage \
   curl:curl nginx:nginx-light nsenter:util-linux unshare:util-linux mountpoint:util-linux /usr/bin/chromium:chromium \
   libvirtd:libvirt-daemon-system virsh:libvirt-clients qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils \
-  mmdebstrap:mmdebstrap sfdisk:fdisk mkfs.ext4:e2fsprogs flock:util-linux findmnt:mount; do
+  mmdebstrap:mmdebstrap sfdisk:fdisk mkfs.ext4:e2fsprogs flock:util-linux findmnt:mount \
+  pgbackrest:pgbackrest setpriv:util-linux; do
   bin=${pair%%:*} pkg=${pair#*:}
   case "$bin" in
     /*) [ -x "$bin" ] || need+=("$pkg") ;;

@@ -41,17 +41,20 @@ export function spawnDaemon(lab: Lab, rec: Omit<ProcessRecord, "pid">): ProcessR
   return full;
 }
 
-/** Signals a recorded process (TERM, then KILL after 5 s); a no-op when it is gone or the pid was reused. */
+/**
+ * Signals a recorded process (its `stopSignal`, default TERM; then KILL after 5 s, or 20 s for
+ * PostgreSQL's fast shutdown); a no-op when it is gone or the pid was reused.
+ */
 export async function killProcess(p: ProcessRecord): Promise<void> {
   if (!pidAlive(p.pid)) return;
   const cmd = pidCommand(p.pid);
   if (!cmd.includes(basename(p.exe)) && !cmd.startsWith("nsenter")) return;
   try {
-    process.kill(p.pid, "SIGTERM");
+    process.kill(p.pid, p.stopSignal ?? "SIGTERM");
   } catch {
     return;
   }
-  for (let i = 0; i < 50 && pidAlive(p.pid); i++) await sleep(100);
+  for (let i = 0; i < (p.stopSignal === "SIGINT" ? 200 : 50) && pidAlive(p.pid); i++) await sleep(100);
   if (pidAlive(p.pid)) {
     try {
       process.kill(p.pid, "SIGKILL");
@@ -114,6 +117,8 @@ export function serviceProcess(lab: Lab, hp: HostPlan, sp: ServicePlan): Omit<Pr
       };
     case "wireguard":
       return null; // started with its interface by startWireguard
+    case "postgres":
+      return null; // started with its cluster by prepareBackups (backups.ts)
     case "named":
       return namedProcess(lab, hp.host, sp.service, sp.port);
     case "standin":

@@ -17,11 +17,12 @@
  * twin is ready), status.ts (`keel lab status`), twin.ts (the `Lab` handle), state.ts (what
  * `down` removes).
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import { resolveIdentityPath } from "../inventory/load.js";
 import type { Inventory } from "../inventory/model.js";
+import { finishBackups, prepareBackups } from "./backups.js";
 import { killProcess, serviceProcess, spawnDaemon } from "./daemons.js";
 import { namedProcess, prepareNamed } from "./named.js";
 import { buildNetwork, checkOverlap, ipQuiet } from "./network.js";
@@ -124,9 +125,12 @@ export async function labUp(inv: Inventory, opts: UpOptions = {}): Promise<Lab> 
         spawnDaemon(lab, namedProcess(lab, hp.host, hp.named.service, hp.named.port));
     }
     checkAbort(opts.signal);
+    await prepareBackups(lab, log, opts.signal);
+    checkAbort(opts.signal);
     await startWireguard(lab);
     log("waiting for daemons to be ready");
     await waitReady(lab, opts.timeoutMs ?? 30_000, opts.signal);
+    await finishBackups(lab, log, opts.timeoutMs ?? 30_000, opts.signal);
     lab.state.ready = true;
     saveLab(lab);
     return lab;
@@ -163,6 +167,14 @@ export async function labDown(dir: string, log: (s: string) => void = () => {}):
     rmSync(m, { force: true });
   }
   for (const f of state.files) rmSync(f, { recursive: true, force: true });
+  // mount points made for binds inside the (now gone) host mount namespaces, while still empty
+  for (const m of [...(state.mountpoints ?? [])].reverse()) {
+    try {
+      const st = statSync(m);
+      if (st.isDirectory()) rmdirSync(m);
+      else if (st.size === 0) rmSync(m);
+    } catch {}
+  }
   rmSync(statePath(dir), { force: true });
   log(`lab ${state.site} is down`);
   return true;

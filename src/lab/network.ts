@@ -88,7 +88,7 @@ export async function checkOverlap(plan: LabPlan): Promise<void> {
 }
 
 /** Home directory of a local user (from /etc/passwd), if any. */
-function homeOf(user: string): string | undefined {
+export function homeOf(user: string): string | undefined {
   try {
     const line = readFileSync("/etc/passwd", "utf8")
       .split("\n")

@@ -30,7 +30,14 @@ import {
 import { hostRuleset } from "../render/nftables.js";
 
 /** Which program serves a service in the twin. */
-export type DaemonKind = "sshd" | "node_exporter" | "prometheus" | "wireguard" | "named" | "standin";
+export type DaemonKind =
+  | "sshd"
+  | "node_exporter"
+  | "prometheus"
+  | "wireguard"
+  | "named"
+  | "postgres"
+  | "standin";
 
 /** Behaviour of the stand-in responder (see `responder.ts`). */
 export type StandinMode = "grafana" | "http" | "tcp" | "udp";
@@ -41,7 +48,7 @@ export interface ServicePlan {
   port: number;
   protocol: Protocol;
   daemon: DaemonKind;
-  /** True for real daemons (OpenSSH, node_exporter, Prometheus, wireguard-go, BIND), false for stand-ins. */
+  /** True for real daemons (OpenSSH, node_exporter, Prometheus, wireguard-go, BIND, PostgreSQL), false for stand-ins. */
   real: boolean;
   /** For stand-ins: how to answer. */
   mode?: StandinMode;
@@ -347,9 +354,15 @@ function vantageNetAddresses(inv: Inventory, v: Vantage, local: Record<string, s
 
 /**
  * Decides which program serves a service. `dnsServer`: the host is in `dns.servers`, so its
- * service of kind `dns` is served by BIND.
+ * service of kind `dns` is served by BIND. `postgresPorts`: ports of the pgBackRest primaries the
+ * host runs (a kindless tcp service on one of them is that PostgreSQL, started by the backups twin).
  */
-export function servicePlan(host: Host, s: Service, dnsServer = false): ServicePlan {
+export function servicePlan(
+  host: Host,
+  s: Service,
+  dnsServer = false,
+  postgresPorts: ReadonlySet<number> = new Set(),
+): ServicePlan {
   const base = { service: s.name, port: s.port, protocol: s.protocol };
   if (s.kind === "dns" && dnsServer) return { ...base, daemon: "named", real: true };
   if (s.kind === "ssh" && s.protocol === "tcp") return { ...base, daemon: "sshd", real: true };
@@ -358,6 +371,8 @@ export function servicePlan(host: Host, s: Service, dnsServer = false): ServiceP
   if (s.kind === "prometheus" && s.protocol === "tcp") return { ...base, daemon: "prometheus", real: true };
   if (host.wireguard?.port === s.port && s.protocol === "udp")
     return { ...base, daemon: "wireguard", real: true };
+  if (s.kind === undefined && s.protocol === "tcp" && postgresPorts.has(s.port))
+    return { ...base, daemon: "postgres", real: true };
   const standin = { ...base, daemon: "standin" as const, real: false };
   if (s.protocol === "udp") return { ...standin, mode: "udp" };
   if (s.kind === "grafana") {
@@ -474,6 +489,12 @@ export function planLab(inv: Inventory): LabPlan {
   const local = localVantageAddresses(inv);
 
   const servers = new Set(dnsServers(inv));
+  // the backups twin runs PostgreSQL on each stanza's primary (src/lab/backups.ts)
+  const postgresPorts = new Map<string, Set<number>>();
+  for (const st of inv.backups.pgbackrest) {
+    const p = st.postgres.find((x) => x.role === "primary");
+    if (p) postgresPorts.set(p.host, (postgresPorts.get(p.host) ?? new Set()).add(p.port));
+  }
   const hosts: HostPlan[] = inv.hosts.map((h, hi) => ({
     host: h.name,
     ns: nsName(inv.site, h.name),
@@ -491,7 +512,7 @@ export function planLab(inv: Inventory): LabPlan {
     ),
     sysctl: Object.entries(h.sysctl).filter(([k]) => k.startsWith("net.")),
     skippedSysctl: Object.keys(h.sysctl).filter((k) => !k.startsWith("net.")),
-    services: h.services.map((s) => servicePlan(h, s, servers.has(h.name))),
+    services: h.services.map((s) => servicePlan(h, s, servers.has(h.name), postgresPorts.get(h.name))),
     ...(servers.has(h.name) ? { named: namedPlan(h) } : {}),
     firewall: hostRuleset(inv, h),
   }));

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { knownHostName, replaceKnownHosts } from "../verify/vantages/hostkeys.js";
+import { sshLoginUsers } from "./pgbackrest.js";
 import { must } from "./run.js";
 import { hostDir, type Lab } from "./twin.js";
 
@@ -32,7 +33,11 @@ export async function recordHostKey(lab: Lab, host: string, port: number): Promi
   await replaceKnownHosts(lab.inventory.defaults.knownHosts, names, [pub]);
 }
 
-/** sshd configuration of a lab host: key-only, root by key, host key and authorized_keys in the lab dir. */
+/**
+ * sshd configuration of a lab host: key-only, root by key, host key and authorized_keys in the lab
+ * dir. A user other than root that pgBackRest logs in as on the host (backups twin) reads
+ * `~/.ssh/authorized_keys` instead (a `Match User` block, sshd_config(5)).
+ */
 export function sshdConfig(lab: Lab, host: string, port: number, passwords = false): string {
   const dir = hostDir(lab, host);
   return [
@@ -49,6 +54,10 @@ export function sshdConfig(lab: Lab, host: string, port: number, passwords = fal
     "PidFile none",
     // VERBOSE: every authentication attempt is logged with its key (sshd_config(5) LogLevel)
     "LogLevel VERBOSE",
+    ...sshLoginUsers(lab.inventory, host).flatMap((u) => [
+      `Match User ${u}`,
+      "  AuthorizedKeysFile .ssh/authorized_keys",
+    ]),
     "",
   ].join("\n");
 }

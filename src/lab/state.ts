@@ -28,6 +28,8 @@ export interface ProcessRecord {
   protocol?: Protocol;
   /** Started by a fault (e.g. an undeclared listener), not part of the inventory. */
   fault?: boolean;
+  /** Signal that stops it (default SIGTERM); PostgreSQL's fast shutdown is SIGINT. */
+  stopSignal?: "SIGTERM" | "SIGINT";
 }
 
 /** A host namespace and what it holds. */
@@ -82,6 +84,11 @@ export interface LabState {
   rootWg: string[];
   processes: ProcessRecord[];
   wireguard: WgRecord[];
+  /**
+   * Mount points the lab created empty on the machine's filesystem for its binds inside host
+   * mount namespaces (e.g. `/tmp/pgbackrest`), parents first; `down` removes each while empty.
+   */
+  mountpoints?: string[];
   /** Files and directories created (removed on down); the client SSH key is never listed. */
   files: string[];
   /** True once every daemon was seen ready. */
