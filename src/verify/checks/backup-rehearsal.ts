@@ -606,12 +606,17 @@ export async function rehearse(
     if (left < 1000)
       throw new StepFailed(name, `no time left of the ${humanAge(ctx.timeoutMs)} a rehearsal may take`);
     const seconds = Math.floor(left / 1000);
-    const r = await ctx.prober.sshExec(
-      p.target,
-      asRoot(p.target.user, script(seconds), seconds),
-      left,
-      ctx.signal,
-    );
+    let r: ExecResult;
+    try {
+      r = await ctx.prober.sshExec(
+        p.target,
+        asRoot(p.target.user, script(seconds), seconds),
+        left,
+        ctx.signal,
+      );
+    } catch (e) {
+      throw stepError(name, e, host);
+    }
     if (r.code === 0) return r.stdout;
     const said = tailExcerpt(r.stderr.trim() || r.stdout.trim()) || "(no output)";
     if (sudoRefused(r))
@@ -684,24 +689,31 @@ export async function rehearse(
     await step("stop server", (s) => stopScript(p.dir, owner, major, s), "pg_ctl stop");
     await step("remove data", () => removeScript(p.dir), `emptying ${p.dir}`);
   } catch (e) {
-    run.failure = failureOf(e, host);
+    run.failure = failureOf(e);
     if (emptied) run.cleanup = await cleanUp(p, ctx, reserve);
   }
   run.totalMs = Date.now() - t0;
   return run;
 }
 
+/**
+ * What an SSH command of step `step` threw, as the step's failure: a refused host key, a missing
+ * identity or a failed login mean the rehearsal could not run; a command cut off at its
+ * deadline, or an interrupted run, fail the step.
+ */
+function stepError(step: string, e: unknown, host: string): StepFailed {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (e instanceof VantageError) return new StepFailed(step, msg, true);
+  if (e instanceof ProbeError && !/did not finish within|aborted/.test(msg))
+    return new StepFailed(step, `cannot log in to ${host}: ${msg}`, true);
+  return new StepFailed(step, msg);
+}
+
 /** The `failure` of a rehearsal for what a step threw. */
-function failureOf(e: unknown, host: string): NonNullable<RehearsalRun["failure"]> {
+function failureOf(e: unknown): NonNullable<RehearsalRun["failure"]> {
   if (e instanceof StepFailed)
     return { step: e.step, text: e.text, ...(e.cannotRun ? { cannotRun: true } : {}) };
-  const msg = e instanceof Error ? e.message : String(e);
-  const login = e instanceof ProbeError && /login|cannot run|host key/i.test(msg);
-  return {
-    step: "ssh",
-    text: login ? `cannot log in to ${host}: ${msg}` : msg,
-    ...(e instanceof VantageError || login ? { cannotRun: true } : {}),
-  };
+  return { step: "rehearsal", text: e instanceof Error ? e.message : String(e) };
 }
 
 /** Stops the rehearsal's server and empties its directory; returns what went wrong, if anything. */

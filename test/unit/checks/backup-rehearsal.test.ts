@@ -43,7 +43,13 @@ import {
 } from "../../../src/verify/checks/backup-rehearsal.js";
 import { runCheck } from "../../../src/verify/checks/index.js";
 import { deriveChecks } from "../../../src/verify/derive.js";
-import type { CheckSpec, ExecResult, Prober, SshTarget } from "../../../src/verify/types.js";
+import {
+  type CheckSpec,
+  type ExecResult,
+  ProbeError,
+  type Prober,
+  type SshTarget,
+} from "../../../src/verify/types.js";
 import { PGBACKREST_INFO_JSON, PGBACKREST_INFO_MISSING_JSON } from "../../fixtures/pgbackrest-info.js";
 import { WALG_LIST_JSON } from "../../fixtures/walg-backup-list.js";
 
@@ -514,6 +520,43 @@ test("a step that fails is named, the server stopped and the data removed; a ref
   const t = await runCheck(spec(pg), ctx(noTool.prober));
   assert.equal(t.status, "error");
   assert.match(t.message, /step "list backups": pgbackrest is not installed on backup-1/);
+});
+
+test("a failed login is an error at the first step; a step cut off at its deadline fails naming it", async () => {
+  const refused = {
+    async sshExec() {
+      throw new ProbeError(
+        "login as root@10.20.0.40:22 with id_test failed: All configured authentication methods failed",
+      );
+    },
+  } as unknown as Prober;
+  const o = await runCheck(spec(pg), ctx(refused));
+  assert.equal(o.status, "error");
+  assert.match(o.message, /could not run at step "empty dir": cannot log in to backup-1: login as root@/);
+
+  const commands: string[] = [];
+  const slow = {
+    async sshExec(_t: SshTarget, command: string) {
+      commands.push(command);
+      if (/ restore'/.test(command))
+        throw new ProbeError(
+          `"${command.slice(0, 20)}…" on root@10.20.0.40:22 did not finish within 1000 ms`,
+        );
+      return { code: 0, stdout: PGBACKREST_INFO_JSON, stderr: "" };
+    },
+  } as unknown as Prober;
+  const s = await runCheck(spec(pg), ctx(slow));
+  assert.equal(s.status, "fail");
+  assert.match(s.message, /failed at step "restore": .* did not finish within 1000 ms/);
+  assert.match(commands.at(-1)!, /pg_ctl.*-m immediate/, "cleaned up");
+
+  // the remote timeout ended the step (coreutils timeout exits 124)
+  const ended = scripted([[/ restore'/, { code: 124, stderr: "" }], ...healthy]);
+  const e = await runCheck(spec(pg), ctx(ended.prober));
+  assert.match(
+    e.message,
+    /failed at step "restore": pgbackrest restore did not finish within the 30 min a rehearsal may take/,
+  );
 });
 
 test("archive_mode on or a server still recovering fails the rehearsal", async () => {
