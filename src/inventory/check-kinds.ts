@@ -19,6 +19,9 @@ export const CHECK_KINDS = [
   "sysctl",
   "wireguard.peers",
   "backup.walg",
+  "backup.pgbackrest",
+  "backup.pgbackrest-check",
+  "backup.wal-archive",
   "backup.rehearsal",
   "prometheus.targets",
   "grafana",
@@ -39,4 +42,7 @@ export const DEFAULT_KIND_INTERVAL_MS: { readonly [K in CheckKind]?: number } = 
   http: 30_000,
   // a backup is taken hours apart; listing the archive reads the backup storage
   "backup.walg": 300_000,
+  "backup.pgbackrest": 300_000,
+  // each run forces a WAL switch: a stanza's `check_interval` (6 h by default) is used instead
+  "backup.pgbackrest-check": 6 * 3_600_000,
 };

@@ -222,7 +222,9 @@ export const BLOCK_TABLE = "keel-backups-block";
 
 /**
  * Blocks SSH from the primary to the repository host: table `inet keel-backups-block` in the
- * repository's namespace drops tcp to its SSH port from each of the primary's addresses (the
+ * repository's namespace rejects tcp to its SSH port from each of the primary's addresses with a
+ * TCP reset, so archive-push fails at once as against a stopped sshd rather than waiting out
+ * ssh's connect timeout (the
  * rendered `inet keel` table is left alone). Undo deletes the table.
  */
 export async function blockArchivePath(t: BackupsTwin): Promise<Undo> {
@@ -232,8 +234,8 @@ export async function blockArchivePath(t: BackupsTwin): Promise<Undo> {
   const v4 = stanza.primary.listen.filter((a) => !a.includes(":"));
   const v6 = stanza.primary.listen.filter((a) => a.includes(":"));
   const rules = [
-    ...(v4.length ? [`    ip saddr { ${v4.join(", ")} } tcp dport ${port} drop`] : []),
-    ...(v6.length ? [`    ip6 saddr { ${v6.join(", ")} } tcp dport ${port} drop`] : []),
+    ...(v4.length ? [`    ip saddr { ${v4.join(", ")} } tcp dport ${port} reject with tcp reset`] : []),
+    ...(v6.length ? [`    ip6 saddr { ${v6.join(", ")} } tcp dport ${port} reject with tcp reset`] : []),
   ];
   const ruleset = `table inet ${BLOCK_TABLE} {\n  chain input {\n    type filter hook input priority -10; policy accept;\n${rules.join("\n")}\n  }\n}\n`;
   const place = hostPlace(lab, stanza.repository);

@@ -20,7 +20,9 @@ import type { BackupRehearsal, Inventory } from "../../inventory/model.js";
 import type { CheckContext, CheckKindDefinition, CheckOutcome, ExecResult, SshTarget } from "../kind.js";
 import { ProbeError, VantageError } from "../kind.js";
 import { shellQuote } from "../vantages/deadline.js";
-import { humanAge, parseWalgList } from "./backup-walg.js";
+import { humanAge, instant } from "./backup-common.js";
+import { parsePgBackRestInfo } from "./backup-pgbackrest.js";
+import { parseWalgList } from "./backup-walg.js";
 
 /** How long a rehearsal may take, restore to clean-up, in ms: 30 minutes (the check's timeout). */
 export const REHEARSAL_TIMEOUT_MS = 30 * 60_000;
@@ -113,11 +115,6 @@ export interface RehearsalRun {
 
 // ---------------------------------------------------------------------------------------------
 // Command builders: POSIX sh, run as root (`sudo -n` when the SSH user is not root)
-
-/** `2026-05-01T09:12:00Z`: an instant to the second, UTC. */
-function instant(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
-}
 
 /**
  * The command that runs `script` (POSIX sh) as root on the host: as it is when the SSH user is
@@ -422,51 +419,31 @@ export function cleanupScript(dir: string): string {
 // Parsing the tools' lists
 
 /**
- * Chooses the backup to restore from `pgbackrest info --output=json` of `stanza`: the set
- * labelled `set`, else the newest (the list's last, as pgBackRest orders sets oldest first). Uses
- * `label`, `type`, `timestamp.stop` (seconds since the epoch) and `archive.start`/`stop` (WAL
- * segment names) of each of the stanza's `backup` entries (pgBackRest's info JSON).
+ * Chooses the backup to restore from `pgbackrest info --output=json` of `stanza` (read by
+ * `parsePgBackRestInfo` of the `backup.pgbackrest` check): the set labelled `set`, else the
+ * newest finished (what `restore` picks by default), with the WAL range it needs.
  *
  * @returns the backup, or a string saying why none can be chosen.
  */
 export function choosePgbackrest(text: string, stanza: string, set?: string): ChosenBackup | string {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (e) {
-    return `pgbackrest info printed no JSON (${e instanceof Error ? e.message : String(e)})`;
-  }
-  if (!Array.isArray(data)) return "pgbackrest info printed JSON that is not a list of stanzas";
-  const entry = data.find((s) => (s as { name?: unknown })?.name === stanza) as
-    | { backup?: unknown; status?: { message?: unknown } }
-    | undefined;
-  if (!entry) return `pgbackrest info does not list stanza ${stanza}`;
-  const backups = Array.isArray(entry.backup) ? (entry.backup as Record<string, unknown>[]) : [];
-  const sets = backups.flatMap((b): ChosenBackup[] => {
-    if (typeof b?.label !== "string") return [];
-    const stop = (b.timestamp as { stop?: unknown } | undefined)?.stop;
-    const wal = b.archive as { start?: unknown; stop?: unknown } | undefined;
-    return [
-      {
-        label: b.label,
-        type: typeof b.type === "string" ? b.type : "backup",
-        ...(typeof stop === "number" && stop > 0 ? { stop: instant(stop * 1000) } : {}),
-        ...(typeof wal?.start === "string" && typeof wal.stop === "string"
-          ? { wal: { start: wal.start, stop: wal.stop } }
-          : {}),
-      },
-    ];
+  const info = parsePgBackRestInfo(text, stanza);
+  if (typeof info === "string") return `pgbackrest info printed ${info}`;
+  const of = (b: (typeof info.backups)[number]): ChosenBackup => ({
+    label: b.label,
+    type: b.type,
+    stop: instant(b.finishedMs),
+    ...(b.wal ? { wal: b.wal } : {}),
   });
-  if (sets.length === 0) {
-    const status =
-      typeof entry.status?.message === "string" ? ` (pgbackrest says "${entry.status.message}")` : "";
-    return `stanza ${stanza} has no backup to restore${status}`;
-  }
-  if (set === undefined) return sets.at(-1)!;
-  return (
-    sets.find((s) => s.label === set) ??
-    `stanza ${stanza} has no backup set ${set}; its sets are ${sets.map((s) => s.label).join(", ")}`
-  );
+  if (info.backups.length === 0)
+    return `stanza ${stanza} has no backup to restore (pgbackrest says "${info.statusMessage}")`;
+  if (set === undefined) return of(info.backups[0]!);
+  const b = info.backups.find((x) => x.label === set);
+  return b
+    ? of(b)
+    : `stanza ${stanza} has no backup set ${set}; its sets are ${info.backups
+        .map((x) => x.label)
+        .reverse()
+        .join(", ")}`;
 }
 
 /**

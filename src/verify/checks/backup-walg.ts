@@ -8,7 +8,7 @@
  */
 import type { WalgBackup } from "../../inventory/model.js";
 import type { CheckKindDefinition, CheckOutcome, SshTarget } from "../kind.js";
-import { shellQuote } from "../vantages/deadline.js";
+import { humanAge, instant, scheduleLimit, sudoPrefix } from "./backup-common.js";
 import { excerpt, hostSideError, toolMissing, undecided } from "./common.js";
 
 /** The params of a `backup.walg` check: derived for each `backups.walg` entry on its host, run there over SSH. */
@@ -50,7 +50,7 @@ export const WALG_NO_BACKUPS = "No backups found";
  * (the inventory refuses line breaks and control characters in it).
  */
 export function walgCommand(user: string | undefined, env: string | undefined): string {
-  const sudo = user !== undefined ? `sudo -n -u ${shellQuote(user)} ` : "";
+  const sudo = sudoPrefix(user);
   const prefix = env !== undefined && env.trim() !== "" ? `${env.trim()} ` : "";
   return `out=$(${sudo}${prefix}wal-g backup-list --json --detail) || exit $?; printf '%s\\n' "$out"; date +%s`;
 }
@@ -84,28 +84,11 @@ export function parseWalgList(text: string): WalgListedBackup[] | string {
   return out.sort((a, b) => b.finishedMs - a.finishedMs);
 }
 
-/** An age or interval for people: `45 s`, `12 min`, `3 h 12 min`, `26 h`, `7 d 1 h`. */
-export function humanAge(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s} s`;
-  const min = Math.floor(s / 60);
-  if (min < 60) return `${min} min`;
-  const h = Math.floor(min / 60);
-  if (h < 48) return min % 60 ? `${h} h ${min % 60} min` : `${h} h`;
-  const d = Math.floor(h / 24);
-  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
-}
-
 /** The limits a WAL-G backup is judged by (the params' durations). */
 export type WalgLimits = Pick<
   BackupWalgParams,
   "fullIntervalMs" | "deltaIntervalMs" | "graceMs" | "objectiveMs"
 >;
-
-/** `2026-05-01T09:12:00Z`: an instant to the second, UTC. */
-function instant(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
-}
 
 /**
  * Judges the backups `wal-g backup-list` listed for the WAL-G backup `name`, at `nowMs` (the
@@ -133,12 +116,13 @@ export function judgeWalg(
     newest: newest ? seen(newest) : null,
     newestFull: newestFull ? seen(newestFull) : null,
     recent: backups.slice(0, 5).map(seen),
+    objectiveSec: Math.round(limits.objectiveMs / 1000),
   };
   if (!newest) {
     const said = noBackupsNote ? `: wal-g says "${noBackupsNote}"` : "";
     return {
       status: "fail",
-      message: `WAL-G backup ${name} has no backup${said}; expected a full backup at most ${limitText(limits.fullIntervalMs, limits.graceMs, "full") ?? humanAge(limits.objectiveMs)} old`,
+      message: `WAL-G backup ${name} has no backup${said}; expected a full backup at most ${scheduleLimit(limits.fullIntervalMs, limits.graceMs, "full") ?? humanAge(limits.objectiveMs)} old`,
       observed,
     };
   }
@@ -148,14 +132,14 @@ export function judgeWalg(
   const problems: string[] = [];
   if (limits.fullIntervalMs !== undefined) {
     const max = limits.fullIntervalMs + limits.graceMs;
-    const why = limitText(limits.fullIntervalMs, limits.graceMs, "full")!;
+    const why = scheduleLimit(limits.fullIntervalMs, limits.graceMs, "full")!;
     if (!newestFull) problems.push(`no full backup among ${backups.length}; expected one at most ${why} old`);
     else if (age(newestFull) > max)
       problems.push(`${finished("newest full backup", newestFull)}; expected at most ${why}`);
   }
   if (limits.deltaIntervalMs !== undefined && age(newest) > limits.deltaIntervalMs + limits.graceMs)
     problems.push(
-      `${finished("newest backup", newest)}; expected at most ${limitText(limits.deltaIntervalMs, limits.graceMs, "delta")}`,
+      `${finished("newest backup", newest)}; expected at most ${scheduleLimit(limits.deltaIntervalMs, limits.graceMs, "delta")}`,
     );
   if (age(newest) > limits.objectiveMs)
     problems.push(
@@ -168,12 +152,6 @@ export function judgeWalg(
     message: `${finished(newest.full ? "newest backup (full)" : "newest backup", newest)}${full}; ${backups.length} backup${backups.length > 1 ? "s" : ""}`,
     observed,
   };
-}
-
-/** `7 d 1 h (schedule.full 7 d + grace 1 h)`; undefined when the type is not scheduled. */
-function limitText(intervalMs: number | undefined, graceMs: number, type: string): string | undefined {
-  if (intervalMs === undefined) return undefined;
-  return `${humanAge(intervalMs + graceMs)} (schedule.${type} ${humanAge(intervalMs)} + grace ${humanAge(graceMs)})`;
 }
 
 /** The check's params for the WAL-G backup `w` once the SSH target is known. */

@@ -13,7 +13,10 @@ import {
   ProbeError,
   VantageError,
 } from "../kind.js";
+import { backupPgBackRest } from "./backup-pgbackrest.js";
+import { backupPgBackRestCheck } from "./backup-pgbackrest-check.js";
 import { backupRehearsal } from "./backup-rehearsal.js";
+import { backupWalArchive } from "./backup-wal-archive.js";
 import { backupWalg } from "./backup-walg.js";
 import { dnsRecords } from "./dns-records.js";
 import { grafana } from "./grafana.js";
@@ -46,6 +49,9 @@ const modules = {
   sysctl,
   "wireguard.peers": wireguardPeers,
   "backup.walg": backupWalg,
+  "backup.pgbackrest": backupPgBackRest,
+  "backup.pgbackrest-check": backupPgBackRestCheck,
+  "backup.wal-archive": backupWalArchive,
   "backup.rehearsal": backupRehearsal,
   "prometheus.targets": prometheusTargets,
   grafana,
@@ -111,13 +117,17 @@ export async function runCheck(
   }
 }
 
+export { humanAge } from "./backup-common.js";
+export { judgePgBackRest, parsePgBackRestInfo, pgbackrestInfoCommand } from "./backup-pgbackrest.js";
+export { judgePgBackRestCheck, pgbackrestCheckCommand } from "./backup-pgbackrest-check.js";
 export {
   type BackupRehearsalParams,
   judgeRehearsal,
   REHEARSAL_TIMEOUT_MS,
   type RehearsalRun,
 } from "./backup-rehearsal.js";
-export { humanAge, judgeWalg, parseWalgList, type WalgListedBackup, walgCommand } from "./backup-walg.js";
+export { judgeWalArchive, parseWalArchive, walArchiveCommand } from "./backup-wal-archive.js";
+export { judgeWalg, parseWalgList, type WalgListedBackup, walgCommand } from "./backup-walg.js";
 export { type DnsAnswer, dnsQuestions, judgeDnsRecords, type PeerSerial } from "./dns-records.js";
 export { judgeGrafana } from "./grafana.js";
 export { judgeHttp } from "./http.js";

@@ -50,7 +50,7 @@ import {
   type Prober,
   type SshTarget,
 } from "../../../src/verify/types.js";
-import { PGBACKREST_INFO_JSON, PGBACKREST_INFO_MISSING_JSON } from "../../fixtures/pgbackrest-info.js";
+import { INFO_MISSING_STANZA, INFO_THREE_BACKUPS } from "../../fixtures/pgbackrest-info.js";
 import { WALG_LIST_JSON } from "../../fixtures/walg-backup-list.js";
 
 const root: SshTarget = { host: "backup-1", address: "10.20.0.40", port: 22, user: "root" };
@@ -301,28 +301,31 @@ test("empty dir empties only the scratch directory, and refuses one where a serv
 });
 
 test("pgBackRest info: the newest set by default, a named one with --set, a missing one listing those held", () => {
-  assert.deepEqual(choosePgbackrest(PGBACKREST_INFO_JSON, "main"), {
-    label: "20261206-200428F_20261206-200432I",
+  assert.deepEqual(choosePgbackrest(INFO_THREE_BACKUPS, "main"), {
+    label: "20261206-195816F_20261206-195823I",
     type: "incr",
-    stop: "2026-12-06T20:04:33Z",
-    wal: { start: "000000010000000000000004", stop: "000000010000000000000004" },
+    stop: "2026-12-06T19:58:24Z",
+    wal: { start: "000000010000000000000005", stop: "000000010000000000000006" },
   });
-  assert.deepEqual(choosePgbackrest(PGBACKREST_INFO_JSON, "main", "20261206-200428F"), {
-    label: "20261206-200428F",
+  assert.deepEqual(choosePgbackrest(INFO_THREE_BACKUPS, "main", "20261206-195816F"), {
+    label: "20261206-195816F",
     type: "full",
-    stop: "2026-12-06T20:04:31Z",
+    stop: "2026-12-06T19:58:20Z",
     wal: { start: "000000010000000000000002", stop: "000000010000000000000002" },
   });
   assert.equal(
-    choosePgbackrest(PGBACKREST_INFO_JSON, "main", "20200101-000000F"),
-    "stanza main has no backup set 20200101-000000F; its sets are 20261206-200428F, 20261206-200428F_20261206-200432I",
+    choosePgbackrest(INFO_THREE_BACKUPS, "main", "20200101-000000F"),
+    "stanza main has no backup set 20200101-000000F; its sets are 20261206-195816F, 20261206-195816F_20261206-195821D, 20261206-195816F_20261206-195823I",
   );
   assert.equal(
-    choosePgbackrest(PGBACKREST_INFO_MISSING_JSON, "nope"),
-    'stanza nope has no backup to restore (pgbackrest says "missing stanza path")',
+    choosePgbackrest(INFO_MISSING_STANZA, "main"),
+    'stanza main has no backup to restore (pgbackrest says "missing stanza path")',
   );
-  assert.equal(choosePgbackrest(PGBACKREST_INFO_JSON, "other"), "pgbackrest info does not list stanza other");
-  assert.match(choosePgbackrest("ERROR: [055]", "main") as string, /^pgbackrest info printed no JSON/);
+  assert.equal(
+    choosePgbackrest(INFO_THREE_BACKUPS, "other"),
+    "pgbackrest info printed no stanza other in the list",
+  );
+  assert.match(choosePgbackrest("ERROR: [055]", "main") as string, /^pgbackrest info printed not JSON/);
 });
 
 test("WAL-G list: the newest finished backup (what LATEST fetches), or the named one", () => {
@@ -432,7 +435,7 @@ const ctx = (prober: Prober) => ({
 });
 
 const healthy: [RegExp, Partial<ExecResult>][] = [
-  [/output=json/, { stdout: PGBACKREST_INFO_JSON }],
+  [/output=json/, { stdout: INFO_THREE_BACKUPS }],
   [/pg_ctl.* start/, { stdout: "keel-server postgres 15\n" }],
   [/pg_last_xact_replay_timestamp/, { stdout: "|f|off\n" }],
   [/ROW_COUNT/, { stdout: "1\n" }],
@@ -444,14 +447,14 @@ test("the steps run in order, the server as the restored data's owner; the dir i
   assert.equal(o.status, "pass", o.message);
   assert.match(
     o.message,
-    /^restored 20261206-200428F_20261206-200432I \(incr\) to 2026-12-06T20:04:33Z in \d+ s; 1 query ok$/,
+    /^restored 20261206-195816F_20261206-195823I \(incr\) to 2026-12-06T19:58:24Z in \d+ s; 1 query ok$/,
   );
   assert.equal(o.observed?.pointInTimeSource, "backup-stop");
   const order = [
     /postmaster\.pid/,
     /output=json/,
-    /--set=20261206-200428F_20261206-200432I/,
-    /archive-get 000000010000000000000004 /,
+    /--set=20261206-195816F_20261206-195823I/,
+    /archive-get 000000010000000000000005 .*archive-get 000000010000000000000006 /s,
     /pg_ctl.* start/,
     /pg_is_in_recovery/,
     /replay_timestamp/,
@@ -542,7 +545,7 @@ test("a failed login is an error at the first step; a step cut off at its deadli
         throw new ProbeError(
           `"${command.slice(0, 20)}…" on root@10.20.0.40:22 did not finish within 1000 ms`,
         );
-      return { code: 0, stdout: PGBACKREST_INFO_JSON, stderr: "" };
+      return { code: 0, stdout: INFO_THREE_BACKUPS, stderr: "" };
     },
   } as unknown as Prober;
   const s = await runCheck(spec(pg), ctx(slow));

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseInventory } from "../../../src/inventory/load.js";
-import { humanAge, parseWalgList, walgCommand } from "../../../src/verify/checks/backup-walg.js";
+import { humanAge } from "../../../src/verify/checks/backup-common.js";
+import { parseWalgList, walgCommand } from "../../../src/verify/checks/backup-walg.js";
 import { runCheck } from "../../../src/verify/checks/index.js";
 import { deriveChecks } from "../../../src/verify/derive.js";
 import type { CheckSpec, ExecResult, Prober, SshTarget } from "../../../src/verify/types.js";

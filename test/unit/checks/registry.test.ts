@@ -37,6 +37,9 @@ test("each kind derives where it did: the scopes, in CHECK_KINDS order", () => {
     "sysctl",
     "wireguard.peers",
     "backup.walg",
+    "backup.pgbackrest",
+    "backup.pgbackrest-check",
+    "backup.wal-archive",
     "backup.rehearsal",
   ]);
 });
@@ -51,6 +54,9 @@ test("the SSH kinds parallel.ts keeps on the main thread are the modules with tr
     "sysctl",
     "wireguard.peers",
     "backup.walg",
+    "backup.pgbackrest",
+    "backup.pgbackrest-check",
+    "backup.wal-archive",
     "backup.rehearsal",
   ]);
   assert.deepEqual([...SSH_KINDS], ssh);
@@ -62,18 +68,22 @@ test("the SSH kinds parallel.ts keeps on the main thread are the modules with tr
   }
 });
 
-test("serve's default schedule per kind: 30 s for reachable, port.open and http, 5 min for backup.walg, else 60 s; 3 and 2", () => {
+test("serve's default schedule per kind: 30 s for reachable, port.open and http, 5 min for backup.walg and backup.pgbackrest, 6 h for backup.pgbackrest-check, else 60 s; 3 and 2", () => {
+  const slow: Record<string, number> = {
+    "backup.walg": 300_000,
+    "backup.pgbackrest": 300_000,
+    "backup.pgbackrest-check": 6 * 3_600_000,
+  };
   assert.deepEqual(DEFAULT_KIND_INTERVAL_MS, {
     reachable: 30_000,
     "port.open": 30_000,
     http: 30_000,
-    "backup.walg": 300_000,
+    ...slow,
   });
   const checks = defaultServeSettings().checks;
   assert.deepEqual(checks.default, { intervalMs: 60_000, failAfter: 3, recoverAfter: 2 });
   for (const kind of CHECK_KINDS) {
-    const intervalMs =
-      kind === "backup.walg" ? 300_000 : ["reachable", "port.open", "http"].includes(kind) ? 30_000 : 60_000;
+    const intervalMs = slow[kind] ?? (["reachable", "port.open", "http"].includes(kind) ? 30_000 : 60_000);
     assert.deepEqual(checks[kind], { intervalMs, failAfter: 3, recoverAfter: 2 }, kind);
   }
 });

@@ -657,3 +657,44 @@ test("serve reads keel.lock beside the inventory: an auto host keeps its locked 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// ---- a check's own schedule -----------------------------------------------------------------------
+
+const BACKUPS = `keel: 1
+site: lab
+networks:
+  lan: { cidr: 10.20.0.0/24 }
+defaults: { ssh: { allow: [lan] } }
+hosts:
+  db: { address: 10.20.0.6 }
+  backup: { address: 10.20.0.7 }
+vantages:
+  probe: { local: true, networks: [lan] }
+serve:
+  checks:
+    default: { interval: 10s, fail_after: 3, recover_after: 2 }
+backups:
+  pgbackrest:
+    main:
+      repository: backup
+      postgres: [{ host: db, data: /var/lib/postgresql/15/main }]
+      schedule: { diff: 1d }
+      objectives: { backup: 26h, wal: 15m }
+      check_interval: 2m
+`;
+
+test("a check with its own interval and failAfter (a stanza's check_interval) runs on it and goes hard at once", async () => {
+  const t = setup(BACKUPS);
+  const CHECK = "backup/backup.pgbackrest-check/main";
+  const INFO = "backup/backup.pgbackrest/main";
+  t.outcomes.set(CHECK, "fail");
+  await t.step(1000 + 6 * 60_000);
+  const times = t.runs.filter(([x]) => x === CHECK).map(([, at]) => at);
+  assert.equal(times.length, 4, `pgbackrest check ran at ${times}`);
+  const gaps = times.slice(2).map((at, i) => at - times[i + 1]!);
+  assert.deepEqual(gaps, [120_000, 120_000]);
+  // the info check keeps its kind's interval (the inventory's default here, 10 s)
+  assert.ok(t.runs.filter(([x]) => x === INFO).length >= 36);
+  // one failure is enough: a check run hours apart cannot wait for three
+  assert.deepEqual(t.statesOf(CHECK).slice(0, 2), ["hard", "hard"]);
+});

@@ -64,6 +64,26 @@ test("a check that ignores its timeout is cut off as error, and the run still fi
   assert.equal(results[1]?.status, "pass");
 });
 
+test("a check with its own deadline gets it instead of the run's (a restore outlasts --timeout; a quick one is cut sooner)", async () => {
+  const seen: number[] = [];
+  const kinds = kind(async (s, ctx) => {
+    seen.push(ctx.timeoutMs);
+    if (s.id.startsWith("slow")) await new Promise((r) => setTimeout(r, 120));
+    else await new Promise(() => {});
+    return { status: "pass", message: "ok" };
+  });
+  const results = await runChecks(
+    [
+      { ...spec("slow/reachable@admin"), timeoutMs: 5000 },
+      { ...spec("hang/reachable@admin"), timeoutMs: 40 },
+    ],
+    { concurrency: 2, timeoutMs: 60, kinds, proberFor: prober },
+  );
+  assert.deepEqual(seen, [5000, 40]);
+  assert.equal(results[0]?.status, "pass", "its own 5 s deadline, not the run's 60 ms");
+  assert.match(results[1]?.message ?? "", /no answer within the 40 ms timeout/);
+});
+
 test("the check's signal aborts at the timeout, so a prober can report a precise outcome", async () => {
   const kinds = kind(
     (_s, ctx) =>
