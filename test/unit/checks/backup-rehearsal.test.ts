@@ -33,6 +33,7 @@ import {
   judgeRehearsal,
   listScript,
   parsePointInTime,
+  REHEARSAL_STEPS,
   REHEARSAL_TIMEOUT_MS,
   type RehearsalRun,
   restoreScript,
@@ -635,4 +636,17 @@ backups:
     env: "envdir /run/etc/wal-e.d/env",
     queries: [],
   });
+});
+
+test("docs/backup.md's table of steps lists every step, in order", () => {
+  const doc = readFileSync(path.resolve(import.meta.dirname, "../../../docs/backup.md"), "utf8");
+  const rows = doc
+    .split("\n")
+    .filter((l) => /^\| `[^`]+`( |,)/.test(l))
+    .map((l) => /^\| `([^`]+)`/.exec(l)![1]!)
+    .filter((name) => !name.startsWith("--"));
+  assert.deepEqual(
+    rows,
+    REHEARSAL_STEPS.map((s) => (s === "query N" ? "query 1" : s)),
+  );
 });
