@@ -17,14 +17,16 @@ for pair in \
   curl:curl nginx:nginx-light nsenter:util-linux unshare:util-linux mountpoint:util-linux /usr/bin/chromium:chromium \
   libvirtd:libvirt-daemon-system virsh:libvirt-clients qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils \
   mmdebstrap:mmdebstrap sfdisk:fdisk mkfs.ext4:e2fsprogs flock:util-linux findmnt:mount \
-  pgbackrest:pgbackrest setpriv:util-linux; do
+  pgbackrest:pgbackrest setpriv:util-linux sudo:sudo; do
   bin=${pair%%:*} pkg=${pair#*:}
   case "$bin" in
     /*) [ -x "$bin" ] || need+=("$pkg") ;;
     *) command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg") ;;
   esac
 done
-# The store tests start a throwaway PostgreSQL server; Debian keeps its binaries off PATH.
+# pgbackrest and sudo: the lab's backups twin runs pgBackRest, and Keel runs a backup's commands
+# as `sudo -n -u USER` when the inventory names a user.
+# The store tests and the backups twin start PostgreSQL servers; Debian keeps its binaries off PATH.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}" >&2

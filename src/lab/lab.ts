@@ -13,11 +13,21 @@
  * `up` on a lab that is already up tears the old one down first, then builds it afresh.
  *
  * Modules: network.ts (namespaces, links, routes), daemons.ts (start and stop), sshd.ts,
- * named.ts, wireguard.ts (each daemon kind's files and keys), readiness.ts (waiting until the
+ * named.ts, wireguard.ts (each daemon kind's files and keys), pgbackrest.ts and backups.ts
+ * (PostgreSQL and pgBackRest for `backups.pgbackrest`), readiness.ts (waiting until the
  * twin is ready), status.ts (`keel lab status`), twin.ts (the `Lab` handle), state.ts (what
  * `down` removes).
  */
-import { mkdirSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import { resolveIdentityPath } from "../inventory/load.js";
@@ -141,6 +151,28 @@ export async function labUp(inv: Inventory, opts: UpOptions = {}): Promise<Lab> 
 }
 
 /**
+ * Mount points of every mount namespace that has a process, from /proc/PID/mountinfo (proc(5):
+ * the fifth field), one read per namespace.
+ */
+function mountedSomewhere(): Set<string> {
+  const out = new Set<string>();
+  const seen = new Set<string>();
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
+      if (seen.has(ns)) continue;
+      seen.add(ns);
+      for (const line of readFileSync(`/proc/${pid}/mountinfo`, "utf8").split("\n")) {
+        const mp = line.split(" ")[4];
+        if (mp)
+          out.add(mp.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
+      }
+    } catch {}
+  }
+  return out;
+}
+
+/**
  * Removes everything the state file of `dir` records: processes, root-namespace WireGuard
  * interfaces, routes and veths, namespaces, mount namespaces and files. Parts already gone are
  * skipped; running it when the lab is not up does nothing. Returns false when there was no lab.
@@ -168,7 +200,10 @@ export async function labDown(dir: string, log: (s: string) => void = () => {}):
   }
   for (const f of state.files) rmSync(f, { recursive: true, force: true });
   // mount points made for binds inside the (now gone) host mount namespaces, while still empty
+  // and not a mount point in another namespace (another lab's host: removing it would unmount it there)
+  const elsewhere = mountedSomewhere();
   for (const m of [...(state.mountpoints ?? [])].reverse()) {
+    if (elsewhere.has(m)) continue;
     try {
       const st = statSync(m);
       if (st.isDirectory()) rmdirSync(m);

@@ -196,6 +196,32 @@ export function planStanza(inv: Inventory, s: PgBackRestStanza): StanzaLabPlan {
   };
 }
 
+/**
+ * Why the backups twin cannot run this inventory, one sentence each (empty when it can): the
+ * twin binds one pgBackRest configuration, repository and PostgreSQL socket directory per host,
+ * so a host may serve one stanza only.
+ */
+export function backupsTwinProblems(inv: Inventory): string[] {
+  const owner = new Map<string, string>();
+  const out: string[] = [];
+  for (const s of inv.backups.pgbackrest) {
+    const hosts = new Set([
+      s.repository,
+      ...s.postgres.filter((p) => p.role === "primary").map((p) => p.host),
+      ...(s.rehearsal ? [s.rehearsal.host] : []),
+    ]);
+    for (const h of hosts) {
+      const first = owner.get(h);
+      if (first === undefined) owner.set(h, s.stanza);
+      else
+        out.push(
+          `host ${h} serves pgBackRest stanzas "${first}" and "${s.stanza}"; the lab twins one stanza per host (one /etc/pgbackrest.conf, repository and socket directory each)`,
+        );
+    }
+  }
+  return out;
+}
+
 /** The twin's plan of every pgBackRest stanza of the inventory, in declaration order. */
 export function planBackups(inv: Inventory): StanzaLabPlan[] {
   return inv.backups.pgbackrest.map((s) => planStanza(inv, s));

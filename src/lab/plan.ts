@@ -28,6 +28,7 @@ import {
   parsePrefix,
 } from "../net/prefix.js";
 import { hostRuleset } from "../render/nftables.js";
+import { backupsTwinProblems } from "./pgbackrest.js";
 
 /** Which program serves a service in the twin. */
 export type DaemonKind =
@@ -481,6 +482,7 @@ export function planLab(inv: Inventory): LabPlan {
     if (h.name === "sw") problems.push(`host name "sw" is reserved by the lab for the switch namespace`);
   }
   if (switchNs.length > MAX_NS) problems.push(`site name ${inv.site} is too long for lab namespace names`);
+  problems.push(...backupsTwinProblems(inv));
   if (problems.length > 0) throw new UserError(problems.map((message) => ({ message })));
 
   const netIndex = new Map(inv.networks.map((n, i) => [n.name, i]));

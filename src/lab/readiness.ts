@@ -36,10 +36,12 @@ export async function wgHandshakes(place: Place | null, ifname: string): Promise
   return out;
 }
 
-function lastLogLine(file: string): string {
+/** The last line of a daemon's log; for PostgreSQL, which ends with "shut down", its last FATAL line if any. */
+function lastLogLine(file: string, daemon?: string): string {
   try {
     const lines = readFileSync(file, "utf8").trim().split("\n");
-    return lines[lines.length - 1] ?? "";
+    const fatal = daemon === "postgres" ? lines.filter((l) => l.includes("FATAL:")).pop() : undefined;
+    return fatal ?? lines[lines.length - 1] ?? "";
   } catch {
     return "";
   }
@@ -51,7 +53,7 @@ async function notReady(lab: Lab): Promise<string[]> {
   for (const p of lab.state.processes) {
     if (p.fault || pidAlive(p.pid)) continue;
     out.push(
-      `${p.host ?? "root"}/${p.service}: ${p.daemon} exited (${lastLogLine(p.log) || `see ${p.log}`})`,
+      `${p.host ?? "root"}/${p.service}: ${p.daemon} exited (${lastLogLine(p.log, p.daemon) || `see ${p.log}`})`,
     );
   }
   await Promise.all(

@@ -154,3 +154,18 @@ test("the primary's declared postgres service is PostgreSQL itself; a site witho
   );
   assert.deepEqual(planBackups(labInventory({ site: "unit", dir: "/nonexistent", octet: 20 })), []);
 });
+
+test("a host serving two stanzas cannot be twinned: refused before anything is built", () => {
+  const inv = load();
+  const main = inv.backups.pgbackrest[0]!;
+  inv.backups.pgbackrest.push({
+    ...main,
+    stanza: "other",
+    postgres: [{ ...main.postgres[0]!, host: "restore-1" }],
+  });
+  delete inv.backups.pgbackrest[1]!.rehearsal;
+  assert.throws(
+    () => planLab(inv),
+    (err: Error) => /host backup-1 serves pgBackRest stanzas "main" and "other"/.test(err.message),
+  );
+});
