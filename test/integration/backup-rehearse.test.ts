@@ -257,3 +257,25 @@ test("a damaged backup fails at the restore step, and the scratch directory is l
     ],
   );
 });
+
+test("a stanza with user postgres: the restore runs as postgres, and the rehearsal passes", async () => {
+  assert.equal(keel("lab", "down", file).status, 0);
+  const text = readFileSync(file, "utf8").replace(
+    "    main: # the stanza (--stanza=main)\n",
+    "    main: # the stanza (--stanza=main)\n      user: postgres\n",
+  );
+  assert.match(text, /^ {6}user: postgres$/m);
+  writeFileSync(file, text);
+  const up = keel("lab", "up", file, "--timeout", "60000");
+  assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
+  t = openBackupsTwin(file);
+  const { status, report } = rehearse(file, "--stanza", "main", "--no-history");
+  const c = report.checks[0]!;
+  assert.equal(status, 0, c.message);
+  assert.equal(c.status, "pass");
+  assert.equal((c.observed as Record<string, unknown>).set, (await pgbackrestInfo(t)).backup.at(-1)!.label);
+  // pgBackRest logs each command to a file of its own, as the user it runs as
+  const log = await sshRoot(t.lab, "restore-1", "stat -c %U /var/log/pgbackrest/main-restore.log");
+  assert.equal(log.stdout.trim(), "postgres", log.stderr);
+  assert.deepEqual(await leftOnRestoreHost(), { files: "", servers: "0" });
+});
