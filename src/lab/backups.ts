@@ -11,6 +11,7 @@
  * - `/var/run/postgresql` (socket) and the data directory's parent on the primary;
  * - `~USER/.ssh` (key, known_hosts pinning the lab's host keys, `StrictHostKeyChecking yes`) of
  *   each user pgBackRest logs in from;
+ * - `/etc/hosts`: the machine's, plus `127.0.1.1 HOST`, so sudo resolves the host's own name;
  * - `/etc/shadow`, on a host where a user pgBackRest logs in as has a locked password (`!`, as
  *   Debian's `postgres`): a copy where it reads `*` (no password, not locked), since the lab's
  *   sshd runs with `UsePAM no` and would refuse a locked account even with a key (sshd(8)).
@@ -212,7 +213,10 @@ async function stanzaBinds(lab: Lab, p: StanzaLabPlan): Promise<Map<string, Bind
   for (const [host, conf] of Object.entries(p.configs)) {
     const base = join(hostDir(lab, host), "pgbackrest");
     mkdirSync(base, { recursive: true });
-    const owner = host === p.primary.host ? PG_USER : (p.runners[host] ?? "root");
+    // PostgreSQL runs pgbackrest (archive-push, archive-get) as postgres on the primary and on a
+    // server started on a restore; elsewhere only the runner does
+    const owner =
+      host === p.primary.host || host === p.rehearsal?.host ? PG_USER : (p.runners[host] ?? "root");
     const confFile = join(base, "pgbackrest.conf");
     writeFileSync(confFile, conf, { mode: 0o644 });
     const binds: Bind[] = [];
@@ -225,6 +229,12 @@ async function stanzaBinds(lab: Lab, p: StanzaLabPlan): Promise<Map<string, Bind
       const scratch = labDirFor(join(base, "rehearsal"), "root", 0o1777);
       binds.push({ src: scratch, dst: dataParent(p.rehearsal.dir), file: false });
     }
+    // the host resolves its own name (hostname(1) is the inventory name), as sudo(8) wants
+    const hosts = join(base, "hosts");
+    writeFileSync(hosts, `${readFileSync("/etc/hosts", "utf8").trimEnd()}\n127.0.1.1\t${host}\n`, {
+      mode: 0o644,
+    });
+    binds.push({ src: hosts, dst: "/etc/hosts", file: true });
     binds.push({ src: confFile, dst: PGBACKREST_PATHS.config, file: true });
     if (existsSync(PGBACKREST_PATHS.configDir))
       binds.push({ src: confFile, dst: PGBACKREST_PATHS.configDir, file: true });

@@ -176,6 +176,8 @@ export function planStanza(inv: Inventory, s: PgBackRestStanza): StanzaLabPlan {
         [s.stanza, [["pg1-path", s.rehearsal.dir]]],
       ]);
       hop(r, runner(r), repo, runner(repo));
+      // a server started on the restored directory fetches WAL with archive-get, as postgres
+      hop(r, PG_USER, repo, runner(repo));
     }
   }
   return {

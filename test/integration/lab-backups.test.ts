@@ -175,6 +175,25 @@ test("takeBackup: a differential backup is taken and listed", async () => {
   assert.equal(info.backup[1]!.label, label);
 });
 
+test("the rehearsal host restores the newest backup and PostgreSQL 15 starts on it (WAL by archive-get)", async () => {
+  const script = [
+    "set -e",
+    "cd /",
+    "D=/var/tmp/keel-rehearsal S=/var/tmp/keel-rehearsal-socket",
+    "mkdir -p $D $S && chown postgres:postgres $D $S && chmod 700 $D",
+    "pgbackrest --stanza=main --pg1-path=$D --delta restore",
+    'sudo -n -u postgres /usr/lib/postgresql/15/bin/pg_ctl -D $D -l $S/log -o "-p 5544 -k $S -c listen_addresses= -c archive_mode=off" -w -t 60 start >/dev/null',
+    'sudo -n -u postgres psql -h $S -p 5544 -U postgres -XAtc "select count(*) > 0 from keel_lab_activity"',
+    "sudo -n -u postgres /usr/lib/postgresql/15/bin/pg_ctl -D $D -m fast stop >/dev/null",
+    "rm -rf $D $S",
+  ].join("\n");
+  const r = await sshRoot(t.lab, "restore-1", script);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  // consistent (hot standby accepts queries), with the rows written before the diff backup
+  assert.equal(r.stdout.trim(), "t");
+  assert.doesNotMatch(r.stderr, /unable to resolve host/);
+});
+
 test("sshRoot and nsRoot run as root on the host", async () => {
   const s = await sshRoot(t.lab, "db-1", "id -un; hostname");
   assert.deepEqual(s.stdout.trim().split("\n"), ["root", "db-1"]);

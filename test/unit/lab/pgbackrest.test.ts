@@ -76,6 +76,7 @@ test("SSH hops: archive-push and check from db-1, backups from backup-1, restore
       "root@db-1 -> root@backup-1 (10.30.0.20:22)",
       "root@backup-1 -> postgres@db-1 (10.30.0.10:22)",
       "root@restore-1 -> root@backup-1 (10.30.0.20:22)",
+      "postgres@restore-1 -> root@backup-1 (10.30.0.20:22)",
     ],
   );
   const inv = load();
