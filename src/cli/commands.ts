@@ -24,6 +24,7 @@ export const commands: Record<string, () => Promise<RegisterCommand>> = {
   snapshots: async () => (await import("./snapshots.js")).register,
   rollback: async () => (await import("./rollback.js")).register,
   vm: async () => (await import("./vm.js")).register,
+  backup: async () => (await import("./backup.js")).register,
 };
 
 /**

@@ -8,8 +8,6 @@ import { type Command, Option } from "commander";
 import picomatch from "picomatch";
 import { UserError } from "../errors.js";
 import { loadInventory } from "../inventory/load.js";
-import { defaultDbPath, isPostgresUrl, openStore, redactUrl } from "../store/index.js";
-
 import { checkKinds } from "../verify/checks/index.js";
 import { deriveChecks } from "../verify/derive.js";
 import { autoWorkers, isPortable, runChecksParallel } from "../verify/parallel.js";
@@ -23,6 +21,7 @@ import {
   STRICT_HOST_KEYS_HELP,
   timeoutOption,
 } from "./options.js";
+import { storeRun } from "./store-run.js";
 
 interface VerifyFlags {
   json?: boolean;
@@ -141,21 +140,7 @@ async function verify(file: string, flags: VerifyFlags): Promise<number> {
   if (flags.history && ac.signal.aborted) {
     process.stderr.write("keel: the run was interrupted; it is not stored in the history\n");
   } else if (flags.history) {
-    const db = flags.db ?? defaultDbPath(file);
-    try {
-      const store = await openStore(db, { retention: inv.serve.retention });
-      try {
-        await store.saveRun(report);
-      } finally {
-        await store.close();
-      }
-    } catch (err) {
-      // The checks ran and their verdict stands (exit 0/1); only the record of them is missing.
-      const where = isPostgresUrl(db) ? redactUrl(db) : db;
-      process.stderr.write(
-        `keel: warning: ${flags.db ? "--db: " : ""}this run was not stored in ${where}: ${(err as Error).message}\n`,
-      );
-    }
+    await storeRun(report, file, inv, flags.db);
   }
   if (flags.junit) {
     try {

@@ -22,6 +22,7 @@ export const CHECK_KINDS = [
   "backup.pgbackrest",
   "backup.pgbackrest-check",
   "backup.wal-archive",
+  "backup.rehearsal",
   "prometheus.targets",
   "grafana",
   "node_exporter",

@@ -117,12 +117,15 @@ describe("keel verify on the example lab twin", { concurrency: false }, () => {
     // WAL-G is neither a Debian nor an npm package, so the twin runs none: its check is tested
     // against WAL-G's documented output (test/unit/checks/backup-walg.test.ts). The pgBackRest
     // kinds run on the backups twin (examples/backups, test/integration/backups.test.ts), where a
-    // real PostgreSQL archives to a real pgBackRest repository.
+    // real PostgreSQL archives to a real pgBackRest repository. A restore rehearsal is on demand,
+    // run by keel serve and keel backup rehearse (test/integration/backup-rehearse.test.ts), never
+    // by keel verify.
     const elsewhere = new Set([
       "backup.walg",
       "backup.pgbackrest",
       "backup.pgbackrest-check",
       "backup.wal-archive",
+      "backup.rehearsal",
     ]);
     for (const kind of CHECK_KINDS.filter((k) => !elsewhere.has(k))) {
       assert.ok(

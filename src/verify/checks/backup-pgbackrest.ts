@@ -60,6 +60,8 @@ export interface PgBackRestListedBackup {
   finishedMs: number;
   /** `error`: pgBackRest found page checksum errors while copying (absent before 2.36: false). */
   error: boolean;
+  /** `archive.start` and `archive.stop`: the first and last WAL segment the backup needs to be consistent. */
+  wal?: { start: string; stop: string };
 }
 
 /** One stanza of `info`, as far as the check reads it. */
@@ -96,7 +98,8 @@ const TYPES: readonly string[] = ["full", "diff", "incr"];
 /**
  * Parses `pgbackrest --output=json info` for stanza `stanza`: an array of stanzas, each with
  * `name`, `status.code`/`message`/`lock.backup.held`, `backup[]` (`label`, `type`,
- * `timestamp.start`/`stop` in Unix seconds, `error`) and `archive[]` (`id`, `min`, `max`).
+ * `timestamp.start`/`stop` in Unix seconds, `error`, `archive.start`/`stop`) and `archive[]`
+ * (`id`, `min`, `max`).
  *
  * @returns the stanza; a string saying what is wrong when the text is not that, or lists no
  *   such stanza.
@@ -119,8 +122,9 @@ export function parsePgBackRestInfo(text: string, stanza: string): PgBackRestInf
   if (typeof status?.code !== "number") return `stanza ${stanza} has no status.code`;
   const backups: PgBackRestListedBackup[] = [];
   for (const [i, b] of (Array.isArray(s.backup) ? s.backup : []).entries()) {
-    const { label, type, timestamp, error } = (b ?? {}) as Record<string, unknown>;
+    const { label, type, timestamp, error, archive } = (b ?? {}) as Record<string, unknown>;
     const ts = (timestamp ?? {}) as { start?: unknown; stop?: unknown };
+    const segs = (archive ?? {}) as { start?: unknown; stop?: unknown };
     if (typeof label !== "string" || typeof type !== "string" || !TYPES.includes(type))
       return `backup ${i + 1} has no label or a type other than full, diff, incr`;
     if (typeof ts.start !== "number" || typeof ts.stop !== "number")
@@ -131,6 +135,9 @@ export function parsePgBackRestInfo(text: string, stanza: string): PgBackRestInf
       startedMs: ts.start * 1000,
       finishedMs: ts.stop * 1000,
       error: error === true,
+      ...(typeof segs.start === "string" && typeof segs.stop === "string"
+        ? { wal: { start: segs.start, stop: segs.stop } }
+        : {}),
     });
   }
   backups.sort((a, b) => b.finishedMs - a.finishedMs);

@@ -15,6 +15,7 @@ import {
 } from "../kind.js";
 import { backupPgBackRest } from "./backup-pgbackrest.js";
 import { backupPgBackRestCheck } from "./backup-pgbackrest-check.js";
+import { backupRehearsal } from "./backup-rehearsal.js";
 import { backupWalArchive } from "./backup-wal-archive.js";
 import { backupWalg } from "./backup-walg.js";
 import { dnsRecords } from "./dns-records.js";
@@ -51,6 +52,7 @@ const modules = {
   "backup.pgbackrest": backupPgBackRest,
   "backup.pgbackrest-check": backupPgBackRestCheck,
   "backup.wal-archive": backupWalArchive,
+  "backup.rehearsal": backupRehearsal,
   "prometheus.targets": prometheusTargets,
   grafana,
   node_exporter: nodeExporter,
@@ -118,6 +120,12 @@ export async function runCheck(
 export { humanAge } from "./backup-common.js";
 export { judgePgBackRest, parsePgBackRestInfo, pgbackrestInfoCommand } from "./backup-pgbackrest.js";
 export { judgePgBackRestCheck, pgbackrestCheckCommand } from "./backup-pgbackrest-check.js";
+export {
+  type BackupRehearsalParams,
+  judgeRehearsal,
+  REHEARSAL_TIMEOUT_MS,
+  type RehearsalRun,
+} from "./backup-rehearsal.js";
 export { judgeWalArchive, parseWalArchive, walArchiveCommand } from "./backup-wal-archive.js";
 export { judgeWalg, parseWalgList, type WalgListedBackup, walgCommand } from "./backup-walg.js";
 export { type DnsAnswer, dnsQuestions, judgeDnsRecords, type PeerSerial } from "./dns-records.js";

@@ -40,6 +40,7 @@ test("each kind derives where it did: the scopes, in CHECK_KINDS order", () => {
     "backup.pgbackrest",
     "backup.pgbackrest-check",
     "backup.wal-archive",
+    "backup.rehearsal",
   ]);
 });
 
@@ -56,6 +57,7 @@ test("the SSH kinds parallel.ts keeps on the main thread are the modules with tr
     "backup.pgbackrest",
     "backup.pgbackrest-check",
     "backup.wal-archive",
+    "backup.rehearsal",
   ]);
   assert.deepEqual([...SSH_KINDS], ssh);
   const local = new Set(["here"]);
@@ -84,6 +86,13 @@ test("serve's default schedule per kind: 30 s for reachable, port.open and http,
     const intervalMs = slow[kind] ?? (["reachable", "port.open", "http"].includes(kind) ? 30_000 : 60_000);
     assert.deepEqual(checks[kind], { intervalMs, failAfter: 3, recoverAfter: 2 }, kind);
   }
+});
+
+test("only the restore rehearsal is on demand: keel verify does not derive it, keel serve does", () => {
+  assert.deepEqual(
+    CHECK_KINDS.filter((k) => checkKinds[k].onDemand),
+    ["backup.rehearsal"],
+  );
 });
 
 test("the derive loop hands every kind's module its own checks: params match the spec's kind", () => {
