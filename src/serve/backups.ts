@@ -21,6 +21,8 @@
  * is shown as old as it is now). A fact that no result carries is `null`: not yet observed,
  * never taken as met.
  */
+
+import type { CheckKind } from "../inventory/check-kinds.js";
 import {
   type BackupObjectives,
   type BackupRehearsal,
@@ -41,12 +43,12 @@ export const BACKUP_CHECK_KINDS = {
   walg: "backup.walg",
   walArchive: "backup.wal-archive",
   rehearsal: "backup.rehearsal",
-} as const;
+} as const satisfies Record<string, CheckKind>;
 
 /** The latest state of one underlying check, as the backup view lists it. */
 export interface BackupCheck {
   id: string;
-  kind: string;
+  kind: CheckKind;
   host: string;
   /** Latest result's status; null before the first result (or when the check is not served). */
   status: CheckStatus | null;
@@ -216,7 +218,7 @@ function seen(o: Obs | undefined, nowMs: number): SeenBackup | null {
   return { label, type, finished, ageSec };
 }
 
-function checkOf(lookup: StateLookup, kind: string, host: string, name: string): BackupCheck {
+function checkOf(lookup: StateLookup, kind: CheckKind, host: string, name: string): BackupCheck {
   const id = `${host}/${kind}/${name}`;
   const s = lookup(id);
   if (!s)

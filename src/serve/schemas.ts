@@ -384,7 +384,7 @@ export const SHARED_SCHEMAS: Record<string, Record<string, unknown>> = {
           type: "object",
           properties: {
             id: str,
-            kind: str,
+            kind: ref("CheckKind"),
             host: str,
             status: { type: ["string", "null"], enum: ["pass", "fail", "error", "skip", null] },
             state: ref("HardState"),

@@ -4,8 +4,7 @@
  * `ns1`, rehearsed on `gw-vpn`) and a WAL-G backup `app` on `mon` (no rehearsal), the specs of
  * their checks, and results with the `observed` shapes the backup kinds produce.
  *
- * The specs are the derived ones plus, for a backup kind the derivation does not (yet) produce,
- * one spec per check the backup is made of, with the id the kind gives it (`HOST/KIND/NAME`).
+ * The specs are the derived ones, as `keel serve` derives them (with the on-demand rehearsals).
  */
 import type { Inventory } from "../../src/inventory/model.js";
 import { deriveChecks } from "../../src/verify/derive.js";
@@ -69,22 +68,15 @@ export const BACKUP_CHECKS: readonly [string, string, string][] = [
   ["backup.wal-archive", "mon", "app"],
 ];
 
-/** The derived specs plus a spec for each backup check the derivation lacks. */
+/**
+ * The checks `keel serve` derives for `inv` (on-demand kinds included).
+ * @throws Error when one of {@link BACKUP_CHECKS} is not among them (the fixture and the kinds disagree)
+ */
 export function backupSpecs(inv: Inventory): CheckSpec[] {
-  const specs = deriveChecks(inv);
+  const specs = deriveChecks(inv, { onDemand: true });
   const ids = new Set(specs.map((s) => s.id));
-  for (const [kind, host, name] of BACKUP_CHECKS) {
-    const id = `${host}/${kind}/${name}`;
-    if (ids.has(id)) continue;
-    specs.push({
-      id,
-      kind: kind as CheckKind,
-      host,
-      service: name,
-      vantage: "admin",
-      params: { kind } as unknown as CheckSpec["params"],
-    });
-  }
+  for (const [kind, host, name] of BACKUP_CHECKS)
+    if (!ids.has(`${host}/${kind}/${name}`)) throw new Error(`no check ${host}/${kind}/${name} is derived`);
   return specs;
 }
 
