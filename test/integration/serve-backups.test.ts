@@ -1,11 +1,11 @@
 /**
  * The backups pane end to end (root only): the built `keel lab up` on a copy of
- * examples/backups/keel.yaml (own site name and prefixes; its restore rehearsal left out, which
- * test/integration/web-backups.test.ts and the route's unit tests cover) runs PostgreSQL 15
- * archiving to pgBackRest 2.45; the built `keel serve` runs the real backup checks on it, and
+ * examples/backups/keel.yaml (own site name and prefixes) runs PostgreSQL 15 archiving to
+ * pgBackRest 2.45; the built `keel serve` runs the real backup checks on it, and
  * `GET /api/backups` and `/metrics` show what pgBackRest and PostgreSQL say: the full backup
  * `keel lab up` took (label and finish time as `pgbackrest info` gives them), the WAL archive,
- * both objectives met; then, with PostgreSQL's archive_command broken, the archive as failing.
+ * both objectives met; the restore rehearsal serve runs at start, with the set it restored; then,
+ * with PostgreSQL's archive_command broken, the archive as failing.
  *
  * Needs `npm run build` (dist/cli).
  */
@@ -63,10 +63,7 @@ before(() => {
   const text = readFileSync(path.join(root, "examples/backups/keel.yaml"), "utf8")
     .replace(/^site: bak$/m, `site: ${site}`)
     .replaceAll("10.30.0.", `10.${octet}.0.`)
-    .replaceAll("10.31.0.", `10.${octet + 1}.0.`)
-    // no restore rehearsal here (a whole restore at each serve start)
-    .replace(/^ {6}rehearsal:\n(?: {8}.*\n)+/m, "");
-  assert.doesNotMatch(text, /rehearsal:/);
+    .replaceAll("10.31.0.", `10.${octet + 1}.0.`);
   writeFileSync(
     file,
     `${text}
@@ -109,7 +106,7 @@ test("GET /api/backups and /metrics show the stanza as pgBackRest and PostgreSQL
     primary: "db-1",
     repository: "backup-1",
     postgres: ["db-1"],
-    rehearsal: null,
+    rehearsal: "restore-1",
   });
   assert.equal(main.backups.count, info.backup.length);
   const newestFull = main.backups.types.find((x) => x.type === "full")!.newest!;
@@ -121,7 +118,9 @@ test("GET /api/backups and /metrics show the stanza as pgBackRest and PostgreSQL
   assert.ok((main.wal.filesystemBytes ?? 0) > 0);
   assert.equal(main.objectives.wal.met, true, main.objectives.wal.reason);
   assert.deepEqual(
-    main.checks.filter((c) => c.kind !== "backup.pgbackrest-check").map((c) => [c.id, c.status]),
+    main.checks
+      .filter((c) => c.kind === "backup.pgbackrest" || c.kind === "backup.wal-archive")
+      .map((c) => [c.id, c.status]),
     [
       ["backup-1/backup.pgbackrest/main", "pass"],
       ["db-1/backup.wal-archive/main", "pass"],
@@ -136,6 +135,31 @@ test("GET /api/backups and /metrics show the stanza as pgBackRest and PostgreSQL
   );
   assert.equal(await sample("keel_backup_objective_seconds", `${labels},objective="wal"}`), 900);
   assert.equal(await sample("keel_wal_archive_failing", `${labels},host="db-1"}`), 0);
+});
+
+test("keel serve's restore rehearsal at start shows with its set, point in time and recovery time", async () => {
+  const info = await pgbackrestInfo(t);
+  const r = await eventually(
+    "the first rehearsal",
+    async () => {
+      const s = await stanza();
+      return s.rehearsal?.at ? s.rehearsal : undefined;
+    },
+    240_000,
+  );
+  assert.equal(r.status, "pass", r.message ?? "");
+  assert.equal(r.host, "restore-1");
+  assert.equal(r.set, info.backup.at(-1)!.label);
+  assert.ok(
+    r.pointInTime && Date.parse(r.pointInTime) >= info.backup.at(-1)!.timestamp.stop * 1000,
+    r.pointInTime ?? "",
+  );
+  assert.ok(r.durationSec !== null && r.durationSec >= 0);
+  assert.equal(r.overdue, false);
+  const labels = '{backup="main",tool="pgbackrest"}';
+  assert.equal(await sample("keel_backup_rehearsal_last_success", labels), 1);
+  assert.equal(await sample("keel_backup_rehearsal_duration_seconds", labels), r.durationSec);
+  assert.equal(await sample("keel_backup_rehearsal_interval_seconds", labels), 7 * 86400);
 });
 
 test("with archive_command broken, the archive shows as failing in the API and the metrics", async () => {
