@@ -231,7 +231,7 @@ export class KeelEngine implements Engine {
     this.startedAt = iso(now);
     for (const e of this.order) {
       if (e.spec.skip !== undefined) continue;
-      this.setNext(e, firstRun(e.spec.id, now, e.sched.intervalMs, this.startupSpreadMs));
+      this.setNext(e, this.firstSlot(e.spec, now, e.sched.intervalMs, e.phaseMs));
     }
     this.source.start(this.opts, () => void this.reload());
     this.scheduler.start();
@@ -322,14 +322,24 @@ export class KeelEngine implements Engine {
 
   // ---- checks and states --------------------------------------------------------------------
 
+  /**
+   * When a check first runs after start (or after it appears in a reload): within the startup
+   * spread, so states fill in quickly; but a check with its own interval (a stanza's
+   * `pgbackrest check`, a weekly restore rehearsal) waits for its slot, like a Prometheus scrape
+   * at its offset or a cron job, so restarting serve never restores a backup again.
+   */
+  private firstSlot(spec: CheckSpec, now: number, intervalMs: number, phaseMs: number): number {
+    if (spec.intervalMs !== undefined) return nextSlot(now, intervalMs, phaseMs);
+    return firstRun(spec.id, now, intervalMs, this.startupSpreadMs);
+  }
+
   /** Builds the entries of `specs`, carrying over the state of those in `old` with the same id. */
   private install(specs: CheckSpec[], old: Map<string, Entry>): void {
     const now = this.clock.now();
     const running = this.scheduler.running;
     const next = rebuild(specs, old, this.inv, (spec, sched, phaseMs, prev) => {
       if (prev === undefined) {
-        if (running && spec.skip === undefined)
-          return firstRun(spec.id, now, sched.intervalMs, this.startupSpreadMs);
+        if (running && spec.skip === undefined) return this.firstSlot(spec, now, sched.intervalMs, phaseMs);
       } else if (spec.skip === undefined && prev.sched.intervalMs !== sched.intervalMs) {
         if (running && prev.inflight === undefined) return nextSlot(now, sched.intervalMs, phaseMs);
       }
