@@ -113,10 +113,13 @@ export const BACKUP_ALERTS: BackupAlert[] = [
   },
   {
     alert: "BackupRehearsalMissing",
-    expr: `keel_backup_rehearsal_interval_seconds unless ${B} keel_backup_rehearsal_last_timestamp_seconds`,
-    for: "1d",
+    // keel serve runs a rehearsal at its slot within each interval, not at start: none reported
+    // although this keel serve has run for twice the interval (its own start time, by instance)
+    expr: `(keel_backup_rehearsal_interval_seconds unless ${B} keel_backup_rehearsal_last_timestamp_seconds) < on(instance, job) group_left() ((time() - keel_process_start_time_seconds) / ${REHEARSAL_STALE_INTERVALS})`,
+    for: "10m",
     severity: "warning",
-    summary: (l) => `${name(l)}: keel serve reports no restore rehearsal for a day`,
+    summary: (l) =>
+      `${name(l)}: keel serve has run for ${REHEARSAL_STALE_INTERVALS} rehearsal intervals without reporting a restore rehearsal`,
   },
   {
     alert: "KeelBackupMetricsAbsent",
@@ -387,18 +390,23 @@ export function backupRuleTests(): unknown {
     ],
   });
 
+  // interval 1h; keel serve started at 0: missing once it has run 2h without a rehearsal
   tests.push({
-    name: "BackupRehearsalMissing fires after a day without any rehearsal reported",
+    name: "BackupRehearsalMissing fires when keel serve has run twice the interval without a rehearsal",
     interval: "1m",
     input_series: [
-      { series: series("keel_backup_rehearsal_interval_seconds", bad), values: "604800x1600" },
-      { series: series("keel_backup_rehearsal_interval_seconds", good), values: "604800x1600" },
-      { series: series("keel_backup_rehearsal_last_timestamp_seconds", good), values: "0x1600" },
+      {
+        series: series("keel_process_start_time_seconds", { instance: "mon:8484", job: "keel" }),
+        values: "0x300",
+      },
+      { series: series("keel_backup_rehearsal_interval_seconds", bad), values: "3600x300" },
+      { series: series("keel_backup_rehearsal_interval_seconds", good), values: "3600x300" },
+      { series: series("keel_backup_rehearsal_last_timestamp_seconds", good), values: "0x300" },
     ],
     alert_rule_test: [
-      { eval_time: "20h", alertname: "BackupRehearsalMissing", exp_alerts: [] },
+      { eval_time: "125m", alertname: "BackupRehearsalMissing", exp_alerts: [] },
       {
-        eval_time: "26h",
+        eval_time: "140m",
         alertname: "BackupRehearsalMissing",
         exp_alerts: [expAlert("BackupRehearsalMissing", bad)],
       },

@@ -4,7 +4,8 @@
  * pgBackRest 2.45; the built `keel serve` runs the real backup checks on it, and
  * `GET /api/backups` and `/metrics` show what pgBackRest and PostgreSQL say: the full backup
  * `keel lab up` took (label and finish time as `pgbackrest info` gives them), the WAL archive,
- * both objectives met; the restore rehearsal serve runs at start, with the set it restored; then,
+ * both objectives met; a restore rehearsal (run now through `POST /api/runs`), with the set it
+ * restored; then,
  * with PostgreSQL's archive_command broken, the archive as failing.
  *
  * Needs `npm run build` (dist/cli).
@@ -33,6 +34,7 @@ const file = path.join(dir, "keel.yaml");
 const octet = 10 + (process.pid % 50) * 2;
 const site = `p${process.pid % 100000}`;
 const TOKEN = `serve-backups-${process.pid}-${Date.now()}`;
+const OPERATOR = `serve-backups-op-${process.pid}-${Date.now()}`;
 let t: BackupsTwin;
 let keel: ServeProcess | undefined;
 let undo: Undo | undefined;
@@ -70,6 +72,7 @@ before(() => {
 serve:
   tokens:
     - { name: wall, role: viewer, sha256: ${sha256Hex(TOKEN)} }
+    - { name: ops, role: operator, sha256: ${sha256Hex(OPERATOR)} }
   checks:
     backup.pgbackrest: { interval: 5s }
     backup.wal-archive: { interval: 5s }
@@ -137,8 +140,15 @@ test("GET /api/backups and /metrics show the stanza as pgBackRest and PostgreSQL
   assert.equal(await sample("keel_wal_archive_failing", `${labels},host="db-1"}`), 0);
 });
 
-test("keel serve's restore rehearsal at start shows with its set, point in time and recovery time", async () => {
+test("a restore rehearsal run through the API shows with its set, point in time and recovery time", async () => {
   const info = await pgbackrestInfo(t);
+  // keel serve rehearses at the check's slot within its 7-day interval; an operator runs it now
+  const run = await fetch(`${keel!.url}/api/runs`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${OPERATOR}`, "content-type": "application/json" },
+    body: JSON.stringify({ glob: "restore-1/backup.rehearsal/main" }),
+  });
+  assert.equal(run.status, 200, await run.clone().text());
   const r = await eventually(
     "the first rehearsal",
     async () => {
