@@ -36,7 +36,7 @@ import type { Inventory } from "../inventory/model.js";
 import { checkKinds } from "../verify/checks/index.js";
 import { deriveChecks } from "../verify/derive.js";
 import { buildReport, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from "../verify/runner.js";
-import type { CheckKindModule, CheckResult, CheckSpec, Prober } from "../verify/types.js";
+import type { CheckKindModule, CheckResult, CheckSpec, CheckStatus, Prober } from "../verify/types.js";
 import { proberFactory } from "../verify/vantages/index.js";
 import { AlertDispatcher, type AlertOptions } from "./alerts/index.js";
 import { type Clock, systemClock } from "./clock.js";
@@ -63,6 +63,14 @@ import type { CheckState, CheckStateView, Engine, EngineEvent, RunSelector } fro
 export { fnv1a, nextSlot } from "./scheduler.js";
 export { parentId } from "./topology.js";
 
+/** A check's latest result as the history store keeps it: when, status and message. */
+export interface StoredResult {
+  /** When it arrived, epoch ms. */
+  atMs: number;
+  status: CheckStatus;
+  message: string;
+}
+
 /** Options of `KeelEngine` / `startEngine`. */
 export interface EngineOptions extends TriggerOptions {
   /** The inventory file; reloads read it again. */
@@ -71,6 +79,12 @@ export interface EngineOptions extends TriggerOptions {
   inventory?: Inventory;
   /** Where results are written (normally the store); none when absent. */
   store?: ResultSink;
+  /**
+   * The latest stored result of a check (from the history store): read at start for the checks
+   * with their own interval (a weekly restore rehearsal), which then wait for their slot, so the
+   * last one is shown after a restart instead of nothing for days. None: not read.
+   */
+  lastStored?: (checkId: string) => Promise<StoredResult | undefined>;
   clock?: Clock;
   /** Checks in flight at once, scheduled and `runNow` together (default 64). */
   concurrency?: number;
@@ -233,6 +247,7 @@ export class KeelEngine implements Engine {
       if (e.spec.skip !== undefined) continue;
       this.setNext(e, this.firstSlot(e.spec, now, e.sched.intervalMs, e.phaseMs));
     }
+    if (this.opts.lastStored) this.exec.track(this.seedFromStore(this.opts.lastStored));
     this.source.start(this.opts, () => void this.reload());
     this.scheduler.start();
   }
@@ -260,6 +275,31 @@ export class KeelEngine implements Engine {
       const runs = this.exec.pending();
       if (runs.length === 0 && writes.length === 0) return;
       await Promise.allSettled([...runs, ...writes]);
+    }
+  }
+
+  /**
+   * Shows, for each check with its own interval that has no result yet, its latest stored result
+   * (status, message, time) as its last run: the state machine, alerts and the store are left
+   * alone (the result is history, not news). A read that fails is logged and skipped.
+   */
+  private async seedFromStore(read: (checkId: string) => Promise<StoredResult | undefined>): Promise<void> {
+    for (const e of this.order) {
+      if (e.spec.intervalMs === undefined || e.spec.skip !== undefined) continue;
+      let last: StoredResult | undefined;
+      try {
+        last = await read(e.spec.id);
+      } catch (err) {
+        this.log(
+          `cannot read the last stored result of ${e.spec.id}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+        continue;
+      }
+      // a result that came in meanwhile is newer
+      if (!last || !Number.isNaN(e.lastRunMs) || e.removed) continue;
+      e.state.status = last.status;
+      e.state.message = last.message;
+      e.lastRunMs = last.atMs;
     }
   }
 

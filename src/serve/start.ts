@@ -114,6 +114,11 @@ export async function startServe(o: ServeOptions): Promise<RunningServe> {
     file: o.file,
     inventory: inv,
     store,
+    // the last run of a check hours or days apart (a restore rehearsal) survives a restart
+    lastStored: async (id) => {
+      const last = (await store.history(id, { limit: 1 })).points.at(-1);
+      return last ? { atMs: Date.parse(last.until), status: last.status, message: last.message } : undefined;
+    },
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     ...(o.probers ? { probers: o.probers } : {}),

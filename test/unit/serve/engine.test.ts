@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, test } from "node:test";
 import { UserError } from "../../../src/errors.js";
-import { fnv1a, KeelEngine, nextSlot, parentId } from "../../../src/serve/engine.js";
+import { type EngineOptions, fnv1a, KeelEngine, nextSlot, parentId } from "../../../src/serve/engine.js";
 import type { EngineEvent, HardState } from "../../../src/serve/types.js";
 import type { CheckKindModule, CheckResult, CheckStatus } from "../../../src/verify/types.js";
 import { FakeClock, scriptedKinds, unusedProber } from "./fake.js";
@@ -66,7 +66,12 @@ afterEach(async () => {
 
 function setup(
   yaml = SITE,
-  opts: { store?: "ok" | "fail"; kinds?: Record<string, CheckKindModule>; start?: boolean } = {},
+  opts: {
+    store?: "ok" | "fail";
+    kinds?: Record<string, CheckKindModule>;
+    start?: boolean;
+    lastStored?: EngineOptions["lastStored"];
+  } = {},
 ): Setup {
   const dir = mkdtempSync(join(tmpdir(), "keel-engine-"));
   const file = join(dir, "keel.yaml");
@@ -82,6 +87,7 @@ function setup(
     kinds: opts.kinds ?? scriptedKinds(clock, outcomes, runs),
     probers: () => () => unusedProber,
     startupSpreadMs: 1000,
+    ...(opts.lastStored ? { lastStored: opts.lastStored } : {}),
     log: (line) => logs.push(line),
     store: {
       saveResults: async (results, at) => {
@@ -700,4 +706,33 @@ test("a check with its own interval (a stanza's check_interval) waits for its sl
   assert.ok(info[0]! - t0 < 1000 && info.length >= 36, `info ran at ${info.map((x) => x - t0)}`);
   // one failure is enough: a check run hours apart cannot wait for three
   assert.deepEqual(t.statesOf(CHECK).slice(0, 2), ["hard", "hard"]);
+});
+
+test("after a restart, a check with its own interval shows its last stored result until its slot comes", async () => {
+  const CHECK = "backup/backup.pgbackrest-check/main";
+  const stored = Date.parse("2026-12-06T04:00:00Z");
+  const asked: string[] = [];
+  const t = setup(BACKUPS, {
+    lastStored: async (id) => {
+      asked.push(id);
+      return id === CHECK
+        ? { atMs: stored, status: "fail", message: "pgbackrest check of stanza main failed" }
+        : undefined;
+    },
+  });
+  await t.step(100);
+  // only the checks with their own interval are read; the others fill in within the spread
+  assert.deepEqual(asked, [CHECK]);
+  const s = t.engine.state(CHECK)!;
+  assert.deepEqual(
+    [s.status, s.message, s.lastRunAt],
+    ["fail", "pgbackrest check of stanza main failed", new Date(stored).toISOString()],
+  );
+  // history, not news: no result event, no state change, nothing stored
+  assert.equal(t.statesOf(CHECK).length, 0);
+  assert.equal(t.saved.flatMap((x) => x.results).filter((r) => r.id === CHECK).length, 0);
+  // its run comes at its slot and replaces it
+  t.outcomes.set(CHECK, "pass");
+  await t.next(CHECK);
+  assert.equal(t.engine.state(CHECK)!.status, "pass");
 });
