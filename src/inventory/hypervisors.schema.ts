@@ -3,7 +3,7 @@
  * A fragment of the inventory's JSON Schema, assembled by `schema.ts` (references name
  * definitions of any fragment, as `#/definitions/NAME`).
  */
-import { HYPERVISOR_DRIVERS } from "./model.js";
+import { DOMAIN_TYPES, HYPERVISOR_DRIVERS } from "./model.js";
 
 /** Top-level keys of this section. */
 export const hypervisorsProperties = {
@@ -68,6 +68,11 @@ export const hypervisorsDefinitions = {
         type: "object",
         propertyNames: { $ref: "#/definitions/name" },
         additionalProperties: { $ref: "#/definitions/bridge" },
+      },
+      domain_type: {
+        description:
+          "libvirt domain type of the machines: kvm, or qemu (software emulation) where KVM is present but unusable. Default: kvm when libvirt offers it, else qemu.",
+        enum: [...DOMAIN_TYPES],
       },
     },
   },

@@ -105,6 +105,7 @@ export function normaliseHypervisors(raw: RawInventory, loc: Positions): Hypervi
     uri: h.uri,
     storage: h.dir !== undefined ? { dir: h.dir } : { pool: h.pool ?? "default" },
     bridges: { ...h.networks },
+    ...(h.domain_type !== undefined ? { domainType: h.domain_type } : {}),
     pos: loc.pos(["hypervisors", name], "key"),
   }));
 }

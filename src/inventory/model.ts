@@ -130,6 +130,10 @@ export interface VmMachine {
 export const HYPERVISOR_DRIVERS = ["libvirt"] as const;
 export type HypervisorDriver = (typeof HYPERVISOR_DRIVERS)[number];
 
+/** libvirt domain types Keel makes (`<domain type=…>`, libvirt's "Domain XML format"): KVM, or QEMU's TCG emulation. */
+export const DOMAIN_TYPES = ["kvm", "qemu"] as const;
+export type DomainType = (typeof DOMAIN_TYPES)[number];
+
 /**
  * A hypervisor machines are created on (YAML `hypervisors.NAME`). For `libvirt`: a connection
  * URI (libvirt's "Connection URIs": `qemu:///system`, `qemu+ssh://root@vega/system`), the storage
@@ -148,6 +152,12 @@ export interface Hypervisor {
   storage: { pool: string } | { dir: string };
   /** Inventory network name → bridge name on the hypervisor (a Linux bridge, e.g. `br0`). */
   bridges: Record<string, string>;
+  /**
+   * The domain type machines get: `kvm`, or `qemu` (TCG, software emulation) where KVM is present
+   * but unusable (e.g. a nested hypervisor). Absent: `kvm` when libvirt offers it
+   * (`virsh domcapabilities --virttype kvm`), else `qemu`.
+   */
+  domainType?: DomainType;
   pos: SourcePosition;
 }
 

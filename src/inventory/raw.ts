@@ -5,6 +5,7 @@
  */
 import type {
   DnsRecordType,
+  DomainType,
   HostKeyChecking,
   HypervisorDriver,
   ImageFormat,
@@ -136,6 +137,7 @@ export interface RawHypervisor {
   dir?: string;
   /** Inventory network name → bridge. */
   networks?: Record<string, string>;
+  domain_type?: DomainType;
 }
 /** One entry of `images:`. */
 export interface RawImage {

@@ -249,6 +249,10 @@ function valueMessage(
   if (e.keyword === "enum" && last === "host_key_checking")
     return `${subj} is not a host key checking mode; expected accept-new (record unknown hosts' keys) or strict (refuse them)`;
   if (e.keyword === "minProperties") return `${label} is empty; expected at least one entry`;
+  if (e.keyword === "enum") {
+    const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues ?? [];
+    return `${subj} is invalid; expected one of ${allowed.map(String).join(", ")}`;
+  }
   return `${subj} is invalid: ${e.message ?? "does not match the schema"}`;
 }
 

@@ -32,7 +32,7 @@ site: lab
 networks:
   lan: { cidr: 10.77.${N}.0/24, gateway: 10.77.${N}.1 }
 hypervisors:
-  vega: { driver: libvirt, uri: "${lv.uri}", dir: ${dir}/pool, networks: { lan: ${bridge.name} } }
+  vega: { driver: libvirt, uri: "${lv.uri}", dir: ${dir}/pool, networks: { lan: ${bridge.name} }, domain_type: qemu }
 images:
   blank: { path: ${imageFile}, sha256: ${imageHex} }
 hosts:

@@ -60,7 +60,7 @@ networks:
   lan: { cidr: 10.77.${N}.0/24, gateway: 10.77.${N}.1 }
   infra: { cidr: 10.78.${N}.0/24 }
 hypervisors:
-  vega: { driver: libvirt, uri: "${lv.uri}", dir: ${dir}/pool, networks: { lan: ${bridge.name} } }
+  vega: { driver: libvirt, uri: "${lv.uri}", dir: ${dir}/pool, networks: { lan: ${bridge.name} }, domain_type: qemu }
 images:
   debian-12: { path: ${image}, sha256: ${imageHex} }
 ${extraImages}defaults:

@@ -47,7 +47,7 @@ domain: lab.internal
 networks:
   lan: { cidr: 10.77.9.0/24, gateway: 10.77.9.1 }
 hypervisors:
-  vega: { driver: libvirt, uri: "${lv.uri}", dir: ${dir}/pool, networks: { lan: keelbr-plan } }
+  vega: { driver: libvirt, uri: "${lv.uri}", dir: ${dir}/pool, networks: { lan: keelbr-plan }, domain_type: qemu }
 ${extra}images:
   blank: { path: ${imageFile}, sha256: ${imageHex} }
 defaults:

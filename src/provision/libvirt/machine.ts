@@ -201,8 +201,9 @@ export class LibvirtMachines {
     });
   }
 
-  /** `kvm` when the hypervisor can run KVM guests, else `qemu` (TCG). */
+  /** The hypervisor's `domain_type` when declared; else `kvm` when it can run KVM guests, else `qemu` (TCG). */
   domainType(): Promise<"kvm" | "qemu"> {
+    if (this.hv.domainType !== undefined) return Promise.resolve(this.hv.domainType);
     this.type ??= this.v(["domcapabilities", "--virttype", "kvm"]).then(
       () => "kvm" as const,
       () => "qemu" as const,

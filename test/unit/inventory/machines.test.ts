@@ -10,6 +10,7 @@ import { resolve } from "node:path";
 import { test } from "node:test";
 import { formatProblem, UserError } from "../../../src/errors.js";
 import { parseInventory, parseLocated } from "../../../src/inventory/load.js";
+import { LibvirtMachines } from "../../../src/provision/libvirt/machine.js";
 import { BASE, yaml } from "./helpers.js";
 
 const SHA256 = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
@@ -109,6 +110,31 @@ test("hypervisors normalise: storage defaults to the pool default, pool and dir 
         3,
       ],
     ],
+  );
+});
+
+test("domain_type: declared kvm or qemu is kept, absent is left to libvirt, anything else is located", async () => {
+  const inv = load(
+    yaml(
+      ...BASE,
+      "hypervisors:",
+      "  vega: { driver: libvirt, uri: qemu:///system, domain_type: qemu }",
+      "  rigel: { driver: libvirt, uri: qemu:///system }",
+    ),
+  );
+  assert.deepEqual(
+    inv.hypervisors.map((h) => [h.name, h.domainType]),
+    [
+      ["vega", "qemu"],
+      ["rigel", undefined],
+    ],
+  );
+  // a declared type is used as is: libvirt is not asked (this URI has no daemon behind it)
+  const hv = { ...inv.hypervisors[0]!, uri: "qemu:///system?socket=/nonexistent/sock" };
+  assert.equal(await new LibvirtMachines(hv, "t").domainType(), "qemu");
+  assert.match(
+    one(yaml(...BASE, "hypervisors:", "  vega: { driver: libvirt, uri: qemu:///system, domain_type: xen }")),
+    /^t\.yaml:9:62: domain_type "xen" of hypervisor "vega" is invalid; expected one of kvm, qemu$/,
   );
 });
 
@@ -293,7 +319,7 @@ test("a hypervisor name is a DNS label and unknown keys are rejected", () => {
   );
   assert.equal(
     one(hv("  vega: { driver: libvirt, uri: qemu:///system, pools: x }")),
-    't.yaml:9:49: unknown key "pools" in hypervisor "vega" (did you mean "pool"?); expected one of driver, uri, pool, dir, networks',
+    't.yaml:9:49: unknown key "pools" in hypervisor "vega" (did you mean "pool"?); expected one of driver, uri, pool, dir, networks, domain_type',
   );
 });
 
