@@ -484,7 +484,9 @@ describe("GET /api/backups over the real backup check kinds", () => {
       vantage: "admin",
       async sshExec(_t: SshTarget, command: string) {
         if (command.includes("pgbackrest") && command.includes("info"))
-          return { code: 0, stderr: "", stdout: `${INFO_THREE_BACKUPS}\nlock -\n${sec}\n` };
+          // the repository host's clock ten minutes after the fixture's newest backup, so the
+          // check's verdict does not depend on when the test runs (the view counts ages at `now`)
+          return { code: 0, stderr: "", stdout: `${INFO_THREE_BACKUPS}\nlock -\n${1796587104 + 600}\n` };
         if (command.includes("pg_stat_archiver"))
           return {
             code: 0,
