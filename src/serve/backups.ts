@@ -30,6 +30,7 @@ import {
   PGBACKREST_BACKUP_TYPES,
   WALG_BACKUP_TYPES,
 } from "../inventory/model.js";
+import { humanAge } from "../verify/checks/backup-common.js";
 import type { CheckStatus } from "../verify/types.js";
 import type { CheckState, HardState } from "./types.js";
 
@@ -173,16 +174,9 @@ export interface BackupView {
 /** What the view reads of the engine: the state of a check by id (`Engine.state`). */
 export type StateLookup = (id: string) => CheckState | undefined;
 
-/** An age or interval for people, seconds: `45 s`, `12 min`, `3 h 12 min`, `26 h`, `7 d 1 h`. */
+/** An age or interval for people, seconds: `45 s`, `12 min`, `3 h 12 min`, `26 h`, `7 d 1 h` (the checks' `humanAge`). */
 export function humanSeconds(sec: number): string {
-  const s = Math.max(0, Math.round(sec));
-  if (s < 60) return `${s} s`;
-  const min = Math.floor(s / 60);
-  if (min < 60) return `${min} min`;
-  const h = Math.floor(min / 60);
-  if (h < 48) return min % 60 ? `${h} h ${min % 60} min` : `${h} h`;
-  const d = Math.floor(h / 24);
-  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
+  return humanAge(sec * 1000);
 }
 
 type Obs = Record<string, unknown>;
