@@ -10,7 +10,7 @@ const LAYERS = [
   ["net", "errors"],
   ["inventory"],
   ["ipam"],
-  ["dns"],
+  ["dns", "pve"],
   ["render", "verify"],
   ["provision"],
   ["store"],
