@@ -244,7 +244,7 @@ export class PveClient {
   async upload<T = unknown>(path: string, fields: PveParams, file: PveUploadFile): Promise<T> {
     const blob = file.path
       ? await openAsBlob(file.path, { type: file.contentType ?? "application/octet-stream" })
-      : new Blob([file.data ?? new Uint8Array()], { type: file.contentType ?? "application/octet-stream" });
+      : new Blob([new Uint8Array(file.data ?? [])], { type: file.contentType ?? "application/octet-stream" });
     const form = new FormData();
     for (const [k, v] of entries(fields)) form.append(k, v);
     form.append("filename", blob, file.name);
