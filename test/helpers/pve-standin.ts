@@ -116,8 +116,8 @@ interface NodeState {
   key: string;
   cert: string;
   sockets: Set<Socket>;
-  /** TLS connections completed (handshakes), requests or not. */
-  tlsConnections: number;
+  /** TCP connections accepted, requests or not. */
+  connections: number;
 }
 
 /** An HTTP error answer: status, the status line's reason, per-parameter errors. */
@@ -222,7 +222,7 @@ export class PveStandin {
   readonly #opts: Required<Omit<StandinOptions, "facts" | "token" | "nodes">>;
   readonly #cfsLocks = new Map<string, TimedLock>();
   readonly #configLocks = new Map<number, TimedLock>();
-  readonly #lockOnce = new Set<number>();
+  readonly #lockOnce = new Map<number, number>();
   readonly #failNext = new Map<string, { exitstatus: string; log: string[] }[]>();
   readonly #handlers = new Map<string, Handler>();
   #pid = 0x1000;
@@ -275,9 +275,9 @@ export class PveStandin {
     return Object.fromEntries(this.nodes.map((n) => [this.endpointOf(n), this.#node(n).fingerprint]));
   }
 
-  /** How many TLS handshakes a node's endpoint completed. */
-  tlsConnections(node: string): number {
-    return this.#node(node).tlsConnections;
+  /** How many TCP connections a node's endpoint accepted (whether a request followed or not). */
+  connections(node: string): number {
+    return this.#node(node).connections;
   }
 
   // ---- fault injection -------------------------------------------------------------------
@@ -292,9 +292,9 @@ export class PveStandin {
     this.#failNext.set(type, list);
   }
 
-  /** The next config change of `vmid` finds its config flock held and times out, once. */
-  lockOnce(vmid: number): void {
-    this.#lockOnce.add(vmid);
+  /** The next `times` (default 1) config changes of `vmid` find its config flock held and time out. */
+  lockOnce(vmid: number, times = 1): void {
+    this.#lockOnce.set(vmid, (this.#lockOnce.get(vmid) ?? 0) + times);
   }
 
   /** Takes a node down: its endpoint closes its connections and refuses new ones; others see it offline. */
@@ -424,14 +424,12 @@ export class PveStandin {
       key,
       cert,
       sockets: new Set(),
-      tlsConnections: 0,
+      connections: 0,
     };
     server.on("connection", (s: Socket) => {
+      state.connections++;
       state.sockets.add(s);
       s.on("close", () => state.sockets.delete(s));
-    });
-    server.on("secureConnection", () => {
-      state.tlsConnections++;
     });
     server.on("tlsClientError", () => {});
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -553,7 +551,9 @@ export class PveStandin {
   async #withConfigLock<T>(vm: StandinVm, skiplock: boolean, fn: () => T | Promise<T>): Promise<T> {
     this.#needQuorum();
     const text = `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout`;
-    if (this.#lockOnce.delete(vm.vmid)) {
+    const left = this.#lockOnce.get(vm.vmid) ?? 0;
+    if (left > 0) {
+      this.#lockOnce.set(vm.vmid, left - 1);
       await sleep(this.#opts.configLockWaitMs);
       throw new HttpError(500, text);
     }
@@ -593,10 +593,17 @@ export class PveStandin {
   /**
    * Starts a worker task on `node` (PVE::RESTEnvironment::fork_worker): answers its UPID at
    * once; `work` runs after the task's duration... while the status says running. A thrown
-   * {@link TaskFail}/Error ends it with that text as exit status; a number returned is a count
-   * of warnings.
+   * {@link TaskFail}/Error ends it with that text as exit status (and runs `onFail`, the
+   * worker's cleanup); a number returned is a count of warnings.
    */
-  #task(node: string, type: string, id: string, user: string, work: (t: StandinTask) => Promise<number | void>): string {
+  #task(
+    node: string,
+    type: string,
+    id: string,
+    user: string,
+    work: (t: StandinTask) => Promise<number | void>,
+    onFail?: () => void,
+  ): string {
     const starttime = Math.floor(Date.now() / 1000);
     const pid = this.#pid++;
     const pstart = 0x100000 + pid;
@@ -628,6 +635,7 @@ export class PveStandin {
         task.log.push(exitstatus === "OK" ? "TASK OK" : `TASK ${exitstatus}`);
       } catch (err) {
         exitstatus = (err as Error).message;
+        onFail?.();
         task.log.push(`TASK ERROR: ${exitstatus}`);
       }
       task.exitstatus = exitstatus;
@@ -699,7 +707,7 @@ export class PveStandin {
     const bool = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v);
     const Q = "/nodes/{node}/qemu/{vmid}";
 
-    this.#on("GET /version", () => ({ version: "8.3.2", release: "8.3", repoid: "3e76eec21c4a14a7" }));
+    this.#on("GET /version", () => ({ version: "7.4-17", release: "7.4", repoid: "513c62be" }));
 
     this.#on("GET /cluster/status", () => [
       {
@@ -831,7 +839,7 @@ export class PveStandin {
         await sleep(this.#duration("qmcreate"));
         delete vm.config.lock;
         if (bool(c.p("start"))) vm.status = "running";
-      });
+      }, () => this.vms.delete(vmid));
     });
 
     this.#on(`DELETE ${Q}`, async (c) => {
@@ -884,12 +892,7 @@ export class PveStandin {
       return this.#task(src.node, "qmclone", String(src.vmid), c.user, async (t) => {
         const lock = this.#cfsLock(`storage-${storage}`);
         t.log.push(`create ${full ? "full" : "linked"} clone of drive scsi0 (${src.config.scsi0?.split(",")[0]})`);
-        try {
-          await lock.acquire(this.#opts.lockWaitMs, `clone failed: cfs-lock 'storage-${storage}' error: got lock request timeout`);
-        } catch (err) {
-          this.vms.delete(newid);
-          throw err;
-        }
+        await lock.acquire(this.#opts.lockWaitMs, `clone failed: cfs-lock 'storage-${storage}' error: got lock request timeout`);
         try {
           await sleep(this.#duration("qmclone"));
           for (const [k, v] of Object.entries(config)) {
@@ -901,7 +904,7 @@ export class PveStandin {
         } finally {
           lock.release();
         }
-      });
+      }, () => this.vms.delete(newid));
     });
 
     this.#on(`GET ${Q}/config`, (c) => {
@@ -1139,6 +1142,34 @@ export class PveStandin {
         this.#addVolume(st.name, node, `${st.name}:${content}/${name}`, content, bytes.length);
       });
     });
+
+    this.#on("GET /nodes/{node}/storage", (c) => {
+      this.#checkNode(c.vars.node!);
+      const want = c.p("content");
+      return [...this.storages.values()]
+        .filter((st) => !want || want.split(",").some((w) => st.content.includes(w)))
+        .filter((st) => !c.p("storage") || st.name === c.p("storage"))
+        .map((st) => ({
+          storage: st.name,
+          type: st.type,
+          content: st.content.join(","),
+          active: 1,
+          enabled: 1,
+          shared: st.shared ? 1 : 0,
+          total: 2 ** 40,
+          used: 2 ** 38,
+          avail: 2 ** 40 - 2 ** 38,
+          used_fraction: 0.25,
+        }));
+    });
+
+    this.#on("GET /access/permissions", () => ({
+      "/": Object.fromEntries(
+        ["Sys.Audit", "VM.Allocate", "VM.Clone", "VM.Config.Disk", "VM.PowerMgmt", "VM.Snapshot", "Datastore.AllocateSpace"].map(
+          (p) => [p, 1],
+        ),
+      ),
+    }));
 
     this.#on("GET /nodes/{node}/storage/{storage}/content", (c) => {
       const node = c.vars.node!;
