@@ -43,6 +43,11 @@ export interface PveClientOptions {
   uploadTimeoutMs?: number;
   /** The hypervisor's name, used in messages. */
   name?: string;
+  /**
+   * Told of each endpoint that failed and was skipped (refused, timed out, fingerprint
+   * mismatch), also when a later endpoint then answered: for a warning in the caller's log.
+   */
+  onEndpointFailure?: (failure: EndpointFailure) => void;
 }
 
 /** A file for {@link PveClient.upload}: from a path (streamed) or in memory. */
@@ -172,6 +177,7 @@ export class PveClient {
   readonly #endpoints: Endpoint[];
   readonly #timeoutMs: number;
   readonly #uploadTimeoutMs: number;
+  readonly #onEndpointFailure: ((failure: EndpointFailure) => void) | undefined;
   #current = 0;
 
   /** Throws a plain Error (never echoing the token) for a malformed token, endpoint or fingerprint. */
@@ -184,6 +190,7 @@ export class PveClient {
     this.#authorization = `PVEAPIToken=${opts.token}`;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
     this.#uploadTimeoutMs = opts.uploadTimeoutMs ?? 30 * 60_000;
+    this.#onEndpointFailure = opts.onEndpointFailure;
     this.#endpoints = opts.endpoints.map((e) => {
       const origin = originOf(e);
       const pinned =
@@ -244,7 +251,7 @@ export class PveClient {
   async upload<T = unknown>(path: string, fields: PveParams, file: PveUploadFile): Promise<T> {
     const blob = file.path
       ? await openAsBlob(file.path, { type: file.contentType ?? "application/octet-stream" })
-      : new Blob([file.data ?? new Uint8Array()], { type: file.contentType ?? "application/octet-stream" });
+      : new Blob([new Uint8Array(file.data ?? [])], { type: file.contentType ?? "application/octet-stream" });
     const form = new FormData();
     for (const [k, v] of entries(fields)) form.append(k, v);
     form.append("filename", blob, file.name);
@@ -254,6 +261,11 @@ export class PveClient {
   /** Closes the connections. */
   async close(): Promise<void> {
     await Promise.all(this.#endpoints.flatMap((e) => [e.pool.close(), e.uploadPool?.close()]));
+  }
+
+  #failed(failures: EndpointFailure[], f: EndpointFailure): void {
+    failures.push(f);
+    this.#onEndpointFailure?.(f);
   }
 
   async #request<T>(method: string, path: string, params?: PveParams, form?: FormData): Promise<T> {
@@ -294,12 +306,12 @@ export class PveClient {
         const cause = (err as { cause?: unknown }).cause ?? err;
         if (cause instanceof ConnectFailure) {
           const why = cause.original instanceof PveFingerprintError ? cause.original.message : cause.message;
-          failures.push({ endpoint: ep.origin, why });
+          this.#failed(failures, { endpoint: ep.origin, why });
           continue;
         }
         const why = describe(cause);
         if (method === "GET") {
-          failures.push({ endpoint: ep.origin, why });
+          this.#failed(failures, { endpoint: ep.origin, why });
           continue;
         }
         throw new PveRequestUncertainError(ep.origin, method, path, why);
