@@ -247,6 +247,10 @@ export class PveClient {
    * web interface sends it) beside `fields` such as `content: "iso"`, `checksum`,
    * `checksum-algorithm`. A file given by path is streamed from disk (`fs.openAsBlob`), not
    * read into memory. Resolves to `data` (the UPID of the import task).
+   *
+   * The upload endpoint has no `proxyto`: the node that receives it stores the file, so it must
+   * be sent to {node} itself. This client fails over like any POST; give it (or a client made
+   * for the upload) only that node's endpoint.
    */
   async upload<T = unknown>(path: string, fields: PveParams, file: PveUploadFile): Promise<T> {
     const blob = file.path

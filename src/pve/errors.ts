@@ -93,7 +93,9 @@ export class PveRequestUncertainError extends Error {
     readonly path: string,
     why: string,
   ) {
-    super(`${method} ${path} on ${endpoint}: sent, but no answer (${why}); the change may or may not have happened`);
+    super(
+      `${method} ${path} on ${endpoint}: sent, but no answer (${why}); the change may or may not have happened`,
+    );
   }
 }
 
@@ -110,7 +112,9 @@ export class PveTaskError extends Error {
     /** The last lines of the task's log. */
     readonly log: string[],
   ) {
-    super(`task ${upid} failed: ${exitstatus}${log.length ? `\n${log.map((l) => `  ${l}`).join("\n")}` : ""}`);
+    super(
+      `task ${upid} failed: ${exitstatus}${log.length ? `\n${log.map((l) => `  ${l}`).join("\n")}` : ""}`,
+    );
   }
 }
 
@@ -124,6 +128,8 @@ export class PveTaskTimeoutError extends Error {
     readonly upid: string,
     readonly waitedMs: number,
   ) {
-    super(`task ${upid} is still running after ${Math.round(waitedMs / 1000)} s; it has not failed, look again later`);
+    super(
+      `task ${upid} is still running after ${Math.round(waitedMs / 1000)} s; it has not failed, look again later`,
+    );
   }
 }

@@ -28,12 +28,14 @@ export interface Upid {
 
 // PVE::Tools::upid_decode: UPID:$node:$pid:$pstart:$starttime:$dtype:$id:$user:
 // (pid 8 hex digits, pstart 8 or 9, starttime 8).
-const UPID_RE = /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$/;
+const UPID_RE =
+  /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$/;
 
 /** Decodes a UPID (PVE::Tools::upid_decode); throws an Error naming it when malformed. */
 export function parseUpid(upid: string): Upid {
   const m = UPID_RE.exec(upid);
-  if (!m) throw new Error(`"${upid}" is not a Proxmox VE UPID (UPID:node:pid:pstart:starttime:type:id:user:)`);
+  if (!m)
+    throw new Error(`"${upid}" is not a Proxmox VE UPID (UPID:node:pid:pstart:starttime:type:id:user:)`);
   return {
     upid,
     node: m[1]!,
@@ -134,7 +136,11 @@ export function warningCount(exitstatus: string): number | undefined {
  * running, not failed) when `timeoutMs` passes, the signal's reason when aborted, and the
  * client's errors when the status cannot be read.
  */
-export async function waitTask(client: PveClient, upid: string, opts: WaitTaskOptions = {}): Promise<TaskResult> {
+export async function waitTask(
+  client: PveClient,
+  upid: string,
+  opts: WaitTaskOptions = {},
+): Promise<TaskResult> {
   const u = parseUpid(upid);
   const sleep = opts.sleep ?? defaultSleep;
   const now = opts.now ?? Date.now;

@@ -103,8 +103,9 @@ const FORMATS: Record<string, RegExp> = {
   "pve-node": /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/,
   "pve-storage-id": /^[a-z][a-z0-9\-_.]*[a-z0-9]$/i,
   "pve-vmid": /^\d+$/,
-  "pve-configid": /^[a-z][a-z_]*\d*$/i,
-  "pve-configid-list": /^[a-z][a-z_]*\d*([,;\s]+[a-z][a-z_]*\d*)*$/i,
+  // PVE::JSONSchema::pve_verify_configid
+  "pve-configid": /^[a-z][a-z0-9_-]+$/i,
+  "pve-configid-list": /^[a-z][a-z0-9_-]+([,;\s]+[a-z][a-z0-9_-]+)*$/i,
   "pve-snapshot-name": /^[a-zA-Z][a-zA-Z0-9_-]{1,39}$/,
 };
 
@@ -202,11 +203,13 @@ export function checkReturns(schema: SchemaEntry | undefined, data: unknown, whe
   const types = Array.isArray(schema.type) ? schema.type : [schema.type];
   if (data === null && (types.includes("null") || isOptional(schema))) return [];
   if (!types.some((t) => typeFits(t, data))) {
-    return [`${where}: expected ${types.join("|")}, got ${typeOf(data)} ${JSON.stringify(data)?.slice(0, 60)}`];
+    return [
+      `${where}: expected ${types.join("|")}, got ${typeOf(data)} ${JSON.stringify(data)?.slice(0, 60)}`,
+    ];
   }
   const out: string[] = [];
   if (Array.isArray(data) && schema.items) {
-    data.forEach((item, i) => out.push(...checkReturns(schema.items, item, `${where}[${i}]`)));
+    for (const [i, item] of data.entries()) out.push(...checkReturns(schema.items, item, `${where}[${i}]`));
   }
   if (typeOf(data) === "object" && schema.properties) {
     const obj = data as Record<string, unknown>;

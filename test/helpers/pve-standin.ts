@@ -19,11 +19,12 @@
  * refuses changes with "VM is locked (clone)"; a stale `digest` gets "detected modified
  * configuration - file changed by other user? Try again.".
  */
-import { createHash, randomUUID, X509Certificate } from "node:crypto";
+
 import { execFileSync } from "node:child_process";
-import { rmSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:https";
+import { createHash, randomUUID, X509Certificate } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
 import { type FormData, Response } from "undici";
@@ -65,7 +66,16 @@ export interface StandinVm {
   /** The config, key → value as in /etc/pve/qemu-server/VMID.conf (`name`, `lock`, `template`, …). */
   config: Record<string, string>;
   status: "running" | "stopped";
-  snapshots: Map<string, { description: string; snaptime: number; parent?: string; vmstate: boolean; config: Record<string, string> }>;
+  snapshots: Map<
+    string,
+    {
+      description: string;
+      snaptime: number;
+      parent?: string;
+      vmstate: boolean;
+      config: Record<string, string>;
+    }
+  >;
   /** The current snapshot's parent. */
   parent?: string;
   /** Not made by Keel (a tag tests use to tell them apart). */
@@ -79,7 +89,18 @@ export interface StandinStorage {
   content: string[];
   shared: boolean;
   /** volid → volume; non-shared storages' volumes belong to a node. */
-  volumes: Map<string, { volid: string; node: string; content: string; format: string; size: number; vmid?: number; ctime: number }>;
+  volumes: Map<
+    string,
+    {
+      volid: string;
+      node: string;
+      content: string;
+      format: string;
+      size: number;
+      vmid?: number;
+      ctime: number;
+    }
+  >;
 }
 
 /** A task as the stand-in keeps it. */
@@ -188,9 +209,23 @@ function makeCertificate(dir: string, cn: string): { key: string; cert: string; 
   execFileSync(
     "openssl",
     [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", `/CN=${cn}`,
-      "-addext", `subjectAltName=DNS:${cn},IP:127.0.0.1`,
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${cn}`,
+      "-addext",
+      `subjectAltName=DNS:${cn},IP:127.0.0.1`,
     ],
     { stdio: "ignore" },
   );
@@ -215,7 +250,10 @@ export class PveStandin {
   /** Whether the cluster is quorate (GET /cluster/status); changes need quorum. */
   quorate = true;
   /** The Ceph status, or undefined when Ceph is not installed. */
-  ceph?: { health: "HEALTH_OK" | "HEALTH_WARN" | "HEALTH_ERR"; checks: Record<string, { severity: string; message: string }> };
+  ceph?: {
+    health: "HEALTH_OK" | "HEALTH_WARN" | "HEALTH_ERR";
+    checks: Record<string, { severity: string; message: string }>;
+  };
 
   readonly #nodes = new Map<string, NodeState>();
   readonly #dir: string;
@@ -331,7 +369,10 @@ export class PveStandin {
       ? {
           health,
           checks: Object.fromEntries(
-            Object.entries(checks).map(([k, c]) => [k, { severity: c.severity ?? health, message: c.message }]),
+            Object.entries(checks).map(([k, c]) => [
+              k,
+              { severity: c.severity ?? health, message: c.message },
+            ]),
           ),
         }
       : undefined;
@@ -472,7 +513,7 @@ export class PveStandin {
       if (method === "GET" || method === "DELETE") {
         for (const [k, v] of url.searchParams) add(k, v);
       } else if (ctype.startsWith("multipart/form-data")) {
-        form = (await new Response(body, { headers: { "content-type": ctype } }).formData());
+        form = await new Response(body, { headers: { "content-type": ctype } }).formData();
         for (const [k, v] of form) if (typeof v === "string") add(k, v);
       } else if (body.length > 0) {
         if (!ctype.startsWith("application/x-www-form-urlencoded"))
@@ -511,7 +552,14 @@ export class PveStandin {
     return `BC:24:11:${h.slice(0, 2)}:${h.slice(2, 4)}:${h.slice(4, 6)}`;
   }
 
-  #addVolume(storage: string, node: string, volid: string, content: string, size: number, vmid?: number): void {
+  #addVolume(
+    storage: string,
+    node: string,
+    volid: string,
+    content: string,
+    size: number,
+    vmid?: number,
+  ): void {
     const st = this.storages.get(storage);
     if (!st) throw new HttpError(500, `storage '${storage}' does not exist`);
     st.volumes.set(volid, {
@@ -528,7 +576,11 @@ export class PveStandin {
   /** The node a request names must be a cluster member, and online (pveproxy proxies to it). */
   #checkNode(name: string): NodeState {
     const n = this.#nodes.get(name);
-    if (!n) throw new HttpError(500, `hostname lookup '${name}' failed - failed to get address info for: ${name}: Name or service not known`);
+    if (!n)
+      throw new HttpError(
+        500,
+        `hostname lookup '${name}' failed - failed to get address info for: ${name}: Name or service not known`,
+      );
     if (!n.online) throw new HttpError(595, "No route to host");
     return n;
   }
@@ -582,7 +634,10 @@ export class PveStandin {
       lock = new TimedLock();
       this.#configLocks.set(vmid, lock);
     }
-    await lock.acquire(this.#opts.configLockWaitMs, `can't lock file '/var/lock/qemu-server/lock-${vmid}.conf' - got timeout`);
+    await lock.acquire(
+      this.#opts.configLockWaitMs,
+      `can't lock file '/var/lock/qemu-server/lock-${vmid}.conf' - got timeout`,
+    );
     try {
       await fn();
     } finally {
@@ -592,7 +647,7 @@ export class PveStandin {
 
   /**
    * Starts a worker task on `node` (PVE::RESTEnvironment::fork_worker): answers its UPID at
-   * once; `work` runs after the task's duration... while the status says running. A thrown
+   * once; `work` runs while the status says running (it sleeps the task's duration itself). A thrown
    * {@link TaskFail}/Error ends it with that text as exit status (and runs `onFail`, the
    * worker's cleanup); a number returned is a count of warnings.
    */
@@ -601,7 +656,7 @@ export class PveStandin {
     type: string,
     id: string,
     user: string,
-    work: (t: StandinTask) => Promise<number | void>,
+    work: (t: StandinTask) => Promise<unknown>,
     onFail?: () => void,
   ): string {
     const starttime = Math.floor(Date.now() / 1000);
@@ -609,7 +664,14 @@ export class PveStandin {
     const pstart = 0x100000 + pid;
     const upid = `UPID:${node}:${hex8(pid)}:${hex8(pstart)}:${hex8(starttime)}:${type}:${id}:${user}:`;
     const task: StandinTask = {
-      upid, node, type, id, user, starttime, pid, pstart,
+      upid,
+      node,
+      type,
+      id,
+      user,
+      starttime,
+      pid,
+      pstart,
       status: "running",
       log: [],
       done: Promise.resolve(),
@@ -796,7 +858,9 @@ export class PveStandin {
           type: "node",
           status: s.online ? "online" : "offline",
           ssl_fingerprint: s.fingerprint,
-          ...(s.online ? { maxcpu: 16, maxmem: 64 * 2 ** 30, cpu: 0.05, mem: 8 * 2 ** 30, uptime: 86400 } : {}),
+          ...(s.online
+            ? { maxcpu: 16, maxmem: 64 * 2 ** 30, cpu: 0.05, mem: 8 * 2 ** 30, uptime: 86400 }
+            : {}),
           level: "",
         };
       }),
@@ -827,7 +891,8 @@ export class PveStandin {
       this.#checkNode(node);
       this.#needQuorum();
       const vmid = Number(c.p("vmid"));
-      if (this.vms.has(vmid)) throw new HttpError(500, `VM ${vmid} already exists on node '${this.vms.get(vmid)!.node}'`);
+      if (this.vms.has(vmid))
+        throw new HttpError(500, `VM ${vmid} already exists on node '${this.vms.get(vmid)!.node}'`);
       const config: Record<string, string> = { lock: "create" };
       for (const [k, [v]] of c.params) {
         if (["node", "vmid", "start", "storage", "unique", "pool", "force", "archive"].includes(k)) continue;
@@ -835,11 +900,18 @@ export class PveStandin {
       }
       const vm: StandinVm = { vmid, node, config, status: "stopped", snapshots: new Map(), unmanaged: false };
       this.vms.set(vmid, vm);
-      return this.#task(node, "qmcreate", String(vmid), c.user, async () => {
-        await sleep(this.#duration("qmcreate"));
-        delete vm.config.lock;
-        if (bool(c.p("start"))) vm.status = "running";
-      }, () => this.vms.delete(vmid));
+      return this.#task(
+        node,
+        "qmcreate",
+        String(vmid),
+        c.user,
+        async () => {
+          await sleep(this.#duration("qmcreate"));
+          delete vm.config.lock;
+          if (bool(c.p("start"))) vm.status = "running";
+        },
+        () => this.vms.delete(vmid),
+      );
     });
 
     this.#on(`DELETE ${Q}`, async (c) => {
@@ -865,8 +937,10 @@ export class PveStandin {
       }
       const isTemplate = src.config.template === "1";
       const full = c.p("full") !== undefined ? bool(c.p("full")) : !isTemplate;
-      if (!full && !isTemplate) throw new HttpError(500, "Linked clone feature is not supported for drive 'scsi0'");
-      if (!full && c.p("storage")) throw new HttpError(500, "parameter 'storage' not allowed for linked clones");
+      if (!full && !isTemplate)
+        throw new HttpError(500, "Linked clone feature is not supported for drive 'scsi0'");
+      if (!full && c.p("storage"))
+        throw new HttpError(500, "parameter 'storage' not allowed for linked clones");
       const target = c.p("target") ?? src.node;
       this.#checkNode(target);
       const storage = c.p("storage") ?? this.#diskStorage(src.config) ?? "local-lvm";
@@ -879,7 +953,9 @@ export class PveStandin {
           const name = `vm-${newid}-disk-${disk++}`;
           const size = /size=([^,]+)/.exec(v)?.[1] ?? "8G";
           const srcVol = v.split(",")[0]!;
-          config[k] = full ? `${storage}:${name},size=${size}` : `${srcVol.split(":")[0]}:${srcVol.split(":")[1]}/${name},size=${size}`;
+          config[k] = full
+            ? `${storage}:${name},size=${size}`
+            : `${srcVol.split(":")[0]}:${srcVol.split(":")[1]}/${name},size=${size}`;
         } else if (/^net\d+$/.test(k)) {
           config[k] = v.replace(/=([0-9A-F]{2}:){5}[0-9A-F]{2}/i, `=${this.#mac(newid)}`);
         } else config[k] = v;
@@ -887,24 +963,43 @@ export class PveStandin {
       config.name = c.p("name") ?? `Copy-of-VM-${src.config.name ?? src.vmid}`;
       if (c.p("description") !== undefined) config.description = c.p("description")!;
       config.lock = "clone";
-      const vm: StandinVm = { vmid: newid, node: target, config, status: "stopped", snapshots: new Map(), unmanaged: false };
+      const vm: StandinVm = {
+        vmid: newid,
+        node: target,
+        config,
+        status: "stopped",
+        snapshots: new Map(),
+        unmanaged: false,
+      };
       this.vms.set(newid, vm);
-      return this.#task(src.node, "qmclone", String(src.vmid), c.user, async (t) => {
-        const lock = this.#cfsLock(`storage-${storage}`);
-        t.log.push(`create ${full ? "full" : "linked"} clone of drive scsi0 (${src.config.scsi0?.split(",")[0]})`);
-        await lock.acquire(this.#opts.lockWaitMs, `clone failed: cfs-lock 'storage-${storage}' error: got lock request timeout`);
-        try {
-          await sleep(this.#duration("qmclone"));
-          for (const [k, v] of Object.entries(config)) {
-            if (/^(scsi|virtio|sata|ide)\d+$/.test(k) && !v.includes("media=cdrom")) {
-              this.#addVolume(storage, target, v.split(",")[0]!, "images", 8 * 2 ** 30, newid);
+      return this.#task(
+        src.node,
+        "qmclone",
+        String(src.vmid),
+        c.user,
+        async (t) => {
+          const lock = this.#cfsLock(`storage-${storage}`);
+          t.log.push(
+            `create ${full ? "full" : "linked"} clone of drive scsi0 (${src.config.scsi0?.split(",")[0]})`,
+          );
+          await lock.acquire(
+            this.#opts.lockWaitMs,
+            `clone failed: cfs-lock 'storage-${storage}' error: got lock request timeout`,
+          );
+          try {
+            await sleep(this.#duration("qmclone"));
+            for (const [k, v] of Object.entries(config)) {
+              if (/^(scsi|virtio|sata|ide)\d+$/.test(k) && !v.includes("media=cdrom")) {
+                this.#addVolume(storage, target, v.split(",")[0]!, "images", 8 * 2 ** 30, newid);
+              }
             }
+            delete vm.config.lock;
+          } finally {
+            lock.release();
           }
-          delete vm.config.lock;
-        } finally {
-          lock.release();
-        }
-      }, () => this.vms.delete(newid));
+        },
+        () => this.vms.delete(newid),
+      );
     });
 
     this.#on(`GET ${Q}/config`, (c) => {
@@ -919,7 +1014,10 @@ export class PveStandin {
       }
       for (const key of (c.p("delete") ?? "").split(/[,;\s]+/).filter(Boolean)) delete vm.config[key];
       for (const [k, [v]] of c.params) {
-        if (["node", "vmid", "digest", "delete", "skiplock", "revert", "background_delay", "force"].includes(k)) continue;
+        if (
+          ["node", "vmid", "digest", "delete", "skiplock", "revert", "background_delay", "force"].includes(k)
+        )
+          continue;
         vm.config[k] = v!;
       }
     };
@@ -942,7 +1040,8 @@ export class PveStandin {
         const disk = c.p("disk")!;
         const cur = vm.config[disk];
         if (!cur) throw new HttpError(500, `disk '${disk}' does not exist`);
-        const gib = (s: string) => Number.parseFloat(s) * ({ K: 2 ** -20, M: 2 ** -10, G: 1, T: 1024 }[s.slice(-1)] ?? 2 ** -30);
+        const gib = (s: string) =>
+          Number.parseFloat(s) * ({ K: 2 ** -20, M: 2 ** -10, G: 1, T: 1024 }[s.slice(-1)] ?? 2 ** -30);
         const have = gib(/size=([^,]+)/.exec(cur)?.[1] ?? "0G");
         const arg = c.p("size")!;
         const want = arg.startsWith("+") ? have + gib(arg.slice(1)) : gib(arg);
@@ -953,7 +1052,10 @@ export class PveStandin {
       await this.#withConfigLock(vm, bool(c.p("skiplock")), () => {
         const digest = c.p("digest");
         if (digest !== undefined && digest !== configDigest(vm.config)) {
-          throw new HttpError(500, "detected modified configuration - file changed by other user? Try again.");
+          throw new HttpError(
+            500,
+            "detected modified configuration - file changed by other user? Try again.",
+          );
         }
         if (!returnsTask) resize();
       });
@@ -987,7 +1089,8 @@ export class PveStandin {
       this.#on(`POST ${Q}/status/${action}`, (c) => {
         const vm = this.#vmOn(c.vars.node!, c.vars.vmid!);
         this.#needQuorum();
-        if (vm.config.lock && !bool(c.p("skiplock"))) throw new HttpError(500, `VM is locked (${vm.config.lock})`);
+        if (vm.config.lock && !bool(c.p("skiplock")))
+          throw new HttpError(500, `VM is locked (${vm.config.lock})`);
         return this.#task(vm.node, type, String(vm.vmid), c.user, async () => {
           await sleep(this.#duration(type));
           if (action === "start") {
@@ -997,7 +1100,8 @@ export class PveStandin {
           } else if (action === "reboot") {
             if (vm.status !== "running") throw new TaskFail(`VM ${vm.vmid} not running`);
           } else {
-            if (vm.status !== "running" && action === "shutdown") throw new TaskFail(`VM ${vm.vmid} not running`);
+            if (vm.status !== "running" && action === "shutdown")
+              throw new TaskFail(`VM ${vm.vmid} not running`);
             vm.status = "stopped";
           }
         });
@@ -1094,7 +1198,12 @@ export class PveStandin {
         running: vm.status === "running" ? 1 : 0,
         allowed_nodes: this.nodes.filter((n) => n !== vm.node && this.#node(n).online),
         not_allowed_nodes: {},
-        local_disks: disks.map(([k, v]) => ({ volid: v.split(",")[0], drivename: k, size: 8 * 2 ** 30, is_unused: 0 })),
+        local_disks: disks.map(([k, v]) => ({
+          volid: v.split(",")[0],
+          drivename: k,
+          size: 8 * 2 ** 30,
+          is_unused: 0,
+        })),
         local_resources: [],
       };
     });
@@ -1125,7 +1234,8 @@ export class PveStandin {
         throw new HttpError(500, `storage '${st.name}' does not support '${content}' content`);
       }
       const file = c.form?.get("filename");
-      if (!(file instanceof Blob)) throw new HttpError(400, "Parameter verification failed.", { filename: "no file uploaded" });
+      if (!(file instanceof Blob))
+        throw new HttpError(400, "Parameter verification failed.", { filename: "no file uploaded" });
       const name = (file as unknown as { name: string }).name.replace(/[^-a-zA-Z0-9_.]/g, "_");
       const bytes = Buffer.from(await file.arrayBuffer());
       const algo = c.p("checksum-algorithm");
@@ -1136,7 +1246,8 @@ export class PveStandin {
         if (want && algo) {
           const got = createHash(algo).update(bytes).digest("hex");
           t.log.push(`calculating checksum...`);
-          if (got !== want.toLowerCase()) throw new TaskFail(`checksum mismatch: got '${got}' != expect '${want}'`);
+          if (got !== want.toLowerCase())
+            throw new TaskFail(`checksum mismatch: got '${got}' != expect '${want}'`);
           t.log.push("checksum verified");
         }
         this.#addVolume(st.name, node, `${st.name}:${content}/${name}`, content, bytes.length);
@@ -1165,9 +1276,15 @@ export class PveStandin {
 
     this.#on("GET /access/permissions", () => ({
       "/": Object.fromEntries(
-        ["Sys.Audit", "VM.Allocate", "VM.Clone", "VM.Config.Disk", "VM.PowerMgmt", "VM.Snapshot", "Datastore.AllocateSpace"].map(
-          (p) => [p, 1],
-        ),
+        [
+          "Sys.Audit",
+          "VM.Allocate",
+          "VM.Clone",
+          "VM.Config.Disk",
+          "VM.PowerMgmt",
+          "VM.Snapshot",
+          "Datastore.AllocateSpace",
+        ].map((p) => [p, 1]),
       ),
     }));
 
@@ -1212,7 +1329,8 @@ export class PveStandin {
     const findTask = (c: Ctx): StandinTask => {
       this.#checkNode(c.vars.node!);
       const t = this.tasks.get(c.vars.upid!);
-      if (!t || t.node !== c.vars.node) throw new HttpError(500, `unable to open file - No such file or directory`);
+      if (!t || t.node !== c.vars.node)
+        throw new HttpError(500, `unable to open file - No such file or directory`);
       return t;
     };
     this.#on("GET /nodes/{node}/tasks/{upid}/status", (c) => {

@@ -5,10 +5,25 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { inspect } from "node:util";
 import { normaliseFingerprint, PveClient } from "../../../src/pve/client.js";
-import { type EndpointFailure, PveApiError, PveTaskError, PveUnreachableError } from "../../../src/pve/errors.js";
+import {
+  type EndpointFailure,
+  PveApiError,
+  PveTaskError,
+  PveUnreachableError,
+} from "../../../src/pve/errors.js";
 import { waitTask } from "../../../src/pve/tasks.js";
 import { tempDir } from "../../helpers/daemons.js";
 import { PveStandin } from "../../helpers/pve-standin.js";
+
+/** The PveApiError a call is expected to fail with. */
+async function apiError(p: Promise<unknown>): Promise<PveApiError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof PveApiError, `expected a PveApiError, got ${String(err)}`);
+  return err;
+}
 
 let s: PveStandin;
 const clients: PveClient[] = [];
@@ -135,27 +150,27 @@ test("HTTP errors are answers: no failover, a PveApiError with status, reason, e
 
 test("validation is live: unknown, missing and mistyped parameters are answered 400 per parameter", async () => {
   const c = client();
-  const unknown = await c.put("/nodes/vega/qemu/9000/config", { cores: 2, colour: "blue" }).catch((e) => e);
+  const unknown = await apiError(c.put("/nodes/vega/qemu/9000/config", { cores: 2, colour: "blue" }));
   assert.ok(unknown instanceof PveApiError);
   assert.equal(unknown.status, 400);
   assert.equal(unknown.reason, "Parameter verification failed.");
   assert.deepEqual(Object.keys(unknown.errors), ["colour"]);
   assert.match(unknown.errors.colour!, /not defined in schema/);
 
-  const missing = await c.post("/nodes/vega/qemu/9000/clone", { name: "x" }).catch((e) => e);
+  const missing = await apiError(c.post("/nodes/vega/qemu/9000/clone", { name: "x" }));
   assert.equal(missing.status, 400);
-  assert.match(missing.errors.newid, /property is missing and it is not optional/);
+  assert.match(missing.errors.newid ?? "", /property is missing and it is not optional/);
 
-  const mistyped = await c.post("/nodes/vega/qemu/9000/clone", { newid: "abc", format: "vdi" }).catch((e) => e);
+  const mistyped = await apiError(c.post("/nodes/vega/qemu/9000/clone", { newid: "abc", format: "vdi" }));
   assert.equal(mistyped.status, 400);
-  assert.match(mistyped.errors.newid, /type check \('integer'\) failed - got 'abc'/);
-  assert.match(mistyped.errors.format, /enumeration/);
+  assert.match(mistyped.errors.newid ?? "", /type check \('integer'\) failed - got 'abc'/);
+  assert.match(mistyped.errors.format ?? "", /enumeration/);
   assert.ok(mistyped.message.includes("newid: type check"), mistyped.message);
 });
 
 test("an endpoint the API does not have is answered 501 and recorded as a violation", async () => {
   const c = client();
-  const err = await c.get("/nodes/vega/qemu/9000/teleport").catch((e) => e);
+  const err = await apiError(c.get("/nodes/vega/qemu/9000/teleport"));
   assert.ok(err instanceof PveApiError);
   assert.equal(err.status, 501);
   const i = s.violations.findIndex((v) => v.includes("GET /nodes/vega/qemu/9000/teleport"));
@@ -180,11 +195,17 @@ test("a wrong token is answered 401, and no error message anywhere carries the t
       .catch((e) => e),
   );
   await s.nodeDown("altair");
-  errors.push(await client({ endpoints: [s.endpointOf("altair")] }).get("/nodes").catch((e) => e));
+  errors.push(
+    await client({ endpoints: [s.endpointOf("altair")] })
+      .get("/nodes")
+      .catch((e) => e),
+  );
   await s.nodeUp("altair");
   s.failNextTask("qmstart", "start failed: QEMU exited with code 1", ["kvm: -drive: Could not open"]);
   s.addVm({ vmid: 120, node: "vega", name: "secret-test" });
-  errors.push(await waitTask(c, await c.post<string>("/nodes/vega/qemu/120/status/start"), fast).catch((e) => e));
+  errors.push(
+    await waitTask(c, await c.post<string>("/nodes/vega/qemu/120/status/start"), fast).catch((e) => e),
+  );
   assert.throws(
     () => new PveClient({ endpoints: s.endpoints, token: `${secret()} oops`, fingerprint: s.fingerprints }),
     (e: Error) => !e.message.includes(secret()),
@@ -213,18 +234,25 @@ test("upload: a file from memory or from disk as multipart/form-data, its checks
   try {
     const file = join(dir, "alpine.iso");
     writeFileSync(file, bytes.subarray(0, 4096));
-    await waitTask(c, await c.upload<string>("/nodes/vega/storage/local/upload", { content: "iso" }, { name: "alpine.iso", path: file }), fast);
+    await waitTask(
+      c,
+      await c.upload<string>(
+        "/nodes/vega/storage/local/upload",
+        { content: "iso" },
+        { name: "alpine.iso", path: file },
+      ),
+      fast,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const content = await c.get<{ volid: string; size: number }[]>("/nodes/vega/storage/local/content", { content: "iso" });
-  assert.deepEqual(
-    content.map((v) => [v.volid, v.size]).sort(),
-    [
-      ["local:iso/alpine.iso", 4096],
-      ["local:iso/debian-12.iso", bytes.length],
-    ],
-  );
+  const content = await c.get<{ volid: string; size: number }[]>("/nodes/vega/storage/local/content", {
+    content: "iso",
+  });
+  assert.deepEqual(content.map((v) => [v.volid, v.size]).sort(), [
+    ["local:iso/alpine.iso", 4096],
+    ["local:iso/debian-12.iso", bytes.length],
+  ]);
 
   const wrong = await c.upload<string>(
     "/nodes/vega/storage/local/upload",

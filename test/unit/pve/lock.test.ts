@@ -35,13 +35,17 @@ const clone = async (newid: number) => {
 
 test("lock texts: timeouts and transient config locks are retryable, others are not", () => {
   const api = (reason: string) => new PveApiError(500, reason, {}, "PUT", "/x", "https://vega:8006");
-  const task = (exitstatus: string) => new PveTaskError("UPID:vega:00000001:00000001:00000001:qmclone:1:root@pam:", exitstatus, []);
+  const task = (exitstatus: string) =>
+    new PveTaskError("UPID:vega:00000001:00000001:00000001:qmclone:1:root@pam:", exitstatus, []);
   assert.ok(isLockTimeout(api("can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout")));
   assert.ok(isLockTimeout(task(`clone failed: ${CFS}`)));
   assert.ok(!isLockTimeout(api("VM is locked (clone)")));
-  for (const lock of ["clone", "create", "backup", "migrate", "snapshot"]) assert.ok(isTransientLock(api(`VM is locked (${lock})`)));
+  for (const lock of ["clone", "create", "backup", "migrate", "snapshot"])
+    assert.ok(isTransientLock(api(`VM is locked (${lock})`)));
   assert.ok(!isTransientLock(api("VM is locked (suspended)")));
-  assert.ok(!isTransientLock(api("detected modified configuration - file changed by other user? Try again.")));
+  assert.ok(
+    !isTransientLock(api("detected modified configuration - file changed by other user? Try again.")),
+  );
   assert.ok(!isTransientLock(new Error(CFS)), "only Proxmox's answers count, not any error with the text");
 });
 
@@ -60,7 +64,9 @@ test("withLockRetry retries an HTTP 500 config lock timeout and then succeeds", 
 });
 
 test("withLockRetry retries a task that failed with the cfs-lock text", async () => {
-  s.failNextTask("qmclone", `clone failed: ${CFS}`, ["create full clone of drive scsi0 (local-lvm:base-9000-disk-0)"]);
+  s.failNextTask("qmclone", `clone failed: ${CFS}`, [
+    "create full clone of drive scsi0 (local-lvm:base-9000-disk-0)",
+  ]);
   const errors: unknown[] = [];
   const r = await withLockRetry(() => clone(110), { ...noWait, onRetry: (_n, err) => errors.push(err) });
   assert.equal(r.exitstatus, "OK");
@@ -101,7 +107,9 @@ test("withLockRetry gives up after N attempts with the last error, backing off w
 test("without a limiter, parallel clones onto one storage hit the cfs-lock timeout", async () => {
   const ids = Array.from({ length: 10 }, (_, i) => 120 + i);
   const results = await Promise.allSettled(ids.map((id) => clone(id)));
-  const failed = results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason);
+  const failed = results
+    .filter((r) => r.status === "rejected")
+    .map((r) => (r as PromiseRejectedResult).reason);
   assert.ok(failed.length >= 1, "the stand-in did not model the storage lock race");
   assert.ok(failed.length < ids.length, "at least the first clone gets the lock");
   for (const e of failed) {

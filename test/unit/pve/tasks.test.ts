@@ -80,10 +80,15 @@ test("a failing task is a PveTaskError with its exit status and the tail of its 
   assert.equal(err.exitstatus, "start failed: QEMU exited with code 1");
   assert.equal(err.log.length, 20);
   assert.deepEqual(err.log, [...lines.slice(-19), "TASK ERROR: start failed: QEMU exited with code 1"]);
-  assert.match(err.message, /^task UPID:vega:.* failed: start failed: QEMU exited with code 1\n {2}line 12\n/);
+  assert.match(
+    err.message,
+    /^task UPID:vega:.* failed: start failed: QEMU exited with code 1\n {2}line 12\n/,
+  );
   assert.equal(s.vms.get(101)!.status, "stopped");
   // A real failure from the stand-in's own rules, not an injected one.
-  const tpl = await waitTask(c, await c.post<string>("/nodes/vega/qemu/9000/status/start"), fast).catch((e) => e);
+  const tpl = await waitTask(c, await c.post<string>("/nodes/vega/qemu/9000/status/start"), fast).catch(
+    (e) => e,
+  );
   assert.ok(tpl instanceof PveTaskError);
   assert.equal(tpl.exitstatus, "you can't start a vm if it's a template");
 });
@@ -102,7 +107,8 @@ test("polling backs off 250 ms ×1.5 up to 5 s, one status request per poll", as
       await new Promise((r) => setTimeout(r, 10));
     },
   });
-  const polls = s.requests.filter((r) => r.path.endsWith("/status") && r.path.includes("tasks")).length - before;
+  const polls =
+    s.requests.filter((r) => r.path.endsWith("/status") && r.path.includes("tasks")).length - before;
   assert.equal(polls, slept.length + 1);
   assert.ok(slept.length >= 10, `only ${slept.length} polls`);
   const want = [250, 375, 562.5, 843.75, 1265.625, 1898.4375, 2847.65625, 4271.484375, 5000, 5000];
