@@ -15,8 +15,10 @@ import {
   tryParseAddress,
 } from "../net/prefix.js";
 import type { CheckContext } from "./context.js";
+import { PROXMOX_DEFAULTS } from "./hypervisors.js";
 import { type AllocationResult, allocate } from "./ipam/allocate.js";
 import { formatLock, type Lock, lockPathFor, sameLock } from "./ipam/lock.js";
+import { allocateVmids } from "./ipam/vmid.js";
 import type { InterfaceAddress, IpamState } from "./model.js";
 import type { RawAddress, Segment } from "./raw.js";
 import { didYouMean, show } from "./wording.js";
@@ -203,8 +205,40 @@ export function allocateAll(ctx: CheckContext, site: string, lock: Lock | undefi
     const a = result.addresses[i];
     if (a !== undefined) req.slot.address = a;
   });
+  allocateMachineVmids(ctx, lock, result);
   ctx.allocation = result;
   ctx.previousLock = lock;
+}
+
+/**
+ * VMIDs of the machines on proxmox hypervisors (`ipam/vmid.ts`): into `ctx.vmidOf` and the new
+ * lock's `vmids`; a declared VMID used twice on one hypervisor, or a range with none left, is a
+ * problem located at the machine.
+ */
+function allocateMachineVmids(ctx: CheckContext, lock: Lock | undefined, result: AllocationResult): void {
+  if (ctx.vmidRequests.length === 0) return;
+  const ranges = new Map<string, { from: number; to: number }>();
+  for (const [name, h] of Object.entries(ctx.raw.hypervisors ?? {})) {
+    if (h.driver !== "proxmox") continue;
+    const r = h.vmid_range?.split("-").map(Number);
+    ranges.set(name, r ? { from: r[0]!, to: r[1]! } : { ...PROXMOX_DEFAULTS.vmidRange });
+  }
+  const got = allocateVmids(ctx.vmidRequests, ranges, lock?.vmids ?? {});
+  for (const d of got.duplicates)
+    ctx.problem(
+      ["hosts", d.host, "vm", "vmid"],
+      `vmid ${d.vmid} of host "${d.host}" is already the VMID of host "${d.first}" on the same hypervisor; expected a VMID unique in the cluster`,
+    );
+  for (const e of got.exhausted) {
+    const r = ranges.get(e.hypervisor)!;
+    ctx.problem(
+      ["hosts", e.host, "vm"],
+      `host "${e.host}" cannot be given a VMID: vmid_range ${r.from}-${r.to} of hypervisor "${e.hypervisor}" has none left; widen it or declare vm.vmid`,
+      "key",
+    );
+  }
+  ctx.vmidOf = got.vmids;
+  if (Object.keys(got.lock).length > 0) result.lock.vmids = got.lock;
 }
 
 /**
@@ -216,7 +250,9 @@ export function allocateAll(ctx: CheckContext, site: string, lock: Lock | undefi
  */
 export function ipamState(file: string, allocation: AllocationResult, previous: Lock | undefined): IpamState {
   const empty =
-    Object.keys(allocation.lock.addresses).length === 0 && Object.keys(allocation.lock.macs).length === 0;
+    Object.keys(allocation.lock.addresses).length === 0 &&
+    Object.keys(allocation.lock.macs).length === 0 &&
+    Object.keys(allocation.lock.vmids ?? {}).length === 0;
   const needed = !(empty && previous === undefined);
   const state: IpamState = {
     lockFile: lockPathFor(file),

@@ -4,10 +4,12 @@
  * may refer to, the problems found so far, and what one section found for the next (the
  * networks' prefixes for addresses, the addresses for allocation).
  */
+
 import type { Problem } from "../errors.js";
 import type { Address, Prefix } from "../net/prefix.js";
 import type { AddressRequest, AllocationResult, MacRequest } from "./ipam/allocate.js";
 import type { Lock } from "./ipam/lock.js";
+import type { VmidRequest } from "./ipam/vmid.js";
 import type { InterfaceAddress } from "./model.js";
 import type { RawInventory, Segment } from "./raw.js";
 import { emptyPruned, type Pruned } from "./validate.js";
@@ -47,6 +49,10 @@ export class CheckContext {
   readonly autos: AutoSlot[] = [];
   /** VMs whose `vm.mac` is valid (static, normalised) or auto, in inventory order. */
   readonly vms: MacRequest[] = [];
+  /** Machines on proxmox hypervisors asking for a VMID, in inventory order (`checkMachines`). */
+  readonly vmidRequests: VmidRequest[] = [];
+  /** Host → VMID, set by `allocateAll`. */
+  vmidOf: Map<string, number> = new Map();
   /** Result of `allocateAll`. */
   allocation: AllocationResult | undefined;
   /** The lock file's content as read (undefined without a lock file), set with `allocation`. */

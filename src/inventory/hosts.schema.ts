@@ -184,6 +184,7 @@ export const hostsDefinitions = {
     additionalProperties: false,
     properties: {
       mac: { $ref: "#/definitions/mac" },
+      vmid: { $ref: "#/definitions/vmid" },
       instance: {
         description: "cloud-init instance number; bump it to run cloud-init again (default 1).",
         type: "integer",

@@ -124,7 +124,8 @@ export function normaliseDefaults(raw: RawInventory, file: string): Inventory["d
 
 /**
  * The normalised hosts: `defaults` merged, implied services added, each VM given its MAC
- * (`macOf`: host name → MAC, from allocation) and each host its addresses.
+ * (`macOf`: host name → MAC, from allocation; `vmidOf`: host name → Proxmox VE VMID) and each
+ * host its addresses.
  */
 export function normaliseHosts(
   raw: RawInventory,
@@ -132,6 +133,7 @@ export function normaliseHosts(
   defaults: Inventory["defaults"],
   hostAddresses: Map<string, InterfaceAddress[]>,
   macOf: Map<string, string>,
+  vmidOf: Map<string, number>,
 ): Host[] {
   const d = raw.defaults ?? {};
   const defaultSsh = defaults.ssh;
@@ -225,6 +227,7 @@ export function normaliseHosts(
               h.vm,
               d.vm,
               macOf.get(name)!,
+              vmidOf.get(name),
               hostAddresses.get(name)?.[0]?.network ?? "",
               loc.pos([...segs, "vm"], "key"),
             ),
@@ -254,11 +257,12 @@ function normaliseVm(
   vm: RawVm,
   d: RawVmDefaults | undefined,
   mac: string,
+  vmid: number | undefined,
   network: string,
   pos: SourcePosition,
 ): VmSettings {
   const users = vm.users ?? d?.users ?? [];
-  const machine = normaliseMachine(vm, d, network);
+  const machine = normaliseMachine(vm, d, network, vmid);
   return {
     mac,
     macAllocated: (vm.mac ?? "auto") === "auto",

@@ -45,12 +45,65 @@ export const hypervisorsDefinitions = {
     type: "string",
     minLength: 1,
   },
-  hypervisor: {
+  vmid: {
     description:
-      "A hypervisor: driver, connection URI, where volumes are stored (pool or dir, default pool default) and the bridge of each inventory network.",
+      "Proxmox VE VMID of the machine (a machine on a proxmox hypervisor only): a whole number from 100 to 999999999. Absent: Keel allocates one from the hypervisor's vmid_range and records it in keel.lock.",
+    type: "integer",
+    minimum: 100,
+    maximum: 999999999,
+  },
+  proxmoxEndpoint: {
+    description:
+      "A Proxmox VE API endpoint: url https://HOST[:PORT] (port 8006 by default, no path) and the SHA-256 fingerprint of that node's TLS certificate (as pvenode cert info shows it: 32 hex pairs joined by ':'). The pin is the certificate check: verification is never switched off.",
     type: "object",
     additionalProperties: false,
-    required: ["driver", "uri"],
+    required: ["url", "fingerprint"],
+    properties: {
+      url: {
+        description: "The node's API, https://HOST[:PORT] (no path).",
+        type: "string",
+        pattern: "^https://",
+      },
+      fingerprint: { $ref: "#/definitions/sha256Fingerprint" },
+    },
+  },
+  sha256Fingerprint: {
+    description: "A SHA-256 certificate fingerprint: 32 hex pairs joined by ':', e.g. AB:CD:…:EF.",
+    type: "string",
+    pattern: "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$",
+  },
+  proxmoxToken: {
+    description:
+      "Where Keel reads the API token (USER@REALM!TOKENID=SECRET) at run time: { env: VARIABLE } or { file: /ABSOLUTE/PATH }. Never the token itself.",
+    type: "object",
+    additionalProperties: false,
+    minProperties: 1,
+    maxProperties: 1,
+    properties: {
+      env: {
+        description: "Name of the environment variable holding the token.",
+        type: "string",
+        pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+      },
+      file: {
+        description: "Absolute path of a file holding the token (one line).",
+        type: "string",
+        pattern: "^/",
+      },
+    },
+  },
+  proxmoxId: {
+    description:
+      "A Proxmox VE node or storage ID: letters, digits, '-', '_' and '.', starting with a letter.",
+    type: "string",
+    pattern: "^[A-Za-z][A-Za-z0-9._-]*$",
+  },
+  hypervisor: {
+    description:
+      "A hypervisor. driver libvirt: connection URI, where volumes are stored (pool or dir, default pool default). driver proxmox: API endpoints with their certificate fingerprints, the token's source, node, storage, iso_storage, clone_limit, templates and vmid_range. Both: the bridge of each inventory network.",
+    type: "object",
+    additionalProperties: false,
+    required: ["driver"],
     properties: {
       driver: { $ref: "#/definitions/hypervisorDriver" },
       uri: { $ref: "#/definitions/libvirtUri" },
@@ -68,6 +121,43 @@ export const hypervisorsDefinitions = {
         type: "object",
         propertyNames: { $ref: "#/definitions/name" },
         additionalProperties: { $ref: "#/definitions/bridge" },
+      },
+      endpoints: {
+        description: "proxmox: the cluster's API endpoints, tried in order (at least one).",
+        type: "array",
+        minItems: 1,
+        items: { $ref: "#/definitions/proxmoxEndpoint" },
+      },
+      token: { $ref: "#/definitions/proxmoxToken" },
+      node: {
+        $ref: "#/definitions/proxmoxId",
+        description: "proxmox: the node new machines are created on.",
+      },
+      storage: {
+        $ref: "#/definitions/proxmoxId",
+        description: "proxmox: the storage holding the machines' disks, e.g. local-lvm.",
+      },
+      iso_storage: {
+        $ref: "#/definitions/proxmoxId",
+        description: "proxmox: the storage (content iso) the cidata ISOs are uploaded to (default local).",
+      },
+      clone_limit: {
+        description: "proxmox: clones running at once per target storage (default 1).",
+        type: "integer",
+        minimum: 1,
+        maximum: 16,
+      },
+      templates: {
+        description:
+          "proxmox: image name (a key of images:) → VMID of the template machines of that image are cloned from.",
+        type: "object",
+        propertyNames: { $ref: "#/definitions/name" },
+        additionalProperties: { type: "integer", minimum: 100, maximum: 999999999 },
+      },
+      vmid_range: {
+        description: "proxmox: VMIDs Keel allocates from, FROM-TO inclusive (default 1000-9999).",
+        type: "string",
+        pattern: "^[1-9][0-9]{2,8}-[1-9][0-9]{2,8}$",
       },
       domain_type: {
         description:

@@ -78,7 +78,7 @@ function normalise(
   const allocation = ctx.allocation!;
   const macOf = new Map(ctx.vms.map((vm, i) => [vm.host, allocation.macs[i]!]));
   const defaults = normaliseDefaults(raw, file);
-  const hosts = normaliseHosts(raw, loc, defaults, checked.hostAddresses, macOf);
+  const hosts = normaliseHosts(raw, loc, defaults, checked.hostAddresses, macOf, ctx.vmidOf);
   const dir = dirname(resolve(file));
   return {
     file,

@@ -1,11 +1,12 @@
 /**
  * The machine keys of a host's `vm:` (over `defaults.vm`): `hypervisor` and `image` name
  * declared entries, a VM with a hypervisor has an image, and the hypervisor has a bridge for the
- * host's first network (the one the VM's NIC is attached to); and the normalised `VmMachine`.
+ * host's first network (the one the VM's NIC is attached to); on a proxmox hypervisor, the image
+ * has a template there and the machine asks for a VMID; and the normalised `VmMachine`.
  */
 import type { CheckContext } from "./context.js";
 import type { InterfaceAddress, VmMachine } from "./model.js";
-import type { RawVm, RawVmDefaults, Segment } from "./raw.js";
+import type { RawHypervisor, RawVm, RawVmDefaults, Segment } from "./raw.js";
 import { didYouMean } from "./wording.js";
 
 /** Keel's defaults of the machine keys. */
@@ -42,6 +43,7 @@ export function checkMachines(ctx: CheckContext, hostAddresses: Map<string, Inte
       );
     const h = ctx.raw.hypervisors?.[hypervisor];
     if (!h) continue; // not declared (reported above) or cut by the schema
+    checkProxmoxMachine(ctx, name, vm, d, hypervisor, h);
     const network =
       typeof host.address === "string" ? hostAddresses.get(name)?.[0]?.network : Object.keys(host.address)[0];
     if (network === undefined || !ctx.networkNames.includes(network)) continue; // reported with the address
@@ -54,6 +56,38 @@ export function checkMachines(ctx: CheckContext, hostAddresses: Map<string, Inte
       vm.hypervisor !== undefined ? "value" : "key",
     );
   }
+}
+
+/**
+ * A machine on a proxmox hypervisor: its image has a template there, and it asks for a VMID
+ * (`ctx.vmidRequests`); `vm.vmid` on a machine of another driver is a mistake.
+ */
+function checkProxmoxMachine(
+  ctx: CheckContext,
+  name: string,
+  vm: RawVm,
+  d: RawVmDefaults | undefined,
+  hypervisor: string,
+  h: RawHypervisor,
+): void {
+  const segs = ["hosts", name, "vm"];
+  if (h.driver !== "proxmox") {
+    if (vm.vmid !== undefined)
+      ctx.problem(
+        [...segs, "vmid"],
+        `vmid of host "${name}" is for a machine on a proxmox hypervisor, but hypervisor "${hypervisor}" has driver ${h.driver}; remove it`,
+        "key",
+      );
+    return;
+  }
+  const image = vm.image ?? d?.image;
+  if (image !== undefined && ctx.imageNames.includes(image) && h.templates?.[image] === undefined)
+    ctx.problem(
+      vm.image !== undefined ? [...segs, "image"] : segs,
+      `image "${image}" of host "${name}" has no template on proxmox hypervisor "${hypervisor}"; add templates: { ${image}: VMID } to hypervisor "${hypervisor}" (the VMID of a template made from that image)`,
+      vm.image !== undefined ? "value" : "key",
+    );
+  ctx.vmidRequests.push({ host: name, hypervisor, ...(vm.vmid !== undefined ? { declared: vm.vmid } : {}) });
 }
 
 /** `hypervisor` and `image` of the `vm:` at `segs` must name declared entries. */
@@ -79,6 +113,7 @@ export function normaliseMachine(
   vm: RawVm,
   d: RawVmDefaults | undefined,
   network: string,
+  vmid: number | undefined,
 ): VmMachine | undefined {
   const hypervisor = vm.hypervisor ?? d?.hypervisor;
   if (hypervisor === undefined) return undefined;
@@ -91,5 +126,6 @@ export function normaliseMachine(
     autostart: vm.autostart ?? d?.autostart ?? MACHINE_DEFAULTS.autostart,
     keepSnapshots: vm.keep_snapshots ?? d?.keep_snapshots ?? MACHINE_DEFAULTS.keepSnapshots,
     network,
+    ...(vmid !== undefined ? { vmid } : {}),
   };
 }

@@ -124,24 +124,36 @@ export interface VmMachine {
    * (cloud-init's network-config puts every address of the host on that NIC).
    */
   network: string;
+  /**
+   * The Proxmox VE VMID (a machine on a `proxmox` hypervisor only): `vm.vmid`, or allocated from
+   * the hypervisor's `vmid_range` and recorded in keel.lock.
+   */
+  vmid?: number;
 }
 
 /** Hypervisor drivers Keel can manage machines on: the one list the schema and docs derive from. */
-export const HYPERVISOR_DRIVERS = ["libvirt"] as const;
+export const HYPERVISOR_DRIVERS = ["libvirt", "proxmox"] as const;
 export type HypervisorDriver = (typeof HYPERVISOR_DRIVERS)[number];
 
 /** libvirt domain types Keel makes (`<domain type=…>`, libvirt's "Domain XML format"): KVM, or QEMU's TCG emulation. */
 export const DOMAIN_TYPES = ["kvm", "qemu"] as const;
 export type DomainType = (typeof DOMAIN_TYPES)[number];
 
+/** What every hypervisor of `hypervisors:` has, whatever its driver. */
+interface HypervisorBase {
+  name: string;
+  /** Inventory network name → bridge name on the hypervisor (a Linux bridge, e.g. `br0`, `vmbr0`). */
+  bridges: Record<string, string>;
+  pos: SourcePosition;
+}
+
 /**
- * A hypervisor machines are created on (YAML `hypervisors.NAME`). For `libvirt`: a connection
- * URI (libvirt's "Connection URIs": `qemu:///system`, `qemu+ssh://root@vega/system`), the storage
+ * A libvirt hypervisor (YAML `hypervisors.NAME` with `driver: libvirt`): a connection URI
+ * (libvirt's "Connection URIs": `qemu:///system`, `qemu+ssh://root@vega/system`), the storage
  * pool that holds the volumes, and which bridge each inventory network is on.
  */
-export interface Hypervisor {
-  name: string;
-  driver: HypervisorDriver;
+export interface LibvirtHypervisor extends HypervisorBase {
+  driver: "libvirt";
   /** libvirt connection URI, as written. */
   uri: string;
   /**
@@ -150,16 +162,58 @@ export interface Hypervisor {
    * `keel-SITE-HYPERVISOR` when no pool has that path.
    */
   storage: { pool: string } | { dir: string };
-  /** Inventory network name → bridge name on the hypervisor (a Linux bridge, e.g. `br0`). */
-  bridges: Record<string, string>;
   /**
    * The domain type machines get: `kvm`, or `qemu` (TCG, software emulation) where KVM is present
    * but unusable (e.g. a nested hypervisor). Absent: `kvm` when libvirt offers it
    * (`virsh domcapabilities --virttype kvm`), else `qemu`.
    */
   domainType?: DomainType;
-  pos: SourcePosition;
 }
+
+/** One API endpoint of a Proxmox VE cluster: a node's `https://HOST:8006` and its certificate's pin. */
+export interface ProxmoxEndpoint {
+  /** Base URL, `https://HOST[:PORT]` (port 8006 when absent), no path. */
+  url: string;
+  /**
+   * SHA-256 fingerprint of the node's TLS certificate, uppercase hex pairs joined by `:` (as
+   * `pvenode cert info` and the web UI show it). Certificate verification is this pin.
+   */
+  fingerprint: string;
+}
+
+/**
+ * Where the API token of a Proxmox VE hypervisor is read from at run time, never the inventory:
+ * an environment variable or a file, holding `USER@REALM!TOKENID=SECRET` (the Proxmox VE API's
+ * `PVEAPIToken` form).
+ */
+export type ProxmoxTokenSource = { env: string } | { file: string };
+
+/**
+ * A Proxmox VE cluster (YAML `hypervisors.NAME` with `driver: proxmox`), reached through its API
+ * (Proxmox VE API, `/api2/json`): endpoints tried in order, the node and storage new machines
+ * are created on, and the template each image is cloned from.
+ */
+export interface ProxmoxHypervisor extends HypervisorBase {
+  driver: "proxmox";
+  /** API endpoints, tried in this order ("if vega is down, try the other nodes"); at least one. */
+  endpoints: ProxmoxEndpoint[];
+  token: ProxmoxTokenSource;
+  /** The node new machines are created on (a Proxmox VE node name). */
+  node: string;
+  /** The storage holding the machines' disks (a Proxmox VE storage ID, e.g. `local-lvm`). */
+  storage: string;
+  /** The storage the `cidata` ISOs are uploaded to (content type `iso`; default `local`). */
+  isoStorage: string;
+  /** Clones running at once per target storage (default 1), so parallel clones never time out on its lock. */
+  cloneLimit: number;
+  /** Image name → VMID of the template on the cluster that machines of that image are cloned from. */
+  templates: Record<string, number>;
+  /** VMIDs Keel allocates from for machines that declare none (inclusive; default 1000–9999). */
+  vmidRange: { from: number; to: number };
+}
+
+/** A hypervisor of `hypervisors:`, by driver. */
+export type Hypervisor = LibvirtHypervisor | ProxmoxHypervisor;
 
 /** Image formats `images.NAME.format` accepts (qemu-img's names). */
 export const IMAGE_FORMATS = ["qcow2", "raw"] as const;

@@ -66,6 +66,8 @@ export interface RawVmDefaults {
 /** A host's `vm:`. */
 export interface RawVm extends RawVmDefaults {
   mac?: string;
+  /** Proxmox VE VMID of the machine (a `proxmox` hypervisor only). */
+  vmid?: number;
   instance?: number;
 }
 /** One entry of `hosts:`. */
@@ -132,12 +134,23 @@ export interface RawAlerts {
 /** One entry of `hypervisors:`. */
 export interface RawHypervisor {
   driver: HypervisorDriver;
-  uri: string;
+  /** libvirt only. */
+  uri?: string;
   pool?: string;
   dir?: string;
   /** Inventory network name → bridge. */
   networks?: Record<string, string>;
   domain_type?: DomainType;
+  /** proxmox only: `endpoints`, `token`, `node`, `storage`, `iso_storage`, `clone_limit`, `templates`, `vmid_range`. */
+  endpoints?: { url: string; fingerprint: string }[];
+  token?: { env?: string; file?: string };
+  node?: string;
+  storage?: string;
+  iso_storage?: string;
+  clone_limit?: number;
+  templates?: Record<string, number>;
+  /** `FROM-TO`, e.g. `1000-1999`. */
+  vmid_range?: string;
 }
 /** One entry of `images:`. */
 export interface RawImage {

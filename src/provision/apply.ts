@@ -22,6 +22,7 @@ import type {
   ObservedHypervisor,
   StepRecorder,
 } from "./provider.js";
+import { CREATE_STEP } from "./unfinished.js";
 
 /** How one machine ended. */
 export type OutcomeStatus = "done" | "failed" | "gate-failed";
@@ -111,9 +112,20 @@ export async function applyPlan(
     const host = hostsByName.get(m.host)!;
     const spec = m.spec!;
     const image = inv.images.find((i) => i.name === spec.image)!;
-    const imageFile = await localImage(image, inv.dir, images);
+    const needsImage = providers.get(m.hypervisor)?.needsImageFile !== false;
+    const imageFile = needsImage ? await localImage(image, inv.dir, images) : "";
     const seedIso = await localSeed(seedFiles(inv, host, hostsByName), spec.seed, inv.dir);
-    return { site: inv.site, host: m.host, inventory: inventoryDigest, spec, image, imageFile, seedIso };
+    const vmid = host.vm?.machine?.vmid;
+    return {
+      site: inv.site,
+      host: m.host,
+      inventory: inventoryDigest,
+      spec,
+      image,
+      imageFile,
+      seedIso,
+      ...(vmid !== undefined ? { vmid } : {}),
+    };
   };
 
   const one = async (m: MachinePlan): Promise<MachineOutcome> => {
@@ -142,10 +154,9 @@ export async function applyPlan(
         const from = m.from ?? m.hypervisor;
         await providers.get(from)!.remove(m.host, journalRecorder(journal, from, opts.log));
       }
-      if (m.action === "create" || m.action === "replace") {
-        await forgetHostKeys(inv, addresses);
-        await provider.create(input, rec);
-      } else if (m.action === "finish") {
+      if (m.action === "create" || m.action === "replace" || m.action === "finish") {
+        if (m.action !== "finish") await forgetHostKeys(inv, addresses);
+        await rec.step(m.host, CREATE_STEP, {}, async () => undefined);
         await provider.create(input, rec);
       } else {
         const current = domainOf(m.hypervisor, m.host)!;

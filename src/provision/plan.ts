@@ -87,6 +87,12 @@ export interface MachinePlan {
 export interface Unfinished {
   hypervisor: string;
   why: string;
+  /**
+   * The run that stopped was creating the machine (its `machine.create` step): what exists of it
+   * may still look like its source (a Proxmox VE clone before its config is set), so the plan
+   * finishes the creation rather than comparing fields.
+   */
+  creating?: boolean;
 }
 
 /** A machine the plan cannot decide. */
@@ -258,8 +264,10 @@ export function planMachines(
       late === undefined ? compared.changes : compared.changes.map((c) => ({ ...c, drift: false }));
     if (late === undefined) drift.push(...compared.drift);
     const action = changes.reduce<Action>((a, c) => worse(a, fieldAction(c.field, c.from, c.to)), "nothing");
-    const rollback =
-      action === "replace"
+    const finishing = late?.creating === true;
+    const rollback = finishing
+      ? {}
+      : action === "replace"
         ? DISK_DELETED
         : action === "reboot" || action === "stop-start"
           ? rollbackOf(d)
@@ -268,7 +276,10 @@ export function planMachines(
       ...base,
       // finishing makes sure of every create step, starts the machine and gates it: it covers
       // an in-place update too (a machine stopped half-way may not be running yet)
-      action: late !== undefined && (action === "nothing" || action === "update") ? "finish" : action,
+      action:
+        late !== undefined && (late.creating === true || action === "nothing" || action === "update")
+          ? "finish"
+          : action,
       changes,
       power: d.power,
       ...rollback,

@@ -37,6 +37,14 @@ export interface ObservedDomain {
   actual: Partial<Pick<MachineSpec, "vcpus" | "memoryMiB" | "mac" | "bridge" | "autostart" | "diskGiB">>;
   /** True when the root disk can hold snapshots (a qcow2 volume); false: no rollback point. */
   snapshots: boolean;
+  /** Proxmox VE: the machine's VMID and the node it runs on. */
+  vmid?: number;
+  node?: string;
+  /**
+   * The hypervisor's revision of the configuration when it was read (Proxmox VE: the config's
+   * SHA-1 `digest`): a change sends it back, so a change made elsewhere since is refused.
+   */
+  revision?: string;
 }
 
 /** Everything a provider saw on one hypervisor. */
@@ -84,8 +92,13 @@ export interface MachineInput {
   inventory: string;
   spec: MachineSpec;
   image: Image;
-  /** The image on the machine running Keel, its digest already verified. */
+  /**
+   * The image on the machine running Keel, its digest already verified; empty for a provider
+   * whose `needsImageFile` is false (it clones a template on the hypervisor).
+   */
   imageFile: string;
+  /** Proxmox VE: the machine's VMID (declared or from keel.lock). */
+  vmid?: number;
   /** The machine's `cidata` image on the machine running Keel (content-addressed in `.keel/cidata/`). */
   seedIso: string;
 }
@@ -103,6 +116,11 @@ export interface Snapshot {
 export interface ProviderOptions {
   /** Seconds a machine gets to shut down after an ACPI request before it is powered off (default 120). */
   shutdownGraceS?: number;
+  /**
+   * Told what went right with a remark: a task that ended with warnings (with its log), a lock
+   * timeout retried. Commands print it; absent, it is dropped.
+   */
+  warn?: (line: string) => void;
 }
 
 /** Power operations on one machine. */
@@ -123,6 +141,8 @@ export type MachineAction = (typeof MACHINE_ACTIONS)[number];
  */
 export interface MachineProvider {
   readonly hypervisor: Hypervisor;
+  /** False when machines are made on the hypervisor without the image file (a Proxmox VE template). */
+  readonly needsImageFile?: boolean;
   /**
    * Reads every domain of the hypervisor with its power state, Keel record and managed fields.
    * @throws HypervisorUnreachable when the hypervisor cannot be read.
@@ -145,4 +165,14 @@ export interface MachineProvider {
   revert(host: string, name: string, rec: StepRecorder): Promise<void>;
   deleteSnapshot(host: string, name: string, rec: StepRecorder): Promise<void>;
   power(host: string, op: PowerOp, rec: StepRecorder): Promise<void>;
+  /**
+   * Moves the machine to node `target` of the same cluster (online when it runs), for providers
+   * of clusters (Proxmox VE); absent elsewhere.
+   */
+  migrate?(
+    host: string,
+    target: string,
+    rec: StepRecorder,
+    onProgress?: (s: { status: string }) => void,
+  ): Promise<void>;
 }

@@ -10,15 +10,24 @@ import {
   type ObservedHypervisor,
   type ProviderOptions,
 } from "./provider.js";
+import { ProxmoxProvider } from "./proxmox/provider.js";
+
+/** A provider's constructor for the hypervisors of driver `D`. */
+type Factory<D extends HypervisorDriver> = (
+  h: Extract<Hypervisor, { driver: D }>,
+  site: string,
+  opts: ProviderOptions,
+) => MachineProvider;
 
 /** Driver → the provider of a hypervisor of that driver. */
-export const PROVIDERS = {
-  libvirt: (h: Hypervisor, site: string, opts: ProviderOptions) => new LibvirtProvider(h, site, opts),
-} satisfies Record<HypervisorDriver, (h: Hypervisor, site: string, opts: ProviderOptions) => MachineProvider>;
+export const PROVIDERS: { [D in HypervisorDriver]: Factory<D> } = {
+  libvirt: (h, site, opts) => new LibvirtProvider(h, site, opts),
+  proxmox: (h, site, opts) => new ProxmoxProvider(h, site, opts),
+};
 
 /** The provider of hypervisor `h`, managing the machines of site `site`. */
 export function providerFor(h: Hypervisor, site: string, opts: ProviderOptions = {}): MachineProvider {
-  return PROVIDERS[h.driver](h, site, opts);
+  return (PROVIDERS[h.driver] as Factory<typeof h.driver>)(h as never, site, opts);
 }
 
 /** What `observeAll` saw: the hypervisors read, and the ones that could not be, with why. */

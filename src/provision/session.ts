@@ -39,7 +39,8 @@ export async function withSession<T>(
   const lock = await acquireLock(inv.dir);
   try {
     const journal = openJournal(inv.dir);
-    const providers = new Map(inv.hypervisors.map((h) => [h.name, providerFor(h, inv.site, opts)]));
+    const providerOpts = { ...opts, warn: opts.warn ?? opts.log };
+    const providers = new Map(inv.hypervisors.map((h) => [h.name, providerFor(h, inv.site, providerOpts)]));
     const session: Session = {
       journal,
       providers,

@@ -1317,7 +1317,9 @@ export class PveStandin {
       const volid = vol.includes(":") ? vol : `${st.name}:${vol}`;
       if (!st.volumes.has(volid)) throw new HttpError(500, `volume '${volid}' does not exist`);
       if (c.matched.facts.returns?.type === "string") {
-        return this.#task(node, "imgdel", volid, c.user, async () => {
+        // pve-storage's DELETE …/content/{volume} forks its worker without an id
+        // (fork_worker('imgdel', undef, …)): a volume ID's ':' could not stand in a UPID
+        return this.#task(node, "imgdel", "", c.user, async () => {
           await sleep(this.#duration("imgdel"));
           st.volumes.delete(volid);
         });

@@ -11,7 +11,11 @@
  *   web-1: { lan: 10.20.0.128 }
  * macs:
  *   web-1: "02:6b:65:1a:2b:3c"
+ * vmids:
+ *   web-1: 1000
  * ```
+ *
+ * `vmids` (Proxmox VE VMIDs of machines that declare none) is written only when there are some.
  *
  * Keys are sorted by host name, then network name (code-unit order), so the same content always
  * gives the same bytes.
@@ -45,6 +49,8 @@ export interface Lock {
   addresses: Record<string, Record<string, string>>;
   /** Host name → allocated MAC (lowercase, colon-separated). */
   macs: Record<string, string>;
+  /** Host name → allocated Proxmox VE VMID; absent or empty when none is allocated. */
+  vmids?: Record<string, number>;
   /**
    * The addresses of `addresses` already parsed, by canonical text (filled by `parseLock`, so
    * allocation does not parse them again); optional.
@@ -85,7 +91,7 @@ function parseLockFast(text: string): Lock | undefined {
     typeof v === "object" && v !== null && !Array.isArray(v);
   if (!isMap(data) || data["keel-lock"] !== 1) return undefined;
   for (const k of Object.keys(data))
-    if (k !== "keel-lock" && k !== "addresses" && k !== "macs") return undefined;
+    if (k !== "keel-lock" && k !== "addresses" && k !== "macs" && k !== "vmids") return undefined;
   const parsed = new Map<string, Address>();
   const lock: Lock = { addresses: {}, macs: {}, parsed };
   const addresses = data.addresses ?? {};
@@ -108,6 +114,13 @@ function parseLockFast(text: string): Lock | undefined {
     const mac = typeof value === "string" ? parseMac(value) : undefined;
     if (!mac || isMulticastMac(mac)) return undefined;
     lock.macs[host] = mac;
+  }
+  const vmids = data.vmids ?? {};
+  if (!isMap(vmids)) return undefined;
+  for (const [host, value] of Object.entries(vmids)) {
+    if (!isVmid(value)) return undefined;
+    lock.vmids ??= {};
+    lock.vmids[host] = value;
   }
   return lock;
 }
@@ -210,16 +223,42 @@ export function parseLockLocated(text: string, file: string): Lock {
         }
         lock.macs[host] = mac;
       }
+    } else if (key === "vmids") {
+      for (const hostPair of mapAt(pair.value, "vmids")?.items ?? []) {
+        const host = String((hostPair.key as Scalar).value);
+        const value = isScalar(hostPair.value) ? hostPair.value.value : undefined;
+        if (lock.vmids?.[host] !== undefined) {
+          problems.push({
+            pos: at(hostPair.key),
+            message: `host "${host}" appears twice in vmids of ${LOCK_FILE}; ${REWRITE_HINT}`,
+          });
+          continue;
+        }
+        if (!isVmid(value)) {
+          problems.push({
+            pos: at(hostPair.value ?? hostPair.key),
+            message: `VMID of host "${host}" in ${LOCK_FILE} is not a VMID (a whole number from 100 to 999999999); ${REWRITE_HINT}`,
+          });
+          continue;
+        }
+        lock.vmids ??= {};
+        lock.vmids[host] = value;
+      }
     } else
       problems.push({
         pos: at(pair.key),
-        message: `unknown key ${JSON.stringify(key)} in ${LOCK_FILE}; expected keel-lock, addresses, macs`,
+        message: `unknown key ${JSON.stringify(key)} in ${LOCK_FILE}; expected keel-lock, addresses, macs, vmids`,
       });
   }
   if (version === undefined && problems.length === 0)
     problems.push({ pos: at(root), message: `${LOCK_FILE} is missing "keel-lock: 1"; ${REWRITE_HINT}` });
   if (problems.length > 0) throw new UserError(problems);
   return lock;
+}
+
+/** A Proxmox VE VMID: a whole number from 100 to 999999999 (the API's `pve-vmid` format). */
+function isVmid(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 100 && v <= 999999999;
 }
 
 /** True when `a` and `b` hold the same allocations (the `parsed` cache aside). */
@@ -232,9 +271,13 @@ export function sameLock(a: Lock, b: Lock): boolean {
   return (
     hosts.length === Object.keys(b.addresses).length &&
     hosts.every((h) => b.addresses[h] !== undefined && sameRecord(a.addresses[h]!, b.addresses[h]!)) &&
-    sameRecord(a.macs, b.macs)
+    sameRecord(a.macs, b.macs) &&
+    sameRecord(numbersAsText(a.vmids), numbersAsText(b.vmids))
   );
 }
+
+const numbersAsText = (r: Record<string, number> | undefined): Record<string, string> =>
+  Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [k, String(v)]));
 
 const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -260,7 +303,17 @@ export function formatLock(lock: Lock): string {
       .sort(byCodeUnit)
       .map((h) => [h, lock.macs[h]!]),
   );
-  const doc = new (Y().Document)({ "keel-lock": 1, addresses, macs });
+  const vmids = Object.fromEntries(
+    Object.keys(lock.vmids ?? {})
+      .sort(byCodeUnit)
+      .map((h) => [h, lock.vmids![h]!]),
+  );
+  const doc = new (Y().Document)({
+    "keel-lock": 1,
+    addresses,
+    macs,
+    ...(Object.keys(vmids).length > 0 ? { vmids } : {}),
+  });
   const root = doc.contents as YAMLMap;
   (root.items[0]!.key as Scalar).commentBefore =
     " Written by keel: allocated addresses and MACs. Commit this file.";

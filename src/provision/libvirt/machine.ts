@@ -11,7 +11,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync, statSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import type { Hypervisor, Image } from "../../inventory/model.js";
+import type { Image, LibvirtHypervisor } from "../../inventory/model.js";
 import { digestFile } from "../artifacts.js";
 import type { MachineInput, ObservedDomain, Snapshot, StepRecorder } from "../provider.js";
 import type { MachineSpec } from "../spec.js";
@@ -26,7 +26,7 @@ export const VOLUME_TIMEOUT_MS = 60 * 60_000;
 export const SHUTDOWN_GRACE_S = 120;
 
 /** The storage pool of hypervisor `hv` for site `site` (see `Hypervisor.storage`). */
-export function poolName(site: string, hv: Hypervisor): string {
+export function poolName(site: string, hv: LibvirtHypervisor): string {
   return "pool" in hv.storage ? hv.storage.pool : `keel-${site}-${hv.name}`;
 }
 
@@ -60,7 +60,7 @@ export class LibvirtMachines {
   private readonly images = new Map<string, Promise<string>>();
 
   constructor(
-    readonly hv: Hypervisor,
+    readonly hv: LibvirtHypervisor,
     readonly site: string,
     /** See {@link SHUTDOWN_GRACE_S}. */
     readonly shutdownGraceS = SHUTDOWN_GRACE_S,

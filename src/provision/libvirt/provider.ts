@@ -5,7 +5,7 @@
  * time, and one `vol-list --details` per storage pool for the root disks' sizes.
  */
 import pLimit from "p-limit";
-import type { Hypervisor } from "../../inventory/model.js";
+import type { LibvirtHypervisor } from "../../inventory/model.js";
 import {
   HypervisorUnreachable,
   type MachineInput,
@@ -79,7 +79,7 @@ export class LibvirtProvider implements MachineProvider {
   private ops: Promise<LibvirtMachines> | undefined;
 
   constructor(
-    readonly hypervisor: Hypervisor,
+    readonly hypervisor: LibvirtHypervisor,
     readonly site: string,
     readonly opts: ProviderOptions = {},
   ) {}

@@ -10,6 +10,7 @@ import { resolve } from "node:path";
 import { test } from "node:test";
 import { formatProblem, UserError } from "../../../src/errors.js";
 import { parseInventory, parseLocated } from "../../../src/inventory/load.js";
+import type { LibvirtHypervisor } from "../../../src/inventory/model.js";
 import { LibvirtMachines } from "../../../src/provision/libvirt/machine.js";
 import { BASE, yaml } from "./helpers.js";
 
@@ -123,14 +124,14 @@ test("domain_type: declared kvm or qemu is kept, absent is left to libvirt, anyt
     ),
   );
   assert.deepEqual(
-    inv.hypervisors.map((h) => [h.name, h.domainType]),
+    inv.hypervisors.map((h) => [h.name, h.driver === "libvirt" ? h.domainType : "not libvirt"]),
     [
       ["vega", "qemu"],
       ["rigel", undefined],
     ],
   );
   // a declared type is used as is: libvirt is not asked (this URI has no daemon behind it)
-  const hv = { ...inv.hypervisors[0]!, uri: "qemu:///system?socket=/nonexistent/sock" };
+  const hv = { ...(inv.hypervisors[0] as LibvirtHypervisor), uri: "qemu:///system?socket=/nonexistent/sock" };
   assert.equal(await new LibvirtMachines(hv, "t").domainType(), "qemu");
   assert.match(
     one(yaml(...BASE, "hypervisors:", "  vega: { driver: libvirt, uri: qemu:///system, domain_type: xen }")),
@@ -150,7 +151,7 @@ test("every QEMU driver scheme is accepted", () => {
   ]) {
     const uri = `${scheme}://${scheme === "qemu" || scheme === "qemu+unix" ? "" : "vega"}/system`;
     const inv = load(yaml(...BASE, "hypervisors:", `  vega: { driver: libvirt, uri: "${uri}" }`));
-    assert.equal(inv.hypervisors[0]!.uri, uri);
+    assert.equal((inv.hypervisors[0] as LibvirtHypervisor).uri, uri);
   }
 });
 
@@ -297,10 +298,10 @@ test("the machine's network of a shorthand address is the network that contains 
 
 const hv = (...lines: string[]) => yaml(...BASE, "hypervisors:", ...lines);
 
-test("driver is required and must be libvirt; uri is required", () => {
+test("driver is required and must be libvirt or proxmox; uri is required for libvirt", () => {
   assert.equal(
     one(hv("  vega: { driver: xen, uri: qemu:///system }")),
-    't.yaml:9:19: driver "xen" of hypervisor "vega" is not a hypervisor driver; expected libvirt',
+    't.yaml:9:19: driver "xen" of hypervisor "vega" is not a hypervisor driver; expected libvirt or proxmox',
   );
   assert.equal(
     one(hv("  vega: { uri: qemu:///system }")),
@@ -319,7 +320,7 @@ test("a hypervisor name is a DNS label and unknown keys are rejected", () => {
   );
   assert.equal(
     one(hv("  vega: { driver: libvirt, uri: qemu:///system, pools: x }")),
-    't.yaml:9:49: unknown key "pools" in hypervisor "vega" (did you mean "pool"?); expected one of driver, uri, pool, dir, networks, domain_type',
+    't.yaml:9:49: unknown key "pools" in hypervisor "vega" (did you mean "pool"?); expected one of driver, uri, pool, dir, networks, endpoints, token, node, storage, iso_storage, clone_limit, templates, vmid_range, domain_type',
   );
 });
 
@@ -556,7 +557,7 @@ test("a hypervisor or image that the schema rejected still counts as declared", 
       ),
     ),
     [
-      't.yaml:9:19: driver "xen" of hypervisor "vega" is not a hypervisor driver; expected libvirt',
+      't.yaml:9:19: driver "xen" of hypervisor "vega" is not a hypervisor driver; expected libvirt or proxmox',
       't.yaml:11:113: format "vmdk" of image "debian-12" is not an image format; expected qcow2 or raw',
     ],
   );
