@@ -305,6 +305,41 @@ vantages:
     assert.equal(pve.vms.get(4242)!.config.name, "legacy");
   });
 
+  test("day-2 on Proxmox VE: keel vm stop, start, snapshot; keel snapshots; keel rollback; keel destroy", async () => {
+    write(inventory({ hosts: HOSTS, extra: ["db-1", "cache-1"], memory: { "web-1": 2048 } }));
+    const vm = () => vmOf("web-2")!;
+    const stop = await runKeel("vm", "stop", inv, "web-2");
+    assert.equal(stop.code, 0, `${stop.stdout}\n${stop.stderr}`);
+    assert.equal(vm().status, "stopped");
+    const start = await runKeel("vm", "start", inv, "web-2");
+    assert.equal(start.code, 0, `${start.stdout}\n${start.stderr}`);
+    assert.equal(vm().status, "running");
+    const snap = await runKeel("vm", "snapshot", inv, "web-2");
+    assert.equal(snap.code, 0, `${snap.stdout}\n${snap.stderr}`);
+    const names = [...vm().snapshots.keys()];
+    assert.equal(names.length, 1);
+    assert.match(names[0]!, /^keel-\d{8}T\d{6}Z$/);
+    assert.equal(vm().status, "running", "started again after the snapshot");
+    const list = await runKeel("snapshots", inv, "web-2");
+    assert.equal(list.code, 0, `${list.stdout}\n${list.stderr}`);
+    assert.ok(list.stdout.includes(names[0]!), list.stdout);
+    // a change made by hand since the snapshot is undone by the rollback
+    vm().config.memory = "4096";
+    const back = await runKeel("rollback", inv, "web-2", "--yes", "--gate-timeout", "30s");
+    assert.equal(back.code, 0, `${back.stdout}\n${back.stderr}`);
+    assert.equal(vm().config.memory, "1024");
+    assert.equal(vm().status, "running");
+    const vmid = vm().vmid;
+    const gone = await runKeel("destroy", inv, "web-2", "--yes");
+    assert.equal(gone.code, 0, `${gone.stdout}\n${gone.stderr}`);
+    assert.equal(pve.vms.get(vmid), undefined);
+    const again = await runKeel("apply", inv, "--yes", "--gate-timeout", "30s");
+    assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
+    assert.match(again.stdout, /web-2 on pve: create done/);
+    assert.equal(vmOf("web-2")!.vmid, vmid, "created again with its VMID from keel.lock");
+    assert.deepEqual(pve.violations, []);
+  });
+
   test("a machine no longer declared is destroyed with its disks and its seed ISO", async () => {
     write(inventory({ hosts: HOSTS, extra: ["db-1"], memory: { "web-1": 2048 } }));
     const vmid = vmOf("cache-1")!.vmid;

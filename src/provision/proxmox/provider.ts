@@ -365,8 +365,14 @@ export class ProxmoxProvider implements MachineProvider {
   ): Promise<void> {
     await this.api(async () => {
       const vm = await this.mustFind(m.host);
-      if (snapshot !== undefined)
+      if (snapshot !== undefined) {
+        // the snapshot changes the config's digest: compare the observed one before taking it
+        if (current.revision !== undefined && vm.config.digest !== current.revision)
+          throw new ProviderError(
+            `${m.host}: detected modified configuration - the machine's config changed on the cluster since it was read for the plan; run keel plan again`,
+          );
         await this.snapshot(m.host, snapshot, `keel: before a change by keel apply`, rec);
+      }
       const iso = await this.seed(m, rec);
       const running = (await this.status(vm)).status === "running";
       await this.configure(m, vm, iso, snapshot === undefined ? current.revision : undefined, rec);
