@@ -159,7 +159,7 @@ test("vm sub-keys are checked: unknown keys, user names, SSH keys, instance", ()
       't.yaml:13:17: instance 0 of vm of host "a" is out of range; expected a whole number of at least 1',
       't.yaml:14:23: name "Root" of item 1 of users of vm of host "a" is not a valid user name; expected a lowercase letter or _, then lowercase letters, digits, _ or -, at most 32 characters',
       't.yaml:14:51: item 1 of ssh_authorized_keys of item 1 of users of vm of host "a" "AAAA no type" is not an OpenSSH public key; expected one authorized_keys line without options: TYPE BASE64 [COMMENT], e.g. ssh-ed25519 AAAAC3Nza… ops@lab',
-      't.yaml:15:7: unknown key "pakages" in vm of host "a" (did you mean "packages"?); expected one of mac, instance, users, packages, package_upgrade, hypervisor, image, vcpus, memory, disk, autostart, keep_snapshots',
+      't.yaml:15:7: unknown key "pakages" in vm of host "a" (did you mean "packages"?); expected one of mac, vmid, instance, users, packages, package_upgrade, hypervisor, image, vcpus, memory, disk, autostart, keep_snapshots',
     ],
   );
 });
@@ -208,7 +208,7 @@ test("a malformed keel.lock is a located error naming keel.lock", () => {
     ],
     [
       "keel-lock: 1\nextra: 1\n",
-      'site/keel.lock:2:1: unknown key "extra" in keel.lock; expected keel-lock, addresses, macs',
+      'site/keel.lock:2:1: unknown key "extra" in keel.lock; expected keel-lock, addresses, macs, vmids',
     ],
   ];
   for (const [lockText, expected] of cases)
