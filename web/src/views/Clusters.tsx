@@ -78,6 +78,7 @@ function Cluster({ c }: { c: ClusterView }): ReactNode {
       ) : (
         <>
           <p className="muted">through {c.endpoint}</p>
+          <h3>Nodes</h3>
           <table data-testid="cluster-nodes">
             <thead>
               <tr>
@@ -94,6 +95,7 @@ function Cluster({ c }: { c: ClusterView }): ReactNode {
               ))}
             </tbody>
           </table>
+          <h3>Machines</h3>
           <table data-testid="cluster-machines">
             <thead>
               <tr>
