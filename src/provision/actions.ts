@@ -3,7 +3,8 @@
  * command line and the single pane do exactly the same thing: start, stop (ACPI, then power off
  * after the shutdown grace), reboot (a stop and a start), snapshot (taken with the machine shut
  * down, as `keel apply` takes its rollback points, then pruned to the host's `keep_snapshots`)
- * and rollback (revert to a snapshot, start, and run the host's verify gate again). Each runs in
+ * and rollback (revert to a snapshot, start, and run the host's verify gate again), and on a
+ * Proxmox VE cluster migrate (to another node, online when it runs). Each runs in
  * a session (`session.ts`): under the apply lock, every hypervisor call journalled.
  */
 import { UserError } from "../errors.js";
@@ -39,6 +40,9 @@ export interface MachineStatus {
   snapshots: Snapshot[];
   /** Why the hypervisor could not be read (`power` is then `unknown`). */
   error?: string;
+  /** Proxmox VE: the machine's VMID and the node it runs on. */
+  vmid?: number;
+  node?: string;
 }
 
 /**
@@ -64,6 +68,8 @@ export async function machineStatus(inv: Inventory, host: string): Promise<Machi
       managedByKeel: true,
       actual: d.actual,
       snapshots: await provider.snapshots(d.name),
+      ...(d.vmid !== undefined ? { vmid: d.vmid } : {}),
+      ...(d.node !== undefined ? { node: d.node } : {}),
     };
   } catch (e) {
     if (!(e instanceof HypervisorUnreachable)) throw e;
@@ -90,6 +96,10 @@ export interface ActionOptions extends ProviderOptions {
   onStarted?: () => void;
   /** Who asked, written into a snapshot's description (`keel: taken by alice`). */
   who?: string;
+  /** migrate: the node to move the machine to. */
+  target?: string;
+  /** migrate: told the migration task's status after each poll (Proxmox VE task status). */
+  onProgress?: (s: { status: string; exitstatus?: string; upid?: string }) => void;
 }
 
 /** What an action did. */
@@ -99,6 +109,8 @@ export interface ActionResult {
   action: MachineAction;
   /** snapshot: the snapshot taken; rollback: the one reverted to. */
   snapshot?: string;
+  /** migrate: the node the machine runs on now. */
+  node?: string;
   /** One line: what was done (rollback: with the gate's verdict). */
   message: string;
 }
@@ -115,7 +127,8 @@ export class ActionFailed extends Error {
  * Runs `action` on host `host`'s machine in a session of its own.
  * @throws UserError when `host` has no machine to act on (not declared with `vm.hypervisor` and
  *   no domain of Keel's for it on any hypervisor; no domain yet), a rollback has no such
- *   snapshot, or the session cannot open (LockHeld: another apply runs); HypervisorUnreachable
+ *   snapshot, a migrate has no target or its machine is not on a cluster (a provider without
+ *   `migrate`), or the session cannot open (LockHeld: another apply runs); HypervisorUnreachable
  *   when the machine's hypervisor cannot be read; ActionFailed when a step or the gate failed.
  */
 export async function runMachineAction(
@@ -147,7 +160,24 @@ export async function runMachineAction(
       const snap = await chooseSnapshot(session, hv, host, opts.to);
       return done(await revertAndGate(session, inv, hv, host, snap.name, opts.gateDeadlineMs), snap.name);
     }
+    if (action === "migrate" && (provider.migrate === undefined || opts.target === undefined))
+      throw new UserError(
+        provider.migrate === undefined
+          ? `${host}: migrate is for machines on a Proxmox VE cluster; hypervisor "${hv}" is not one`
+          : `${host}: migrate needs a target node`,
+      );
     try {
+      if (action === "migrate") {
+        const target = opts.target!;
+        const from = where.domain.node;
+        await provider.migrate!(host, target, rec, opts.onProgress);
+        return {
+          ...done(
+            from === target ? `already on node ${target}` : `migrated from node ${from ?? "?"} to ${target}`,
+          ),
+          node: target,
+        };
+      }
       if (action === "snapshot") {
         if (!where.domain.snapshots)
           throw new UserError(`${host}: its root disk cannot hold snapshots (not qcow2): no rollback point`);
@@ -161,7 +191,7 @@ export async function runMachineAction(
         const also = pruned.length > 0 ? `; pruned ${pruned.join(", ")} (keep ${keep})` : "";
         return done(`snapshot ${name} taken${also}`, name);
       }
-      await provider.power(host, action, rec);
+      await provider.power(host, action as "start" | "stop" | "reboot", rec);
       return done(`${action} done`);
     } catch (e) {
       if (e instanceof UserError) throw e;

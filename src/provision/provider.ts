@@ -128,9 +128,10 @@ export type PowerOp = "start" | "stop" | "reboot";
 
 /**
  * The day-2 actions on a machine (`actions.ts`), in the order a dashboard shows them: the power
- * operations, a snapshot, a rollback to one.
+ * operations, a snapshot, a rollback to one, and a move to another node of the cluster (only for
+ * providers with `migrate`: Proxmox VE).
  */
-export const MACHINE_ACTIONS = ["start", "stop", "reboot", "snapshot", "rollback"] as const;
+export const MACHINE_ACTIONS = ["start", "stop", "reboot", "snapshot", "rollback", "migrate"] as const;
 /** One of {@link MACHINE_ACTIONS}. */
 export type MachineAction = (typeof MACHINE_ACTIONS)[number];
 

@@ -429,6 +429,8 @@ export const SHARED_SCHEMAS: Record<string, Record<string, unknown>> = {
         },
       },
       error: str,
+      vmid: { type: "integer", description: "Proxmox VE: the machine's VMID" },
+      node: { type: "string", description: "Proxmox VE: the node it runs on" },
     },
     required: ["host", "hypervisor", "power", "managedByKeel", "snapshots"],
   },
@@ -441,12 +443,74 @@ export const SHARED_SCHEMAS: Record<string, Record<string, unknown>> = {
       action: { type: "string", enum: [...MACHINE_ACTIONS] },
       snapshot: str,
       who: { type: "string", description: "the token's name" },
+      target: { type: "string", description: "migrate: the node asked for" },
       state: { type: "string", enum: ["running", "done", "failed"] },
       message: str,
+      progress: {
+        type: "string",
+        description: "migrate: the migration task's status as last read (Proxmox VE task status)",
+      },
       startedAt: { type: "string", description: "ISO 8601" },
       finishedAt: { type: "string", description: "ISO 8601" },
     },
     required: ["id", "host", "action", "who", "state", "message", "startedAt"],
+  },
+  ClusterNode: {
+    type: "object",
+    description:
+      "A node of a Proxmox VE cluster as GET /nodes lists it; its figures are null when the cluster has none (an offline node)",
+    properties: {
+      name: str,
+      online: { type: "boolean" },
+      status: { type: "string", description: "Proxmox VE's word: online, offline or unknown" },
+      cpu: { type: ["number", "null"], description: "CPU load, 0 to 1 of all its CPUs" },
+      cpus: nullable("integer"),
+      memoryUsed: { type: ["integer", "null"], description: "bytes" },
+      memoryTotal: { type: ["integer", "null"], description: "bytes" },
+      uptimeSec: nullable("integer"),
+    },
+    required: ["name", "online", "status", "cpu", "cpus", "memoryUsed", "memoryTotal", "uptimeSec"],
+  },
+  ClusterMachine: {
+    type: "object",
+    description: "A QEMU machine of a Proxmox VE cluster (GET /cluster/resources?type=vm)",
+    properties: {
+      vmid: int,
+      name: str,
+      node: str,
+      power: { type: "string", enum: [...POWER_STATES] },
+      template: { type: "boolean", description: "a template: machines are cloned from it, it never runs" },
+      managed: {
+        type: ["string", "null"],
+        description: "the Keel host whose record for this site its notes carry; null: unmanaged",
+      },
+      console: {
+        type: "string",
+        description: "the node's own noVNC console page for it (the Proxmox VE web interface; log in there)",
+      },
+    },
+    required: ["vmid", "name", "node", "power", "template", "managed", "console"],
+  },
+  Cluster: {
+    type: "object",
+    description:
+      "A Proxmox VE hypervisor of the inventory as its API reports it now; error (and nothing else made up) when it could not be read",
+    properties: {
+      name: { type: "string", description: "the hypervisor's name in the inventory" },
+      endpoint: { type: ["string", "null"], description: "the endpoint that answered" },
+      cluster: {
+        type: ["string", "null"],
+        description: "the cluster's name; null for a node without a cluster",
+      },
+      quorate: {
+        type: ["boolean", "null"],
+        description: "from GET /cluster/status; null when it has no cluster entry (a single node)",
+      },
+      nodes: { type: "array", items: ref("ClusterNode") },
+      machines: { type: "array", items: ref("ClusterMachine"), description: "by VMID" },
+      error: str,
+    },
+    required: ["name", "endpoint", "cluster", "quorate", "nodes", "machines"],
   },
 };
 

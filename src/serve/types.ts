@@ -98,8 +98,15 @@ export interface MachineActionState {
   /** The token's name. */
   who: string;
   state: "running" | "done" | "failed";
+  /** migrate: the node asked for. */
+  target?: string;
   /** What was done, or why it failed. */
   message: string;
+  /**
+   * migrate: the migration task as last read while it runs, then as it stopped, e.g.
+   * `task UPID:vega:…:qmigrate:1000:…: running` (Proxmox VE, GET /nodes/{node}/tasks/{upid}/status).
+   */
+  progress?: string;
   /** ISO 8601. */
   startedAt: string;
   finishedAt?: string;

@@ -1,6 +1,7 @@
 /**
  * The dashboard shell: token gate, top bar (site, views, live status), hash routes:
- * `#/` overview, `#/hosts`, `#/host/NAME`, `#/checks`, `#/check/ID`, `#/backups`, `#/problems`.
+ * `#/` overview, `#/hosts`, `#/host/NAME`, `#/checks`, `#/check/ID`, `#/backups`, `#/clusters`,
+ * `#/problems`.
  */
 import { type ReactNode, useEffect, useState, useSyncExternalStore } from "react";
 import { forgetReason, getToken, onTokenChange, setToken } from "./api.js";
@@ -10,6 +11,7 @@ import { resetOverview, useOverview } from "./overview.js";
 import { Backups } from "./views/Backups.js";
 import { Check } from "./views/Check.js";
 import { Checks } from "./views/Checks.js";
+import { Clusters } from "./views/Clusters.js";
 import { Host } from "./views/Host.js";
 import { Hosts } from "./views/Hosts.js";
 import { Overview } from "./views/Overview.js";
@@ -43,6 +45,8 @@ function Page(): ReactNode {
       return <Check key={second} id={second} />;
     case "backups":
       return <Backups />;
+    case "clusters":
+      return <Clusters />;
     case "problems":
       return <Problems />;
     default:
@@ -69,6 +73,9 @@ function TopBar(): ReactNode {
         <a href={href("checks")}>Checks</a>
         <a href={href("backups")} data-testid="nav-backups">
           Backups
+        </a>
+        <a href={href("clusters")} data-testid="nav-clusters">
+          Clusters
         </a>
         <a href={href("problems")} className={problems > 0 ? "error" : ""}>
           Problems{problems > 0 ? ` (${problems})` : ""}

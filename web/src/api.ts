@@ -6,6 +6,7 @@
 import type { Problem } from "../../src/errors.js";
 import type { MachineStatus } from "../../src/provision/actions.js";
 import type { MachineAction } from "../../src/provision/provider.js";
+import type { ClusterMachine, ClusterNode, ClusterView } from "../../src/serve/clusters.js";
 import type { CheckState, EngineEvent, HardState, MachineActionState } from "../../src/serve/types.js";
 import type { CheckResult, CheckStatus, PortState } from "../../src/verify/types.js";
 
@@ -13,6 +14,9 @@ export type {
   CheckResult,
   CheckState,
   CheckStatus,
+  ClusterMachine,
+  ClusterNode,
+  ClusterView,
   EngineEvent,
   HardState,
   MachineAction,
@@ -252,4 +256,10 @@ export function globEscape(id: string): string {
 export interface MachineDetail {
   machine: MachineStatus | null;
   action: MachineActionState | null;
+}
+
+/** `GET /api/clusters`: each Proxmox VE cluster of the inventory, read at `at`. */
+export interface Clusters {
+  at: string;
+  items: ClusterView[];
 }

@@ -250,7 +250,7 @@ export class ProxmoxProvider implements MachineProvider {
           return;
         }
         const source = all.find((r) => r.vmid === template);
-        if (!source || source.template !== 1)
+        if (source?.template !== 1)
           throw new ProviderError(
             `template VMID ${template} of image "${m.spec.image}" ${source ? "is a machine, not a template" : "does not exist"} on hypervisor "${hv.name}"`,
           );
@@ -585,7 +585,7 @@ function smbiosUuid(config: Record<string, unknown>): string | undefined {
 }
 
 /** libvirt's words for a Proxmox VE status (`running`, `stopped`; `qmpstatus` tells a paused one). */
-function powerOf(status: string | undefined, config: Record<string, unknown>): PowerState {
+export function powerOf(status: string | undefined, config: Record<string, unknown>): PowerState {
   if (status === "running") return config.lock === "suspended" ? "paused" : "running";
   if (status === "stopped") return "shut off";
   return "other";

@@ -5,6 +5,7 @@
  */
 import { backupsRoutes } from "./backups.js";
 import { checksRoutes } from "./checks.js";
+import { clustersRoutes } from "./clusters.js";
 import type { ApiRoutes } from "./context.js";
 import { eventsRoutes } from "./events.js";
 import { healthRoutes } from "./health.js";
@@ -25,6 +26,7 @@ export const API_ROUTES: readonly ApiRoutes[] = [
   overviewRoutes,
   hostsRoutes,
   machinesRoutes,
+  clustersRoutes,
   backupsRoutes,
   checksRoutes,
   runsRoutes,

@@ -1,7 +1,8 @@
 /**
  * `GET /api/hosts/NAME/machine` (viewer: the machine's power state, managed fields, snapshots and
  * its last action; `machine` null for a host without `vm.hypervisor`) and `POST /api/hosts/NAME/machine` (operator, audited: start, stop, reboot,
- * snapshot or rollback). The actions are `provision/actions.ts`, the code `keel vm` and `keel
+ * snapshot, rollback, or for a machine on a Proxmox VE cluster migrate to node `target`, its
+ * task's status kept in the action's `progress` while it runs). The actions are `provision/actions.ts`, the code `keel vm` and `keel
  * rollback` run, under the same apply lock and journal, so the single pane and the command line
  * cannot act on one inventory at once.
  *
@@ -33,7 +34,7 @@ export const machinesRoutes: ApiRoutes = async (app, { index, audit, machineActi
     if (h === undefined) throw new HttpError(404, `no host named "${name}"; GET /api/hosts lists them`);
     if (h.vm?.machine?.hypervisor === undefined)
       throw new HttpError(404, `host "${name}" has no vm.hypervisor: Keel manages no machine for it`);
-    return inv;
+    return { inv, hypervisor: inv.hypervisors.find((x) => x.name === h.vm!.machine!.hypervisor) };
   };
 
   app.get<{ Params: { name: string } }>(
@@ -74,13 +75,13 @@ export const machinesRoutes: ApiRoutes = async (app, { index, audit, machineActi
     },
   );
 
-  app.post<{ Params: { name: string }; Body: { action: MachineAction; snapshot?: string } }>(
+  app.post<{ Params: { name: string }; Body: { action: MachineAction; snapshot?: string; target?: string } }>(
     "/api/hosts/:name/machine",
     {
       config: { role: "operator" },
       schema: {
         summary:
-          "Start, stop, reboot, snapshot or roll back one host's machine (operator; audited); 202 once it runs",
+          "Start, stop, reboot, snapshot, roll back or migrate one host's machine (operator; audited); 202 once it runs",
         params: { type: "object", properties: { name: { type: "string" } }, required: ["name"] },
         body: {
           type: "object",
@@ -90,6 +91,11 @@ export const machinesRoutes: ApiRoutes = async (app, { index, audit, machineActi
               type: "string",
               minLength: 1,
               description: "rollback: the snapshot to revert to (default the newest)",
+            },
+            target: {
+              type: "string",
+              minLength: 1,
+              description: "migrate: the node of the machine's Proxmox VE cluster to move it to",
             },
           },
           required: ["action"],
@@ -107,12 +113,22 @@ export const machinesRoutes: ApiRoutes = async (app, { index, audit, machineActi
     },
     async (req, reply) => {
       const host = req.params.name;
-      const { action, snapshot } = req.body;
+      const { action, snapshot, target } = req.body;
       const who = req.principal!;
       const base = { who: who.name, role: who.role, action: `machine.${action}`, target: `host ${host}` };
       if (snapshot !== undefined && action !== "rollback")
         throw new HttpError(400, `snapshot: only a rollback takes a snapshot name, not ${action}`);
-      const inv = machineHost(host);
+      if (target !== undefined && action !== "migrate")
+        throw new HttpError(400, `target: only a migrate takes a target node, not ${action}`);
+      const { inv, hypervisor } = machineHost(host);
+      if (action === "migrate") {
+        if (hypervisor?.driver !== "proxmox")
+          throw new HttpError(
+            400,
+            `migrate is for machines on a Proxmox VE cluster; host "${host}" is on hypervisor "${hypervisor?.name ?? "?"}" (driver ${hypervisor?.driver ?? "?"})`,
+          );
+        if (target === undefined) throw new HttpError(400, "target: a migrate needs the node to move to");
+      }
       if (last.get(host)?.state === "running")
         throw new HttpError(
           409,
@@ -123,6 +139,7 @@ export const machinesRoutes: ApiRoutes = async (app, { index, audit, machineActi
         host,
         action,
         ...(snapshot !== undefined ? { snapshot } : {}),
+        ...(target !== undefined ? { target } : {}),
         who: who.name,
         state: "running",
         message: "waiting for the apply lock",
@@ -147,6 +164,10 @@ export const machinesRoutes: ApiRoutes = async (app, { index, audit, machineActi
       const run = runMachineAction(inv, host, action, {
         ...machineActions,
         ...(snapshot !== undefined ? { to: snapshot } : {}),
+        ...(target !== undefined ? { target } : {}),
+        onProgress: (t) => {
+          state.progress = `task ${t.upid ?? "?"}: ${t.status}${t.exitstatus !== undefined ? ` (${t.exitstatus})` : ""}`;
+        },
         who: who.name,
         onStarted: () => {
           state.message = "running";

@@ -429,6 +429,7 @@ describe("OpenAPI document", () => {
       "GET /api/hosts/{name}",
       "GET /api/hosts/{name}/machine",
       "POST /api/hosts/{name}/machine",
+      "GET /api/clusters",
       "GET /api/backups",
       "GET /api/checks",
       "GET /api/checks/{id}",

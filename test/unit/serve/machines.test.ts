@@ -83,12 +83,23 @@ test("a hypervisor that cannot be read: power unknown with the reason, not a pow
 });
 
 test("bad bodies are 400; a viewer is 403 and the refusal is audited", async () => {
-  for (const body of [{}, { action: "explode" }, { action: "stop", snapshot: "keel-x" }])
+  for (const body of [
+    {},
+    { action: "explode" },
+    { action: "stop", snapshot: "keel-x" },
+    { action: "stop", target: "rigel" },
+    { action: "migrate", target: "rigel" },
+  ])
     assert.equal(
       (await req("POST", "/api/hosts/app-1/machine", OPERATOR, body)).status,
       400,
       JSON.stringify(body),
     );
+  const lv = await req("POST", "/api/hosts/app-1/machine", OPERATOR, { action: "migrate", target: "rigel" });
+  assert.match(
+    String(lv.json.error),
+    /^migrate is for machines on a Proxmox VE cluster; host "app-1" is on hypervisor "vega" \(driver libvirt\)/,
+  );
   const v = await req("POST", "/api/hosts/app-1/machine", VIEWER, { action: "stop" });
   assert.equal(v.status, 403);
   assert.match(

@@ -1,12 +1,21 @@
 /**
  * A host's machine on its host page: its power state and managed fields as the hypervisor
  * reports them, its snapshots, and for operators start, stop, reboot, snapshot and rollback
- * (`POST /api/hosts/:name/machine`, the code `keel vm` and `keel rollback` run). An action runs
+ * (`POST /api/hosts/:name/machine`, the code `keel vm` and `keel rollback` run). A machine on a
+ * Proxmox VE cluster also shows its node and console link (from `GET /api/clusters`) and can be
+ * migrated to another node; the migration task's status is shown while it runs. An action runs
  * on the server after the answer; the panel polls the machine every 2 s until it ends and shows
  * how it ended. Nothing is shown for a host Keel manages no machine for.
  */
 import { type ReactNode, useEffect, useState } from "react";
-import { ApiError, api, type MachineAction, type MachineActionState, type MachineDetail } from "../api.js";
+import {
+  ApiError,
+  api,
+  type Clusters,
+  type MachineAction,
+  type MachineActionState,
+  type MachineDetail,
+} from "../api.js";
 import { useApi } from "../hooks.js";
 
 /** How often the panel reads the machine again while an action runs, in ms. */
@@ -24,8 +33,10 @@ function ActionLine({ a }: { a: MachineActionState }): ReactNode {
   const cls = a.state === "failed" ? "error" : "muted";
   return (
     <p className={cls} data-testid="machine-action" data-state={a.state} data-action={a.action}>
-      {a.action} by {a.who}: {a.state}
+      {a.action}
+      {a.target !== undefined ? ` to ${a.target}` : ""} by {a.who}: {a.state}
       {a.state === "running" ? "…" : `: ${a.message}`}
+      {a.progress !== undefined ? <span data-testid="machine-progress"> — {a.progress}</span> : null}
     </p>
   );
 }
@@ -33,6 +44,10 @@ function ActionLine({ a }: { a: MachineActionState }): ReactNode {
 export function MachinePanel({ host }: { host: string }): ReactNode {
   const m = useApi<MachineDetail>(`api/hosts/${encodeURIComponent(host)}/machine`);
   const [to, setTo] = useState("");
+  const [target, setTarget] = useState("");
+  // a machine on a Proxmox VE cluster (it has a node): its cluster's nodes and its console link
+  const onCluster = m.data?.machine?.node !== undefined;
+  const cl = useApi<Clusters>(onCluster ? "api/clusters" : null);
   const [refused, setRefused] = useState<string | null>(null);
   const running = m.data?.action?.state === "running";
   const { reload } = m;
@@ -41,6 +56,11 @@ export function MachinePanel({ host }: { host: string }): ReactNode {
     const t = setInterval(reload, POLL_MS);
     return () => clearInterval(t);
   }, [running, reload]);
+  // once an action ends, read the cluster again (a migrated machine's node and console link)
+  const reloadCluster = cl.reload;
+  useEffect(() => {
+    if (!running) reloadCluster();
+  }, [running, reloadCluster]);
   if (m.error) return <p className="error">machine: {m.error.message}</p>;
   const d = m.data;
   if (!d?.machine) return null;
@@ -48,7 +68,12 @@ export function MachinePanel({ host }: { host: string }): ReactNode {
   const act = async (action: MachineAction) => {
     setRefused(null);
     try {
-      const body = action === "rollback" && to !== "" ? { action, snapshot: to } : { action };
+      const body =
+        action === "rollback" && to !== ""
+          ? { action, snapshot: to }
+          : action === "migrate"
+            ? { action, target }
+            : { action };
       await api(`api/hosts/${encodeURIComponent(host)}/machine`, { method: "POST", body });
     } catch (e) {
       const status = e instanceof ApiError ? e.status : 0;
@@ -57,6 +82,9 @@ export function MachinePanel({ host }: { host: string }): ReactNode {
     reload();
   };
   const a = mc.actual;
+  const cluster = cl.data?.items.find((c) => c.name === mc.hypervisor);
+  const vm = cluster?.machines.find((x) => x.managed === host);
+  const targets = (cluster?.nodes ?? []).filter((n) => n.name !== mc.node);
   return (
     <section data-testid="machine">
       <h2>Machine</h2>
@@ -68,6 +96,27 @@ export function MachinePanel({ host }: { host: string }): ReactNode {
         </span>
         <span className="muted">hypervisor</span>
         <span>{mc.hypervisor}</span>
+        {mc.node !== undefined ? (
+          <>
+            <span className="muted">node</span>
+            <span data-testid="machine-node">
+              {mc.node} (VMID {mc.vmid ?? "?"})
+              {vm ? (
+                <>
+                  {" "}
+                  <a
+                    href={vm.console}
+                    target="_blank"
+                    rel="noopener noreferrer"
+                    data-testid="machine-console"
+                  >
+                    console
+                  </a>
+                </>
+              ) : null}
+            </span>
+          </>
+        ) : null}
         {a ? (
           <>
             <span className="muted">size</span>
@@ -107,6 +156,32 @@ export function MachinePanel({ host }: { host: string }): ReactNode {
             </option>
           ))}
         </select>
+        {mc.node !== undefined ? (
+          <>
+            <select
+              value={target}
+              onChange={(e) => setTarget(e.currentTarget.value)}
+              data-testid="machine-migrate-target"
+              title="the node Migrate moves the machine to"
+            >
+              <option value="">target node…</option>
+              {targets.map((n) => (
+                <option key={n.name} value={n.name} disabled={!n.online}>
+                  {n.name}
+                  {n.online ? "" : " (offline)"}
+                </option>
+              ))}
+            </select>
+            <button
+              type="button"
+              disabled={running || target === "" || mc.power === "absent" || mc.power === "unknown"}
+              onClick={() => act("migrate")}
+              data-testid="machine-migrate"
+            >
+              Migrate
+            </button>
+          </>
+        ) : null}
       </span>
       {refused ? (
         <p className="error" data-testid="machine-refused">
