@@ -112,7 +112,7 @@ export const proxmoxCeph: CheckKindDefinition<"proxmox.ceph", ProxmoxCephParams>
   async run(spec, ctx) {
     const h = spec.params.hypervisor;
     try {
-      const answer = await proxmoxClient(h, ctx).get<unknown>("/cluster/ceph/status");
+      const answer = await (await proxmoxClient(h, ctx)).get<unknown>("/cluster/ceph/status");
       return judgeCeph(answer);
     } catch (e) {
       if (cephNotConfigured(e))

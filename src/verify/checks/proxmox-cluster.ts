@@ -111,7 +111,7 @@ export const proxmoxCluster: CheckKindDefinition<"proxmox.cluster", ProxmoxClust
   async run(spec, ctx) {
     const h = spec.params.hypervisor;
     try {
-      const client = proxmoxClient(h, ctx);
+      const client = await proxmoxClient(h, ctx);
       const [status, nodes] = await Promise.all([
         client.get<unknown>("/cluster/status"),
         client.get<unknown>("/nodes"),

@@ -9,7 +9,7 @@
 import { UserError } from "../../errors.js";
 import type { PveClient } from "../../pve/client.js";
 import { PveApiError, PveUnreachableError } from "../../pve/errors.js";
-import { clientFor, type PveTarget } from "../../pve/hypervisor.js";
+import type { PveTarget } from "../../pve/hypervisor.js";
 import type { CheckContext, CheckKind, CheckOutcome, DeriveContext, DerivedEntry } from "../kind.js";
 import { undecided } from "./common.js";
 
@@ -35,10 +35,13 @@ export function deriveProxmox<K extends CheckKind>(
 
 /**
  * The API client of `target` for one check: each request may wait the check's timeout shared
- * among the endpoints, so that trying every endpoint fits in the check's time.
+ * among the endpoints, so that trying every endpoint fits in the check's time. The client
+ * (and undici with it) is loaded on first use: `keel verify` on a site without a Proxmox VE
+ * hypervisor starts without it.
  * @throws UserError when the token cannot be read (see `clientFor`).
  */
-export function proxmoxClient(target: ProxmoxTarget, ctx: CheckContext): PveClient {
+export async function proxmoxClient(target: ProxmoxTarget, ctx: CheckContext): Promise<PveClient> {
+  const { clientFor } = await import("../../pve/hypervisor.js");
   const perEndpoint = Math.max(500, Math.floor(ctx.timeoutMs / Math.max(1, target.endpoints.length)));
   return clientFor(target, { timeoutMs: perEndpoint });
 }
