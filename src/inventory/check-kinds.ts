@@ -27,6 +27,8 @@ export const CHECK_KINDS = [
   "grafana",
   "node_exporter",
   "dns.records",
+  "proxmox.cluster",
+  "proxmox.ceph",
 ] as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
 

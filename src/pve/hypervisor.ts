@@ -15,7 +15,7 @@ import { PveClient } from "./client.js";
  * @throws UserError naming the variable or file (never the value) when it is unset, empty or
  *   unreadable.
  */
-export function readToken(h: ProxmoxHypervisor): string {
+export function readToken(h: Pick<ProxmoxHypervisor, "name" | "token">): string {
   if ("env" in h.token) {
     const v = process.env[h.token.env]?.trim();
     if (!v)
@@ -38,6 +38,12 @@ export function readToken(h: ProxmoxHypervisor): string {
   return v;
 }
 
+/**
+ * What the client of a hypervisor is made from: its name (for messages), endpoints and token
+ * source. A whole `ProxmoxHypervisor` is one; a check's params carry just these.
+ */
+export type PveTarget = Pick<ProxmoxHypervisor, "name" | "endpoints" | "token">;
+
 const clients = new Map<string, { token: string; client: PveClient }>();
 
 /** Settings of the client that are not in the inventory. */
@@ -51,7 +57,7 @@ export interface ClientSettings {
  * new client and the old one is closed).
  * @throws UserError when the token cannot be read or is malformed (see {@link readToken}).
  */
-export function clientFor(h: ProxmoxHypervisor, settings: ClientSettings = {}): PveClient {
+export function clientFor(h: PveTarget, settings: ClientSettings = {}): PveClient {
   const token = readToken(h);
   const key = JSON.stringify([h.name, h.endpoints, h.token, settings.timeoutMs]);
   const had = clients.get(key);

@@ -22,6 +22,9 @@
  * - A UDP service's `port.open`/`port.closed` carry its protocol probe (`UdpServiceProbe`): a
  *   DNS query for kind `dns`; for the host's WireGuard listen port (`port.open` only), the
  *   interface's handshakes over SSH from the same vantage, when it may log in.
+ * - Checks of an inventory entry that is not a host (a Proxmox VE hypervisor's cluster and Ceph)
+ *   come after every host's, asked by the machine running Keel: from the first selected local
+ *   vantage, as `NAME/KIND[/SERVICE]`; without a local vantage among the selected, `skip`.
  *
  * This module holds the shared rules (who may reach what, which address to probe from where,
  * which vantage runs once-per-site and on-host checks, ids, skips); what each kind derives at a
@@ -80,7 +83,8 @@ function kindsOf(scope: DeriveScope, onDemand: boolean): CheckKind[] {
  *
  * @returns specs in a stable order: hosts in declaration order; per host, network checks per
  *   vantage (`path` kinds, `port` kinds per service, `server` kinds), then content checks per
- *   service, then on-host checks; kinds of one scope in `CHECK_KINDS` order.
+ *   service, then on-host checks; then the `entry` kinds' checks (hypervisors); kinds of one
+ *   scope in `CHECK_KINDS` order.
  */
 export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpec[] {
   const vantages = opts.vantages ? inv.vantages.filter((v) => opts.vantages?.includes(v.name)) : inv.vantages;
@@ -96,9 +100,10 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
       return memo.get(key) as T;
     },
   };
-  const [path, port, server, content, onHost] = (
-    ["path", "port", "server", "content", "on-host"] as const
+  const [path, port, server, content, onHost, entry] = (
+    ["path", "port", "server", "content", "on-host", "entry"] as const
   ).map((scope) => kindsOf(scope, opts.onDemand === true)) as [
+    CheckKind[],
     CheckKind[],
     CheckKind[],
     CheckKind[],
@@ -130,7 +135,7 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
   const deriveAt = (kinds: CheckKind[], site: ProbeSite): void => {
     for (const kind of kinds) {
       const mod = checkKinds[kind];
-      if (mod.scope === "on-host") continue;
+      if (mod.scope === "on-host" || mod.scope === "entry") continue;
       for (const d of mod.derive(site, ctx)) add(site.host, kind, site.vantage, d.params, d.service);
     }
   };
@@ -190,6 +195,26 @@ export function deriveChecks(inv: Inventory, opts: DeriveOptions = {}): CheckSpe
         if (item.service !== undefined) spec.service = item.service;
         specs.push(ownSchedule(spec, item));
       }
+    }
+  }
+
+  // Checks of entries that are not hosts, asked by the machine running Keel (a local vantage).
+  const local = vantages.find((v) => v.type === "local");
+  for (const kind of entry) {
+    const mod = checkKinds[kind];
+    if (mod.scope !== "entry") continue;
+    for (const d of mod.derive(ctx)) {
+      const spec: CheckSpec = {
+        id: checkId(d.entry, kind, d.service),
+        kind,
+        host: d.entry,
+        vantage: local?.name ?? "",
+        params: d.params as CheckSpec["params"],
+      };
+      if (d.service !== undefined) spec.service = d.service;
+      if (!local)
+        spec.skip = `${kind} is asked by the machine running Keel, and no selected vantage is local (${vantages.map((v) => v.name).join(", ") || "none"})`;
+      specs.push(spec);
     }
   }
   return specs;

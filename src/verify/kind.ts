@@ -14,7 +14,8 @@ export { CHECK_KINDS, type CheckKind } from "../inventory/check-kinds.js";
 
 /**
  * A check's verdict: `pass` (observed, and the promise holds), `fail` (observed, and it does not),
- * `error` (Keel could not observe: no verdict on the target), `skip` (not run, with a reason).
+ * `error` (Keel could not observe: no verdict on the target), `skip` (no verdict to give, with
+ * the reason: not run, or what it checks is not there, e.g. Ceph on a cluster that does not run it).
  */
 export type CheckStatus = "pass" | "fail" | "error" | "skip";
 
@@ -270,10 +271,13 @@ export type CheckTransport = "network" | "ssh";
  *   once per service, then the `server` kinds (what the host answers each vantage);
  * - `content`: once per service, from the first selected vantage the service admits that does
  *   not run on the host itself;
- * - `on-host`: over SSH on the host, through the first selected vantage SSH admits.
+ * - `on-host`: over SSH on the host, through the first selected vantage SSH admits;
+ * - `entry`: once per inventory entry that is not a host (a hypervisor of `hypervisors:`), after
+ *   every host's checks, asked by the machine running Keel itself (an API Keel speaks to, as
+ *   `keel apply` does): from the first selected `local` vantage, else derived as `skip`.
  * Kinds of one scope follow `CHECK_KINDS`' order.
  */
-export type DeriveScope = "path" | "port" | "server" | "content" | "on-host";
+export type DeriveScope = "path" | "port" | "server" | "content" | "on-host" | "entry";
 
 /** A host as seen from a vantage: the address the vantage probes it at, and, for `port` and `content` kinds, the service. */
 export interface ProbeSite {
@@ -302,6 +306,19 @@ export interface DerivedOnHost<P> {
   intervalMs?: number;
   timeoutMs?: number;
   failAfter?: number;
+}
+
+/**
+ * One check a kind derives for an inventory entry that is not a host (`entry` scope): the
+ * entry's name, which is the id's `HOST` part and the result's `host` (id `NAME/KIND[/SERVICE]`,
+ * no `@VANTAGE`: the machine running Keel asks), its params and, when the id names one, its
+ * service.
+ */
+export interface DerivedEntry<P> {
+  /** The entry's name, e.g. the hypervisor's (`hypervisors.NAME`). */
+  entry: string;
+  params: P;
+  service?: string;
 }
 
 /** What the shared derive loop (`derive.ts`) hands a kind's `derive`: the inventory and its shared rules. */
@@ -346,10 +363,11 @@ export type CheckKindDefinition<
   onDemand?: true;
 } & (
     | {
-        scope: Exclude<DeriveScope, "on-host">;
+        scope: Exclude<DeriveScope, "on-host" | "entry">;
         derive(site: ProbeSite, ctx: DeriveContext): Derived<P>[];
       }
     | { scope: "on-host"; derive(host: Host, ctx: DeriveContext): DerivedOnHost<P>[] }
+    | { scope: "entry"; derive(ctx: DeriveContext): DerivedEntry<P>[] }
   );
 
 /** A key as shown to an operator: its type and `SHA256:` fingerprint. */

@@ -26,6 +26,8 @@ import { nodeExporter } from "./node-exporter.js";
 import { portClosed } from "./port-closed.js";
 import { portOpen } from "./port-open.js";
 import { prometheusTargets } from "./prometheus-targets.js";
+import { proxmoxCeph } from "./proxmox-ceph.js";
+import { proxmoxCluster } from "./proxmox-cluster.js";
 import { reachable } from "./reachable.js";
 import { sshHostkey } from "./ssh-hostkey.js";
 import { sshKeyOnly } from "./ssh-key-only.js";
@@ -57,6 +59,8 @@ const modules = {
   grafana,
   node_exporter: nodeExporter,
   "dns.records": dnsRecords,
+  "proxmox.cluster": proxmoxCluster,
+  "proxmox.ceph": proxmoxCeph,
 } satisfies { [K in CheckKind]: CheckKindDefinition<K, { kind: K }> };
 
 /** The params type a kind's module declares. */
@@ -136,6 +140,8 @@ export { judgeNodeExporter, nodeMetricNames } from "./node-exporter.js";
 export { judgePortClosed } from "./port-closed.js";
 export { judgePortOpen } from "./port-open.js";
 export { type ActiveTarget, judgeTargets, parseTargets, targetMatchesHost } from "./prometheus-targets.js";
+export { CEPH_NOT_CONFIGURED, type CephHealthCheck, cephNotConfigured, judgeCeph } from "./proxmox-ceph.js";
+export { type ClusterStatusItem, judgeCluster, type NodeIndexItem } from "./proxmox-cluster.js";
 export { judgeReachable } from "./reachable.js";
 export { judgeHostKeyVerdict } from "./ssh-hostkey.js";
 export { judgeKeyOnly } from "./ssh-key-only.js";

@@ -20,7 +20,10 @@ test("every kind of CHECK_KINDS has a module declaring its transport, derive sco
     const m = checkKinds[k];
     assert.equal(m.kind, k);
     assert.ok(m.transport === "network" || m.transport === "ssh", `${k}: transport ${m.transport}`);
-    assert.ok(["path", "port", "server", "content", "on-host"].includes(m.scope), `${k}: scope ${m.scope}`);
+    assert.ok(
+      ["path", "port", "server", "content", "on-host", "entry"].includes(m.scope),
+      `${k}: scope ${m.scope}`,
+    );
     assert.equal(typeof m.derive, "function", k);
     assert.equal(typeof m.run, "function", k);
   }
@@ -42,6 +45,7 @@ test("each kind derives where it did: the scopes, in CHECK_KINDS order", () => {
     "backup.wal-archive",
     "backup.rehearsal",
   ]);
+  assert.deepEqual(byScope("entry"), ["proxmox.cluster", "proxmox.ceph"]);
 });
 
 test("the SSH kinds parallel.ts keeps on the main thread are the modules with transport ssh", () => {

@@ -95,7 +95,7 @@ test("per-kind thresholds: a kind's entry wins over default, partial entries kee
 test("an unknown check kind is located at its key and suggests the close one", () => {
   assert.equal(
     oneProblem(yaml(...BASE, "serve:", "  checks:", "    htp: { interval: 15s }")),
-    't.yaml:10:5: unknown check kind "htp" in serve.checks (did you mean "http"?); expected default or one of reachable, ssh.hostkey, ssh.key-only, ssh.login, port.open, port.closed, http, listeners, sysctl, wireguard.peers, backup.walg, backup.pgbackrest, backup.pgbackrest-check, backup.wal-archive, backup.rehearsal, prometheus.targets, grafana, node_exporter, dns.records',
+    't.yaml:10:5: unknown check kind "htp" in serve.checks (did you mean "http"?); expected default or one of reachable, ssh.hostkey, ssh.key-only, ssh.login, port.open, port.closed, http, listeners, sysctl, wireguard.peers, backup.walg, backup.pgbackrest, backup.pgbackrest-check, backup.wal-archive, backup.rehearsal, prometheus.targets, grafana, node_exporter, dns.records, proxmox.cluster, proxmox.ceph',
   );
 });
 
