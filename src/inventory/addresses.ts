@@ -15,7 +15,7 @@ import {
   tryParseAddress,
 } from "../net/prefix.js";
 import type { CheckContext } from "./context.js";
-import { PROXMOX_DEFAULTS } from "./hypervisors.js";
+import { vmidRangeOf } from "./hypervisors.js";
 import { type AllocationResult, allocate } from "./ipam/allocate.js";
 import { formatLock, type Lock, lockPathFor, sameLock } from "./ipam/lock.js";
 import { allocateVmids } from "./ipam/vmid.js";
@@ -219,9 +219,7 @@ function allocateMachineVmids(ctx: CheckContext, lock: Lock | undefined, result:
   if (ctx.vmidRequests.length === 0) return;
   const ranges = new Map<string, { from: number; to: number }>();
   for (const [name, h] of Object.entries(ctx.raw.hypervisors ?? {})) {
-    if (h.driver !== "proxmox") continue;
-    const r = h.vmid_range?.split("-").map(Number);
-    ranges.set(name, r ? { from: r[0]!, to: r[1]! } : { ...PROXMOX_DEFAULTS.vmidRange });
+    if (h.driver === "proxmox") ranges.set(name, vmidRangeOf(h));
   }
   const got = allocateVmids(ctx.vmidRequests, ranges, lock?.vmids ?? {});
   for (const d of got.duplicates)

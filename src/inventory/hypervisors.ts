@@ -113,7 +113,7 @@ function checkProxmox(ctx: CheckContext, name: string, h: RawHypervisor): void {
     seen.add(key);
   });
   if (h.vmid_range !== undefined) {
-    const [from, to] = h.vmid_range.split("-").map(Number) as [number, number];
+    const { from, to } = vmidRangeOf(h);
     if (from < 100 || to > 999999999 || from > to)
       ctx.problem(
         [...segs, "vmid_range"],
@@ -215,6 +215,13 @@ export const PROXMOX_DEFAULTS = {
   vmidRange: { from: 1000, to: 9999 },
 } as const;
 
+/** The VMID range of a proxmox hypervisor: its `vmid_range` (`FROM-TO`, as the schema allows) or the default. */
+export function vmidRangeOf(h: RawHypervisor): { from: number; to: number } {
+  if (h.vmid_range === undefined) return { ...PROXMOX_DEFAULTS.vmidRange };
+  const [from, to] = h.vmid_range.split("-").map(Number) as [number, number];
+  return { from, to };
+}
+
 /**
  * `hypervisors:` normalised, in declaration order: a libvirt hypervisor's storage defaulted to the
  * pool `default`; a proxmox one's defaults from `PROXMOX_DEFAULTS`, endpoint URLs without a
@@ -224,7 +231,6 @@ export function normaliseHypervisors(raw: RawInventory, loc: Positions): Hypervi
   return Object.entries(raw.hypervisors ?? {}).map(([name, h]): Hypervisor => {
     const base = { name, bridges: { ...h.networks }, pos: loc.pos(["hypervisors", name], "key") };
     if (h.driver === "proxmox") {
-      const range = h.vmid_range?.split("-").map(Number);
       return {
         ...base,
         driver: "proxmox",
@@ -241,7 +247,7 @@ export function normaliseHypervisors(raw: RawInventory, loc: Positions): Hypervi
         isoStorage: h.iso_storage ?? PROXMOX_DEFAULTS.isoStorage,
         cloneLimit: h.clone_limit ?? PROXMOX_DEFAULTS.cloneLimit,
         templates: { ...h.templates },
-        vmidRange: range ? { from: range[0]!, to: range[1]! } : { ...PROXMOX_DEFAULTS.vmidRange },
+        vmidRange: vmidRangeOf(h),
       };
     }
     return {

@@ -7,24 +7,20 @@
  *   without a cluster has none: quorum null);
  * - nodes from `GET /nodes`: status, CPU load (0–1), CPUs, memory used and total (bytes),
  *   uptime (s), null where the cluster gives none (an offline node);
- * - machines from `GET /cluster/resources?type=vm` (QEMU only; templates flagged), each one's
- *   notes read (`GET /nodes/{node}/qemu/{vmid}/config`) for Keel's record: `managed` is the
- *   host it names when the record is this site's, else null.
+ * - machines as the provider reads them (`readMachines`: QEMU only, templates flagged), each
+ *   one's notes holding Keel's record or not: `managed` is the host it names when the record is
+ *   this site's, else null.
  *
  * A cluster that cannot be read is listed with `error` and no nodes or machines: nothing is
  * made up. The API token is never part of an answer or an error (the client's errors never
  * carry it).
  */
-import pLimit from "p-limit";
 import type { Inventory, ProxmoxHypervisor } from "../inventory/model.js";
 import type { PowerState } from "../provision/provider.js";
 import { parseRecord } from "../provision/proxmox/config.js";
-import { powerOf } from "../provision/proxmox/provider.js";
+import { powerOf, readMachines } from "../provision/proxmox/provider.js";
 import { PveApiError } from "../pve/errors.js";
 import { clientFor } from "../pve/hypervisor.js";
-
-/** Machine configs read at once per cluster. */
-const READS = 8;
 
 /** A node of a cluster (`GET /nodes`). */
 export interface ClusterNode {
@@ -128,16 +124,6 @@ interface NodeEntry {
   uptime?: number;
 }
 
-/** `GET /cluster/resources?type=vm` entries, the fields read. */
-interface VmEntry {
-  type: string;
-  vmid: number;
-  name?: string;
-  node: string;
-  status?: string;
-  template?: number;
-}
-
 /**
  * Reads one cluster. Never throws: what went wrong is the view's `error` (the client's message,
  * naming the endpoints and why each failed, or the token's variable or file).
@@ -153,42 +139,33 @@ export async function readCluster(h: ProxmoxHypervisor, site: string): Promise<C
   };
   try {
     const client = clientFor(h);
-    const status = await client.get<StatusEntry[]>("/cluster/status");
-    const nodes = await client.get<NodeEntry[]>("/nodes");
-    const vms = (await client.get<VmEntry[]>("/cluster/resources", { type: "vm" })).filter(
-      (r) => r.type === "qemu",
-    );
-    const limit = pLimit(READS);
-    const configs = await Promise.all(
-      vms.map((r) =>
-        limit(async () => {
-          try {
-            return await client.get<Record<string, unknown>>(`/nodes/${enc(r.node)}/qemu/${r.vmid}/config`);
-          } catch (e) {
-            // removed since it was listed: not there any more
-            if (e instanceof PveApiError && /does not exist/.test(e.reason)) return undefined;
-            throw e;
-          }
-        }),
-      ),
-    );
+    const [status, nodes, vms] = await Promise.all([
+      client.get<StatusEntry[]>("/cluster/status"),
+      client.get<NodeEntry[]>("/nodes"),
+      readMachines(client),
+    ]);
     const used = client.currentEndpoint;
     const entry = status.find((s) => s.type === "cluster");
-    const machines: ClusterMachine[] = [];
-    vms.forEach((r, i) => {
-      const config = configs[i];
-      if (config === undefined) return;
+    const machines: ClusterMachine[] = vms.flatMap((m) => {
+      if (!("config" in m)) {
+        // removed since it was listed: not there any more
+        if (m.error instanceof PveApiError && /does not exist/.test(m.error.reason)) return [];
+        throw m.error;
+      }
+      const { resource: r, config } = m;
       const name = r.name ?? `VM ${r.vmid}`;
       const rec = parseRecord(config.description);
-      machines.push({
-        vmid: r.vmid,
-        name,
-        node: r.node,
-        power: powerOf(r.status, config),
-        template: r.template === 1,
-        managed: rec?.site === site ? rec.host : null,
-        console: consoleUrl(nodeEndpoint(h, r.node, used), r.vmid, name, r.node),
-      });
+      return [
+        {
+          vmid: r.vmid,
+          name,
+          node: r.node,
+          power: powerOf(r.status, config),
+          template: r.template === 1,
+          managed: rec?.site === site ? rec.host : null,
+          console: consoleUrl(nodeEndpoint(h, r.node, used), r.vmid, name, r.node),
+        },
+      ];
     });
     const num = (v: number | undefined) => (typeof v === "number" ? v : null);
     const int = (v: number | undefined) => (typeof v === "number" ? Math.round(v) : null);
@@ -221,5 +198,3 @@ export async function readClusters(inv: Inventory): Promise<ClusterView[]> {
   const hvs = inv.hypervisors.filter((h): h is ProxmoxHypervisor => h.driver === "proxmox");
   return Promise.all(hvs.map((h) => readCluster(h, inv.site)));
 }
-
-const enc = encodeURIComponent;

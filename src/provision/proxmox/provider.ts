@@ -53,7 +53,7 @@ const READS = 8;
 const TASK_TIMEOUT_MS = 60 * 60_000;
 
 /** A VM as `GET /cluster/resources?type=vm` lists it. */
-interface Resource {
+export interface Resource {
   id?: string;
   type: string;
   vmid: number;
@@ -71,6 +71,33 @@ interface Vm {
   name: string;
   status: string;
   config: Record<string, unknown>;
+}
+
+/**
+ * Every QEMU machine of the cluster (templates included) with its config: `GET
+ * /cluster/resources?type=vm`, then `GET /nodes/{node}/qemu/{vmid}/config` of each, at most
+ * {@link READS} at a time. A config that could not be read comes with its `error` instead (the
+ * machine removed since it was listed, its node offline): each caller decides what that means.
+ */
+export async function readMachines(
+  client: PveClient,
+): Promise<
+  ({ resource: Resource; config: Record<string, unknown> } | { resource: Resource; error: unknown })[]
+> {
+  const all = await client.get<Resource[]>("/cluster/resources", { type: "vm" });
+  const limit = pLimit(READS);
+  return Promise.all(
+    all
+      .filter((r) => r.type === "qemu")
+      .map((resource) =>
+        limit(() =>
+          client.get<Record<string, unknown>>(`${qemu(resource.node, resource.vmid)}/config`).then(
+            (config) => ({ resource, config }),
+            (error: unknown) => ({ resource, error }),
+          ),
+        ),
+      ),
+  );
 }
 
 /** Settings of the provider beyond the inventory (tests shorten the waits). */
@@ -201,15 +228,11 @@ export class ProxmoxProvider implements MachineProvider {
   /** See {@link MachineProvider.observe}: every qemu VM of the cluster that is not a template. */
   async observe(): Promise<ObservedHypervisor> {
     return this.api(async () => {
-      const vms = (await this.resources()).filter((r) => r.template !== 1);
-      const limit = pLimit(READS);
-      const configs = await Promise.all(
-        vms.map((r) => limit(() => this.config(r.node, r.vmid).catch(() => undefined))),
-      );
       const domains: ObservedDomain[] = [];
-      vms.forEach((r, i) => {
-        const config = configs[i];
-        if (config === undefined) return; // removed meanwhile
+      for (const m of await readMachines(this.client())) {
+        // a machine removed meanwhile or on an offline node is not reported
+        if (m.resource.template === 1 || !("config" in m)) continue;
+        const { resource: r, config } = m;
         const keel = parseRecord(config.description);
         domains.push({
           name: r.name ?? `VM ${r.vmid}`,
@@ -222,7 +245,7 @@ export class ProxmoxProvider implements MachineProvider {
           node: r.node,
           ...(typeof config.digest === "string" ? { revision: config.digest } : {}),
         });
-      });
+      }
       return { hypervisor: this.hypervisor.name, domains };
     });
   }
